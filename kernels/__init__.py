@@ -1,0 +1,1 @@
+"""Numba kernels: plain @njit functions on NumPy arrays, imported as trackannot.kernels."""

@@ -1,0 +1,23 @@
+"""Shared test fixtures: the real data beside the repository, and an offline environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# ultralytics makes network checks unless told it is offline
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_VERBOSE", "False")
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """`../shared/data` (MOTChallenge, KITTI, real footage); CI always has it."""
+    if not DATA.is_dir():
+        raise FileNotFoundError(f"real data expected at {DATA} (see the README, 'Tests')")
+    return DATA

@@ -1,0 +1,318 @@
+"""Configuration: one frozen dataclass per stage, composed into `PipelineConfig`, loaded from YAML.
+
+The dataclass defaults are the defaults; `configs/default.yaml` spells every one of them out with
+its trade-off (a test keeps the two equal). `load_config` rejects unknown keys, naming the file, the
+key path and the keys allowed; each `__post_init__` checks ranges and quotes the value it got.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence, get_type_hints
+
+import yaml
+
+from trackannot.errors import ConfigError
+
+__all__ = [
+    "DecodeConfig",
+    "DetectConfig",
+    "PipelineConfig",
+    "StoreConfig",
+    "TrackConfig",
+    "config_to_dict",
+    "load_config",
+]
+
+
+def _check(ok: bool, key: str, expected: str, value: Any) -> None:
+    if not ok:
+        raise ConfigError(f"{key} should be {expected}. The selected value is {value!r}.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecodeConfig:
+    """Streaming PyAV decoding.
+
+    fps: target sampling rate in frames per second; null keeps every frame. Frames are chosen by
+        timestamp, so a 30 fps source at fps=10 keeps every third frame, also for variable frame
+        rate. Lower: less work downstream, coarser tracks.
+    batch_size: frames per `FrameBatch`. Larger batches keep the detector busier but cost memory
+        (batch_size x height x width x 3 bytes each).
+    threads: decoder threads; 0 lets FFmpeg choose (one per core).
+    prefetch_batches: decoded batches waiting in the queue while the next stage works. More hides
+        decode hiccups at the cost of memory.
+    """
+
+    fps: float | None = None
+    batch_size: int = 16
+    threads: int = 0
+    prefetch_batches: int = 4
+
+    def __post_init__(self) -> None:
+        _check(
+            self.fps is None or (math.isfinite(self.fps) and self.fps > 0),
+            "decode.fps",
+            "null or a number > 0",
+            self.fps,
+        )
+        _check(self.batch_size >= 1, "decode.batch_size", "an int >= 1", self.batch_size)
+        _check(self.threads >= 0, "decode.threads", "an int >= 0", self.threads)
+        _check(
+            self.prefetch_batches >= 1, "decode.prefetch_batches", "an int >= 1",
+            self.prefetch_batches,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DetectConfig:
+    """Per-frame detection (ultralytics YOLO or a detections file).
+
+    weights: YOLO weights file or ultralytics model name; null uses the bundled demo model.
+    device: "auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:1", ...
+    half: half precision on CUDA (ignored on CPU). About twice the throughput, same boxes to
+        within rounding.
+    imgsz: inference size in pixels (longest side, multiple of 32).
+    conf_floor: detections below this score are dropped. Kept low so the tracker also sees weak
+        detections for its second association stage; raise it to save tracker time.
+    nms_iou: IoU threshold of the detector's non-maximum suppression.
+    classes: class ids to keep; null keeps all.
+    max_det: at most this many detections per frame.
+    file_scale: scale applied to boxes read from a detections file; null derives it from the
+        seqinfo.ini beside the file (imWidth against the video width), else 1.0.
+    """
+
+    weights: str | None = None
+    device: str = "auto"
+    half: bool = True
+    imgsz: int = 640
+    conf_floor: float = 0.05
+    nms_iou: float = 0.7
+    classes: tuple[int, ...] | None = None
+    max_det: int = 300
+    file_scale: float | None = None
+
+    def __post_init__(self) -> None:
+        _check(0.0 <= self.conf_floor <= 1.0, "detect.conf_floor", "a number in [0, 1]",
+               self.conf_floor)
+        _check(0.0 < self.nms_iou <= 1.0, "detect.nms_iou", "a number in (0, 1]", self.nms_iou)
+        _check(self.imgsz >= 32 and self.imgsz % 32 == 0, "detect.imgsz",
+               "an int >= 32 and a multiple of 32", self.imgsz)
+        _check(self.max_det >= 1, "detect.max_det", "an int >= 1", self.max_det)
+        _check(self.file_scale is None or self.file_scale > 0, "detect.file_scale",
+               "null or a number > 0", self.file_scale)
+        if self.classes is not None:
+            object.__setattr__(self, "classes", tuple(int(c) for c in self.classes))
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrackConfig:
+    """Kalman prediction + two-stage Hungarian assignment (ByteTrack-style).
+
+    high_score: detections at or above this score enter the first association stage. Lower: more
+        detections matched early, more false positives continuing tracks.
+    low_score: detections in [low_score, high_score) enter only the second stage, to keep
+        tracks alive through occlusion. Lower: fewer broken tracks, more wrong continuations.
+    new_track_score: unmatched detections at or above this score start a new track. Higher: fewer
+        false tracks, later starts.
+    min_iou: first-stage pairs below this IoU never match. Higher: fewer wrong links, more broken
+        tracks.
+    min_iou_low: second-stage pairs below this IoU never match (low-score detections need more
+        overlap to be trusted).
+    min_iou_tentative: pairs of tentative tracks and leftover detections below this IoU never
+        match.
+    fuse_score: multiply IoU by detection score in the first stage cost, as ByteTrack does on
+        MOT. Favours confident detections when two compete for a track.
+    min_hits: consecutive matched frames before a tentative track is confirmed (and reported).
+        Higher: fewer tracks from flickering false positives, later starts.
+    max_lost_frames: processed frames a lost track waits for a detection before it is removed.
+        Higher: identities survive longer occlusions, more chance of wrong re-links.
+    report_predicted: also output lost tracks' Kalman predictions (origin PREDICTED) for up to
+        this many frames; 0 reports detected boxes only. Fills short gaps at the cost of some
+        misplaced boxes.
+    std_position: process/measurement noise of positions as a fraction of box height (the
+        Kalman `Q` and `R` scale with object size, as in DeepSORT).
+    std_velocity: process noise of velocities as a fraction of box height per frame.
+    """
+
+    high_score: float = 0.6
+    low_score: float = 0.1
+    new_track_score: float = 0.7
+    min_iou: float = 0.2
+    min_iou_low: float = 0.5
+    min_iou_tentative: float = 0.3
+    fuse_score: bool = True
+    min_hits: int = 3
+    max_lost_frames: int = 30
+    report_predicted: int = 0
+    std_position: float = 1.0 / 20.0
+    std_velocity: float = 1.0 / 160.0
+
+    def __post_init__(self) -> None:
+        for name in ("high_score", "low_score", "new_track_score", "min_iou", "min_iou_low",
+                     "min_iou_tentative"):
+            value = getattr(self, name)
+            _check(0.0 <= value <= 1.0, f"track.{name}", "a number in [0, 1]", value)
+        _check(self.low_score <= self.high_score, "track.low_score",
+               f"<= track.high_score (= {self.high_score})", self.low_score)
+        _check(self.min_hits >= 1, "track.min_hits", "an int >= 1", self.min_hits)
+        _check(self.max_lost_frames >= 0, "track.max_lost_frames", "an int >= 0",
+               self.max_lost_frames)
+        _check(0 <= self.report_predicted <= self.max_lost_frames, "track.report_predicted",
+               f"an int between 0 and (max_lost_frames = {self.max_lost_frames})",
+               self.report_predicted)
+        _check(self.std_position > 0, "track.std_position", "a number > 0", self.std_position)
+        _check(self.std_velocity > 0, "track.std_velocity", "a number > 0", self.std_velocity)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoreConfig:
+    """Chunked zarr output.
+
+    chunk_rows: rows per chunk of every box column. Each chunk is written once, whole, when it
+        fills; a crash loses at most one chunk of work. Larger: fewer files, more memory held
+        before a write.
+    chunk_frames: entries per chunk of the per-frame arrays (frame index, time, row offset).
+    """
+
+    chunk_rows: int = 65536
+    chunk_frames: int = 16384
+
+    def __post_init__(self) -> None:
+        _check(self.chunk_rows >= 1, "store.chunk_rows", "an int >= 1", self.chunk_rows)
+        _check(self.chunk_frames >= 1, "store.chunk_frames", "an int >= 1", self.chunk_frames)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineConfig:
+    """All stages; `configs/default.yaml` holds the defaults with their trade-offs."""
+
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """Plain dict of a config dataclass (tuples become lists), for YAML and zarr attributes."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(dataclasses.asdict(cfg))
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Check one YAML value against a field's type hint; ints are accepted for floats."""
+    hint_s = str(hint)
+    if value is None:
+        if "None" in hint_s:
+            return None
+        raise ConfigError(f"{where}: expected {hint_s}, got null")
+    if "tuple" in hint_s:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        ):
+            raise ConfigError(f"{where}: expected a list of ints, got {value!r}")
+        return tuple(value)
+    if hint_s.startswith("bool"):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if hint_s.startswith("int"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an int, got {value!r}")
+        return value
+    if hint_s.startswith("float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if hint_s.startswith("str"):
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value  # pragma: no cover - every field type is handled above
+
+
+def _build(cls: type, data: Mapping[str, Any], source: str, prefix: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: {prefix or 'top level'} must be a mapping, got {data!r}")
+    hints = get_type_hints(cls)
+    allowed = [f.name for f in dataclasses.fields(cls)]
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if key not in allowed:
+            raise ConfigError(
+                f"{source}: unknown key '{path}'; allowed keys"
+                f"{' under ' + prefix.rstrip('.') if prefix else ''}: {', '.join(allowed)}"
+            )
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _build(hint, value if value is not None else {}, source, f"{path}.")
+        else:
+            kwargs[key] = _coerce(value, hint, f"{source}: {path}")
+    try:
+        return cls(**kwargs)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from err
+
+
+def _apply_override(data: dict[str, Any], override: str) -> None:
+    key, sep, raw = override.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {override!r}: expected key=value, e.g. track.min_iou=0.4")
+    parts = key.strip().split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {override!r}: '{part}' is not a section")
+    try:
+        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--set {override!r}: value is not valid YAML: {err}") from err
+
+
+def load_config(
+    path: str | Path | None = None, overrides: Sequence[str] = ()
+) -> PipelineConfig:
+    """Load a `PipelineConfig` from YAML, then apply `key=value` overrides.
+
+    Args:
+        path: YAML file with any subset of the sections of `configs/default.yaml`; None uses the
+            defaults.
+        overrides: strings like "track.min_iou=0.4"; values are parsed as YAML.
+
+    Raises:
+        ConfigError: unreadable YAML, unknown keys (naming the file, key path and allowed keys),
+            wrong types, or values out of range.
+    """
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as err:
+            raise ConfigError(f"cannot read config {source}: {err.strerror}") from err
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{source}: not valid YAML: {err}") from err
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{source}: expected a mapping of sections, got {type(loaded).__name__}")
+        data = loaded or {}
+    for override in overrides:
+        _apply_override(data, override)
+        source = source if not overrides else f"{source} + --set"
+    return _build(PipelineConfig, data, source, "")

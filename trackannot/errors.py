@@ -1,0 +1,40 @@
+"""Error hierarchy: every error the library raises derives from `TrackannotError`.
+
+Messages say what went wrong, where (file, line, key), what was expected, what was found, and the
+fix. Only `trackannot.cli` turns these into exit codes.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "InputFormatError",
+    "StoreError",
+    "TrackannotError",
+    "VideoDecodeError",
+    "WeightsNotFoundError",
+]
+
+
+class TrackannotError(Exception):
+    """Base class of all trackannot errors."""
+
+
+class InputFormatError(TrackannotError, ValueError):
+    """An input file or array does not have the expected format."""
+
+
+class ConfigError(TrackannotError, ValueError):
+    """A configuration file, key or value is invalid."""
+
+
+class WeightsNotFoundError(TrackannotError, FileNotFoundError):
+    """Detector weights are neither a local file nor downloadable."""
+
+
+class VideoDecodeError(TrackannotError):
+    """A video is missing, empty, not a video, or damaged beyond its valid frames."""
+
+
+class StoreError(TrackannotError):
+    """A result store is missing, incomplete, or would be overwritten."""
