@@ -21,3 +21,9 @@ def data_dir() -> Path:
     if not DATA.is_dir():
         raise FileNotFoundError(f"real data expected at {DATA} (see the README, 'Tests')")
     return DATA
+
+
+@pytest.fixture(scope="session")
+def repo_dir() -> Path:
+    """The repository root (for configs/ and other checked-in files)."""
+    return REPO

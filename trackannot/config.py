@@ -11,7 +11,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence, get_type_hints
+from typing import Any, Mapping, Sequence, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -211,36 +211,32 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     """Check one YAML value against a field's type hint; ints are accepted for floats."""
-    hint_s = str(hint)
+    args = [a for a in get_args(hint) if a is not type(None)] if get_origin(hint) else [hint]
+    optional = type(None) in get_args(hint)
+    base = args[0]
     if value is None:
-        if "None" in hint_s:
+        if optional:
             return None
-        raise ConfigError(f"{where}: expected {hint_s}, got null")
-    if "tuple" in hint_s:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected {base.__name__}, got null")
+    if get_origin(base) is tuple:
+        if isinstance(value, int) and not isinstance(value, bool):
             value = [value]
         if not isinstance(value, list) or not all(
             isinstance(v, int) and not isinstance(v, bool) for v in value
         ):
             raise ConfigError(f"{where}: expected a list of ints, got {value!r}")
         return tuple(value)
-    if hint_s.startswith("bool"):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if hint_s.startswith("int"):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an int, got {value!r}")
-        return value
-    if hint_s.startswith("float"):
+    if base is bool and not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if base is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{where}: expected an int, got {value!r}")
+    if base is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)
-    if hint_s.startswith("str"):
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    return value  # pragma: no cover - every field type is handled above
+    if base is str and not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    return value
 
 
 def _build(cls: type, data: Mapping[str, Any], source: str, prefix: str) -> Any:
@@ -314,5 +310,6 @@ def load_config(
         data = loaded or {}
     for override in overrides:
         _apply_override(data, override)
-        source = source if not overrides else f"{source} + --set"
+    if overrides:
+        source = f"{source} + --set"
     return _build(PipelineConfig, data, source, "")

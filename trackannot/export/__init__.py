@@ -1,1 +1,1 @@
-"""export."""
+"""Exporters to the formats annotation and evaluation tools read."""

@@ -1,0 +1,286 @@
+"""Result store: zarr v3, one group per video, one array per `Boxes` column, written as the run goes.
+
+Layout of a store (a directory)::
+
+    STORE/                         attrs: format, trackannot version
+      <video>/                     attrs: status, config, input, video, versions, committed
+        frames/index               (f,) int64   decoded frame index of each processed frame
+        frames/time_s              (f,) float64 presentation time of each processed frame
+        detections/<column>        (n, ...)     one array per Boxes column (frame, xyxy, score, ...)
+        detections/row_start       (f,) int64   first detections row of each processed frame
+        tracks/<column>            (m, ...)     tracked boxes, same columns
+        tracks/row_start           (f,) int64   first tracks row of each processed frame
+
+Rows are written in whole chunks as they fill, so memory does not grow with video length and a
+crash loses at most one chunk of work. A group's `status` attribute is "running" until `close()`
+writes the last partial chunks and sets it to "complete". Reading a frame range touches only the
+chunks that hold it: `frames/index` locates the frames, `row_start` the rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+import numpy.typing as npt
+import zarr
+
+from trackannot.boxes import COLUMNS, Boxes
+from trackannot.config import StoreConfig
+from trackannot.errors import StoreError
+
+__all__ = ["TABLES", "StoreWriter", "TrackStore", "VideoResult", "input_identity", "open_store"]
+
+FORMAT = "trackannot.store/1"
+TABLES = ("detections", "tracks")
+STATUS_RUNNING = "running"
+STATUS_COMPLETE = "complete"
+_IDENTITY_BYTES = 1 << 20
+_VERSIONED = ("trackannot", "numpy", "numba", "zarr", "av", "torch", "ultralytics", "scipy")
+
+
+def input_identity(path: str | Path) -> dict[str, Any]:
+    """Path, size and SHA-256 of the first MiB: enough to tell inputs apart without reading them."""
+    p = Path(path)
+    with p.open("rb") as fh:
+        head = fh.read(_IDENTITY_BYTES)
+    return {
+        "path": str(p.resolve()),
+        "size_bytes": p.stat().st_size,
+        "first_mib_sha256": hashlib.sha256(head).hexdigest(),
+    }
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that shape a result, for the store attributes."""
+    versions = {}
+    for name in _VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def video_key(path: str | Path, taken: set[str] | None = None) -> str:
+    """A group name for a video: its file stem with unsafe characters replaced, made unique."""
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", Path(path).stem) or "video"
+    key, n = base, 1
+    while taken is not None and key in taken:
+        n += 1
+        key = f"{base}_{n}"
+    return key
+
+
+class _TableWriter:
+    """Buffers one Boxes table and appends it to its zarr arrays in whole chunks."""
+
+    def __init__(self, group: zarr.Group, cfg: StoreConfig) -> None:
+        self._arrays = {
+            name: group.create_array(
+                name, shape=(0, *tail), dtype=dtype, chunks=(cfg.chunk_rows, *tail)
+            )
+            for name, (dtype, tail) in COLUMNS.items()
+        }
+        self._row_start = group.create_array(
+            "row_start", shape=(0,), dtype=np.int64, chunks=(cfg.chunk_frames,)
+        )
+        self._chunk_rows = cfg.chunk_rows
+        self._chunk_frames = cfg.chunk_frames
+        self._parts: list[Boxes] = []
+        self._buffered_rows = 0
+        self._starts: list[int] = []
+        self.rows = 0  # rows seen so far (written + buffered)
+
+    def add_frame(self, boxes: Boxes) -> None:
+        self._starts.append(self.rows)
+        self.rows += len(boxes)
+        if len(boxes):
+            self._parts.append(boxes)
+            self._buffered_rows += len(boxes)
+        if self._buffered_rows >= self._chunk_rows:
+            self._write_rows(final=False)
+        if len(self._starts) >= self._chunk_frames:
+            self._write_starts(final=False)
+
+    def _write_rows(self, final: bool) -> None:
+        buffered = Boxes.concat(self._parts)
+        n_write = len(buffered) if final else len(buffered) // self._chunk_rows * self._chunk_rows
+        if n_write:
+            head = buffered[slice(0, n_write)]
+            for name, arr in self._arrays.items():
+                arr.append(getattr(head, name), axis=0)
+        rest = buffered[slice(n_write, len(buffered))]
+        self._parts = [rest] if len(rest) else []
+        self._buffered_rows = len(rest)
+
+    def _write_starts(self, final: bool) -> None:
+        n = len(self._starts) if final else len(self._starts) // self._chunk_frames * self._chunk_frames
+        if n:
+            self._row_start.append(np.asarray(self._starts[:n], dtype=np.int64))
+            del self._starts[:n]
+
+    def close(self) -> None:
+        self._write_rows(final=True)
+        self._write_starts(final=True)
+
+
+class StoreWriter:
+    """Writes one video's results into a group of a store, chunk by chunk.
+
+    Example:
+        >>> writer = StoreWriter.create("out.zarr", "clip", StoreConfig(), attrs={})  # doctest: +SKIP
+        >>> writer.add_frame(frame=0, time_s=0.0, detections=dets, tracks=tracks)     # doctest: +SKIP
+        >>> writer.close()                                                            # doctest: +SKIP
+    """
+
+    def __init__(self, group: zarr.Group, cfg: StoreConfig) -> None:
+        self._group = group
+        frames = group.create_group("frames")
+        self._index = frames.create_array(
+            "index", shape=(0,), dtype=np.int64, chunks=(cfg.chunk_frames,)
+        )
+        self._time = frames.create_array(
+            "time_s", shape=(0,), dtype=np.float64, chunks=(cfg.chunk_frames,)
+        )
+        self._chunk_frames = cfg.chunk_frames
+        self._frame_buf: list[int] = []
+        self._time_buf: list[float] = []
+        self._tables = {name: _TableWriter(group.create_group(name), cfg) for name in TABLES}
+        self.frames = 0
+
+    @classmethod
+    def create(
+        cls,
+        store_path: str | Path,
+        key: str,
+        cfg: StoreConfig,
+        attrs: Mapping[str, Any],
+    ) -> StoreWriter:
+        """Create group `key` in the store at `store_path` (creating the store if needed).
+
+        Raises:
+            StoreError: the group already exists (results are never overwritten in place).
+        """
+        root = zarr.open_group(str(store_path), mode="a", zarr_format=3)
+        if "format" not in root.attrs:
+            root.attrs.update({"format": FORMAT, "versions": package_versions()})
+        if key in root:
+            raise StoreError(f"{store_path}: group '{key}' already exists; refusing to overwrite it")
+        group = root.create_group(key)
+        group.attrs.update({**attrs, "status": STATUS_RUNNING})
+        return cls(group, cfg)
+
+    def add_frame(self, frame: int, time_s: float, detections: Boxes, tracks: Boxes) -> None:
+        """Append one processed frame: its detections and its tracked boxes (either may be empty)."""
+        self._frame_buf.append(int(frame))
+        self._time_buf.append(float(time_s))
+        self._tables["detections"].add_frame(detections)
+        self._tables["tracks"].add_frame(tracks)
+        self.frames += 1
+        if len(self._frame_buf) >= self._chunk_frames:
+            self._write_frames()
+
+    def _write_frames(self) -> None:
+        if self._frame_buf:
+            self._index.append(np.asarray(self._frame_buf, dtype=np.int64))
+            self._time.append(np.asarray(self._time_buf, dtype=np.float64))
+            self._frame_buf.clear()
+            self._time_buf.clear()
+
+    def close(self, extra_attrs: Mapping[str, Any] | None = None) -> None:
+        """Write what is buffered and mark the group complete."""
+        self._write_frames()
+        for table in self._tables.values():
+            table.close()
+        self._group.attrs.update(
+            {
+                **(extra_attrs or {}),
+                "frames_processed": self.frames,
+                "rows": {name: t.rows for name, t in self._tables.items()},
+                "status": STATUS_COMPLETE,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    """Read access to one video's group; arrays are read lazily, by frame range."""
+
+    key: str
+    group: zarr.Group
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """The group's attributes: status, config, input, video, versions."""
+        return dict(self.group.attrs)
+
+    @property
+    def complete(self) -> bool:
+        return self.group.attrs.get("status") == STATUS_COMPLETE
+
+    def frames(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """(index, time_s) of every processed frame."""
+        return self.group["frames/index"][:], self.group["frames/time_s"][:]
+
+    def read(self, start: int | None = None, stop: int | None = None, table: str = "tracks") -> Boxes:
+        """`Boxes` of `table` for decoded frames start <= frame < stop, reading only those rows.
+
+        Args:
+            start: first decoded frame index (inclusive); None from the beginning.
+            stop: end decoded frame index (exclusive); None to the end.
+            table: "tracks" or "detections".
+        """
+        if table not in TABLES:
+            raise StoreError(f"unknown table {table!r}; expected one of {TABLES}")
+        index = self.group["frames/index"][:]
+        lo = 0 if start is None else int(np.searchsorted(index, start, side="left"))
+        hi = len(index) if stop is None else int(np.searchsorted(index, stop, side="left"))
+        tab = self.group[table]
+        n_rows = tab["frame"].shape[0]
+        row_start = tab["row_start"]
+        r0 = int(row_start[lo]) if lo < len(index) else n_rows
+        r1 = int(row_start[hi]) if hi < len(index) else n_rows
+        return Boxes(**{name: tab[name][r0:r1] for name in COLUMNS})
+
+
+class TrackStore:
+    """A store opened for reading: `store.videos`, `store[key]`, iteration over `VideoResult`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise StoreError(f"{self.path}: no such store")
+        try:
+            self._root = zarr.open_group(str(self.path), mode="r", zarr_format=3)
+        except (FileNotFoundError, ValueError, zarr.errors.GroupNotFoundError) as err:
+            raise StoreError(f"{self.path}: not a trackannot store ({err})") from err
+        if self._root.attrs.get("format") != FORMAT:
+            raise StoreError(f"{self.path}: not a trackannot store (format attribute missing)")
+
+    @property
+    def videos(self) -> list[str]:
+        return sorted(name for name, _ in self._root.groups())
+
+    def __getitem__(self, key: str) -> VideoResult:
+        if key not in self.videos:
+            raise StoreError(f"{self.path}: no video '{key}'; videos: {', '.join(self.videos)}")
+        return VideoResult(key, self._root[key])
+
+    def __iter__(self) -> Iterator[VideoResult]:
+        return (self[key] for key in self.videos)
+
+
+def open_store(path: str | Path) -> TrackStore:
+    """Open a result store for reading.
+
+    Example:
+        >>> store = open_store("out.zarr")                      # doctest: +SKIP
+        >>> boxes = store["clip"].read(100, 200)                # frames 100..199 only
+    """
+    return TrackStore(path)
