@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import click
+import numpy as np
 
 from trackannot.config import PipelineConfig, load_config
 from trackannot.errors import ConfigError, TrackannotError
@@ -159,21 +160,50 @@ def export(store: Path, fmt: str, out_dir: Path) -> None:
               "seqinfo.ini beside the gt/ folder when there is one).")
 @click.option("--video", "key", help="Video group to evaluate (default: the only one).")
 @click.option("--benchmark", type=click.Choice(["MOT15", "MOT17", "MOT20"]), default=None,
-              help="Ground-truth preprocessing; default: MOT17 rules for 9-column gt, else MOT15.")
+              help="Ground-truth preprocessing (TrackEval's MOTChallenge rules); default: MOT17 "
+              "for 9-column gt (class and visibility columns), else MOT15.")
 def eval_(store: Path, gt_path: Path, key: str | None, benchmark: str | None) -> None:
-    """Score the tracks in STORE against ground truth: HOTA, MOTA, IDF1."""
-    from trackannot.evaluate import evaluate_store
+    """Score the tracks in STORE against ground truth: HOTA, MOTA, IDF1 (TrackEval's code)."""
+    from trackannot.detect.from_file import read_mot_file
+    from trackannot.evaluate import evaluate
+    from trackannot.store import open_store
 
     with _errors():
-        result = evaluate_store(store, gt_path, key=key, benchmark=benchmark)
-    click.echo(_format_scores(result))
+        opened = open_store(store)
+        if key is None:
+            if len(opened.videos) != 1:
+                raise click.UsageError(f"{store} holds {len(opened.videos)} videos "
+                                       f"({', '.join(opened.videos)}); choose one with --video")
+            key = opened.videos[0]
+        video = opened[key]
+        gt, extra = read_mot_file(gt_path, with_extra=True)
+        scale = _gt_scale(gt_path, video.attrs.get("video", {}).get("width"))
+        if scale != 1.0:
+            gt = gt.replace(xyxy=gt.xyxy * scale)
+        if benchmark is None:
+            benchmark = "MOT17" if "visibility" in extra else "MOT15"
+        index, _ = video.frames()
+        # only frames the run processed count (a run sampled at --fps skips the others)
+        keep = np.isin(gt.frame, index)
+        gt, extra = gt[keep], {k: np.asarray(v)[keep] for k, v in extra.items()}
+        scores = evaluate(video.read(), gt, gt_extra=extra, benchmark=benchmark,
+                          num_frames=int(max(index.max(initial=-1), gt.frame.max(initial=-1))) + 1)
+    click.echo(f"{key} vs {gt_path} ({benchmark} rules"
+               f"{f', gt scaled x{scale:.4g}' if scale != 1.0 else ''})")
+    click.echo("  ".join(f"{k:>6}" for k in ("HOTA", "DetA", "AssA", "MOTA", "IDF1")))
+    click.echo("  ".join(f"{100 * v:6.2f}" for v in (scores.hota, scores.deta, scores.assa,
+                                                       scores.mota, scores.idf1)))
 
 
-def _format_scores(result: dict[str, float]) -> str:
-    keys = [k for k in ("HOTA", "DetA", "AssA", "MOTA", "IDF1") if k in result]
-    head = "  ".join(f"{k:>6}" for k in keys)
-    vals = "  ".join(f"{100 * result[k]:6.2f}" for k in keys)
-    return f"{head}\n{vals}"
+def _gt_scale(gt_path: Path, video_width: int | None) -> float:
+    """Video width / seqinfo imWidth when a seqinfo.ini sits beside the gt/ folder, else 1."""
+    from trackannot.detect.from_file import read_seqinfo
+
+    seqinfo = gt_path.resolve().parent.parent / "seqinfo.ini"
+    if video_width is None or not seqinfo.is_file():
+        return 1.0
+    width = read_seqinfo(seqinfo).get("imWidth")
+    return float(video_width) / float(width) if width else 1.0
 
 
 @main.command()

@@ -9,7 +9,7 @@ from trackannot.config import PipelineConfig
 from trackannot.demo import DEMO_WEIGHTS
 from trackannot.demo.synth import write_demo_clip
 from trackannot.detect import make_detector
-from trackannot.evaluate import evaluate
+from trackannot.evaluate import TrackingScores, evaluate
 from trackannot.export.mot import write_mot
 from trackannot.pipeline import Progress, VideoSummary, track_videos
 from trackannot.store import open_store
@@ -32,7 +32,7 @@ class DemoReport:
     summary: VideoSummary
     truth_boxes: int
     truth_tracks: int
-    scores: dict[str, float]
+    scores: TrackingScores
 
     def lines(self) -> list[str]:
         s = self.summary
@@ -44,9 +44,8 @@ class DemoReport:
             f"{s.tracks} tracks, {s.fps:.1f} frames/s",
             f"store      {self.store}",
             f"export     {self.export_file} (MOTChallenge)",
-            "scores     " + "  ".join(
-                f"{k} {100 * self.scores[k]:.1f}" for k in ("HOTA", "MOTA", "IDF1")
-            ),
+            f"scores     HOTA {100 * self.scores.hota:.1f}  MOTA {100 * self.scores.mota:.1f}  "
+            f"IDF1 {100 * self.scores.idf1:.1f}  (against the clip's truth)",
             "real footage: trackannot track VIDEO -o out.zarr --weights /path/to/yolo11n.pt",
         ]
 
