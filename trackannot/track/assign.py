@@ -1,0 +1,91 @@
+"""Gated Hungarian assignment of tracks to detections on an IoU similarity."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import linear_sum_assignment
+
+from trackannot.errors import InputFormatError
+
+__all__ = ["Assignment", "assign_tracks"]
+
+
+class Assignment(NamedTuple):
+    """Result of `assign_tracks`.
+
+    Attributes:
+        rows: (k,) int64 matched row (track) indices, increasing.
+        cols: (k,) int64 matched column (detection) indices; `rows[i]` goes with `cols[i]`.
+        unmatched_rows: (n - k,) int64, increasing.
+        unmatched_cols: (m - k,) int64, increasing.
+    """
+
+    rows: npt.NDArray[np.int64]
+    cols: npt.NDArray[np.int64]
+    unmatched_rows: npt.NDArray[np.int64]
+    unmatched_cols: npt.NDArray[np.int64]
+
+
+def assign_tracks(
+    iou: npt.NDArray[np.float32],
+    min_iou: float,
+    col_weight: npt.NDArray[np.float32] | None = None,
+) -> Assignment:
+    """Match rows to columns, maximising total similarity; pairs below `min_iou` never match.
+
+    The similarity of a pair is its IoU, times `col_weight[col]` when given (ByteTrack's score
+    fusion). Pairs with IoU < `min_iou` are gated out: their similarity is set to 0, and a pair of
+    similarity 0 counts as "not matched", so the optimum is the best gated matching, not a forced
+    one. This is the cost-limit assignment of ByteTrack's `lap.lapjv(..., cost_limit=...)`:
+    leaving a row and a column unmatched costs as much as a pair of similarity 0, so a strong
+    pair is never given up to make two weak ones, as a maximum-cardinality matching would.
+
+    Args:
+        iou: (n, m) float32 IoU of rows (tracks) with columns (detections), in [0, 1].
+        min_iou: pairs with IoU below this are never matched.
+        col_weight: optional (m,) float32 weights in [0, 1] (detection scores) multiplied into the
+            similarity; they change which pairs win, not which pairs are allowed.
+
+    Returns:
+        `Assignment` of matched pairs and unmatched rows and columns.
+
+    Raises:
+        InputFormatError: `iou` is not 2-D, or `col_weight` does not have one entry per column.
+
+    Example:
+        >>> iou = np.array([[0.9, 0.25], [0.25, 0.0]], dtype=np.float32)
+        >>> a = assign_tracks(iou, min_iou=0.2)
+        >>> a.rows.tolist(), a.cols.tolist(), a.unmatched_rows.tolist()
+        ([0], [0], [1])
+    """
+    if iou.ndim != 2:
+        raise InputFormatError(f"iou must be (n, m), got shape {iou.shape}")
+    n, m = iou.shape
+    if col_weight is not None and col_weight.shape != (m,):
+        raise InputFormatError(
+            f"col_weight must be ({m},) to match iou {iou.shape}, got {col_weight.shape}"
+        )
+    if n == 0 or m == 0:
+        return _no_match(n, m)
+    allowed = iou >= min_iou
+    similarity = iou if col_weight is None else iou * col_weight[None, :]
+    # maximise sum(similarity) over allowed pairs == minimise sum(-similarity), gated pairs 0
+    cost = np.where(allowed, -similarity, 0.0)
+    rows, cols = linear_sum_assignment(cost)
+    keep = allowed[rows, cols] & (cost[rows, cols] < 0.0)
+    rows = rows[keep].astype(np.int64)
+    cols = cols[keep].astype(np.int64)
+    row_free = np.ones(n, dtype=bool)
+    row_free[rows] = False
+    col_free = np.ones(m, dtype=bool)
+    col_free[cols] = False
+    return Assignment(rows, cols, np.flatnonzero(row_free), np.flatnonzero(col_free))
+
+
+def _no_match(n: int, m: int) -> Assignment:
+    empty = np.empty(0, dtype=np.int64)
+    return Assignment(empty, empty.copy(), np.arange(n, dtype=np.int64),
+                      np.arange(m, dtype=np.int64))

@@ -1,0 +1,136 @@
+"""Box Kalman filter orchestration: noise from box sizes, format conversions, kernel calls.
+
+The state and its equations are documented in `trackannot.kernels.kalman`:
+x = [cx, cy, w, h, vcx, vcy, vw, vh] (pixels, pixels per frame), float64.
+
+Noise scales with object size, as in DeepSORT and BoT-SORT: standard deviations are fractions of
+the box width (for cx, w and their velocities) or height (for cy, h and their velocities). A box
+twice as large is allowed to move twice as many pixels per frame for the same likelihood.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from trackannot.kernels.kalman import kalman_predict, kalman_update
+
+__all__ = [
+    "cxcywh_to_xyxy",
+    "initiate_state",
+    "position_std",
+    "predict_state",
+    "update_state",
+    "xyxy_to_cxcywh",
+]
+
+# Initial standard deviations, as multiples of the position/velocity noise (BoT-SORT's values):
+# a new track's size is known to about 2 measurement sigmas, its velocity not at all.
+_INIT_POSITION_FACTOR = 2.0
+_INIT_VELOCITY_FACTOR = 10.0
+# smallest box side used to scale noise, pixels: keeps Q and R positive for degenerate boxes
+_MIN_SIDE = 1.0
+
+
+def xyxy_to_cxcywh(xyxy: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    """(n, 4) (x1, y1, x2, y2) boxes -> (n, 4) float64 (centre x, centre y, width, height)."""
+    xyxy = np.asarray(xyxy, dtype=np.float64)
+    out = np.empty_like(xyxy)
+    out[:, 2:] = xyxy[:, 2:] - xyxy[:, :2]
+    out[:, :2] = xyxy[:, :2] + 0.5 * out[:, 2:]
+    return out
+
+
+def cxcywh_to_xyxy(cxcywh: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
+    """(n, 4) (centre x, centre y, width, height) -> (n, 4) float32 (x1, y1, x2, y2).
+
+    Only the first four columns are read, so a (t, 8) Kalman state can be passed directly.
+    """
+    half = 0.5 * cxcywh[:, 2:4]
+    out = np.empty((cxcywh.shape[0], 4), dtype=np.float32)
+    out[:, :2] = cxcywh[:, :2] - half
+    out[:, 2:] = cxcywh[:, :2] + half
+    return out
+
+
+def _size_scale(wh: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """(t, 2) widths and heights -> (t, 4) scales [w, h, w, h] for per-axis noise."""
+    wh = np.maximum(wh, _MIN_SIDE)
+    return np.concatenate((wh, wh), axis=1)
+
+
+def initiate_state(
+    xyxy: npt.NDArray[np.floating], std_position: float, std_velocity: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """New tracks from their first boxes: zero velocity, size-scaled diagonal covariance.
+
+    Args:
+        xyxy: (t, 4) first detections, pixels.
+        std_position: position noise as a fraction of the box side.
+        std_velocity: velocity noise as a fraction of the box side, per frame.
+
+    Returns:
+        (x, P): (t, 8) and (t, 8, 8) float64.
+    """
+    z = xyxy_to_cxcywh(xyxy)
+    t = z.shape[0]
+    x = np.zeros((t, 8))
+    x[:, :4] = z
+    scale = _size_scale(z[:, 2:4])
+    std = np.concatenate(
+        (_INIT_POSITION_FACTOR * std_position * scale, _INIT_VELOCITY_FACTOR * std_velocity * scale),
+        axis=1,
+    )
+    P = np.zeros((t, 8, 8))
+    idx = np.arange(8)
+    P[:, idx, idx] = std * std
+    return x, P
+
+
+def process_noise(
+    x: npt.NDArray[np.float64], std_position: float, std_velocity: float
+) -> npt.NDArray[np.float64]:
+    """(t, 8) diagonal of Q (variances) from the current box sizes."""
+    scale = _size_scale(x[:, 2:4])
+    std = np.concatenate((std_position * scale, std_velocity * scale), axis=1)
+    return std * std
+
+
+def measurement_noise(
+    x: npt.NDArray[np.float64], std_measurement: float
+) -> npt.NDArray[np.float64]:
+    """(t, 4) diagonal of R (variances) from the predicted box sizes."""
+    std = std_measurement * _size_scale(x[:, 2:4])
+    return std * std
+
+
+def predict_state(
+    x: npt.NDArray[np.float64],
+    P: npt.NDArray[np.float64],
+    std_position: float,
+    std_velocity: float,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """One frame of constant-velocity prediction for all tracks (`kalman_predict`)."""
+    return kalman_predict(x, P, process_noise(x, std_position, std_velocity))
+
+
+def update_state(
+    x: npt.NDArray[np.float64],
+    P: npt.NDArray[np.float64],
+    xyxy: npt.NDArray[np.floating],
+    std_measurement: float,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Correct tracks with their matched boxes (`kalman_update`).
+
+    Args:
+        x: (t, 8) predicted states.
+        P: (t, 8, 8) predicted covariances.
+        xyxy: (t, 4) matched detections, pixels; row i belongs to track i.
+        std_measurement: measurement noise as a fraction of the predicted box side.
+    """
+    return kalman_update(x, P, xyxy_to_cxcywh(xyxy), measurement_noise(x, std_measurement))
+
+
+def position_std(P: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
+    """(t,) float32 pixels: sqrt of the mean of the centre-x and centre-y variances."""
+    return np.sqrt(0.5 * (P[:, 0, 0] + P[:, 1, 1])).astype(np.float32)
