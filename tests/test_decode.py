@@ -140,6 +140,24 @@ def test_colours_are_rgb_not_bgr(tmp_path: Path) -> None:
     assert mean_rgb[0] > 190 and mean_rgb[1] < 10 and mean_rgb[2] < 10
 
 
+def test_joined_ts_with_a_size_change_decodes_whole_at_the_first_size(tmp_path: Path) -> None:
+    # two MPEG-TS files joined byte for byte: the join breaks the TS continuity counters (FFmpeg
+    # flags that packet corrupt) and the second part is half the size
+    first = write_clip(tmp_path / "a.ts", patch_frames(6, 64, 96), fps=30, container="mpegts")
+    second = write_clip(tmp_path / "b.ts", patch_frames(6, 32, 48), fps=30, container="mpegts",
+                        pts=list(range(8, 14)))  # continues after the first part's last frame
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    with av.open(str(joined)) as container:
+        assert any(packet.is_corrupt for packet in container.demux(video=0))
+
+    frames, index, time_s = _concat(_decode_all(joined, batch_size=5))
+    np.testing.assert_array_equal(index, np.arange(12))
+    assert np.all(np.diff(time_s) > 0)
+    # the half-size frames are scaled back to 64 x 96 so boxes keep one coordinate space
+    assert _mae(frames, np.concatenate([patch_frames(6)] * 2)).max() < MAX_PATCH_MAE
+
+
 # -- batching --------------------------------------------------------------------------------------
 
 

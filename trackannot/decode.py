@@ -328,7 +328,7 @@ class _BatchBuilder:
 
 
 class _IncompletePacket(Exception):
-    """The demuxer flagged a packet corrupt: the file ends inside it, or the data is damaged."""
+    """The last packet of the stream is flagged corrupt: the file ends inside it."""
 
 
 def _decoded_frames(
@@ -336,22 +336,26 @@ def _decoded_frames(
 ) -> Iterator[av.VideoFrame]:
     """Frames in decoder output order.
 
-    Stops at the first packet the demuxer flags corrupt (a truncated file ends with one) or at a
-    decoder error, drains the frames still inside the decoder (with frame threading there can be
-    several), and then raises `_IncompletePacket` or the `av.FFmpegError`.
+    A packet the demuxer flags corrupt is held back one packet: if the stream ends right after
+    it, the file was truncated inside it, so it is not decoded (a partial packet makes decoders
+    fail, or, with frame threading, silently lose frames) and `_IncompletePacket` is raised.
+    Corrupt packets mid-stream (e.g. an MPEG-TS continuity glitch) are decoded; FFmpeg conceals
+    the damage. On any error the frames still inside the decoder are drained first.
     """
     error: Exception | None = None
+    held: av.Packet | None = None
     try:
         for packet in container.demux(stream):
-            if packet.is_corrupt:
-                pts = packet.pts if packet.pts is not None else math.nan
-                time_s = float(pts * packet.time_base)
-                error = _IncompletePacket(
-                    f"the packet at {time_s:.3f} s is incomplete (the file ends inside it or it is "
-                    "damaged)"
-                )
+            if held is not None and packet.size == 0:  # the end-of-stream flush packet
+                error = _IncompletePacket(f"the file ends inside its last packet{_at(held)}")
                 break
-            yield from stream.decode(packet)  # the last packet is empty and flushes the decoder
+            if held is not None:
+                yield from stream.decode(held)
+                held = None
+            if packet.is_corrupt:
+                held = packet
+                continue
+            yield from stream.decode(packet)  # the empty last packet flushes the decoder
     except av.FFmpegError as err:
         error = err
     if error is None:
@@ -362,6 +366,12 @@ def _decoded_frames(
         drained = []  # nothing more to recover; report the first error
     yield from drained
     raise error
+
+
+def _at(packet: av.Packet) -> str:
+    if packet.pts is None or packet.time_base is None:
+        return ""
+    return f" (at {float(packet.pts * packet.time_base):.3f} s)"
 
 
 def _decode_batches(path: Path, cfg: DecodeConfig) -> Iterator[FrameBatch]:
