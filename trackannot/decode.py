@@ -347,7 +347,6 @@ def _decoded_frames(
     try:
         for packet in container.demux(stream):
             if held is not None and packet.size == 0:  # the end-of-stream flush packet
-                error = _IncompletePacket(f"the file ends inside its last packet{_at(held)}")
                 break
             if held is not None:
                 yield from stream.decode(held)
@@ -356,6 +355,8 @@ def _decoded_frames(
                 held = packet
                 continue
             yield from stream.decode(packet)  # the empty last packet flushes the decoder
+        if held is not None:  # the stream ended right after a corrupt packet
+            error = _IncompletePacket(f"the file ends inside its last packet{_at(held)}")
     except av.FFmpegError as err:
         error = err
     if error is None:
