@@ -9,6 +9,7 @@ from trackannot.config import (
     TrackConfig,
     load_config,
 )
+from trackannot.decode import FrameBatch, VideoInfo, decode_frames, probe_video
 from trackannot.errors import (
     ConfigError,
     InputFormatError,
@@ -17,6 +18,8 @@ from trackannot.errors import (
     VideoDecodeError,
     WeightsNotFoundError,
 )
+from trackannot.store import TrackStore, VideoResult, open_store
+from trackannot.track import Tracker, track_detections
 
 __version__ = "0.1.0"
 
@@ -26,14 +29,23 @@ __all__ = [
     "ConfigError",
     "DecodeConfig",
     "DetectConfig",
+    "FrameBatch",
     "InputFormatError",
     "Origin",
     "PipelineConfig",
     "StoreConfig",
     "StoreError",
     "TrackConfig",
+    "TrackStore",
+    "Tracker",
     "TrackannotError",
+    "VideoInfo",
+    "VideoResult",
     "VideoDecodeError",
     "WeightsNotFoundError",
+    "decode_frames",
     "load_config",
+    "open_store",
+    "probe_video",
+    "track_detections",
 ]
