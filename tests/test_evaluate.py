@@ -145,9 +145,11 @@ def test_mota_idf1_match_py_motmetrics(data_dir: Path, monkeypatch: pytest.Monke
 
     gt_eval = gt[extra["flag"] != 0]  # motmetrics has no flags: drop the ignored rows first
     acc = mm.MOTAccumulator(auto_id=True)
+    def to_xywh(b: Boxes) -> np.ndarray:
+        return np.c_[b.xyxy[:, :2], b.xyxy[:, 2:] - b.xyxy[:, :2]].astype(float)
+
     for f in range(145):
         g, t = gt_eval.for_frame(f), tracks.for_frame(f)
-        to_xywh = lambda b: np.c_[b.xyxy[:, :2], b.xyxy[:, 2:] - b.xyxy[:, :2]].astype(float)  # noqa: E731
         dist = mm.distances.iou_matrix(to_xywh(g), to_xywh(t), max_iou=0.5)
         acc.update(g.track_id.tolist(), t.track_id.tolist(), dist)
     names = ["mota", "idf1", "num_false_positives", "num_misses", "num_switches"]

@@ -213,7 +213,7 @@ def evaluate(
 
 
 def evaluate_dataset(
-    sequences: Iterable[EvalSequence | tuple[Boxes, Boxes] | tuple[Boxes, Boxes, Mapping[str, Any]]],
+    sequences: Iterable[EvalSequence | tuple[Any, ...]],
     *,
     benchmark: Benchmark = "MOT15",
     kitti_class: Literal["car", "pedestrian"] = "car",
@@ -233,7 +233,7 @@ def evaluate_dataset(
     per_sequence: dict[str, TrackingScores] = {}
     for i, item in enumerate(sequences):
         seq = item if isinstance(item, EvalSequence) else EvalSequence(
-            tracks=item[0], gt=item[1], gt_extra=item[2] if len(item) > 2 else None  # type: ignore[misc]
+            tracks=item[0], gt=item[1], gt_extra=item[2] if len(item) > 2 else None
         )
         name = seq.name or f"seq{i}"
         if name in per_sequence:
@@ -325,7 +325,7 @@ def _matched_pairs(similarity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows[keep], cols[keep]
 
 
-# -- building TrackEval's per-sequence data dict ----------------------------------------------------
+# -- building TrackEval's per-sequence data dict ---------------------------------------------------
 
 
 def build_sequence_data(

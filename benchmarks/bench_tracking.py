@@ -1,0 +1,336 @@
+"""Tracking quality and tracker speed: trackannot vs Roboflow `trackers` ByteTrack and boxmot's
+ByteTrack and OC-SORT, all fed the same detections.
+
+Datasets (../shared/data, see benchmarks/datasets.py):
+- MOT15: the 10 train sequences with gt, SORT's Faster R-CNN detections (det_sort_frcnn.txt),
+  scored with TrackEval's MOT15 rules (gt rows with conf 0 ignored).
+- KITTI: tracking training Car 0000-0013, AB3DMOT's PointRCNN Car detections (scores mapped to
+  [0, 1] by the logistic function), scored with TrackEval's KITTI 2D box Car rules (Van and
+  occluded/truncated gt as distractors, DontCare regions, 25 px minimum height).
+Each dataset's HOTA/MOTA/IDF1 is TrackEval's combination over its sequences
+(`trackannot.evaluate.evaluate_dataset`).
+
+Speed is association only: detections are loaded and converted to each tracker's input type
+before timing, each tracker (numba compiled by an untimed warm-up run) then processes every frame
+of every sequence, empty frames included; frames/s = all frames / seconds, median of --repeats
+runs interleaved across trackers (the order rotates each round).
+
+Settings: every tracker runs with its defaults, except the frame rate (from seqinfo.ini, 10 for
+KITTI) where the tracker takes one (Roboflow ByteTrack `frame_rate`, boxmot ByteTrack
+`frame_rate`); trackannot's defaults are `TrackConfig()`. boxmot gets a dummy all-zero image of the
+sequence's size (its trackers here do not look at it).
+
+Peers live in a separate venv (boxmot pins conflict with trackannot's dependencies):
+    bash benchmarks/setup_peers.sh
+    benchmarks/.venv-peers/bin/python -m benchmarks.bench_tracking [--repeats 5]
+Without the peers installed (the main environment) only trackannot runs.
+Regression baseline (tests/baselines/mot15_hota.json), after an intended change of defaults:
+    python -m benchmarks.bench_tracking --update-baseline
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import json
+import logging
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from benchmarks.datasets import Sequence, load_kitti_car, load_mot15
+from trackannot.boxes import Boxes
+from trackannot.config import TrackConfig, config_to_dict
+from trackannot.evaluate import EvalSequence, evaluate_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+OUT = REPO / "benchmarks" / "out"
+BASELINE = REPO / "tests" / "baselines" / "mot15_hota.json"
+DATASETS: dict[str, tuple[Callable[[Path], list[Sequence]], str]] = {
+    "MOT15": (load_mot15, "MOT15"),
+    "KITTI-Car": (load_kitti_car, "KITTI"),
+}
+
+
+@dataclass(frozen=True)
+class Runner:
+    """One tracker: untimed input preparation, the timed run, untimed conversion to Boxes."""
+
+    name: str
+    settings: Callable[[Sequence], dict[str, Any]]
+    prepare: Callable[[Sequence], Any]
+    run: Callable[[Sequence, Any], Any]
+    to_boxes: Callable[[Sequence, Any], Boxes]
+
+
+# -- trackannot ------------------------------------------------------------------------------------
+
+
+def _ours() -> list[Runner]:
+    from trackannot.track import Tracker, track_detections
+
+    cfg = TrackConfig()
+
+    def run_batch(seq: Sequence, dets: Boxes) -> Boxes:
+        return track_detections(dets, cfg, frames=range(seq.num_frames))
+
+    def run_update(seq: Sequence, frames: list[Boxes]) -> list[Boxes]:
+        tracker = Tracker(cfg)
+        return [tracker.update(b, frame=f) for f, b in enumerate(frames)]
+
+    settings = lambda seq: config_to_dict(cfg)  # noqa: E731
+    return [
+        Runner("trackannot", settings, lambda seq: seq.detections, run_batch,
+               lambda seq, out: out),
+        Runner("trackannot (Tracker.update per frame)", settings, _per_frame_boxes, run_update,
+               lambda seq, out: Boxes.concat(out)),
+    ]
+
+
+def _per_frame_boxes(seq: Sequence) -> list[Boxes]:
+    return [seq.detections.for_frame(f) for f in range(seq.num_frames)]
+
+
+# -- peers -----------------------------------------------------------------------------------------
+
+
+def _roboflow() -> list[Runner]:
+    import supervision as sv
+    from trackers import ByteTrackTracker
+
+    def prepare(seq: Sequence) -> list[sv.Detections]:
+        return [sv.Detections(xyxy=b.xyxy.astype(np.float32), confidence=b.score.copy(),
+                              class_id=np.zeros(len(b), dtype=int))
+                for b in _per_frame_boxes(seq)]
+
+    def run(seq: Sequence, frames: list[sv.Detections]) -> list[sv.Detections]:
+        tracker = ByteTrackTracker(frame_rate=seq.fps)
+        return [tracker.update(d) for d in frames]
+
+    def to_boxes(seq: Sequence, outs: list[sv.Detections]) -> Boxes:
+        parts = [(f, d[d.tracker_id >= 0]) for f, d in enumerate(outs)]
+        return _boxes([(f, d.xyxy, d.confidence, d.tracker_id) for f, d in parts])
+
+    return [Runner("Roboflow trackers ByteTrack", lambda seq: {"frame_rate": seq.fps},
+                   prepare, run, to_boxes)]
+
+
+def _boxmot() -> list[Runner]:
+    from boxmot.trackers.box.bytetrack.tracker import ByteTrack
+    from boxmot.trackers.box.ocsort.tracker import OcSort
+
+    # quiet the INFO banner every instance logs (boxmot configures its logger on import)
+    logging.getLogger("boxmot").setLevel(logging.WARNING)
+
+    def prepare(seq: Sequence) -> tuple[list[np.ndarray], np.ndarray]:
+        rows = [np.c_[b.xyxy, b.score, np.zeros(len(b))].astype(np.float32)
+                for b in _per_frame_boxes(seq)]
+        return rows, np.zeros((seq.height, seq.width, 3), dtype=np.uint8)
+
+    def runner(name: str, make: Callable[[Sequence], Any],
+               settings: Callable[[Sequence], dict[str, Any]]) -> Runner:
+        def run(seq: Sequence, inputs: tuple[list[np.ndarray], np.ndarray]) -> list[np.ndarray]:
+            tracker, (rows, image) = make(seq), inputs
+            return [tracker.update(r, image) for r in rows]
+
+        def to_boxes(seq: Sequence, outs: list[np.ndarray]) -> Boxes:
+            # output rows: x1, y1, x2, y2, id, conf, cls, det_ind
+            return _boxes([(f, o[:, :4], o[:, 5], o[:, 4]) for f, o in enumerate(outs)])
+
+        return Runner(name, settings, prepare, run, to_boxes)
+
+    return [
+        runner("boxmot ByteTrack", lambda seq: ByteTrack(frame_rate=round(seq.fps)),
+               lambda seq: {"frame_rate": round(seq.fps)}),
+        runner("boxmot OcSort", lambda seq: OcSort(), lambda seq: {}),
+    ]
+
+
+def _boxes(parts: list[tuple[int, Any, Any, Any]]) -> Boxes:
+    """Boxes from (frame, xyxy, score, track_id) per frame (track ids must be >= 0)."""
+    parts = [p for p in parts if len(p[1])]
+    if not parts:
+        return Boxes.empty()
+    return Boxes.create(
+        xyxy=np.concatenate([p[1] for p in parts]),
+        frame=np.concatenate([np.full(len(p[1]), p[0]) for p in parts]),
+        score=np.clip(np.concatenate([p[2] for p in parts]), 0.0, 1.0),
+        track_id=np.concatenate([p[3] for p in parts]).astype(np.int64),
+        sort=True,
+    )
+
+
+def available_runners(only_ours: bool) -> tuple[list[Runner], list[str]]:
+    """Our runners and every peer whose package imports; and the peers that are missing."""
+    runners, missing = _ours(), []
+    if only_ours:
+        return runners, missing
+    for make, package in ((_roboflow, "trackers"), (_boxmot, "boxmot")):
+        try:
+            runners += make()
+        except ImportError as err:
+            missing.append(f"{package} ({err})")
+    return runners, missing
+
+
+# -- measuring -------------------------------------------------------------------------------------
+
+
+def _quality(runner: Runner, seqs: list[Sequence], inputs: list[Any], protocol: str
+             ) -> dict[str, Any]:
+    """Untimed run (also the numba warm-up) and TrackEval scores, combined and per sequence."""
+    evals = [
+        EvalSequence(tracks=runner.to_boxes(s, runner.run(s, x)), gt=s.gt, gt_extra=s.gt_extra,
+                     num_frames=s.num_frames, name=s.name)
+        for s, x in zip(seqs, inputs)
+    ]
+    scores = evaluate_dataset(evals, benchmark=protocol)  # type: ignore[arg-type]
+    keys = ("hota", "mota", "idf1")
+    return {
+        "combined": scores.combined.as_dict(),
+        "per_sequence": {k: {m: v.as_dict()[m] for m in keys}
+                         for k, v in scores.per_sequence.items()},
+        "settings": {s.name: runner.settings(s) for s in seqs},
+    }
+
+
+def _time_all(runners: list[Runner], seqs: list[Sequence], inputs: dict[str, list[Any]],
+              repeats: int) -> dict[str, list[float]]:
+    """Seconds for all sequences per runner and round; rounds interleave the runners."""
+    seconds: dict[str, list[float]] = {r.name: [] for r in runners}
+    for rnd in range(repeats):
+        order = runners[rnd % len(runners):] + runners[:rnd % len(runners)]
+        for runner in order:
+            gc.collect()
+            start = time.perf_counter()
+            for seq, x in zip(seqs, inputs[runner.name]):
+                runner.run(seq, x)
+            seconds[runner.name].append(time.perf_counter() - start)
+    return seconds
+
+
+def run_dataset(name: str, runners: list[Runner], repeats: int) -> dict[str, Any]:
+    loader, protocol = DATASETS[name]
+    seqs = loader(DATA)
+    frames = sum(s.num_frames for s in seqs)
+    inputs = {r.name: [r.prepare(s) for s in seqs] for r in runners}
+    result: dict[str, Any] = {"protocol": protocol, "frames": frames,
+                              "detections": sum(len(s.detections) for s in seqs),
+                              "sequences": [s.name for s in seqs], "trackers": {}}
+    for r in runners:
+        result["trackers"][r.name] = _quality(r, seqs, inputs[r.name], protocol)
+    for rname, secs in _time_all(runners, seqs, inputs, repeats).items():
+        fps = [frames / s for s in secs]
+        result["trackers"][rname]["speed"] = {
+            "fps_median": statistics.median(fps), "fps_runs": fps, "seconds_runs": secs}
+    return result
+
+
+# -- reporting -------------------------------------------------------------------------------------
+
+
+def _print_dataset(name: str, res: dict[str, Any]) -> None:
+    print(f"\n{name}: {len(res['sequences'])} sequences, {res['frames']} frames, "
+          f"{res['detections']} detections ({res['protocol']} rules)")
+    print(f"{'tracker':40s} {'HOTA':>6} {'DetA':>6} {'AssA':>6} {'MOTA':>6} {'IDF1':>6} "
+          f"{'IDSW':>5} {'frames/s':>9}")
+    for tname, t in res["trackers"].items():
+        c = t["combined"]
+        print(f"{tname:40s} {100 * c['hota']:6.2f} {100 * c['deta']:6.2f} {100 * c['assa']:6.2f} "
+              f"{100 * c['mota']:6.2f} {100 * c['idf1']:6.2f} {c['idsw']:5d} "
+              f"{t['speed']['fps_median']:9.0f}")
+    ours = res["trackers"].get("trackannot")
+    if ours is None:
+        return
+    for tname, t in res["trackers"].items():
+        if tname.startswith("trackannot"):
+            continue
+        dh = 100 * (ours["combined"]["hota"] - t["combined"]["hota"])
+        ratio = ours["speed"]["fps_median"] / t["speed"]["fps_median"]
+        print(f"  ours vs {tname}: HOTA {dh:+.2f} points, speed x{ratio:.1f}")
+
+
+def _environment() -> dict[str, Any]:
+    versions = {}
+    for pkg in ("numpy", "scipy", "numba", "trackeval", "supervision", "trackers", "boxmot",
+                "lapx"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {"python": platform.python_version(), "platform": platform.platform(),
+            "cpu_count": os.cpu_count(), "processor": platform.processor(), "versions": versions}
+
+
+def write_baseline(mot15: dict[str, Any]) -> Path:
+    """tests/baselines/mot15_hota.json from trackannot's MOT15 result (fractions in [0, 1])."""
+    ours = mot15["trackers"]["trackannot"]
+    c = ours["combined"]
+    payload = {
+        "description": "trackannot.track.track_detections with TrackConfig() defaults on the 10 "
+                       "MOT15 train sequences (det/det_sort_frcnn.txt), TrackEval MOT15 rules, "
+                       "combined over sequences. Scores are fractions in [0, 1] (HOTA 0.005 = "
+                       "0.5 HOTA points). Regenerate: python -m benchmarks.bench_tracking "
+                       "--update-baseline",
+        "generated": dt.date.today().isoformat(),
+        "hota": c["hota"], "mota": c["mota"], "idf1": c["idf1"],
+        "per_sequence": ours["per_sequence"],
+        "track_config": config_to_dict(TrackConfig()),
+    }
+    BASELINE.parent.mkdir(parents=True, exist_ok=True)
+    tmp = BASELINE.with_suffix(".json.partial")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    tmp.replace(BASELINE)
+    return BASELINE
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--datasets", default=",".join(DATASETS),
+                        help=f"comma-separated subset of {list(DATASETS)}")
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds per tracker")
+    parser.add_argument("--out", type=Path, default=OUT / "tracking.json")
+    parser.add_argument("--update-baseline", action="store_true",
+                        help="only run trackannot on MOT15 (1 timed round) and rewrite "
+                             f"{BASELINE.relative_to(REPO)}")
+    args = parser.parse_args(argv)
+    names = ["MOT15"] if args.update_baseline else args.datasets.split(",")
+    runners, missing = available_runners(only_ours=args.update_baseline)
+    if args.update_baseline:
+        runners = runners[:1]
+    for m in missing:
+        print(f"peer not installed, skipped: {m} (run bash benchmarks/setup_peers.sh)",
+              file=sys.stderr)
+    results = {
+        "command": " ".join([Path(sys.executable).name, "-m", "benchmarks.bench_tracking",
+                             *(argv if argv is not None else sys.argv[1:])]),
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "environment": _environment(),
+        "repeats": args.repeats,
+        "datasets": {},
+    }
+    for name in names:
+        results["datasets"][name] = run_dataset(name, runners,
+                                                1 if args.update_baseline else args.repeats)
+        _print_dataset(name, results["datasets"][name])
+    if args.update_baseline:
+        print(f"\nwrote {write_baseline(results['datasets']['MOT15'])}")
+        return 0
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

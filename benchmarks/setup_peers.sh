@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Create benchmarks/.venv-peers: the peer trackers for benchmarks/bench_tracking.py, kept apart from
+# the main environment (boxmot pins filterpy<2, opencv-python<5 and pandas<3).
+#
+# The venv sees the main environment's packages (--system-site-packages: numpy, scipy, torch,
+# supervision, numba, trackeval and the editable trackannot), so ours and the peers run on the very
+# same numpy/scipy builds. Only the peers and the few modules they import are added on top.
+#
+# Usage (from the repository root):  bash benchmarks/setup_peers.sh
+# Then:                              benchmarks/.venv-peers/bin/python -m benchmarks.bench_tracking
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+venv="$here/.venv-peers"
+python="${PYTHON:-python3}"
+
+if [[ ! -x "$venv/bin/python" ]]; then
+    "$python" -m venv --system-site-packages "$venv"
+fi
+pip=("$venv/bin/python" -m pip install --disable-pip-version-check --quiet)
+
+# Roboflow trackers: its declared dependencies are satisfied by (or compatible with) the main env.
+"${pip[@]}" -r "$here/requirements-peers.txt"
+# boxmot without its declared dependencies (they would downgrade filterpy/opencv/pandas in a shared
+# site and pull in detector/ReID stacks); then the modules ByteTrack/OcSort need at import and run.
+"${pip[@]}" --no-deps -r "$here/requirements-peers-nodeps.txt"
+"${pip[@]}" -r "$here/requirements-peers-boxmot-runtime.txt"
+
+# Smoke test: every peer imports and runs one frame.
+"$venv/bin/python" - <<'PY'
+import numpy as np
+from trackers import ByteTrackTracker  # noqa: F401
+from boxmot.trackers.box.bytetrack.tracker import ByteTrack
+from boxmot.trackers.box.ocsort.tracker import OcSort
+dets = np.array([[10, 10, 50, 90, 0.9, 0]], dtype=np.float32)
+img = np.zeros((480, 640, 3), dtype=np.uint8)
+for cls in (ByteTrack, OcSort):
+    cls().update(dets, img)
+print("peers OK")
+PY
