@@ -11,7 +11,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-venv="$here/.venv-peers"
+venv="${PEERS_VENV:-$here/.venv-peers}"  # PEERS_VENV: another location
 python="${PYTHON:-python3}"
 
 if [[ ! -x "$venv/bin/python" ]]; then
@@ -24,6 +24,8 @@ pip=("$venv/bin/python" -m pip install --disable-pip-version-check --quiet)
 # boxmot without its declared dependencies (they would downgrade filterpy/opencv/pandas in a shared
 # site and pull in detector/ReID stacks); then the modules ByteTrack/OcSort need at import and run.
 "${pip[@]}" --no-deps -r "$here/requirements-peers-nodeps.txt"
+# pip then reports "boxmot 25.0.0 requires ..., which is not installed / incompatible": expected,
+# those dependencies are deliberately left out (the smoke test below is the check that matters).
 "${pip[@]}" -r "$here/requirements-peers-boxmot-runtime.txt"
 
 # Smoke test: every peer imports and runs one frame.

@@ -1,0 +1,84 @@
+"""Quality gate: trackannot's tracker on the 10 MOT15 train sequences (SORT's Faster R-CNN
+detections, det_sort_frcnn.txt), scored with TrackEval's MOT15 rules and combined over sequences,
+must not fall more than 0.5 HOTA points below tests/baselines/mot15_hota.json.
+
+Scores are fractions in [0, 1] throughout, so 0.5 HOTA points is 0.005. After an intended change
+of the tracker's defaults, regenerate the baseline (and say so in the commit):
+
+    python -m benchmarks.bench_tracking --update-baseline
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trackannot.boxes import Boxes
+from trackannot.config import TrackConfig, config_to_dict
+from trackannot.evaluate import EvalSequence, evaluate_dataset
+from trackannot.track import track_detections
+
+BASELINE = Path(__file__).parent / "baselines" / "mot15_hota.json"
+MAX_HOTA_DROP = 0.005  # 0.5 HOTA points, on the 0..1 scale
+SEQUENCES = (
+    "ADL-Rundle-6", "ADL-Rundle-8", "ETH-Bahnhof", "ETH-Pedcross2", "ETH-Sunnyday",
+    "KITTI-13", "KITTI-17", "TUD-Campus", "TUD-Stadtmitte", "Venice-2",
+)
+REGENERATE = "python -m benchmarks.bench_tracking --update-baseline"
+
+
+def _read_mot(path: Path) -> tuple[Boxes, dict[str, np.ndarray]]:
+    """MOT15 text -> Boxes with 0-based frames, score = conf column, and {"flag": conf}."""
+    rows = np.loadtxt(path, delimiter=",", ndmin=2)
+    rows = rows[np.lexsort((rows[:, 1], rows[:, 0]))]
+    boxes = Boxes.create(xyxy=np.c_[rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]],
+                         frame=rows[:, 0].astype(np.int64) - 1,
+                         track_id=rows[:, 1].astype(np.int64), score=np.clip(rows[:, 6], 0, 1))
+    return boxes, {"flag": rows[:, 6].astype(np.int64)}
+
+
+def _mot15_scores(data_dir: Path, cfg: TrackConfig) -> dict[str, float]:
+    seqs = []
+    for name in SEQUENCES:
+        root = data_dir / "MOT15" / name
+        info = configparser.ConfigParser()
+        info.read(root / "seqinfo.ini")
+        num_frames = int(info["Sequence"]["seqLength"])
+        dets, _ = _read_mot(root / "det" / "det_sort_frcnn.txt")
+        gt, extra = _read_mot(root / "gt" / "gt.txt")
+        dets = dets.replace(track_id=-1)
+        tracks = track_detections(dets, cfg, frames=range(num_frames))
+        seqs.append(EvalSequence(tracks=tracks, gt=gt, gt_extra=extra, num_frames=num_frames,
+                                 name=name))
+    scores = evaluate_dataset(seqs, benchmark="MOT15")
+    per_seq = {k: round(v.hota, 4) for k, v in scores.per_sequence.items()}
+    c = scores.combined
+    return {"hota": c.hota, "mota": c.mota, "idf1": c.idf1, "per_sequence_hota": per_seq}
+
+
+@pytest.fixture(scope="module")
+def baseline() -> dict:
+    return json.loads(BASELINE.read_text())
+
+
+@pytest.mark.slow
+def test_mot15_hota_not_below_baseline(data_dir: Path, baseline: dict) -> None:
+    cfg = TrackConfig(**baseline["track_config"])
+    got = _mot15_scores(data_dir, cfg)
+    assert got["hota"] >= baseline["hota"] - MAX_HOTA_DROP, (
+        f"MOT15 combined HOTA {100 * got['hota']:.2f} is more than {100 * MAX_HOTA_DROP:.1f} "
+        f"points below the baseline {100 * baseline['hota']:.2f} (MOTA {100 * got['mota']:.2f} "
+        f"vs {100 * baseline['mota']:.2f}, IDF1 {100 * got['idf1']:.2f} vs "
+        f"{100 * baseline['idf1']:.2f}); per-sequence HOTA now: {got['per_sequence_hota']}"
+    )
+
+
+def test_baseline_uses_current_defaults(baseline: dict) -> None:
+    assert baseline["track_config"] == config_to_dict(TrackConfig()), (
+        f"TrackConfig defaults differ from the config stored in {BASELINE.name}; if the change "
+        f"is intended, regenerate the baseline: {REGENERATE}"
+    )
