@@ -1,0 +1,274 @@
+"""Detections from a file: MOTChallenge det.txt / gt.txt and seqinfo.ini readers, `FileDetector`.
+
+MOTChallenge rows are `frame,id,left,top,width,height,conf[,...]` with 1-based frames. The
+extra columns depend on the field count:
+
+| fields | layout                                                     | example              |
+|--------|------------------------------------------------------------|----------------------|
+| 7      | frame,id,left,top,width,height,conf                        | minimal det.txt      |
+| 8      | ... conf,class                                             | some exporters       |
+| 9      | ... conf(flag),class,visibility                            | MOT16/17/20 gt.txt   |
+| 10     | ... conf,x,y,z (world coordinates, -1 when unknown)        | MOT15 det.txt/gt.txt |
+
+Scores are kept raw. The official MOT15 (ACF) detections have scores of about -1..140, not
+[0, 1]; rescaling them would invent a calibration the file does not have, so `score` holds the
+file's `conf` value as float32 and the tracker thresholds must be chosen for that scale
+(`detect.conf_floor` applies to YOLO output only, never to files).
+"""
+
+from __future__ import annotations
+
+import configparser
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, overload
+
+import numpy as np
+import numpy.typing as npt
+
+from trackannot.boxes import Boxes
+from trackannot.config import DetectConfig
+from trackannot.detect.base import rank_within_frame
+from trackannot.errors import InputFormatError
+
+if TYPE_CHECKING:
+    from trackannot.decode import FrameBatch
+
+__all__ = ["PEDESTRIAN", "FileDetector", "read_mot_file", "read_seqinfo"]
+
+PEDESTRIAN = 1  # MOTChallenge class id given to rows of files without a class column
+_MIN_FIELDS, _MAX_FIELDS = 7, 10
+_EXTRA_COLUMNS: dict[int, tuple[str, ...]] = {
+    7: (),
+    8: ("class",),
+    9: ("class", "visibility"),
+    10: ("x", "y", "z"),
+}
+_EXTRA_DTYPES = {"class": np.int64, "visibility": np.float32}  # others stay float64
+_SEQINFO_NUMBERS = ("frameRate", "seqLength", "imWidth", "imHeight")
+
+
+def _data_lines(text: str) -> list[tuple[int, str]]:
+    """(1-based line number, line) of every non-blank line, as np.loadtxt counts rows."""
+    return [(i, line) for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
+
+
+def _locate_parse_error(path: Path, text: str) -> InputFormatError:
+    """The first malformed line of `text` as an error naming file, line, expected and got."""
+    expected: int | None = None
+    first_line = 0
+    for lineno, line in _data_lines(text):
+        fields = line.split(",")
+        where = f"{path.name} line {lineno}"
+        if not _MIN_FIELDS <= len(fields) <= _MAX_FIELDS:
+            return InputFormatError(
+                f"{where}: expected {_MIN_FIELDS} to {_MAX_FIELDS} comma-separated fields "
+                f"(frame,id,left,top,width,height,conf[,...]), got {len(fields)} ({path})"
+            )
+        if expected is None:
+            expected, first_line = len(fields), lineno
+        elif len(fields) != expected:
+            return InputFormatError(
+                f"{where}: expected {expected} comma-separated fields like line {first_line}, "
+                f"got {len(fields)} ({path})"
+            )
+        for col, field in enumerate(fields, start=1):
+            try:
+                float(field)
+            except ValueError:
+                return InputFormatError(
+                    f"{where}: field {col} should be a number, got {field.strip()!r} ({path})"
+                )
+    return InputFormatError(f"{path}: not a comma-separated table of numbers")
+
+
+def _parse(path: Path) -> npt.NDArray[np.float64]:
+    """The file as an (n, k) float64 table, 7 <= k <= 10; (0, 7) for an empty file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as err:
+        raise InputFormatError(f"detections file not found: {path}") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputFormatError(f"cannot read {path} as text: {err}") from err
+    if not text.strip():
+        return np.empty((0, _MIN_FIELDS), dtype=np.float64)
+    try:
+        # numpy >= 1.23 parses in C (about 0.3 s for MOT17-04's 108k rows); on failure the
+        # slow line scan below runs only to name the bad line
+        table = np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2, dtype=np.float64)
+    except ValueError as err:
+        raise _locate_parse_error(path, text) from err
+    if not _MIN_FIELDS <= table.shape[1] <= _MAX_FIELDS:
+        raise _locate_parse_error(path, text)
+    return table
+
+
+def _check_values(path: Path, text_rows: npt.NDArray[np.float64]) -> None:
+    """Frames must be integers >= 1; the first 7 fields finite; width and height >= 0."""
+    frame, box = text_rows[:, 0], text_rows[:, 2:6]
+    problems = (
+        (~np.isfinite(text_rows[:, :7]).all(axis=1), "frame, id, box and conf must be finite"),
+        ((frame < 1) | (frame != np.round(frame)), "frame should be an integer >= 1 (1-based)"),
+        (box[:, 2] < 0, "width should be >= 0"),
+        (box[:, 3] < 0, "height should be >= 0"),
+    )
+    for bad, message in problems:
+        if np.any(bad):
+            row = int(np.flatnonzero(bad)[0])
+            lineno = _data_lines(path.read_text(encoding="utf-8"))[row][0]
+            got = ",".join(f"{v:g}" for v in text_rows[row, :7])
+            raise InputFormatError(f"{path.name} line {lineno}: {message}, got {got} ({path})")
+
+
+@overload
+def read_mot_file(path: str | Path, *, with_extra: Literal[False] = ...) -> Boxes: ...
+
+
+@overload
+def read_mot_file(
+    path: str | Path, *, with_extra: Literal[True]
+) -> tuple[Boxes, dict[str, np.ndarray]]: ...
+
+
+def read_mot_file(
+    path: str | Path, *, with_extra: bool = False
+) -> Boxes | tuple[Boxes, dict[str, np.ndarray]]:
+    """Read a MOTChallenge det.txt or gt.txt (see the module docstring for the layouts).
+
+    Args:
+        path: the text file.
+        with_extra: also return the columns `Boxes` has no place for.
+
+    Returns:
+        `Boxes` sorted by (frame, track_id), file order kept among equal keys: frame = file
+        frame - 1 (0-based), xyxy = (left, top, left + width, top + height) in the file's pixels,
+        score = conf (raw, see the module docstring), class_id = the class column when there is
+        one else `PEDESTRIAN`, track_id = id (ids < 0, as in det files, become -1), origin
+        DETECTED, det_index = row number within its frame. With `with_extra`, also a dict of
+        (n,) arrays in the same row order: "flag" (int64, 1 where conf != 0, as TrackEval marks
+        evaluated gt rows), "conf" (float64, raw) and, by field count, "class" (int64),
+        "visibility" (float32), "x", "y", "z" (float64).
+
+    Raises:
+        InputFormatError: the file is missing or unreadable, or a line is malformed; the
+            message names the file, the line, what was expected and what was found.
+
+    Example:
+        >>> gt, extra = read_mot_file("MOT17-02-FRCNN/gt/gt.txt", with_extra=True)  # doctest: +SKIP
+        >>> gt[extra["flag"] == 1]  # doctest: +SKIP
+    """
+    path = Path(path)
+    table = _parse(path)
+    _check_values(path, table)
+    n_fields = table.shape[1]
+    names = _EXTRA_COLUMNS[n_fields]
+    frame = table[:, 0].astype(np.int64) - 1
+    track_id = np.where(table[:, 1] >= 0, table[:, 1], -1).astype(np.int64)
+    order = np.lexsort((track_id, frame))  # stable: equal keys keep file order
+    table, frame, track_id = table[order], frame[order], track_id[order]
+    extra: dict[str, np.ndarray] = {
+        "flag": (table[:, 6] != 0).astype(np.int64),
+        "conf": table[:, 6].copy(),
+    }
+    for j, name in enumerate(names):
+        extra[name] = table[:, 7 + j].astype(_EXTRA_DTYPES.get(name, np.float64))
+    left_top, size = table[:, 2:4], table[:, 4:6]
+    boxes = Boxes.create(
+        xyxy=np.concatenate([left_top, left_top + size], axis=1),
+        frame=frame,
+        score=table[:, 6],
+        class_id=extra["class"] if "class" in extra else PEDESTRIAN,
+        track_id=track_id,
+        det_index=rank_within_frame(frame),
+    )
+    return (boxes, extra) if with_extra else boxes
+
+
+def read_seqinfo(path: str | Path) -> dict[str, str | int | float]:
+    """The [Sequence] section of a MOTChallenge seqinfo.ini, keys as written (imWidth, ...).
+
+    frameRate, seqLength, imWidth and imHeight are returned as numbers (int when integral);
+    other keys (name, imDir, imExt) as strings.
+
+    Raises:
+        InputFormatError: the file is missing, has no [Sequence] section, or a numeric key is
+            not a number.
+
+    Example:
+        >>> read_seqinfo("MOT15/PETS09-S2L1/seqinfo.ini")["imWidth"]  # doctest: +SKIP
+        768
+    """
+    path = Path(path)
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keep imWidth's case
+    try:
+        found = parser.read(path, encoding="utf-8")
+    except configparser.Error as err:
+        raise InputFormatError(f"{path}: not a valid seqinfo.ini: {err}") from err
+    if not found:
+        raise InputFormatError(f"seqinfo.ini not found: {path}")
+    if "Sequence" not in parser:
+        raise InputFormatError(
+            f"{path}: expected a [Sequence] section, got sections {parser.sections()}"
+        )
+    info: dict[str, str | int | float] = dict(parser["Sequence"])
+    for key in _SEQINFO_NUMBERS:
+        if key in info:
+            try:
+                value = float(info[key])
+            except ValueError as err:
+                raise InputFormatError(
+                    f"{path}: {key} should be a number, got {info[key]!r}"
+                ) from err
+            info[key] = int(value) if value.is_integer() else value
+    return info
+
+
+class FileDetector:
+    """A `Detector` that replays a MOTChallenge detections file instead of running a model.
+
+    Boxes are scaled to the video: by `cfg.file_scale` when set; otherwise, when a seqinfo.ini
+    sits beside the file's folder (`<seq>/det/det.txt` -> `<seq>/seqinfo.ini`), by
+    (video width / imWidth, video height / imHeight) of the decoded frames; otherwise not at
+    all. File frame f (1-based) is decoded frame f - 1. Scores are the file's, unfiltered
+    (`cfg.conf_floor` is for YOLO only; see the module docstring).
+
+    Example:
+        >>> det = FileDetector("MOT15/PETS09-S2L1/det/det.txt", DetectConfig())  # doctest: +SKIP
+        >>> det.detect(batch)  # 768x576 boxes x 0.625 on a 480x360 video  # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | Path, cfg: DetectConfig) -> None:
+        self.path = Path(path)
+        self._boxes = read_mot_file(self.path).replace(track_id=-1)
+        self._file_scale = cfg.file_scale
+        self._source_wh: tuple[float, float] | None = None
+        seqinfo = self.path.resolve().parent.parent / "seqinfo.ini"
+        if cfg.file_scale is None and seqinfo.is_file():
+            info = read_seqinfo(seqinfo)
+            try:
+                self._source_wh = (float(info["imWidth"]), float(info["imHeight"]))
+            except KeyError as err:
+                raise InputFormatError(
+                    f"{seqinfo}: expected imWidth and imHeight to scale {self.path.name} to "
+                    f"the video; add them or set detect.file_scale"
+                ) from err
+
+    def scale(self, width: int, height: int) -> tuple[float, float]:
+        """(x, y) factors from file pixels to the pixels of a width x height video."""
+        if self._file_scale is not None:
+            return self._file_scale, self._file_scale
+        if self._source_wh is not None:
+            return width / self._source_wh[0], height / self._source_wh[1]
+        return 1.0, 1.0
+
+    def detect(self, batch: FrameBatch) -> Boxes:
+        """The file's rows for the frames of `batch`, scaled to its frame size."""
+        index = batch.index
+        if index.shape[0] == 0:
+            return Boxes.empty()
+        rows = self._boxes.frame_range(int(index.min()), int(index.max()) + 1)
+        rows = rows[np.isin(rows.frame, index)]
+        sx, sy = self.scale(int(batch.frames.shape[2]), int(batch.frames.shape[1]))
+        factors = np.array([sx, sy, sx, sy], dtype=np.float32)
+        return rows.replace(xyxy=rows.xyxy * factors, det_index=rank_within_frame(rows.frame))
