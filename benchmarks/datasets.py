@@ -17,13 +17,13 @@ PointRCNN Car box in KITTI 0000 (x1 = x2 = 1241 at the image edge), none in MOT1
 
 from __future__ import annotations
 
-import configparser
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from trackannot.boxes import Boxes
+from trackannot.detect.from_file import read_mot_file, read_seqinfo
 from trackannot.errors import InputFormatError
 from trackannot.evaluate import KITTI_CLASS_IDS
 
@@ -35,7 +35,6 @@ __all__ = [
     "load_mot15",
     "read_kitti_labels",
     "read_pointrcnn",
-    "read_seqinfo",
 ]
 
 # the 10 MOT15 train sequences with gt in ../shared/data (PETS09-S2L1 has no gt there)
@@ -73,41 +72,6 @@ class Sequence:
     height: int
 
 
-def read_seqinfo(path: Path) -> dict[str, str]:
-    """The [Sequence] section of a MOTChallenge seqinfo.ini."""
-    parser = configparser.ConfigParser()
-    if not parser.read(path) or "Sequence" not in parser:
-        raise InputFormatError(f"{path}: expected a seqinfo.ini with a [Sequence] section")
-    return dict(parser["Sequence"])
-
-
-def _read_mot(path: Path) -> tuple[Boxes, dict[str, np.ndarray]]:
-    """MOT15 10-column det/gt text -> Boxes (0-based frames) and {"flag": conf column as int}.
-
-    Stand-in until `trackannot.detect.from_file.read_mot_file` lands.
-    """
-    rows = np.loadtxt(path, delimiter=",", ndmin=2)
-    if rows.shape[1] < 7:
-        raise InputFormatError(
-            f"{path}: expected >= 7 comma-separated columns, got {rows.shape[1]}"
-        )
-    order = np.lexsort((rows[:, 1], rows[:, 0]))
-    rows = rows[order]
-    xyxy = np.c_[rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]]
-    boxes = Boxes.create(xyxy=xyxy, frame=rows[:, 0].astype(np.int64) - 1,
-                         track_id=rows[:, 1].astype(np.int64),
-                         score=np.clip(rows[:, 6], 0.0, 1.0))
-    return boxes, {"flag": rows[:, 6].astype(np.int64)}
-
-
-def _read_mot_file(path: Path) -> tuple[Boxes, dict[str, np.ndarray]]:
-    try:
-        from trackannot.detect.from_file import read_mot_file
-    except ImportError:
-        return _read_mot(path)
-    return read_mot_file(path, with_extra=True)
-
-
 def _drop_degenerate(boxes: Boxes) -> Boxes:
     """Rows with x2 > x1 and y2 > y1 only."""
     xyxy = boxes.xyxy
@@ -120,12 +84,12 @@ def load_mot15(data_dir: Path, det_file: str = "det_sort_frcnn.txt") -> list[Seq
     for name in MOT15_SEQUENCES:
         root = data_dir / "MOT15" / name
         info = read_seqinfo(root / "seqinfo.ini")
-        dets, _ = _read_mot_file(root / "det" / det_file)
-        gt, extra = _read_mot_file(root / "gt" / "gt.txt")
+        dets = read_mot_file(root / "det" / det_file)
+        gt, extra = read_mot_file(root / "gt" / "gt.txt", with_extra=True)
         dets = _drop_degenerate(dets.replace(track_id=-1, class_id=0))
         out.append(Sequence(name=name, detections=dets, gt=gt, gt_extra=extra,
-                            num_frames=int(info["seqlength"]), fps=float(info["framerate"]),
-                            width=int(info["imwidth"]), height=int(info["imheight"])))
+                            num_frames=int(info["seqLength"]), fps=float(info["frameRate"]),
+                            width=int(info["imWidth"]), height=int(info["imHeight"])))
     return out
 
 

@@ -10,6 +10,7 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 
 from trackannot.boxes import Boxes
+from trackannot.detect.from_file import read_mot_file
 from trackannot.errors import InputFormatError
 from trackannot.evaluate import (
     KITTI_CLASS_IDS,
@@ -20,22 +21,7 @@ from trackannot.evaluate import (
     evaluate_dataset,
 )
 
-# -- helpers: readers and a tiny linker (independent of trackannot's own tracker) -----------------
-
-
-def _read_mot(path: Path) -> tuple[Boxes, dict[str, np.ndarray]]:
-    """MOT gt/det text -> Boxes (0-based frames) and the flag/class columns."""
-    rows = np.loadtxt(path, delimiter=",", ndmin=2)
-    xywh = rows[:, 2:6]
-    cls = rows[:, 7].astype(np.int32) if rows.shape[1] == 9 else np.full(len(rows), -1)
-    order = np.lexsort((rows[:, 1], rows[:, 0]))
-    boxes = Boxes.create(
-        xyxy=np.c_[xywh[:, :2], xywh[:, :2] + xywh[:, 2:]][order],
-        frame=rows[order, 0].astype(np.int64) - 1,
-        track_id=rows[order, 1].astype(np.int64),
-        score=np.clip(rows[order, 6], 0, 1),
-    )
-    return boxes, {"flag": rows[order, 6].astype(np.int64), "class": cls[order]}
+# -- helpers: a KITTI reader and a tiny linker (independent of trackannot's own tracker) -----------
 
 
 _KITTI_NAMES = {name.lower(): cid for name, cid in KITTI_CLASS_IDS.items()}
@@ -89,7 +75,7 @@ def _swap_ids_after(boxes: Boxes, a: int, b: int, frame: int) -> Boxes:
 
 
 def test_perfect_tracks_score_one(data_dir: Path) -> None:
-    gt, extra = _read_mot(data_dir / "MOT15/KITTI-17/gt/gt.txt")
+    gt, extra = read_mot_file(data_dir / "MOT15/KITTI-17/gt/gt.txt", with_extra=True)
     tracks = gt[extra["flag"] != 0]
     s = evaluate(tracks, gt, gt_extra=extra, benchmark="MOT15", num_frames=145)
     assert (s.hota, s.deta, s.assa, s.mota, s.idf1) == (1.0, 1.0, 1.0, 1.0, 1.0)
@@ -97,7 +83,7 @@ def test_perfect_tracks_score_one(data_dir: Path) -> None:
 
 
 def test_perfect_tracks_score_one_mot17(data_dir: Path) -> None:
-    gt, extra = _read_mot(data_dir / "MOT17/MOT17-09-FRCNN/gt/gt.txt")
+    gt, extra = read_mot_file(data_dir / "MOT17/MOT17-09-FRCNN/gt/gt.txt", with_extra=True)
     # all gt rows as tracks: pedestrians score, distractor matches are removed, others are FP
     peds = gt[(extra["flag"] == 1) & (extra["class"] == 1)]
     s = evaluate(peds, gt, gt_extra=extra, benchmark="MOT17")
@@ -105,7 +91,7 @@ def test_perfect_tracks_score_one_mot17(data_dir: Path) -> None:
 
 
 def test_swapped_identity_lowers_idf1_and_assa(data_dir: Path) -> None:
-    gt, extra = _read_mot(data_dir / "MOT15/TUD-Campus/gt/gt.txt")
+    gt, extra = read_mot_file(data_dir / "MOT15/TUD-Campus/gt/gt.txt", with_extra=True)
     perfect = evaluate(gt, gt, gt_extra=extra)
     a, b = np.unique(gt.track_id)[:2]
     both = np.intersect1d(gt.frame[gt.track_id == a], gt.frame[gt.track_id == b])
@@ -116,7 +102,7 @@ def test_swapped_identity_lowers_idf1_and_assa(data_dir: Path) -> None:
 
 
 def test_empty_tracks(data_dir: Path) -> None:
-    gt, extra = _read_mot(data_dir / "MOT15/TUD-Campus/gt/gt.txt")
+    gt, extra = read_mot_file(data_dir / "MOT15/TUD-Campus/gt/gt.txt", with_extra=True)
     s = evaluate(Boxes.empty(), gt, gt_extra=extra)
     assert s.mota <= 0.0 and s.hota == 0.0 and s.idf1 == 0.0
     assert (s.fn, s.tp, s.ml) == (359, 0, 8)
@@ -138,8 +124,8 @@ def test_mota_idf1_match_py_motmetrics(data_dir: Path, monkeypatch: pytest.Monke
     # motmetrics 1.4.0 calls np.asfarray, which numpy 2 removed
     monkeypatch.setattr(np, "asfarray", lambda a, dtype=float: np.asarray(a, dtype=dtype),
                         raising=False)
-    gt, extra = _read_mot(data_dir / "MOT15/KITTI-17/gt/gt.txt")
-    dets, _ = _read_mot(data_dir / "MOT15/KITTI-17/det/det_sort_frcnn.txt")
+    gt, extra = read_mot_file(data_dir / "MOT15/KITTI-17/gt/gt.txt", with_extra=True)
+    dets = read_mot_file(data_dir / "MOT15/KITTI-17/det/det_sort_frcnn.txt")
     tracks = _link(dets)
     ours = evaluate(tracks, gt, gt_extra=extra, benchmark="MOT15", num_frames=145)
 
@@ -203,7 +189,7 @@ def test_mot17_preprocessing_matches_trackeval_on_files(data_dir: Path, tmp_path
     from trackeval.datasets import MotChallenge2DBox
 
     seq = "MOT17-09-FRCNN"
-    gt, extra = _read_mot(data_dir / "MOT17" / seq / "gt/gt.txt")
+    gt, extra = read_mot_file(data_dir / "MOT17" / seq / "gt/gt.txt", with_extra=True)
     tracks = _perturbed(gt, np.random.default_rng(0), n_fp=300)
     ours = evaluate(tracks, gt, gt_extra=extra, benchmark="MOT17", num_frames=525)
 
@@ -257,8 +243,8 @@ def test_kitti_preprocessing_matches_trackeval_on_files(data_dir: Path, tmp_path
 def test_dataset_combination_is_trackeval_weighting(data_dir: Path) -> None:
     seqs = []
     for name in ("TUD-Campus", "KITTI-17"):
-        gt, extra = _read_mot(data_dir / "MOT15" / name / "gt/gt.txt")
-        dets, _ = _read_mot(data_dir / "MOT15" / name / "det/det_sort_frcnn.txt")
+        gt, extra = read_mot_file(data_dir / "MOT15" / name / "gt/gt.txt", with_extra=True)
+        dets = read_mot_file(data_dir / "MOT15" / name / "det/det_sort_frcnn.txt")
         seqs.append(EvalSequence(tracks=_link(dets), gt=gt, gt_extra=extra, name=name))
     result = evaluate_dataset(seqs, benchmark="MOT15")
     a, b = result.per_sequence["TUD-Campus"], result.per_sequence["KITTI-17"]

@@ -10,15 +10,13 @@ of the tracker's defaults, regenerate the baseline (and say so in the commit):
 
 from __future__ import annotations
 
-import configparser
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from trackannot.boxes import Boxes
 from trackannot.config import TrackConfig, config_to_dict
+from trackannot.detect.from_file import read_mot_file, read_seqinfo
 from trackannot.evaluate import EvalSequence, evaluate_dataset
 from trackannot.track import track_detections
 
@@ -31,26 +29,13 @@ SEQUENCES = (
 REGENERATE = "python -m benchmarks.bench_tracking --update-baseline"
 
 
-def _read_mot(path: Path) -> tuple[Boxes, dict[str, np.ndarray]]:
-    """MOT15 text -> Boxes with 0-based frames, score = conf column, and {"flag": conf}."""
-    rows = np.loadtxt(path, delimiter=",", ndmin=2)
-    rows = rows[np.lexsort((rows[:, 1], rows[:, 0]))]
-    boxes = Boxes.create(xyxy=np.c_[rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]],
-                         frame=rows[:, 0].astype(np.int64) - 1,
-                         track_id=rows[:, 1].astype(np.int64), score=np.clip(rows[:, 6], 0, 1))
-    return boxes, {"flag": rows[:, 6].astype(np.int64)}
-
-
 def _mot15_scores(data_dir: Path, cfg: TrackConfig) -> dict[str, float]:
     seqs = []
     for name in SEQUENCES:
         root = data_dir / "MOT15" / name
-        info = configparser.ConfigParser()
-        info.read(root / "seqinfo.ini")
-        num_frames = int(info["Sequence"]["seqLength"])
-        dets, _ = _read_mot(root / "det" / "det_sort_frcnn.txt")
-        gt, extra = _read_mot(root / "gt" / "gt.txt")
-        dets = dets.replace(track_id=-1)
+        num_frames = int(read_seqinfo(root / "seqinfo.ini")["seqLength"])
+        dets = read_mot_file(root / "det" / "det_sort_frcnn.txt")  # score: conf, 0.5..1.0
+        gt, extra = read_mot_file(root / "gt" / "gt.txt", with_extra=True)
         tracks = track_detections(dets, cfg, frames=range(num_frames))
         seqs.append(EvalSequence(tracks=tracks, gt=gt, gt_extra=extra, num_frames=num_frames,
                                  name=name))
