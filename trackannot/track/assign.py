@@ -9,8 +9,9 @@ import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
 from trackannot.errors import InputFormatError
+from trackannot.kernels.assign import gate_pairs, unmatched
 
-__all__ = ["Assignment", "assign_tracks"]
+__all__ = ["Assignment", "assign_subset", "assign_tracks"]
 
 
 class Assignment(NamedTuple):
@@ -70,19 +71,54 @@ def assign_tracks(
         )
     if n == 0 or m == 0:
         return _no_match(n, m)
-    allowed = iou >= min_iou
-    similarity = iou if col_weight is None else iou * col_weight[None, :]
-    # maximise sum(similarity) over allowed pairs == minimise sum(-similarity), gated pairs 0
-    cost = np.where(allowed, -similarity, 0.0)
-    rows, cols = linear_sum_assignment(cost)
-    keep = allowed[rows, cols] & (cost[rows, cols] < 0.0)
-    rows = rows[keep].astype(np.int64)
-    cols = cols[keep].astype(np.int64)
-    row_free = np.ones(n, dtype=bool)
-    row_free[rows] = False
-    col_free = np.ones(m, dtype=bool)
-    col_free[cols] = False
-    return Assignment(rows, cols, np.flatnonzero(row_free), np.flatnonzero(col_free))
+    rows, cols, free_rows, free_cols = assign_subset(
+        np.ascontiguousarray(iou, dtype=np.float32), np.arange(n), np.arange(m), min_iou,
+        _ones(m) if col_weight is None else np.ascontiguousarray(col_weight, dtype=np.float32),
+    )
+    order = np.argsort(rows, kind="stable")
+    return Assignment(rows[order], cols[order], free_rows, free_cols)
+
+
+def assign_subset(
+    iou: npt.NDArray[np.float32],
+    rows: npt.NDArray[np.int64],
+    cols: npt.NDArray[np.int64],
+    min_iou: float,
+    col_weight: npt.NDArray[np.float32],
+) -> tuple[npt.NDArray[np.int64], ...]:
+    """`assign_tracks` on the sub-matrix iou[rows][:, cols], in the indices of `iou`.
+
+    The tracker's entry point: it matches a few rows and columns of one frame's IoU matrix per
+    stage without copying the sub-matrix. Isolated allowed pairs are taken directly (see
+    `gate_pairs`); `linear_sum_assignment` runs only on the rest, usually nothing.
+
+    Args:
+        iou: (N, M) float32 IoU of all tracks with all detections.
+        rows: (n,) int64 rows of `iou` to match.
+        cols: (m,) int64 columns of `iou` to match.
+        min_iou: pairs below this IoU never match.
+        col_weight: (M,) float32 score per column multiplied into the similarity.
+
+    Returns:
+        matched_rows, matched_cols: (k,) int64 matched pairs (rows and columns of `iou`).
+        free_rows, free_cols: int64 unmatched members of `rows` and `cols`, in their order.
+    """
+    n, m = rows.shape[0], cols.shape[0]
+    if n == 0 or m == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, rows, cols
+    cost, pair_r, pair_c, hard_r, hard_c = gate_pairs(iou, rows, cols, min_iou, col_weight)
+    if hard_r.size:
+        sub = cost[np.ix_(hard_r, hard_c)]
+        r, c = linear_sum_assignment(sub)
+        keep = sub[r, c] < 0.0  # a pair of cost 0 is not allowed: leave both unmatched
+        pair_r = np.concatenate((pair_r, hard_r[r[keep]]))
+        pair_c = np.concatenate((pair_c, hard_c[c[keep]]))
+    return (rows[pair_r], cols[pair_c], rows[unmatched(n, pair_r)], cols[unmatched(m, pair_c)])
+
+
+def _ones(m: int) -> npt.NDArray[np.float32]:
+    return np.ones(m, dtype=np.float32)
 
 
 def _no_match(n: int, m: int) -> Assignment:
