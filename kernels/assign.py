@@ -43,11 +43,12 @@ def gate_pairs(
     row_deg = np.zeros(n, dtype=np.int64)
     col_deg = np.zeros(m, dtype=np.int64)
     row_last = np.full(n, -1, dtype=np.int64)
+    gate = np.float32(min_iou)  # compare in the IoU's precision
     for i in range(n):
         for j in range(m):
             v = iou[rows[i], cols[j]]
             s = v * col_weight[cols[j]]
-            if v >= min_iou and s > 0.0:
+            if v >= gate and s > 0.0:
                 # cost = -similarity: minimising total cost maximises total similarity
                 cost[i, j] = -s
                 row_deg[i] += 1

@@ -26,10 +26,77 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["STATE_DIM", "MEASUREMENT_DIM", "kalman_predict", "kalman_update"]
+__all__ = [
+    "MEASUREMENT_DIM",
+    "STATE_DIM",
+    "initial_state",
+    "kalman_predict",
+    "kalman_update",
+    "measurement_noise",
+    "process_noise",
+]
 
 STATE_DIM = 8
 MEASUREMENT_DIM = 4
+
+# Initial standard deviations, as multiples of the position/velocity noise (BoT-SORT's values):
+# a new track's size is known to about 2 measurement sigmas, its velocity not at all.
+INIT_POSITION_FACTOR = 2.0
+INIT_VELOCITY_FACTOR = 10.0
+# smallest box side used to scale noise, pixels: keeps Q and R positive for degenerate boxes
+MIN_SIDE = 1.0
+
+
+@njit(cache=True)
+def _side(x: np.ndarray, k: int, i: int) -> float:
+    """Scale of state entry i of track k: the width for x-like entries, else the height."""
+    return max(x[k, 2 + (i % 2)], MIN_SIDE)
+
+
+@njit(cache=True)
+def process_noise(x: np.ndarray, std_position: float, std_velocity: float) -> np.ndarray:
+    """(t, 8) diagonal of Q (variances) from the current box sizes.
+
+    std(cx, w) = std_position * w and std(cy, h) = std_position * h; velocities likewise with
+    std_velocity (DeepSORT/BoT-SORT: noise proportional to the object's size).
+    """
+    t = x.shape[0]
+    q = np.empty((t, 8))
+    for k in range(t):
+        for i in range(4):
+            s = _side(x, k, i)
+            q[k, i] = (std_position * s) ** 2
+            q[k, i + 4] = (std_velocity * s) ** 2
+    return q
+
+
+@njit(cache=True)
+def measurement_noise(x: np.ndarray, std_measurement: float) -> np.ndarray:
+    """(t, 4) diagonal of R (variances) from the predicted box sizes."""
+    t = x.shape[0]
+    r = np.empty((t, 4))
+    for k in range(t):
+        for i in range(4):
+            r[k, i] = (std_measurement * _side(x, k, i)) ** 2
+    return r
+
+
+@njit(cache=True)
+def initial_state(
+    z: np.ndarray, std_position: float, std_velocity: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """New tracks from first measurements z (t, 4) [cx, cy, w, h]: zero velocity, diagonal P."""
+    t = z.shape[0]
+    x = np.zeros((t, 8))
+    P = np.zeros((t, 8, 8))
+    for k in range(t):
+        for i in range(4):
+            x[k, i] = z[k, i]
+        for i in range(4):
+            s = _side(x, k, i)
+            P[k, i, i] = (INIT_POSITION_FACTOR * std_position * s) ** 2
+            P[k, i + 4, i + 4] = (INIT_VELOCITY_FACTOR * std_velocity * s) ** 2
+    return x, P
 
 
 @njit(cache=True)

@@ -226,3 +226,58 @@ def test_track_detections_frames_argument(frames, ok: bool) -> None:
 def test_track_detections_of_nothing_is_empty() -> None:
     assert len(track_detections(Boxes.empty(), TrackConfig())) == 0
     assert len(track_detections(Boxes.empty(), TrackConfig(), frames=range(5))) == 0
+
+
+def _crowd(seed: int, frames: int, objects: int, classes: int) -> list[Boxes]:
+    """Objects walking across each other, with weak and missed detections and clutter."""
+    rng = np.random.default_rng(seed)
+    start = rng.uniform(0, 600, (objects, 2))
+    velocity = rng.normal(0, 6, (objects, 2))
+    size = rng.uniform(30, 90, (objects, 2))
+    cls = rng.integers(0, classes, objects)
+    out = []
+    for f in range(frames):
+        centre = start + f * velocity
+        seen = rng.random(objects) > 0.15
+        jitter = rng.normal(0, 2, (objects, 4))
+        xyxy = np.c_[centre - size / 2, centre + size / 2] + jitter
+        score = rng.choice([0.95, 0.8, 0.65, 0.55, 0.3], objects)
+        clutter = int(rng.integers(0, 3))
+        cxy = rng.uniform(0, 600, (clutter, 2))
+        xyxy = np.r_[xyxy[seen], np.c_[cxy, cxy + 40]]
+        score = np.r_[score[seen], rng.uniform(0.2, 0.9, clutter)]
+        order = rng.permutation(len(score))
+        out.append(Boxes.create(xyxy=xyxy[order], frame=f, score=score[order],
+                                class_id=np.r_[cls[seen], np.zeros(clutter, int)][order]))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("seed", "objects", "classes", "cfg"),
+    [
+        (1, 12, 1, TrackConfig()),
+        (2, 25, 1, TrackConfig(min_hits=1, report_predicted=3, max_lost_frames=5)),
+        (3, 20, 3, TrackConfig(fuse_score=False, min_iou=0.1, min_iou_tentative=0.1)),
+        (4, 30, 2, TrackConfig(min_hits=2, high_score=0.7, low_score=0.5,
+                               new_track_score=0.9, std_measurement=0.1)),
+    ],
+    ids=["defaults", "hits1-predicted", "three-classes-loose-gates", "strict-scores"],
+)
+def test_kernel_tracker_equals_numpy_reference(seed: int, objects: int, classes: int,
+                                               cfg: TrackConfig) -> None:
+    """The fast frame kernel gives the same tracks as the plain reference, crowded scenes
+    (many Hungarian searches) included."""
+    from tests.track.reference_tracker import ReferenceTracker
+
+    tracker, reference = Tracker(cfg), ReferenceTracker(cfg)
+    compared = 0
+    for f, dets in enumerate(_crowd(seed, 60, objects, classes)):
+        if f == 20:  # a few skipped frames
+            continue
+        got = tracker.update(dets, frame=f)
+        want = reference.update(f, dets.xyxy, dets.score, dets.class_id)
+        for name, value in want.items():
+            np.testing.assert_allclose(getattr(got, name), value, rtol=1e-5, atol=1e-3,
+                                       err_msg=f"frame {f} column {name}")
+        compared += len(got)
+    assert compared > 200

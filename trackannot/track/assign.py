@@ -11,7 +11,7 @@ from scipy.optimize import linear_sum_assignment
 from trackannot.errors import InputFormatError
 from trackannot.kernels.assign import gate_pairs, unmatched
 
-__all__ = ["Assignment", "assign_subset", "assign_tracks"]
+__all__ = ["Assignment", "assign_tracks", "solve_hard_part"]
 
 
 class Assignment(NamedTuple):
@@ -71,50 +71,35 @@ def assign_tracks(
         )
     if n == 0 or m == 0:
         return _no_match(n, m)
-    rows, cols, free_rows, free_cols = assign_subset(
-        np.ascontiguousarray(iou, dtype=np.float32), np.arange(n), np.arange(m), min_iou,
-        _ones(m) if col_weight is None else np.ascontiguousarray(col_weight, dtype=np.float32),
+    all_rows, all_cols = np.arange(n), np.arange(m)
+    weight = _ones(m) if col_weight is None else np.ascontiguousarray(col_weight, np.float32)
+    cost, pair_r, pair_c, hard_r, hard_c = gate_pairs(
+        np.ascontiguousarray(iou, dtype=np.float32), all_rows, all_cols, min_iou, weight
     )
-    order = np.argsort(rows, kind="stable")
-    return Assignment(rows[order], cols[order], free_rows, free_cols)
+    if hard_r.size:
+        r, c = solve_hard_part(cost[np.ix_(hard_r, hard_c)], hard_r, hard_c)
+        pair_r, pair_c = np.concatenate((pair_r, r)), np.concatenate((pair_c, c))
+    order = np.argsort(pair_r, kind="stable")
+    return Assignment(pair_r[order], pair_c[order], unmatched(n, pair_r), unmatched(m, pair_c))
 
 
-def assign_subset(
-    iou: npt.NDArray[np.float32],
+def solve_hard_part(
+    cost: npt.NDArray[np.float64],
     rows: npt.NDArray[np.int64],
     cols: npt.NDArray[np.int64],
-    min_iou: float,
-    col_weight: npt.NDArray[np.float32],
-) -> tuple[npt.NDArray[np.int64], ...]:
-    """`assign_tracks` on the sub-matrix iou[rows][:, cols], in the indices of `iou`.
-
-    The tracker's entry point: it matches a few rows and columns of one frame's IoU matrix per
-    stage without copying the sub-matrix. Isolated allowed pairs are taken directly (see
-    `gate_pairs`); `linear_sum_assignment` runs only on the rest, usually nothing.
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Hungarian search on the part of a gated problem that is not isolated pairs.
 
     Args:
-        iou: (N, M) float32 IoU of all tracks with all detections.
-        rows: (n,) int64 rows of `iou` to match.
-        cols: (m,) int64 columns of `iou` to match.
-        min_iou: pairs below this IoU never match.
-        col_weight: (M,) float32 score per column multiplied into the similarity.
+        cost: (h, k) float64 gated cost from `gate_pairs` (-similarity, 0 = not allowed).
+        rows, cols: (h,), (k,) int64 the caller's indices of the cost's rows and columns.
 
     Returns:
-        matched_rows, matched_cols: (k,) int64 matched pairs (rows and columns of `iou`).
-        free_rows, free_cols: int64 unmatched members of `rows` and `cols`, in their order.
+        The matched (rows, cols), int64; pairs of cost 0 are left unmatched.
     """
-    n, m = rows.shape[0], cols.shape[0]
-    if n == 0 or m == 0:
-        empty = np.empty(0, dtype=np.int64)
-        return empty, empty, rows, cols
-    cost, pair_r, pair_c, hard_r, hard_c = gate_pairs(iou, rows, cols, min_iou, col_weight)
-    if hard_r.size:
-        sub = cost[np.ix_(hard_r, hard_c)]
-        r, c = linear_sum_assignment(sub)
-        keep = sub[r, c] < 0.0  # a pair of cost 0 is not allowed: leave both unmatched
-        pair_r = np.concatenate((pair_r, hard_r[r[keep]]))
-        pair_c = np.concatenate((pair_c, hard_c[c[keep]]))
-    return (rows[pair_r], cols[pair_c], rows[unmatched(n, pair_r)], cols[unmatched(m, pair_c)])
+    r, c = linear_sum_assignment(cost)
+    keep = cost[r, c] < 0.0
+    return rows[r[keep]], cols[c[keep]]
 
 
 def _ones(m: int) -> npt.NDArray[np.float32]:

@@ -13,24 +13,24 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from trackannot.kernels.kalman import kalman_predict, kalman_update
+from trackannot.kernels.kalman import (
+    initial_state,
+    kalman_predict,
+    kalman_update,
+    measurement_noise,
+    process_noise,
+)
 
 __all__ = [
     "cxcywh_to_xyxy",
     "initiate_state",
+    "measurement_noise",
     "position_std",
+    "process_noise",
     "predict_state",
     "update_state",
     "xyxy_to_cxcywh",
 ]
-
-# Initial standard deviations, as multiples of the position/velocity noise (BoT-SORT's values):
-# a new track's size is known to about 2 measurement sigmas, its velocity not at all.
-_INIT_POSITION_FACTOR = 2.0
-_INIT_VELOCITY_FACTOR = 10.0
-# smallest box side used to scale noise, pixels: keeps Q and R positive for degenerate boxes
-_MIN_SIDE = 1.0
-
 
 def xyxy_to_cxcywh(xyxy: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
     """(n, 4) (x1, y1, x2, y2) boxes -> (n, 4) float64 (centre x, centre y, width, height)."""
@@ -53,12 +53,6 @@ def cxcywh_to_xyxy(cxcywh: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
     return out
 
 
-def _size_scale(wh: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """(t, 2) widths and heights -> (t, 4) scales [w, h, w, h] for per-axis noise."""
-    wh = np.maximum(wh, _MIN_SIDE)
-    return np.concatenate((wh, wh), axis=1)
-
-
 def initiate_state(
     xyxy: npt.NDArray[np.floating], std_position: float, std_velocity: float
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
@@ -72,36 +66,7 @@ def initiate_state(
     Returns:
         (x, P): (t, 8) and (t, 8, 8) float64.
     """
-    z = xyxy_to_cxcywh(xyxy)
-    t = z.shape[0]
-    x = np.zeros((t, 8))
-    x[:, :4] = z
-    scale = _size_scale(z[:, 2:4])
-    std = np.concatenate(
-        (_INIT_POSITION_FACTOR * std_position * scale, _INIT_VELOCITY_FACTOR * std_velocity * scale),
-        axis=1,
-    )
-    P = np.zeros((t, 8, 8))
-    idx = np.arange(8)
-    P[:, idx, idx] = std * std
-    return x, P
-
-
-def process_noise(
-    x: npt.NDArray[np.float64], std_position: float, std_velocity: float
-) -> npt.NDArray[np.float64]:
-    """(t, 8) diagonal of Q (variances) from the current box sizes."""
-    scale = _size_scale(x[:, 2:4])
-    std = np.concatenate((std_position * scale, std_velocity * scale), axis=1)
-    return std * std
-
-
-def measurement_noise(
-    x: npt.NDArray[np.float64], std_measurement: float
-) -> npt.NDArray[np.float64]:
-    """(t, 4) diagonal of R (variances) from the predicted box sizes."""
-    std = std_measurement * _size_scale(x[:, 2:4])
-    return std * std
+    return initial_state(xyxy_to_cxcywh(xyxy), std_position, std_velocity)
 
 
 def predict_state(

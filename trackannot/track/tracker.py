@@ -1,22 +1,24 @@
 """Online multi-object tracker: Kalman prediction + ByteTrack-style two-stage IoU assignment.
 
-One call of `Tracker.update` per frame, in frame order. Each frame:
+One call of `Tracker.update` per frame, in frame order. Each frame (the named steps are numba
+functions in `trackannot.kernels.track_step`):
 
 1. `_predict`: every live track's Kalman filter moves one frame ahead (batched kernel).
 2. `_associate`: (a) high-score detections vs confirmed and lost tracks (IoU, optionally fused
    with the score); (b) low-score detections vs the confirmed tracks still unmatched, which keeps
    tracks alive through partial occlusion without letting weak detections start tracks;
-   (c) tentative tracks vs the high-score detections left over.
+   (c) tentative tracks vs the high-score detections left over. Pairs below a stage's IoU gate
+   never match. Pairs that are the only candidate of both their track and their detection are
+   matched directly; the rest of a stage (a few crowded spots, most frames none) goes to the
+   Hungarian algorithm (`scipy.optimize.linear_sum_assignment`, via `solve_hard_part`).
 3. `_correct`: matched tracks' filters take their detections (batched kernel); lifecycle counters
    move: tentative -> confirmed after `min_hits` matches in a row; an unmatched confirmed track
    becomes lost; an unmatched tentative track ends.
 4. `_spawn`: leftover detections scoring at least `new_track_score` start tentative tracks.
 5. `_report` the confirmed tracks, then `_retire` those lost for more than `max_lost_frames`.
 
-Track state is a struct of arrays (`_Tracks`), so the filter runs over all tracks at once and
-no step loops over tracks in Python. Each stage's assignment takes the pairs that are the only
-candidate of both their track and their detection directly and runs the Hungarian algorithm
-(scipy) on the rest, which in most frames is nothing (`assign_subset`).
+Track state is a struct of arrays (`_TrackArrays`), so the filter runs over all tracks at once;
+a frame is one kernel call plus one per stage that needs a search.
 
 Reported boxes are the filter's posterior (the detection blended with the prediction), not the
 raw detection: on MOT15 with SORT's Faster R-CNN detections it scores +0.7 HOTA (the filter
@@ -36,76 +38,84 @@ from typing import Iterable
 import numpy as np
 import numpy.typing as npt
 
-from trackannot.boxes import Boxes, Origin
+from trackannot.boxes import Boxes
 from trackannot.config import TrackConfig
 from trackannot.errors import InputFormatError
-from trackannot.kernels.iou import iou_matrix
-from trackannot.track.assign import assign_subset
-from trackannot.track.kalman import (
-    cxcywh_to_xyxy,
-    initiate_state,
-    position_std,
-    predict_state,
-    update_state,
-)
+from trackannot.kernels import track_step as ks
+from trackannot.track.assign import solve_hard_part
 
 __all__ = ["Tracker", "track_detections"]
 
-_NO_MATCH = -1
-_NONE = np.empty(0, dtype=np.int64)
+_MIN_CAPACITY = 64
+_NO_IOU = np.empty((0, 0), dtype=np.float32)
+_NO_PAIRS = np.empty(0, dtype=np.int64)
+
+
+def _params(cfg: TrackConfig) -> npt.NDArray[np.float64]:
+    """The settings the kernel reads, as `track_step`'s P_* entries."""
+    p = np.empty(ks.N_PARAMS)
+    p[ks.P_HIGH], p[ks.P_LOW], p[ks.P_NEW] = cfg.high_score, cfg.low_score, cfg.new_track_score
+    p[ks.P_MIN_IOU], p[ks.P_MIN_IOU_LOW] = cfg.min_iou, cfg.min_iou_low
+    p[ks.P_MIN_IOU_TENT], p[ks.P_FUSE] = cfg.min_iou_tentative, float(cfg.fuse_score)
+    p[ks.P_MIN_HITS], p[ks.P_MAX_LOST] = cfg.min_hits, cfg.max_lost_frames
+    p[ks.P_REPORT_PREDICTED] = cfg.report_predicted
+    p[ks.P_STD_POS], p[ks.P_STD_VEL] = cfg.std_position, cfg.std_velocity
+    p[ks.P_STD_MEAS] = cfg.std_measurement
+    return p
 
 
 @dataclass(slots=True)
-class _Tracks:
-    """Live tracks as parallel arrays, one row per track, in increasing `track_id` order.
+class _TrackArrays:
+    """Live tracks as parallel arrays with room for `capacity` rows; `counts[0]` are live.
 
     Attributes:
-        x: (t, 8) float64 Kalman state means (see `trackannot.kernels.kalman`).
-        P: (t, 8, 8) float64 Kalman state covariances.
-        track_id: (t,) int64, increasing.
-        class_id: (t,) int32, the class of the detection that started the track.
-        score: (t,) float32, score of the last matched detection.
-        confirmed: (t,) bool; False while tentative.
-        hits: (t,) int32 matched frames in a row (counted while tentative).
-        misses: (t,) int32 frames since the last match; 0 if matched in the last frame.
-        pending_frame: (t, min_hits - 1) int64 frames of the detections matched while tentative.
-        pending_row: (t, min_hits - 1) int64 their rows in those frames' input.
+        x: (cap, 8) float64 Kalman state means (see `trackannot.kernels.kalman`).
+        P: (cap, 8, 8) float64 Kalman state covariances.
+        ints: (cap, 5) int64 columns ID, CLASS, HITS (matches in a row), MISSES (frames since
+            the last match), CONFIRMED (0/1) of `track_step`.
+        score: (cap,) float32 score of the last matched detection.
+        pending: (cap, 2 * (min_hits - 1)) int64 frames, then input rows, of the detections a
+            track was matched to while tentative.
+        counts: (2,) int64 [live tracks, next track id].
+        det_of_track: (cap,) int64 scratch: this frame's detection row per track, -1 if none.
+        out_f, out_i: (cap, 6) float32 / (cap, 4) int64 this frame's output rows.
+        bf_i, bf_f: backfill rows (track id, frame, row) and their pos_std.
     """
 
     x: npt.NDArray[np.float64]
     P: npt.NDArray[np.float64]
-    track_id: npt.NDArray[np.int64]
-    class_id: npt.NDArray[np.int32]
+    ints: npt.NDArray[np.int64]
     score: npt.NDArray[np.float32]
-    confirmed: npt.NDArray[np.bool_]
-    hits: npt.NDArray[np.int32]
-    misses: npt.NDArray[np.int32]
-    pending_frame: npt.NDArray[np.int64]
-    pending_row: npt.NDArray[np.int64]
+    pending: npt.NDArray[np.int64]
+    counts: npt.NDArray[np.int64]
+    det_of_track: npt.NDArray[np.int64]
+    out_f: npt.NDArray[np.float32]
+    out_i: npt.NDArray[np.int64]
+    bf_i: npt.NDArray[np.int64]
+    bf_f: npt.NDArray[np.float32]
 
     @classmethod
-    def empty(cls, pending: int) -> _Tracks:
+    def allocate(cls, capacity: int, pending: int) -> _TrackArrays:
         return cls(
-            x=np.zeros((0, 8)), P=np.zeros((0, 8, 8)),
-            track_id=np.zeros(0, np.int64), class_id=np.zeros(0, np.int32),
-            score=np.zeros(0, np.float32), confirmed=np.zeros(0, bool),
-            hits=np.zeros(0, np.int32), misses=np.zeros(0, np.int32),
-            pending_frame=np.zeros((0, pending), np.int64),
-            pending_row=np.zeros((0, pending), np.int64),
+            x=np.zeros((capacity, 8)), P=np.zeros((capacity, 8, 8)),
+            ints=np.zeros((capacity, ks.N_INT_COLUMNS), np.int64),
+            score=np.zeros(capacity, np.float32),
+            pending=np.zeros((capacity, 2 * pending), np.int64),
+            counts=np.array([0, 1], np.int64),
+            det_of_track=np.full(capacity, -1, np.int64),
+            out_f=np.zeros((capacity, 6), np.float32), out_i=np.zeros((capacity, 4), np.int64),
+            bf_i=np.zeros((capacity * pending, 3), np.int64),
+            bf_f=np.zeros(capacity * pending, np.float32),
         )
 
-    def __len__(self) -> int:
-        return int(self.track_id.shape[0])
-
-    def keep(self, mask: npt.NDArray[np.bool_]) -> None:
-        """Drop the rows where `mask` is False (order kept)."""
-        for name in self.__slots__:
-            setattr(self, name, getattr(self, name)[mask])
-
-    def append(self, other: _Tracks) -> None:
-        """Add `other`'s rows after these (their ids must be larger)."""
-        for name in self.__slots__:
-            setattr(self, name, np.concatenate((getattr(self, name), getattr(other, name))))
+    def grown(self, capacity: int) -> _TrackArrays:
+        """A copy with room for `capacity` rows, live rows and counters kept."""
+        new = _TrackArrays.allocate(capacity, self.pending.shape[1] // 2)
+        t = int(self.counts[0])
+        for name in ("x", "P", "ints", "score", "pending"):
+            getattr(new, name)[:t] = getattr(self, name)[:t]
+        new.counts[:] = self.counts
+        return new
 
 
 class Tracker:
@@ -124,17 +134,13 @@ class Tracker:
 
     def __init__(self, cfg: TrackConfig) -> None:
         self.cfg = cfg
+        self._params = _params(cfg)
         self.reset()
 
     def reset(self) -> None:
         """Forget all tracks; the next track id is 1 again."""
-        self._tracks = _Tracks.empty(self.cfg.min_hits - 1)
-        self._next_id = 1
+        self._arrays = _TrackArrays.allocate(_MIN_CAPACITY, self.cfg.min_hits - 1)
         self._last_frame: int | None = None
-        # rows (track_id, frame, det row, pos_std) of tentative frames of tracks confirmed in the
-        # last step; only `track_detections` reads them
-        self._backfill: tuple[np.ndarray, ...] | None = None
-        self._confirmed_now = _NONE  # rows of tracks confirmed in this step
 
     def update(self, frame_boxes: Boxes, frame: int | None = None) -> Boxes:
         """Track one frame's detections.
@@ -158,10 +164,19 @@ class Tracker:
                 frame not after the previous one.
         """
         frame = self._check_frame(frame_boxes, frame)
-        cols = self._step(frame, frame_boxes.xyxy, frame_boxes.score, frame_boxes.class_id)
-        return Boxes(**cols)
-
-    # per-frame steps -----------------------------------------------------------------------
+        n_out, _ = self._step(frame, frame_boxes.xyxy, frame_boxes.score, frame_boxes.class_id)
+        a = self._arrays
+        f, i = a.out_f[:n_out], a.out_i[:n_out]
+        return Boxes(
+            frame=np.full(n_out, frame, dtype=np.int64),
+            xyxy=f[:, ks.O_X1:ks.O_Y2 + 1].copy(),
+            score=f[:, ks.O_SCORE].copy(),
+            class_id=i[:, ks.O_CLASS].astype(np.int32),
+            track_id=i[:, ks.O_ID].copy(),
+            origin=i[:, ks.O_ORIGIN].astype(np.uint8),
+            det_index=i[:, ks.O_DET].copy(),
+            pos_std=f[:, ks.O_STD].copy(),
+        )
 
     def _check_frame(self, frame_boxes: Boxes, frame: int | None) -> int:
         if len(frame_boxes):
@@ -194,194 +209,28 @@ class Tracker:
         det_xyxy: npt.NDArray[np.float32],
         det_score: npt.NDArray[np.float32],
         det_class: npt.NDArray[np.int32],
-    ) -> dict[str, np.ndarray]:
-        """One frame on plain arrays; returns the output columns."""
+    ) -> tuple[int, int]:
+        """One frame on plain arrays (the frame is trusted to be after the last one).
+
+        Returns the number of output rows and of backfill rows written into the arrays.
+        """
         steps = 1 if self._last_frame is None else frame - self._last_frame
         self._last_frame = frame
-        self._predict(steps)
-        det_of_track, spawn = self._associate(det_xyxy, det_score, det_class)
-        self._correct(frame, det_of_track, det_xyxy, det_score)
-        self._spawn(frame, spawn, det_xyxy, det_score, det_class)
-        det_of_track = np.concatenate((det_of_track, spawn))
-        cols = self._report(frame, det_of_track, det_score)
-        self._retire(det_of_track)
-        return cols
-
-    def _predict(self, steps: int) -> None:
-        """Move every filter `steps` frames ahead; lost tracks stop changing size."""
-        tr = self._tracks
-        if not len(tr):
-            return
-        # a box that is not seen must not grow or shrink without bound (as ByteTrack/BoT-SORT)
-        lost = tr.misses > 0
-        if lost.any():
-            tr.x[lost, 6:8] = 0.0
-        # skipped frames: predict through them, at most as far as a lost track survives
-        for _ in range(min(steps, self.cfg.max_lost_frames + 1)):
-            tr.x, tr.P = predict_state(tr.x, tr.P, self.cfg.std_position, self.cfg.std_velocity)
-        if steps > 1:
-            tr.misses += steps - 1
-
-    def _associate(
-        self,
-        det_xyxy: npt.NDArray[np.float32],
-        det_score: npt.NDArray[np.float32],
-        det_class: npt.NDArray[np.int32],
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """The three matching stages.
-
-        Returns:
-            det_of_track: (t,) int64, matched detection row per track, -1 if none.
-            spawn: int64 rows of detections that start new tracks.
-        """
-        cfg, tr = self.cfg, self._tracks
-        det_of_track = np.full(len(tr), _NO_MATCH, dtype=np.int64)
-        is_high = det_score >= cfg.high_score
-        high = np.flatnonzero(is_high)
-        if len(tr) and det_xyxy.shape[0]:
-            iou = self._iou(det_xyxy, det_class)
-            weight = det_score if cfg.fuse_score else np.ones_like(det_score)
-            plain = np.ones_like(det_score)
-            # (a) high-score detections vs confirmed tracks, lost ones included
-            pool, high = _match(iou, np.flatnonzero(tr.confirmed), high, cfg.min_iou, weight,
-                                det_of_track)
-            # (b) low-score detections vs tracks that were matched in the previous frame
-            low = np.flatnonzero(~is_high & (det_score >= cfg.low_score))
-            if low.size and pool.size:
-                _match(iou, pool[tr.misses[pool] == 0], low, cfg.min_iou_low, plain,
-                       det_of_track)
-            # (c) tentative tracks vs the high-score detections left over
-            if not tr.confirmed.all():
-                _, high = _match(iou, np.flatnonzero(~tr.confirmed), high,
-                                 cfg.min_iou_tentative, weight, det_of_track)
-        spawn = high[det_score[high] >= cfg.new_track_score]
-        return det_of_track, spawn
-
-    def _iou(
-        self, det_xyxy: npt.NDArray[np.float32], det_class: npt.NDArray[np.int32]
-    ) -> npt.NDArray[np.float32]:
-        """(t, n) IoU of predicted track boxes with detections; 0 across classes."""
-        tr = self._tracks
-        iou = iou_matrix(cxcywh_to_xyxy(tr.x), np.ascontiguousarray(det_xyxy))
-        c0 = tr.class_id[0]
-        if (tr.class_id != c0).any() or (det_class != c0).any():
-            iou[tr.class_id[:, None] != det_class[None, :]] = 0.0
-        return iou
-
-    def _correct(
-        self,
-        frame: int,
-        det_of_track: npt.NDArray[np.int64],
-        det_xyxy: npt.NDArray[np.float32],
-        det_score: npt.NDArray[np.float32],
-    ) -> None:
-        """Kalman update of matched tracks; hit/miss counters, confirmation, pending rows."""
-        tr, cfg = self._tracks, self.cfg
-        matched = det_of_track >= 0
-        idx = np.flatnonzero(matched)
-        tr.misses += 1
-        self._confirmed_now = _NONE
-        if not idx.size:
-            tr.hits[:] = 0
-            return
-        rows = det_of_track[idx]
-        tr.x[idx], tr.P[idx] = update_state(tr.x[idx], tr.P[idx], det_xyxy[rows],
-                                            cfg.std_measurement)
-        tr.score[idx] = det_score[rows]
-        tr.misses[idx] = 0
-        hits = np.where(matched, tr.hits + 1, 0).astype(np.int32)
-        tr.hits = hits
-        tentative = ~tr.confirmed
-        if tentative.any():
-            # remember tentative frames, to be emitted by track_detections if confirmed
-            keep = np.flatnonzero(matched & tentative & (hits < cfg.min_hits))
-            tr.pending_frame[keep, hits[keep] - 1] = frame
-            tr.pending_row[keep, hits[keep] - 1] = det_of_track[keep]
-            now = tentative & (hits >= cfg.min_hits)
-            tr.confirmed |= now
-            self._confirmed_now = np.flatnonzero(now)
-
-    def _spawn(
-        self,
-        frame: int,
-        spawn: npt.NDArray[np.int64],
-        det_xyxy: npt.NDArray[np.float32],
-        det_score: npt.NDArray[np.float32],
-        det_class: npt.NDArray[np.int32],
-    ) -> None:
-        """Start one tentative track (confirmed at once if min_hits == 1) per row of `spawn`."""
-        k = spawn.shape[0]
-        if not k:
-            return
-        cfg = self.cfg
-        x, P = initiate_state(det_xyxy[spawn], cfg.std_position, cfg.std_velocity)
-        ids = np.arange(self._next_id, self._next_id + k, dtype=np.int64)
-        self._next_id += k
-        pending = cfg.min_hits - 1
-        pending_frame = np.full((k, pending), frame, dtype=np.int64)
-        pending_row = np.zeros((k, pending), dtype=np.int64)
-        if pending:
-            pending_row[:, 0] = spawn
-        self._tracks.append(_Tracks(
-            x=x, P=P, track_id=ids, class_id=det_class[spawn].astype(np.int32),
-            score=det_score[spawn].astype(np.float32),
-            confirmed=np.full(k, cfg.min_hits <= 1), hits=np.ones(k, np.int32),
-            misses=np.zeros(k, np.int32), pending_frame=pending_frame, pending_row=pending_row,
-        ))
-
-    def _report(
-        self, frame: int, det_of_track: npt.NDArray[np.int64], det_score: npt.NDArray[np.float32]
-    ) -> dict[str, np.ndarray]:
-        """Output columns for the confirmed tracks, in track_id order; collect backfill rows."""
-        tr, cfg = self._tracks, self.cfg
-        matched = det_of_track >= 0
-        show = tr.confirmed & (matched | (tr.misses <= cfg.report_predicted))
-        idx = np.flatnonzero(show)
-        rows = det_of_track[idx]
-        pos_std = position_std(tr.P[idx])
-        self._backfill = None
-        t = self._confirmed_now
-        if t.size:  # confirmed tracks are all shown: position of t within idx
-            k = cfg.min_hits - 1
-            self._backfill = (np.repeat(tr.track_id[t], k), tr.pending_frame[t].ravel(),
-                              tr.pending_row[t].ravel(),
-                              np.repeat(pos_std[np.searchsorted(idx, t)], k))
-        return {
-            "frame": np.full(idx.size, frame, dtype=np.int64),
-            "xyxy": cxcywh_to_xyxy(tr.x[idx]),
-            "score": tr.score[idx],
-            "class_id": tr.class_id[idx],
-            "track_id": tr.track_id[idx],
-            "origin": np.where(rows >= 0, Origin.DETECTED, Origin.PREDICTED).astype(np.uint8),
-            "det_index": rows,
-            "pos_std": pos_std,
-        }
-
-    def _retire(self, det_of_track: npt.NDArray[np.int64]) -> None:
-        """End unmatched tentative tracks and tracks lost for more than max_lost_frames."""
-        tr = self._tracks
-        alive = (tr.confirmed | (det_of_track >= 0)) & (tr.misses <= self.cfg.max_lost_frames)
-        if not alive.all():
-            tr.keep(alive)
-
-
-def _match(
-    iou: npt.NDArray[np.float32],
-    tracks: npt.NDArray[np.int64],
-    dets: npt.NDArray[np.int64],
-    min_iou: float,
-    weight: npt.NDArray[np.float32],
-    det_of_track: npt.NDArray[np.int64],
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Assign `tracks` to `dets` (indices into `iou`); write matches into `det_of_track`.
-
-    Returns the tracks and detections left unmatched.
-    """
-    if not tracks.size or not dets.size:
-        return tracks, dets
-    t, d, free_tracks, free_dets = assign_subset(iou, tracks, dets, min_iou, weight)
-    det_of_track[t] = d
-    return free_tracks, free_dets
+        a = self._arrays
+        n = det_score.shape[0]
+        if int(a.counts[0]) + n > a.x.shape[0]:  # room for every detection to start a track
+            a = self._arrays = a.grown(max(2 * a.x.shape[0], int(a.counts[0]) + n))
+        det_taken = np.zeros(n, dtype=np.bool_)
+        stage, pairs_r, pairs_c, iou = ks.STAGE_HIGH, _NO_PAIRS, _NO_PAIRS, _NO_IOU
+        while True:
+            stage, iou, cost, rows, cols, n_out, n_bf = ks.advance_frame(
+                frame, steps, stage, pairs_r, pairs_c, iou, a.det_of_track, det_taken,
+                det_xyxy, det_score, det_class, a.x, a.P, a.ints, a.score, a.pending, a.counts,
+                self._params, a.out_f, a.out_i, a.bf_i, a.bf_f,
+            )
+            if not rows.size:  # no search left: the frame is done
+                return n_out, n_bf
+            pairs_r, pairs_c = solve_hard_part(cost, rows, cols)
 
 
 def track_detections(
@@ -410,25 +259,45 @@ def track_detections(
     starts = np.searchsorted(detections.frame, frame_list, side="left")
     stops = np.searchsorted(detections.frame, frame_list, side="right")
     tracker = Tracker(cfg)
-    parts: list[dict[str, np.ndarray]] = []
-    backfill: list[tuple[np.ndarray, ...]] = []
-    xyxy, score, class_id = detections.xyxy, detections.score, detections.class_id
+    out_f, out_i, out_frame, bf_i, bf_f = [], [], [], [], []
+    xyxy = np.ascontiguousarray(detections.xyxy)
+    score, class_id = detections.score, detections.class_id
     for frame, s, e in zip(frame_list.tolist(), starts.tolist(), stops.tolist()):
-        cols = tracker._step(frame, xyxy[s:e], score[s:e], class_id[s:e])
-        rows = cols["det_index"]
-        cols["det_index"] = np.where(rows >= 0, rows + s, -1)
-        parts.append(cols)
-        if tracker._backfill is not None:
-            backfill.append(tracker._backfill)
-    if not parts:
+        n_out, n_bf = tracker._step(frame, xyxy[s:e], score[s:e], class_id[s:e])
+        a = tracker._arrays
+        if n_out:
+            out_f.append(a.out_f[:n_out].copy())
+            rows = a.out_i[:n_out].copy()
+            rows[:, ks.O_DET] = np.where(rows[:, ks.O_DET] >= 0, rows[:, ks.O_DET] + s, -1)
+            out_i.append(rows)
+            out_frame.append(np.full(n_out, frame, dtype=np.int64))
+        if n_bf:
+            bf_i.append(a.bf_i[:n_bf].copy())
+            bf_f.append(a.bf_f[:n_bf].copy())
+    if not out_f:
         return Boxes.empty()
-    if backfill:
-        parts.append(_backfill_columns(backfill, detections, frame_list, starts))
-    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    if backfill:
-        order = np.lexsort((out["track_id"], out["frame"]))
-        out = {k: v[order] for k, v in out.items()}
-    return Boxes(**out)
+    cols = _columns(np.concatenate(out_frame), np.concatenate(out_f), np.concatenate(out_i))
+    if bf_i:
+        backfill = _backfill_columns(np.concatenate(bf_i), np.concatenate(bf_f), detections,
+                                     frame_list, starts)
+        cols = {k: np.concatenate((v, backfill[k])) for k, v in cols.items()}
+        order = np.lexsort((cols["track_id"], cols["frame"]))
+        cols = {k: v[order] for k, v in cols.items()}
+    return Boxes(**cols)
+
+
+def _columns(frame: np.ndarray, f: np.ndarray, i: np.ndarray) -> dict[str, np.ndarray]:
+    """Boxes columns from the kernel's output rows."""
+    return {
+        "frame": frame,
+        "xyxy": np.ascontiguousarray(f[:, ks.O_X1:ks.O_Y2 + 1]),
+        "score": f[:, ks.O_SCORE].copy(),
+        "class_id": i[:, ks.O_CLASS].astype(np.int32),
+        "track_id": i[:, ks.O_ID].copy(),
+        "origin": i[:, ks.O_ORIGIN].astype(np.uint8),
+        "det_index": i[:, ks.O_DET].copy(),
+        "pos_std": f[:, ks.O_STD].copy(),
+    }
 
 
 def _frames_to_process(detections: Boxes, frames: Iterable[int] | None) -> npt.NDArray[np.int64]:
@@ -450,21 +319,22 @@ def _frames_to_process(detections: Boxes, frames: Iterable[int] | None) -> npt.N
 
 
 def _backfill_columns(
-    backfill: list[tuple[np.ndarray, ...]],
+    bf_i: np.ndarray,
+    bf_f: np.ndarray,
     detections: Boxes,
     frame_list: npt.NDArray[np.int64],
     starts: npt.NDArray[np.int64],
 ) -> dict[str, np.ndarray]:
-    """Output columns of the tentative frames of confirmed tracks (detections as they were)."""
-    track_id, frame, row, pos_std = (np.concatenate(c) for c in zip(*backfill))
-    det_index = starts[np.searchsorted(frame_list, frame)] + row
+    """Columns of the tentative frames of confirmed tracks (the detections as they were)."""
+    frame = bf_i[:, ks.B_FRAME]
+    det_index = starts[np.searchsorted(frame_list, frame)] + bf_i[:, ks.B_ROW]
     return {
-        "frame": frame,
+        "frame": frame.copy(),
         "xyxy": detections.xyxy[det_index],
         "score": detections.score[det_index],
         "class_id": detections.class_id[det_index],
-        "track_id": track_id,
-        "origin": np.full(frame.size, Origin.DETECTED, dtype=np.uint8),
+        "track_id": bf_i[:, ks.B_ID].copy(),
+        "origin": np.full(frame.size, ks.ORIGIN_DETECTED, dtype=np.uint8),
         "det_index": det_index,
-        "pos_std": pos_std.astype(np.float32),
+        "pos_std": bf_f,
     }
