@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from filterpy.kalman import KalmanFilter
 
-from trackannot.kernels.kalman import kalman_predict, kalman_update
+from trackannot.kernels.kalman import (
+    initial_state,
+    kalman_predict,
+    kalman_update,
+    measurement_noise,
+    process_noise,
+)
 from trackannot.track.kalman import (
     cxcywh_to_xyxy,
     initiate_state,
@@ -145,3 +151,19 @@ def test_box_conversions_round_trip(xyxy: list[list[float]]) -> None:
     back = cxcywh_to_xyxy(cxcywh)
     assert back.dtype == np.float32
     np.testing.assert_allclose(back, xyxy, atol=1e-5)
+
+
+@pytest.mark.parametrize("t", [0, 1, 5], ids=["empty", "one-track", "five-tracks"])
+def test_noise_and_initial_state_match_reference(t: int) -> None:
+    x, _, rng = random_tracks(t, seed=30 + t)
+    x[:1, 2] = 0.2  # a degenerate width is clamped to MIN_SIDE = 1 pixel
+    side = np.maximum(np.c_[x[:, 2], x[:, 3], x[:, 2], x[:, 3]], 1.0)
+    np.testing.assert_allclose(process_noise(x, 0.05, 0.01),
+                               np.c_[(0.05 * side) ** 2, (0.01 * side) ** 2], rtol=1e-12)
+    np.testing.assert_allclose(measurement_noise(x, 0.03), (0.03 * side) ** 2, rtol=1e-12)
+    x0, P0 = initial_state(x[:, :4], 0.05, 0.01)
+    np.testing.assert_allclose(x0, np.c_[x[:, :4], np.zeros((t, 4))])
+    expected_P = np.zeros((t, 8, 8))
+    for k in range(t):
+        expected_P[k] = np.diag(np.r_[2 * 0.05 * side[k], 10 * 0.01 * side[k]] ** 2)
+    np.testing.assert_allclose(P0, expected_P, rtol=1e-12)

@@ -46,28 +46,44 @@ class ReferenceTracker:
         self.last = None
 
     def update(self, frame: int, xyxy: np.ndarray, score: np.ndarray, cls: np.ndarray) -> dict:
-        cfg = self.cfg
         steps = 1 if self.last is None else frame - self.last
         self.last = frame
+        self._predict(steps)
+        det_of_track, taken = self._associate(self._iou(xyxy, cls), score)
+        self._correct(det_of_track, xyxy, score)
+        det_of_track = self._spawn(det_of_track, taken, xyxy, score, cls)
+        return self._report_and_retire(det_of_track)
+
+    def _predict(self, steps: int) -> None:
+        cfg = self.cfg
         if len(self.ids):
             self.x[self.misses > 0, 6:8] = 0.0
             for _ in range(min(steps, cfg.max_lost_frames + 1)):
                 self.x, self.P = predict_state(self.x, self.P, cfg.std_position, cfg.std_velocity)
             self.misses += steps - 1
-        t, n = len(self.ids), len(score)
-        iou = np.zeros((t, n), np.float32)
-        if t and n:
-            boxes = cxcywh_to_xyxy(self.x)
-            a, b = boxes[:, None, :].astype(np.float64), xyxy[None, :, :].astype(np.float64)
-            iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-            ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-            inter = iw * ih
-            area = lambda z: np.clip(z[..., 2] - z[..., 0], 0, None) * np.clip(z[..., 3] - z[..., 1], 0, None)  # noqa: E731
-            union = area(a) + area(b) - inter
-            iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0).astype(np.float32)
-            iou[self.cls[:, None] != cls[None, :]] = 0.0
-        det_of_track = np.full(t, -1, np.int64)
-        taken = np.zeros(n, bool)
+
+    def _iou(self, xyxy: np.ndarray, cls: np.ndarray) -> np.ndarray:
+        t, n = len(self.ids), len(xyxy)
+        if not t or not n:
+            return np.zeros((t, n), np.float32)
+        a = cxcywh_to_xyxy(self.x)[:, None, :].astype(np.float64)
+        b = xyxy[None, :, :].astype(np.float64)
+        iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+        ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+        inter = iw * ih
+
+        def area(z: np.ndarray) -> np.ndarray:
+            return np.clip(z[..., 2] - z[..., 0], 0, None) * np.clip(z[..., 3] - z[..., 1], 0, None)
+
+        union = area(a) + area(b) - inter
+        iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0).astype(np.float32)
+        iou[self.cls[:, None] != cls[None, :]] = 0.0
+        return iou
+
+    def _associate(self, iou: np.ndarray, score: np.ndarray):
+        cfg = self.cfg
+        det_of_track = np.full(len(self.ids), -1, np.int64)
+        taken = np.zeros(len(score), bool)
         is_high = score >= np.float32(cfg.high_score)
         fused = score if cfg.fuse_score else np.ones_like(score)
         stages = [
@@ -83,28 +99,40 @@ class ReferenceTracker:
                 r, c = gated_assignment(iou[np.ix_(rows, cols)], gate, weight[cols])
                 det_of_track[rows[r]] = cols[c]
                 taken[cols[c]] = True
+        return det_of_track, taken
+
+    def _correct(self, det_of_track: np.ndarray, xyxy: np.ndarray, score: np.ndarray) -> None:
         matched = det_of_track >= 0
         idx = np.flatnonzero(matched)
         if idx.size:
             self.x[idx], self.P[idx] = update_state(self.x[idx], self.P[idx],
-                                                    xyxy[det_of_track[idx]], cfg.std_measurement)
+                                                    xyxy[det_of_track[idx]],
+                                                    self.cfg.std_measurement)
             self.score[idx] = score[det_of_track[idx]]
         self.misses = np.where(matched, 0, self.misses + 1)
         self.hits = np.where(matched, self.hits + 1, 0)
-        self.confirmed |= self.hits >= cfg.min_hits
+        self.confirmed |= self.hits >= self.cfg.min_hits
+
+    def _spawn(self, det_of_track, taken, xyxy, score, cls) -> np.ndarray:
+        cfg = self.cfg
+        is_high = score >= np.float32(cfg.high_score)
         spawn = np.flatnonzero(is_high & ~taken & (score >= np.float32(cfg.new_track_score)))
-        if spawn.size:
-            x, P = initiate_state(xyxy[spawn], cfg.std_position, cfg.std_velocity)
-            k = spawn.size
-            self.x, self.P = np.concatenate((self.x, x)), np.concatenate((self.P, P))
-            self.ids = np.r_[self.ids, np.arange(self.next_id, self.next_id + k)]
-            self.next_id += k
-            self.cls = np.r_[self.cls, cls[spawn]].astype(np.int32)
-            self.score = np.r_[self.score, score[spawn]].astype(np.float32)
-            self.confirmed = np.r_[self.confirmed, np.full(k, cfg.min_hits <= 1)]
-            self.hits = np.r_[self.hits, np.ones(k, np.int64)]
-            self.misses = np.r_[self.misses, np.zeros(k, np.int64)]
-            det_of_track = np.r_[det_of_track, spawn]
+        if not spawn.size:
+            return det_of_track
+        x, P = initiate_state(xyxy[spawn], cfg.std_position, cfg.std_velocity)
+        k = spawn.size
+        self.x, self.P = np.concatenate((self.x, x)), np.concatenate((self.P, P))
+        self.ids = np.r_[self.ids, np.arange(self.next_id, self.next_id + k)]
+        self.next_id += k
+        self.cls = np.r_[self.cls, cls[spawn]].astype(np.int32)
+        self.score = np.r_[self.score, score[spawn]].astype(np.float32)
+        self.confirmed = np.r_[self.confirmed, np.full(k, cfg.min_hits <= 1)]
+        self.hits = np.r_[self.hits, np.ones(k, np.int64)]
+        self.misses = np.r_[self.misses, np.zeros(k, np.int64)]
+        return np.r_[det_of_track, spawn]
+
+    def _report_and_retire(self, det_of_track: np.ndarray) -> dict:
+        cfg = self.cfg
         show = self.confirmed & ((det_of_track >= 0) | (self.misses <= cfg.report_predicted))
         out = {
             "xyxy": cxcywh_to_xyxy(self.x[show]), "score": self.score[show],

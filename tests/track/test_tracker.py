@@ -238,11 +238,11 @@ def _crowd(seed: int, frames: int, objects: int, classes: int) -> list[Boxes]:
     out = []
     for f in range(frames):
         centre = start + f * velocity
-        seen = rng.random(objects) > 0.15
+        seen = rng.random(objects) > (0.15 if not 30 <= f < 33 else 1.0)  # 30-32: nothing
         jitter = rng.normal(0, 2, (objects, 4))
         xyxy = np.c_[centre - size / 2, centre + size / 2] + jitter
         score = rng.choice([0.95, 0.8, 0.65, 0.55, 0.3], objects)
-        clutter = int(rng.integers(0, 3))
+        clutter = int(rng.integers(0, 3)) if seen.any() else 0
         cxy = rng.uniform(0, 600, (clutter, 2))
         xyxy = np.r_[xyxy[seen], np.c_[cxy, cxy + 40]]
         score = np.r_[score[seen], rng.uniform(0.2, 0.9, clutter)]
