@@ -10,6 +10,7 @@ from trackannot.config import (
     load_config,
 )
 from trackannot.decode import FrameBatch, VideoInfo, decode_frames, probe_video
+from trackannot.detect import Detector, FileDetector, make_detector, read_mot_file, read_seqinfo
 from trackannot.errors import (
     ConfigError,
     InputFormatError,
@@ -29,6 +30,8 @@ __all__ = [
     "ConfigError",
     "DecodeConfig",
     "DetectConfig",
+    "Detector",
+    "FileDetector",
     "FrameBatch",
     "InputFormatError",
     "Origin",
@@ -45,7 +48,10 @@ __all__ = [
     "WeightsNotFoundError",
     "decode_frames",
     "load_config",
+    "make_detector",
     "open_store",
     "probe_video",
+    "read_mot_file",
+    "read_seqinfo",
     "track_detections",
 ]
