@@ -47,7 +47,8 @@ ORIGIN_DETECTED, ORIGIN_PREDICTED = 0, 1
 
 
 @njit(cache=True)
-def _predict(x, P, ints, t, steps, params):
+def _predict(x: np.ndarray, P: np.ndarray, ints: np.ndarray, t: int, steps: int,
+             params: np.ndarray) -> None:
     """x, P of live tracks `steps` frames ahead; lost tracks stop changing size."""
     for k in range(t):
         if ints[k, MISSES] > 0:
@@ -64,7 +65,7 @@ def _predict(x, P, ints, t, steps, params):
 
 
 @njit(cache=True)
-def _state_xyxy(x, t):
+def _state_xyxy(x: np.ndarray, t: int) -> np.ndarray:
     """(t, 4) float32 boxes of the first t states."""
     out = np.empty((t, 4), dtype=np.float32)
     for k in range(t):
@@ -78,7 +79,8 @@ def _state_xyxy(x, t):
 
 
 @njit(cache=True)
-def _iou(x, ints, t, det_xyxy, det_class):
+def _iou(x: np.ndarray, ints: np.ndarray, t: int, det_xyxy: np.ndarray,
+         det_class: np.ndarray) -> np.ndarray:
     """(t, n) IoU of predicted boxes with detections, 0 across classes."""
     iou = iou_matrix(_state_xyxy(x, t), det_xyxy)
     for k in range(t):
@@ -89,7 +91,9 @@ def _iou(x, ints, t, det_xyxy, det_class):
 
 
 @njit(cache=True)
-def _candidates(stage, ints, t, det_of_track, det_taken, det_score, params):
+def _candidates(stage: int, ints: np.ndarray, t: int, det_of_track: np.ndarray,
+                det_taken: np.ndarray, det_score: np.ndarray,
+                params: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     """Tracks (rows) and detections (columns) that take part in `stage`, and its gate/weights.
 
     STAGE_HIGH: confirmed tracks (lost ones included) vs high-score detections.
@@ -140,14 +144,18 @@ def _candidates(stage, ints, t, det_of_track, det_taken, det_score, params):
 
 
 @njit(cache=True)
-def _apply(rows, cols, det_of_track, det_taken):
+def _apply(rows: np.ndarray, cols: np.ndarray, det_of_track: np.ndarray,
+           det_taken: np.ndarray) -> None:
+    """Record matched pairs: track rows[i] takes detection cols[i]."""
     for i in range(rows.shape[0]):
         det_of_track[rows[i]] = cols[i]
         det_taken[cols[i]] = True
 
 
 @njit(cache=True)
-def _associate(stage, iou, ints, t, det_of_track, det_taken, det_score, params):
+def _associate(stage: int, iou: np.ndarray, ints: np.ndarray, t: int, det_of_track: np.ndarray,
+               det_taken: np.ndarray, det_score: np.ndarray,
+               params: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     """Run stages from `stage` on, applying isolated pairs, until one needs a search.
 
     Returns (next stage, hard cost sub-matrix, its global rows, its global columns). The hard
@@ -173,7 +181,8 @@ def _associate(stage, iou, ints, t, det_of_track, det_taken, det_score, params):
 
 
 @njit(cache=True)
-def _xyxy_to_cxcywh(xyxy):
+def _xyxy_to_cxcywh(xyxy: np.ndarray) -> np.ndarray:
+    """(n, 4) float32 (x1, y1, x2, y2) -> (n, 4) float64 (cx, cy, w, h)."""
     out = np.empty((xyxy.shape[0], 4))
     for k in range(xyxy.shape[0]):
         w = np.float64(xyxy[k, 2]) - np.float64(xyxy[k, 0])
@@ -186,7 +195,9 @@ def _xyxy_to_cxcywh(xyxy):
 
 
 @njit(cache=True)
-def _correct(frame, x, P, ints, score, pending, t, det_of_track, det_xyxy, det_score, params):
+def _correct(frame: int, x: np.ndarray, P: np.ndarray, ints: np.ndarray, score: np.ndarray,
+             pending: np.ndarray, t: int, det_of_track: np.ndarray, det_xyxy: np.ndarray,
+             det_score: np.ndarray, params: np.ndarray) -> np.ndarray:
     """Kalman update of matched tracks; hit/miss counters; confirmation; tentative frames.
 
     Returns the rows of tracks confirmed in this frame.
@@ -226,8 +237,10 @@ def _correct(frame, x, P, ints, score, pending, t, det_of_track, det_xyxy, det_s
 
 
 @njit(cache=True)
-def _spawn(frame, x, P, ints, score, pending, counts, det_of_track, det_taken, det_xyxy,
-           det_score, det_class, params):
+def _spawn(frame: int, x: np.ndarray, P: np.ndarray, ints: np.ndarray, score: np.ndarray,
+           pending: np.ndarray, counts: np.ndarray, det_of_track: np.ndarray,
+           det_taken: np.ndarray, det_xyxy: np.ndarray, det_score: np.ndarray,
+           det_class: np.ndarray, params: np.ndarray) -> int:
     """Append a tentative track (confirmed at once if min_hits == 1) per leftover detection
     scoring at least high_score and new_track_score. Returns the new track count."""
     t = counts[0]
@@ -259,8 +272,10 @@ def _spawn(frame, x, P, ints, score, pending, counts, det_of_track, det_taken, d
 
 
 @njit(cache=True)
-def _report(frame, x, P, ints, score, pending, t, det_of_track, confirmed_now, params,
-            out_f, out_i, bf_i, bf_f):
+def _report(frame: int, x: np.ndarray, P: np.ndarray, ints: np.ndarray, score: np.ndarray,
+            pending: np.ndarray, t: int, det_of_track: np.ndarray, confirmed_now: np.ndarray,
+            params: np.ndarray, out_f: np.ndarray, out_i: np.ndarray, bf_i: np.ndarray,
+            bf_f: np.ndarray) -> tuple[int, int]:
     """Write the confirmed tracks' output rows (and backfill rows); returns both counts."""
     report_predicted = int(params[P_REPORT_PREDICTED])
     n = 0
@@ -296,7 +311,8 @@ def _report(frame, x, P, ints, score, pending, t, det_of_track, confirmed_now, p
 
 
 @njit(cache=True)
-def _retire(x, P, ints, score, pending, t, det_of_track, params):
+def _retire(x: np.ndarray, P: np.ndarray, ints: np.ndarray, score: np.ndarray,
+            pending: np.ndarray, t: int, det_of_track: np.ndarray, params: np.ndarray) -> int:
     """Drop unmatched tentative tracks and tracks lost for more than max_lost_frames, keeping
     the order of the others. Returns the new track count."""
     max_lost = int(params[P_MAX_LOST])
@@ -316,9 +332,14 @@ def _retire(x, P, ints, score, pending, t, det_of_track, params):
 
 
 @njit(cache=True)
-def advance_frame(frame, steps, stage, pairs_r, pairs_c, iou, det_of_track, det_taken,
-                  det_xyxy, det_score, det_class, x, P, ints, score, pending, counts, params,
-                  out_f, out_i, bf_i, bf_f):
+def advance_frame(
+    frame: int, steps: int, stage: int, pairs_r: np.ndarray, pairs_c: np.ndarray,
+    iou: np.ndarray, det_of_track: np.ndarray, det_taken: np.ndarray, det_xyxy: np.ndarray,
+    det_score: np.ndarray, det_class: np.ndarray, x: np.ndarray, P: np.ndarray,
+    ints: np.ndarray, score: np.ndarray, pending: np.ndarray, counts: np.ndarray,
+    params: np.ndarray, out_f: np.ndarray, out_i: np.ndarray, bf_i: np.ndarray,
+    bf_f: np.ndarray,
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int]:
     """Run one frame from `stage` until it needs a Hungarian search or is done.
 
     Args:

@@ -28,8 +28,10 @@ H = np.hstack([np.eye(4), np.zeros((4, 4))])
 
 def predict_reference(x: np.ndarray, P: np.ndarray, q_diag: np.ndarray):
     """x = F x; P = F P F' + Q, one track at a time with full matrices."""
-    x_out = np.stack([F @ xi for xi in x]) if len(x) else x.copy()
-    P_out = np.stack([F @ Pi @ F.T + np.diag(qi) for Pi, qi in zip(P, q_diag)]) if len(x) else P.copy()
+    if not len(x):
+        return x.copy(), P.copy()
+    x_out = np.stack([F @ xi for xi in x])
+    P_out = np.stack([F @ Pi @ F.T + np.diag(qi) for Pi, qi in zip(P, q_diag)])
     return x_out, P_out
 
 

@@ -1,4 +1,9 @@
-"""Gated Hungarian assignment of tracks to detections on an IoU similarity."""
+"""Gated Hungarian assignment of tracks to detections on an IoU similarity.
+
+`assign_tracks` is the standalone form. The tracker runs the same steps inside its frame kernel:
+`trackannot.kernels.assign.gate_pairs` gates the pairs and takes the isolated ones directly, and
+`solve_hard_part` (scipy's `linear_sum_assignment`) searches the rest.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +48,9 @@ def assign_tracks(
     one. This is the cost-limit assignment of ByteTrack's `lap.lapjv(..., cost_limit=...)`:
     leaving a row and a column unmatched costs as much as a pair of similarity 0, so a strong
     pair is never given up to make two weak ones, as a maximum-cardinality matching would.
+
+    An allowed pair whose row and column have no other allowed pair is in every optimal matching,
+    so such pairs are taken without a search; the Hungarian algorithm runs on the rest only.
 
     Args:
         iou: (n, m) float32 IoU of rows (tracks) with columns (detections), in [0, 1].
