@@ -18,7 +18,8 @@ runs interleaved across trackers (the order rotates each round).
 Settings: every tracker runs with its defaults, except the frame rate (from seqinfo.ini, 10 for
 KITTI) where the tracker takes one (Roboflow ByteTrack `frame_rate`, boxmot ByteTrack
 `frame_rate`); trackannot's defaults are `TrackConfig()`. boxmot gets a dummy all-zero image of the
-sequence's size (its trackers here do not look at it).
+sequence's size (its trackers here do not look at it). boxmot's optional C++ backend (built by
+`setup_peers.sh --native`, rows "(C++ backend)") gets the Python classes' defaults explicitly.
 
 Peers live in a separate venv (boxmot pins conflict with trackannot's dependencies):
     bash benchmarks/setup_peers.sh
@@ -149,10 +150,41 @@ def _boxmot() -> list[Runner]:
 
         return Runner(name, settings, prepare, run, to_boxes)
 
-    return [
+    runners = [
         runner("boxmot ByteTrack", lambda seq: ByteTrack(frame_rate=round(seq.fps)),
                lambda seq: {"frame_rate": round(seq.fps)}),
         runner("boxmot OcSort", lambda seq: OcSort(), lambda seq: {}),
+    ]
+    return runners + _boxmot_native(runner)
+
+
+# boxmot's Python classes' constructor defaults, given explicitly to its C++ backend: that backend
+# otherwise takes its defaults from boxmot's YAML tuning configs, which differ (ByteTrack
+# track_thresh 0.6, match_thresh 0.9, track_buffer 30; OcSort det_thresh 0.6, inertia 0.1).
+_BOXMOT_BYTETRACK = {"min_conf": 0.1, "track_thresh": 0.45, "match_thresh": 0.8,
+                     "track_buffer": 25}
+_BOXMOT_OCSORT = {"det_thresh": 0.3, "max_age": 30, "min_hits": 3, "iou_threshold": 0.3,
+                  "delta_t": 3, "inertia": 0.2, "min_conf": 0.1, "use_byte": False,
+                  "asso_func": "iou"}
+
+
+def _boxmot_native(runner: Callable[..., Runner]) -> list[Runner]:
+    """boxmot's C++ ByteTrack/OcSort, only where `setup_peers.sh --native` built them."""
+    from boxmot.native._common import candidate_libraries
+
+    if not all(any(p.is_file() for p in candidate_libraries(n)) for n in ("bytetrack", "ocsort")):
+        return []
+    from boxmot.trackers.box.bytetrack.native import NativeByteTrackTracker
+    from boxmot.trackers.box.ocsort.native import NativeOcSortTracker
+
+    def bytetrack_settings(seq: Sequence) -> dict[str, Any]:
+        return {**_BOXMOT_BYTETRACK, "frame_rate": round(seq.fps)}
+
+    return [
+        runner("boxmot ByteTrack (C++ backend)",
+               lambda seq: NativeByteTrackTracker(bytetrack_settings(seq)), bytetrack_settings),
+        runner("boxmot OcSort (C++ backend)", lambda seq: NativeOcSortTracker(dict(_BOXMOT_OCSORT)),
+               lambda seq: dict(_BOXMOT_OCSORT)),
     ]
 
 
@@ -260,6 +292,26 @@ def _print_dataset(name: str, res: dict[str, Any]) -> None:
         print(f"  ours vs {tname}: HOTA {dh:+.2f} points, speed x{ratio:.1f}")
 
 
+def markdown_tables(results: dict[str, Any]) -> str:
+    """The quality and speed tables of a results JSON, as Markdown (for RESULTS.md)."""
+    out = []
+    for name, res in results["datasets"].items():
+        base = {t: v["speed"]["fps_median"] for t, v in res["trackers"].items()}
+        ours = base.get("trackannot")
+        out += [f"\n**{name}** ({len(res['sequences'])} sequences, {res['frames']} frames, "
+                f"{res['detections']} detections, TrackEval {res['protocol']} rules)\n",
+                "| tracker | HOTA | DetA | AssA | MOTA | IDF1 | IDSW | frames/s (median) "
+                "| ours / this (speed) |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for tname, t in res["trackers"].items():
+            c, fps = t["combined"], t["speed"]["fps_median"]
+            ratio = f"x{ours / fps:.1f}" if ours else "-"
+            out.append(f"| {tname} | {100 * c['hota']:.2f} | {100 * c['deta']:.2f} | "
+                       f"{100 * c['assa']:.2f} | {100 * c['mota']:.2f} | {100 * c['idf1']:.2f} "
+                       f"| {c['idsw']} | {fps:,.0f} | {ratio} |")
+    return "\n".join(out)
+
+
 def _environment() -> dict[str, Any]:
     versions = {}
     for pkg in ("numpy", "scipy", "numba", "trackeval", "supervision", "trackers", "boxmot",
@@ -303,7 +355,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--update-baseline", action="store_true",
                         help="only run trackannot on MOT15 (1 timed round) and rewrite "
                              f"{BASELINE.relative_to(REPO)}")
+    parser.add_argument("--markdown", type=Path, metavar="JSON",
+                        help="print the Markdown tables of an earlier results JSON and exit")
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown_tables(json.loads(args.markdown.read_text())))
+        return 0
     names = ["MOT15"] if args.update_baseline else args.datasets.split(",")
     runners, missing = available_runners(only_ours=args.update_baseline)
     if args.update_baseline:

@@ -6,7 +6,9 @@
 # supervision, numba, trackeval and the editable trackannot), so ours and the peers run on the very
 # same numpy/scipy builds. Only the peers and the few modules they import are added on top.
 #
-# Usage (from the repository root):  bash benchmarks/setup_peers.sh
+# Usage (from the repository root):  bash benchmarks/setup_peers.sh [--native]
+#   --native: also build boxmot's optional C++ ByteTrack/OcSort backend (CMake; needs a C++
+#             compiler, OpenCV 4 and Eigen3 headers: installed with apt-get when run as root).
 # Then:                              benchmarks/.venv-peers/bin/python -m benchmarks.bench_tracking
 set -euo pipefail
 
@@ -40,3 +42,25 @@ for cls in (ByteTrack, OcSort):
     cls().update(dets, img)
 print("peers OK")
 PY
+
+if [[ "${1:-}" == "--native" ]]; then
+    need=()
+    command -v cmake >/dev/null || need+=(cmake)
+    command -v g++ >/dev/null || need+=(g++)
+    [[ -f /usr/lib/x86_64-linux-gnu/cmake/opencv4/OpenCVConfig.cmake ]] || need+=(libopencv-dev)
+    [[ -d /usr/include/eigen3 ]] || need+=(libeigen3-dev)
+    if (( ${#need[@]} )); then
+        if [[ $(id -u) -ne 0 ]]; then
+            echo "--native needs: ${need[*]} (apt-get install --no-install-recommends ...)" >&2
+            exit 1
+        fi
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+    fi
+    "$venv/bin/python" - <<'PY'
+from boxmot.native.trackers.bytetrack import ensure_bytetrack_cpp_library
+from boxmot.native.trackers.ocsort import ensure_ocsort_cpp_library
+print(ensure_bytetrack_cpp_library())
+print(ensure_ocsort_cpp_library())
+PY
+fi
