@@ -12,8 +12,9 @@ Each dataset's HOTA/MOTA/IDF1 is TrackEval's combination over its sequences
 
 Speed is association only: detections are loaded and converted to each tracker's input type
 before timing, each tracker (numba compiled by an untimed warm-up run) then processes every frame
-of every sequence, empty frames included; frames/s = all frames / seconds, median of --repeats
-runs interleaved across trackers (the order rotates each round).
+of every sequence, empty frames included; frames/s = all frames / seconds per pass, median of
+--repeats rounds interleaved across trackers (the order rotates each round); within a round a
+tracker repeats whole passes for at least --min-seconds (1 s) so fast ones are not timed on blips.
 
 Settings: every tracker runs with its defaults, except the frame rate (from seqinfo.ini, 10 for
 KITTI) where the tracker takes one (Roboflow ByteTrack `frame_rate`, boxmot ByteTrack
@@ -237,21 +238,28 @@ def _quality(runner: Runner, seqs: list[Sequence], inputs: list[Any], protocol: 
 
 
 def _time_all(runners: list[Runner], seqs: list[Sequence], inputs: dict[str, list[Any]],
-              repeats: int) -> dict[str, list[float]]:
-    """Seconds for all sequences per runner and round; rounds interleave the runners."""
-    seconds: dict[str, list[float]] = {r.name: [] for r in runners}
+              repeats: int, min_seconds: float) -> dict[str, list[float]]:
+    """Seconds per pass over all sequences, per runner and round.
+
+    Rounds interleave the runners (the order rotates). Within a round a runner repeats whole
+    passes until `min_seconds` have elapsed, so fast trackers are not timed on a 0.1 s blip.
+    """
+    per_pass: dict[str, list[float]] = {r.name: [] for r in runners}
     for rnd in range(repeats):
         order = runners[rnd % len(runners):] + runners[:rnd % len(runners)]
         for runner in order:
             gc.collect()
-            start = time.perf_counter()
-            for seq, x in zip(seqs, inputs[runner.name]):
-                runner.run(seq, x)
-            seconds[runner.name].append(time.perf_counter() - start)
-    return seconds
+            passes, start = 0, time.perf_counter()
+            while passes == 0 or time.perf_counter() - start < min_seconds:
+                for seq, x in zip(seqs, inputs[runner.name]):
+                    runner.run(seq, x)
+                passes += 1
+            per_pass[runner.name].append((time.perf_counter() - start) / passes)
+    return per_pass
 
 
-def run_dataset(name: str, runners: list[Runner], repeats: int) -> dict[str, Any]:
+def run_dataset(name: str, runners: list[Runner], repeats: int, min_seconds: float = 1.0
+                ) -> dict[str, Any]:
     loader, protocol = DATASETS[name]
     seqs = loader(DATA)
     frames = sum(s.num_frames for s in seqs)
@@ -261,7 +269,7 @@ def run_dataset(name: str, runners: list[Runner], repeats: int) -> dict[str, Any
                               "sequences": [s.name for s in seqs], "trackers": {}}
     for r in runners:
         result["trackers"][r.name] = _quality(r, seqs, inputs[r.name], protocol)
-    for rname, secs in _time_all(runners, seqs, inputs, repeats).items():
+    for rname, secs in _time_all(runners, seqs, inputs, repeats, min_seconds).items():
         fps = [frames / s for s in secs]
         result["trackers"][rname]["speed"] = {
             "fps_median": statistics.median(fps), "fps_runs": fps, "seconds_runs": secs}
@@ -351,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", default=",".join(DATASETS),
                         help=f"comma-separated subset of {list(DATASETS)}")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds per tracker")
+    parser.add_argument("--min-seconds", type=float, default=1.0,
+                        help="a round repeats whole passes over the dataset for at least this long")
     parser.add_argument("--out", type=Path, default=OUT / "tracking.json")
     parser.add_argument("--update-baseline", action="store_true",
                         help="only run trackannot on MOT15 (1 timed round) and rewrite "
@@ -374,11 +384,12 @@ def main(argv: list[str] | None = None) -> int:
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "environment": _environment(),
         "repeats": args.repeats,
+        "min_seconds": args.min_seconds,
         "datasets": {},
     }
     for name in names:
-        results["datasets"][name] = run_dataset(name, runners,
-                                                1 if args.update_baseline else args.repeats)
+        results["datasets"][name] = run_dataset(
+            name, runners, 1 if args.update_baseline else args.repeats, args.min_seconds)
         _print_dataset(name, results["datasets"][name])
     if args.update_baseline:
         print(f"\nwrote {write_baseline(results['datasets']['MOT15'])}")
