@@ -98,7 +98,7 @@ def test_low_score_detections_keep_a_track_but_do_not_start_one() -> None:
 def test_det_index_points_to_the_input_rows() -> None:
     rng = np.random.default_rng(5)
     boxes = np.array([[50 + 120 * i, 100, 90 + 120 * i, 180] for i in range(6)], np.float32)
-    tracker = Tracker(TrackConfig(min_hits=1))
+    tracker = Tracker(TrackConfig(min_hits=1, new_track_score=0.7))
     for f in range(8):
         order = rng.permutation(6)
         moved = boxes[order] + np.float32(3 * f)
@@ -185,7 +185,8 @@ def _sequence() -> Boxes:
 
 @pytest.mark.parametrize("min_hits", [1, 2, 4], ids=["hits1", "hits2", "hits4"])
 def test_track_detections_equals_a_tracker_loop_plus_tentative_frames(min_hits: int) -> None:
-    dets, cfg = _sequence(), TrackConfig(min_hits=min_hits, report_predicted=1)
+    dets = _sequence()
+    cfg = TrackConfig(min_hits=min_hits, report_predicted=1, new_track_score=0.7)
     out = track_detections(dets, cfg)
     tracker = Tracker(cfg)
     expected = []
