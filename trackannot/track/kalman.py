@@ -1,5 +1,8 @@
 """Box Kalman filter orchestration: noise from box sizes, format conversions, kernel calls.
 
+The tracker runs these steps inside its frame kernel (`trackannot.kernels.track_step`); the
+functions here are the same steps callable on NumPy arrays (and what the filterpy tests check).
+
 The state and its equations are documented in `trackannot.kernels.kalman`:
 x = [cx, cy, w, h, vcx, vcy, vw, vh] (pixels, pixels per frame), float64.
 
@@ -31,6 +34,7 @@ __all__ = [
     "update_state",
     "xyxy_to_cxcywh",
 ]
+
 
 def xyxy_to_cxcywh(xyxy: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
     """(n, 4) (x1, y1, x2, y2) boxes -> (n, 4) float64 (centre x, centre y, width, height)."""
