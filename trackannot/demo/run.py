@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from trackannot.config import PipelineConfig
-from trackannot.demo import DEMO_WEIGHTS
+from trackannot.demo import DEMO_IMGSZ, DEMO_WEIGHTS
 from trackannot.demo.synth import write_demo_clip
 from trackannot.detect import make_detector
 from trackannot.evaluate import TrackingScores, evaluate
@@ -16,9 +16,8 @@ from trackannot.store import open_store
 
 __all__ = ["DemoReport", "run_demo"]
 
-# The demo clip's frame size; the shipped model was trained at this scale.
+# The demo clip's frame size; the shipped model was trained on such frames at DEMO_IMGSZ (320).
 DEMO_WIDTH, DEMO_HEIGHT, DEMO_FPS = 640, 360, 15
-DEMO_IMGSZ = 640
 
 
 @dataclass(frozen=True)
