@@ -1,4 +1,4 @@
-"""The shipped demo weights: small, load offline, and find the demo's objects in a real H.264 clip."""
+"""The shipped demo weights: small, load offline, find the demo's objects in a real H.264 clip."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Synthetic scenes with known truth: moving, crossing and occluded objects on a textured background.
+"""Synthetic scenes with known truth: moving, crossing, occluded objects on a textured background.
 
 A scene is fully determined by its seed. Objects are of two classes (`DEMO_CLASSES`): ellipses
 ("disc", class 0) and rounded rectangles ("block", class 1), each with its own colour and stripe
@@ -36,7 +36,7 @@ __all__ = [
 DEMO_CLASSES: tuple[str, ...] = ("disc", "block")
 # an object with less than this fraction of its pixels visible has no truth row in that frame
 MIN_VISIBLE_FRACTION = 0.2
-_REF_WIDTH = 640.0  # sizes and speeds below are in pixels of a 640-wide image; they scale with width
+_REF_WIDTH = 640.0  # sizes and speeds below are pixels of a 640-wide image; they scale with width
 _SIZE_RANGE = (34.0, 90.0)  # object side lengths
 _SPEED_RANGE = (2.0, 5.0)  # pixels per frame
 _WOBBLE_MAX = 6.0  # amplitude of the sideways wobble, pixels
@@ -365,7 +365,9 @@ def write_demo_clip(
     import av  # scoped: only the clip writer needs it
 
     if width % 2 or height % 2:
-        raise InputFormatError(f"write_demo_clip: width and height must be even, got {width}x{height}")
+        raise InputFormatError(
+            f"write_demo_clip: width and height must be even, got {width}x{height}"
+        )
     n_frames = max(1, int(round(seconds * fps)))
     frame, truth = make_scene(seed, n_frames, width, height, n_objects)
     path = Path(path)

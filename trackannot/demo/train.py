@@ -1,14 +1,17 @@
 """Train the bundled demo detector: a scaled-down YOLO11 on frames of the synthetic generator.
 
-Run (offline, CPU, about 10-15 minutes on two cores):
+Run (offline, CPU, one torch thread; 13.6 minutes wall for the shipped weights on a shared
+two-core machine, data set rendering and final evaluation included):
 
     python -m trackannot.demo.train --out trackannot/demo/demo_yolo.pt
 
 It renders a YOLO-format data set into a temporary folder (train seeds `TRAIN_SEED0 + k`,
 validation seeds `VAL_SEED0 + k`; the demo clip's seed and the evaluation seeds are not among
-them), trains `yolo11n-trackannot-demo.yaml` (YOLO11 at depth 0.5, width 0.25, at most 256
-channels, 2 classes: about 0.64 M parameters) from scratch at 320 pixels, and writes the EMA
-weights in half precision without optimizer state (about 1.4 MB).
+them), trains `yolo11n-trackannot-demo.yaml` (YOLO11 at depth 0.5, width 0.125, at most 256
+channels, 2 classes: 0.28 M parameters) from scratch at 320 pixels for 24 epochs of 800 images,
+and writes the EMA weights in half precision without optimizer state (0.81 MB). The shipped
+weights reached mAP50 0.96 on the validation images; `--eval-only` reports precision and recall
+on held-out H.264 clips.
 
 Nothing is downloaded: YOLO_OFFLINE is set before ultralytics is imported, AMP is off (its check
 downloads a model), plots are off, and the data set font check (which asks the network for
@@ -79,7 +82,9 @@ def _save_sample(
                 [cv2.IMWRITE_JPEG_QUALITY, quality])
     cx, cy = (xyxy[:, 0] + xyxy[:, 2]) / 2 / w, (xyxy[:, 1] + xyxy[:, 3]) / 2 / h
     bw, bh = (xyxy[:, 2] - xyxy[:, 0]) / w, (xyxy[:, 3] - xyxy[:, 1]) / h
-    lines = [f"{c} {a:.6f} {b:.6f} {d:.6f} {e:.6f}" for c, a, b, d, e in zip(class_id, cx, cy, bw, bh)]
+    lines = [
+        f"{c} {a:.6f} {b:.6f} {d:.6f} {e:.6f}" for c, a, b, d, e in zip(class_id, cx, cy, bw, bh)
+    ]
     (root / "labels" / f"{name}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
 
 
@@ -109,7 +114,8 @@ def build_dataset(root: Path, n_train_scenes: int, n_val_scenes: int) -> Path:
     """
     import yaml
 
-    for split, seed0, n_scenes in (("train", TRAIN_SEED0, n_train_scenes), ("val", VAL_SEED0, n_val_scenes)):
+    splits = (("train", TRAIN_SEED0, n_train_scenes), ("val", VAL_SEED0, n_val_scenes))
+    for split, seed0, n_scenes in splits:
         (root / "images" / split).mkdir(parents=True, exist_ok=True)
         (root / "labels" / split).mkdir(parents=True, exist_ok=True)
         for k in range(n_scenes):
@@ -153,9 +159,9 @@ def _quiet_offline_ultralytics(threads: int) -> None:
 def train(
     out: Path,
     *,
-    epochs: int = 20,
-    n_train_scenes: int = 80,
-    n_val_scenes: int = 12,
+    epochs: int = 24,
+    n_train_scenes: int = 100,
+    n_val_scenes: int = 15,
     batch: int = 16,
     threads: int = 2,
     workdir: Path | None = None,
@@ -193,7 +199,9 @@ def train(
         )
         _write_weights(best, out)
         p, r, map50, map5095 = (float(v) for v in metrics.mean_results())
-        return {"precision": p, "recall": r, "mAP50": map50, "mAP50-95": map5095, "seconds": seconds}
+        return {
+            "precision": p, "recall": r, "mAP50": map50, "mAP50-95": map5095, "seconds": seconds,
+        }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -219,7 +227,8 @@ def _match_count(truth: Any, found: Any) -> int:
     a, b = truth.xyxy[:, None, :], found.xyxy[None, :, :]
     overlap = np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2], b[..., :2])
     inter = np.prod(np.clip(overlap, 0, None), axis=2)
-    area_a, area_b = np.prod(a[..., 2:] - a[..., :2], axis=2), np.prod(b[..., 2:] - b[..., :2], axis=2)
+    area_a = np.prod(a[..., 2:] - a[..., :2], axis=2)
+    area_b = np.prod(b[..., 2:] - b[..., :2], axis=2)
     iou = inter / (area_a + area_b - inter)
     iou = np.where(truth.class_id[:, None] == found.class_id[None, :], iou, 0.0)
     rows, cols = linear_sum_assignment(-iou)
@@ -263,9 +272,9 @@ def main(argv: list[str] | None = None) -> None:
     """Command line entry point (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="weights file to write (.pt)")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--train-scenes", type=int, default=80, help="8 images per scene")
-    parser.add_argument("--val-scenes", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=24)
+    parser.add_argument("--train-scenes", type=int, default=100, help="8 images per scene")
+    parser.add_argument("--val-scenes", type=int, default=15)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--workdir", type=Path, default=None, help="parent of the temp folder")

@@ -1,4 +1,4 @@
-"""The detector protocol: one batch of decoded frames in, one `Boxes` of untracked detections out."""
+"""The detector protocol: decoded frames in, one `Boxes` of untracked detections out."""
 
 from __future__ import annotations
 

@@ -210,7 +210,8 @@ class YoloDetector:
         names: class id -> class name of the model.
 
     Example:
-        >>> det = YoloDetector(DetectConfig(weights="/models/yolo11n.pt", classes=(0,)))  # doctest: +SKIP
+        >>> cfg = DetectConfig(weights="/models/yolo11n.pt", classes=(0,))
+        >>> det = YoloDetector(cfg)  # doctest: +SKIP
         >>> boxes = det.detect(batch)  # doctest: +SKIP
     """
 
