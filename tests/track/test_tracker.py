@@ -282,3 +282,17 @@ def test_kernel_tracker_equals_numpy_reference(seed: int, objects: int, classes:
                                        err_msg=f"frame {f} column {name}")
         compared += len(got)
     assert compared > 200
+
+
+def test_track_detections_output_larger_than_its_first_buffer() -> None:
+    """Many predicted rows from few detections: the output buffers grow, nothing is lost."""
+    dets = Boxes.create(xyxy=[[100.0 * k, 0.0, 100.0 * k + 40.0, 80.0] for k in range(5)] * 4,
+                        frame=np.repeat(np.arange(4), 5), score=0.9)
+    cfg = TrackConfig(min_hits=1, report_predicted=300, max_lost_frames=300)
+    out = track_detections(dets, cfg, frames=range(400))
+    tracker = Tracker(cfg)
+    online = Boxes.concat([tracker.update(dets.for_frame(f), frame=f) for f in range(400)])
+    assert len(out) == len(online) == 5 * 304
+    np.testing.assert_array_equal(out.track_id, online.track_id)
+    np.testing.assert_allclose(out.xyxy, online.xyxy)
+    assert np.sum(out.origin == Origin.PREDICTED) == 5 * 300

@@ -209,10 +209,14 @@ class Tracker:
         det_xyxy: npt.NDArray[np.float32],
         det_score: npt.NDArray[np.float32],
         det_class: npt.NDArray[np.int32],
+        out_f: npt.NDArray[np.float32] | None = None,
+        out_i: npt.NDArray[np.int64] | None = None,
     ) -> tuple[int, int]:
         """One frame on plain arrays (the frame is trusted to be after the last one).
 
-        Returns the number of output rows and of backfill rows written into the arrays.
+        The output rows go to `out_f`/`out_i` (default: the tracker's own buffers; they need
+        room for live tracks + detections rows). Returns the number of output rows and of
+        backfill rows written.
         """
         steps = 1 if self._last_frame is None else frame - self._last_frame
         self._last_frame = frame
@@ -226,7 +230,8 @@ class Tracker:
             stage, iou, cost, rows, cols, n_out, n_bf = ks.advance_frame(
                 frame, steps, stage, pairs_r, pairs_c, iou, a.det_of_track, det_taken,
                 det_xyxy, det_score, det_class, a.x, a.P, a.ints, a.score, a.pending, a.counts,
-                self._params, a.out_f, a.out_i, a.bf_i, a.bf_f,
+                self._params, a.out_f if out_f is None else out_f,
+                a.out_i if out_i is None else out_i, a.bf_i, a.bf_f,
             )
             if not rows.size:  # no search left: the frame is done
                 return n_out, n_bf
@@ -259,24 +264,33 @@ def track_detections(
     starts = np.searchsorted(detections.frame, frame_list, side="left")
     stops = np.searchsorted(detections.frame, frame_list, side="right")
     tracker = Tracker(cfg)
-    out_f, out_i, out_frame, bf_i, bf_f = [], [], [], [], []
+    # output rows go straight into sequence-long buffers (grown by doubling): no per-frame copies
+    size = max(1024, 2 * len(detections))
+    out_f, out_i = np.empty((size, 6), np.float32), np.empty((size, 4), np.int64)
+    rows_per_frame = np.zeros(frame_list.size, dtype=np.int64)
+    bf_i, bf_f = [], []
     xyxy = np.ascontiguousarray(detections.xyxy)
     score, class_id = detections.score, detections.class_id
-    for frame, s, e in zip(frame_list.tolist(), starts.tolist(), stops.tolist()):
-        n_out, n_bf = tracker._step(frame, xyxy[s:e], score[s:e], class_id[s:e])
-        a = tracker._arrays
-        if n_out:
-            out_f.append(a.out_f[:n_out].copy())
-            rows = a.out_i[:n_out].copy()
-            rows[:, ks.O_DET] = np.where(rows[:, ks.O_DET] >= 0, rows[:, ks.O_DET] + s, -1)
-            out_i.append(rows)
-            out_frame.append(np.full(n_out, frame, dtype=np.int64))
+    pos = 0
+    for k, (frame, s, e) in enumerate(zip(frame_list.tolist(), starts.tolist(), stops.tolist())):
+        need = pos + int(tracker._arrays.counts[0]) + (e - s)
+        if need > out_f.shape[0]:
+            out_f = np.concatenate((out_f[:pos], np.empty((need + pos, 6), np.float32)))
+            out_i = np.concatenate((out_i[:pos], np.empty((need + pos, 4), np.int64)))
+        n_out, n_bf = tracker._step(frame, xyxy[s:e], score[s:e], class_id[s:e],
+                                    out_f[pos:], out_i[pos:])
+        rows_per_frame[k] = n_out
+        pos += n_out
         if n_bf:
+            a = tracker._arrays
             bf_i.append(a.bf_i[:n_bf].copy())
             bf_f.append(a.bf_f[:n_bf].copy())
-    if not out_f:
+    if not pos:
         return Boxes.empty()
-    cols = _columns(np.concatenate(out_frame), np.concatenate(out_f), np.concatenate(out_i))
+    out_i = out_i[:pos]
+    det = out_i[:, ks.O_DET]
+    det[:] = np.where(det >= 0, det + np.repeat(starts, rows_per_frame), -1)
+    cols = _columns(np.repeat(frame_list, rows_per_frame), out_f[:pos], out_i)
     if bf_i:
         backfill = _backfill_columns(np.concatenate(bf_i), np.concatenate(bf_f), detections,
                                      frame_list, starts)
