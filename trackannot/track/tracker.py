@@ -167,7 +167,8 @@ class Tracker:
         n_out, _ = self._step(frame, frame_boxes.xyxy, frame_boxes.score, frame_boxes.class_id)
         a = self._arrays
         f, i = a.out_f[:n_out], a.out_i[:n_out]
-        return Boxes(
+        # built with the column dtypes, sorted by track_id: skip re-validation on the hot path
+        return Boxes._trusted(
             frame=np.full(n_out, frame, dtype=np.int64),
             xyxy=f[:, ks.O_X1:ks.O_Y2 + 1].copy(),
             score=f[:, ks.O_SCORE].copy(),
