@@ -1,0 +1,323 @@
+"""Human corrections: the `Corrections` table and the corrections file format (JSON Lines).
+
+A correction is one edit a person made to the pre-labels of one video. Corrections are never applied
+in place: each is appended to the video's audit log in the store (`trackannot.store`), and the current
+annotation is derived by replaying the log over the automatic tracks (`trackannot.state`).
+
+Operations (the `op` field of a line; `track` is always the track acted on):
+
+=========  ===================================================  ==============================
+op         meaning                                              fields
+=========  ===================================================  ==============================
+accept     the box the track has at this frame is right         track, frame
+adjust     the box at this frame is `box`                       track, frame, box, [class]
+absent     the object is not visible from this frame on         track, frame
+create     a new track starts here with `box`                   frame, box, [track], [class]
+split      frames >= `frame` become a new track                 track, frame, [new_track]
+merge      `from_track` is the same object as `track`           track, from_track
+class      the track's class is `class` (every frame)           track, class
+=========  ===================================================  ==============================
+
+Every line may also carry `author` (default: the batch's author) and `time` (ISO 8601; default: when
+the batch is applied). `box` is [x1, y1, x2, y2] in pixels. Example file::
+
+    {"op": "adjust", "track": 3, "frame": 120, "box": [10, 20, 60, 140]}
+    {"op": "absent", "track": 3, "frame": 200}
+    {"op": "merge", "track": 3, "from_track": 7, "author": "ana"}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, fields
+from datetime import datetime, timezone
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import numpy.typing as npt
+
+from trackannot.errors import InputFormatError
+
+__all__ = ["CORRECTION_COLUMNS", "Corrections", "Op", "read_corrections_file", "parse_time"]
+
+
+class Op(IntEnum):
+    """A correction's operation (the `op` column)."""
+
+    ACCEPT = 0
+    ADJUST = 1
+    ABSENT = 2
+    CREATE = 3
+    SPLIT = 4
+    MERGE = 5
+    CLASS = 6
+
+
+OP_NAMES = {op: op.name.lower() for op in Op}
+_OPS_BY_NAME = {name: op for op, name in OP_NAMES.items()}
+
+# fields each op requires / allows in a file line (besides op, author, time)
+_REQUIRED = {
+    Op.ACCEPT: ("track", "frame"),
+    Op.ADJUST: ("track", "frame", "box"),
+    Op.ABSENT: ("track", "frame"),
+    Op.CREATE: ("frame", "box"),
+    Op.SPLIT: ("track", "frame"),
+    Op.MERGE: ("track", "from_track"),
+    Op.CLASS: ("track", "class"),
+}
+_OPTIONAL = {
+    Op.ADJUST: ("class",),
+    Op.CREATE: ("track", "class"),
+    Op.SPLIT: ("new_track",),
+}
+_COMMON = ("op", "author", "time")
+
+CORRECTION_COLUMNS: dict[str, tuple[np.dtype[Any], tuple[int, ...]]] = {
+    "op": (np.dtype(np.uint8), ()),
+    "track_id": (np.dtype(np.int64), ()),
+    "frame": (np.dtype(np.int64), ()),
+    "xyxy": (np.dtype(np.float32), (4,)),
+    "class_id": (np.dtype(np.int32), ()),
+    "other_id": (np.dtype(np.int64), ()),
+    "time_ns": (np.dtype(np.int64), ()),
+}
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # a generated __eq__ breaks on arrays
+class Corrections:
+    """A batch of corrections in the order they were made, one row per edit.
+
+    Attributes:
+        op: (n,) uint8 `Op`.
+        track_id: (n,) int64, the track acted on; for CREATE the new track's id (-1: next free id).
+        frame: (n,) int64, 0-based decoded frame index; -1 for MERGE and CLASS.
+        xyxy: (n, 4) float32, pixels, the box of ADJUST and CREATE; NaN otherwise.
+        class_id: (n,) int32, the class of CLASS (and optionally ADJUST, CREATE); -1 when unset.
+        other_id: (n,) int64, MERGE: the track merged into `track_id`; SPLIT: the new track's id
+            (-1: next free id); -1 otherwise.
+        time_ns: (n,) int64, when the edit was made, nanoseconds since the Unix epoch (UTC).
+        author: (n,) str, who made it.
+        source_line: (n,) int64, line of the edit in the file it came from (0 if none), for errors.
+    """
+
+    op: npt.NDArray[np.uint8]
+    track_id: npt.NDArray[np.int64]
+    frame: npt.NDArray[np.int64]
+    xyxy: npt.NDArray[np.float32]
+    class_id: npt.NDArray[np.int32]
+    other_id: npt.NDArray[np.int64]
+    time_ns: npt.NDArray[np.int64]
+    author: npt.NDArray[np.str_]
+    source_line: npt.NDArray[np.int64]
+
+    def __post_init__(self) -> None:
+        n = len(self.op)
+        for name, (dtype, tail) in CORRECTION_COLUMNS.items():
+            col = getattr(self, name)
+            if not isinstance(col, np.ndarray) or col.dtype != dtype or col.shape != (n, *tail):
+                got = f"{col.shape} {col.dtype}" if isinstance(col, np.ndarray) else type(col).__name__
+                raise InputFormatError(f"Corrections.{name} must be {(n, *tail)} {dtype}, got {got}")
+        for name in ("author", "source_line"):
+            if len(getattr(self, name)) != n:
+                raise InputFormatError(f"Corrections.{name} must have {n} rows")
+        if n and int(self.op.max()) > max(Op):
+            raise InputFormatError(f"Corrections.op has unknown operation {int(self.op.max())}")
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        op: npt.ArrayLike,
+        track_id: npt.ArrayLike,
+        frame: npt.ArrayLike | None = None,
+        xyxy: npt.ArrayLike | None = None,
+        class_id: npt.ArrayLike | None = None,
+        other_id: npt.ArrayLike | None = None,
+        time_ns: npt.ArrayLike | None = None,
+        author: npt.ArrayLike | str = "",
+        source_line: npt.ArrayLike | None = None,
+    ) -> Corrections:
+        """Build from array-likes; omitted columns get their "unset" value."""
+        ops = np.asarray(op, dtype=np.uint8).reshape(-1)
+        n = len(ops)
+
+        def col(value: Any, dtype: Any, fill: Any, tail: tuple[int, ...] = ()) -> np.ndarray:
+            if value is None:
+                return np.full((n, *tail), fill, dtype=dtype)
+            return np.broadcast_to(np.asarray(value, dtype=dtype), (n, *tail)).copy()
+
+        return cls(
+            op=ops,
+            track_id=col(track_id, np.int64, -1),
+            frame=col(frame, np.int64, -1),
+            xyxy=col(xyxy, np.float32, np.nan, (4,)),
+            class_id=col(class_id, np.int32, -1),
+            other_id=col(other_id, np.int64, -1),
+            time_ns=col(time_ns, np.int64, 0),
+            author=np.broadcast_to(np.asarray(author, dtype=str), (n,)).copy(),
+            source_line=col(source_line, np.int64, 0),
+        )
+
+    @classmethod
+    def empty(cls) -> Corrections:
+        return cls.create(op=[], track_id=[])
+
+    @classmethod
+    def concat(cls, parts: Iterable[Corrections]) -> Corrections:
+        parts = list(parts)
+        if not parts:
+            return cls.empty()
+        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)})
+
+    def __len__(self) -> int:
+        return len(self.op)
+
+    def __getitem__(self, index: npt.NDArray[np.bool_] | npt.NDArray[np.integer] | slice) -> Corrections:
+        return Corrections(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+    def __repr__(self) -> str:
+        counts = {OP_NAMES[Op(o)]: int(c) for o, c in zip(*np.unique(self.op, return_counts=True))}
+        return f"Corrections({len(self)} rows, {counts})"
+
+    def where(self, i: int, source: str = "") -> str:
+        """'file line 7' (or 'correction 7') for messages about row i."""
+        line = int(self.source_line[i])
+        if line > 0:
+            return f"{source} line {line}" if source else f"line {line}"
+        return f"{source} correction {i + 1}" if source else f"correction {i + 1}"
+
+
+def parse_time(text: str, where: str) -> int:
+    """ISO 8601 time -> nanoseconds since the epoch, UTC (naive times are taken as UTC)."""
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as err:
+        raise InputFormatError(
+            f"{where}: time {text!r} is not ISO 8601 (e.g. 2026-11-23T10:15:00Z)"
+        ) from err
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return int(round(t.timestamp() * 1e9))
+
+
+def _int(line: dict[str, Any], key: str, where: str, minimum: int = 0) -> int:
+    value = line[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InputFormatError(f"{where}: '{key}' must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _box(line: dict[str, Any], where: str) -> list[float]:
+    box = line["box"]
+    if (
+        not isinstance(box, list)
+        or len(box) != 4
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)
+        or not all(math.isfinite(v) for v in box)
+    ):
+        raise InputFormatError(f"{where}: 'box' must be [x1, y1, x2, y2], four finite numbers; got {box!r}")
+    if box[2] <= box[0] or box[3] <= box[1]:
+        raise InputFormatError(f"{where}: 'box' {box} is empty: need x2 > x1 and y2 > y1")
+    return [float(v) for v in box]
+
+
+def _parse_line(line: Any, where: str, author: str, time_ns: int) -> dict[str, Any]:
+    if not isinstance(line, dict):
+        raise InputFormatError(f"{where}: expected a JSON object, got {type(line).__name__}")
+    name = line.get("op")
+    if name not in _OPS_BY_NAME:
+        raise InputFormatError(f"{where}: 'op' must be one of {', '.join(_OPS_BY_NAME)}; got {name!r}")
+    op = _OPS_BY_NAME[name]
+    missing = [k for k in _REQUIRED[op] if k not in line]
+    if missing:
+        raise InputFormatError(f"{where}: op '{name}' needs {', '.join(missing)}")
+    allowed = set(_REQUIRED[op]) | set(_OPTIONAL.get(op, ())) | set(_COMMON)
+    unknown = sorted(set(line) - allowed)
+    if unknown:
+        raise InputFormatError(
+            f"{where}: unknown field(s) {', '.join(unknown)} for op '{name}'; allowed: {', '.join(sorted(allowed))}"
+        )
+    who = line.get("author", author)
+    if not isinstance(who, str) or not who:
+        raise InputFormatError(f"{where}: 'author' must be a non-empty string, got {who!r}")
+    row = {
+        "op": int(op),
+        "track_id": _int(line, "track", where) if "track" in line else -1,
+        "frame": _int(line, "frame", where) if "frame" in line else -1,
+        "xyxy": _box(line, where) if "box" in line else [math.nan] * 4,
+        "class_id": _int(line, "class", where) if "class" in line else -1,
+        "other_id": -1,
+        "time_ns": parse_time(line["time"], where) if "time" in line else time_ns,
+        "author": who,
+    }
+    if op == Op.MERGE:
+        row["other_id"] = _int(line, "from_track", where)
+        if row["other_id"] == row["track_id"]:
+            raise InputFormatError(f"{where}: cannot merge track {row['track_id']} into itself")
+    if op == Op.SPLIT and "new_track" in line:
+        row["other_id"] = _int(line, "new_track", where)
+    return row
+
+
+def read_corrections_file(path: str | Path, author: str, time_ns: int | None = None) -> Corrections:
+    """Parse a JSON Lines corrections file (one object per line; blank lines and # comments skipped).
+
+    Args:
+        path: the file.
+        author: author of lines that name none.
+        time_ns: time of lines that give none (default: now).
+
+    Raises:
+        InputFormatError: naming the file and line, for the first line that is not a valid correction.
+    """
+    path = Path(path)
+    now = time_ns if time_ns is not None else int(datetime.now(timezone.utc).timestamp() * 1e9)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise InputFormatError(f"{path}: not UTF-8 text ({err})") from err
+    rows, lines = [], []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        where = f"{path} line {number}"
+        try:
+            obj = json.loads(stripped)
+        except json.JSONDecodeError as err:
+            raise InputFormatError(f"{where} column {err.colno}: invalid JSON: {err.msg}") from err
+        rows.append(_parse_line(obj, where, author, now))
+        lines.append(number)
+    if not rows:
+        raise InputFormatError(f"{path}: no corrections in the file")
+    cols = {k: [r[k] for r in rows] for k in rows[0]}
+    return Corrections.create(**cols, source_line=lines)
+
+
+def format_corrections(corrections: Corrections) -> str:
+    """JSON Lines text of a batch (the inverse of `read_corrections_file`, times in UTC ISO 8601)."""
+    out = []
+    for i in range(len(corrections)):
+        op = Op(int(corrections.op[i]))
+        line: dict[str, Any] = {"op": OP_NAMES[op]}
+        if corrections.track_id[i] >= 0:
+            line["track"] = int(corrections.track_id[i])
+        if corrections.frame[i] >= 0:
+            line["frame"] = int(corrections.frame[i])
+        if not np.isnan(corrections.xyxy[i]).any():
+            line["box"] = [float(v) for v in corrections.xyxy[i]]
+        if corrections.class_id[i] >= 0:
+            line["class"] = int(corrections.class_id[i])
+        if op == Op.MERGE:
+            line["from_track"] = int(corrections.other_id[i])
+        elif op == Op.SPLIT and corrections.other_id[i] >= 0:
+            line["new_track"] = int(corrections.other_id[i])
+        line["author"] = str(corrections.author[i])
+        t = datetime.fromtimestamp(int(corrections.time_ns[i]) / 1e9, tz=timezone.utc)
+        line["time"] = t.isoformat().replace("+00:00", "Z")
+        out.append(json.dumps(line))
+    return "\n".join(out) + "\n"
