@@ -10,11 +10,17 @@ Layout of a store (a directory)::
         detections/row_start       (f,) int64   first detections row of each processed frame
         tracks/<column>            (m, ...)     tracked boxes, same columns
         tracks/row_start           (f,) int64   first tracks row of each processed frame
+        corrections/<column>       (c, ...)     the audit log of human corrections (append-only)
 
 Rows are written in whole chunks as they fill, so memory does not grow with video length and a
 crash loses at most one chunk of work. A group's `status` attribute is "running" until `close()`
 writes the last partial chunks and sets it to "complete". Reading a frame range touches only the
 chunks that hold it: `frames/index` locates the frames, `row_start` the rows.
+
+The corrections log is append-only: a batch is written past the committed rows, and only then does
+the group's `corrections` attribute advance `rows` and list the batch (who, when, from which file).
+Readers read the committed rows only, so a batch lands whole or not at all; history is never
+rewritten.
 """
 
 from __future__ import annotations
@@ -32,15 +38,28 @@ import zarr
 
 from trackannot.boxes import COLUMNS, Boxes
 from trackannot.config import StoreConfig
+from trackannot.corrections import CORRECTION_COLUMNS, Corrections
 from trackannot.errors import StoreError
 
-__all__ = ["TABLES", "StoreWriter", "TrackStore", "VideoResult", "input_identity", "open_store"]
+__all__ = [
+    "LOG_COLUMNS", "TABLES", "StoreWriter", "TrackStore", "VideoResult", "input_identity", "open_store",
+]
 
 FORMAT = "trackannot.store/1"
 TABLES = ("detections", "tracks")
 STATUS_RUNNING = "running"
 STATUS_COMPLETE = "complete"
 _IDENTITY_BYTES = 1 << 20
+_LOG_CHUNK_ROWS = 4096
+# audit log columns: the correction (see trackannot.corrections) and what it replaced
+LOG_COLUMNS: dict[str, tuple[np.dtype[Any], tuple[int, ...]]] = {
+    **CORRECTION_COLUMNS,
+    "author": (np.dtype(np.int32), ()),  # index into the log's `authors` attribute
+    "batch": (np.dtype(np.int32), ()),
+    "prev_xyxy": (np.dtype(np.float32), (4,)),  # the box before (NaN: none)
+    "prev_origin": (np.dtype(np.uint8), ()),  # its Origin, 255: no box
+    "prev_class": (np.dtype(np.int32), ()),  # the track's class before (-1: new track)
+}
 _VERSIONED = ("trackannot", "numpy", "numba", "zarr", "av", "torch", "ultralytics", "scipy")
 
 
@@ -249,15 +268,84 @@ class VideoResult:
         return Boxes(**{name: tab[name][r0:r1] for name in COLUMNS})
 
 
+    @property
+    def num_frames(self) -> int:
+        """Frames in the video: the header's count, or past the last processed frame if more."""
+        index = self.group["frames/index"]
+        last = int(index[index.shape[0] - 1]) + 1 if index.shape[0] else 0
+        return max(int((self.attrs.get("video") or {}).get("frame_count") or 0), last)
+
+    def log_info(self) -> dict[str, Any]:
+        """The corrections log's attribute: committed `rows`, `batches`, `authors`."""
+        return dict(self.group.attrs.get("corrections") or {"rows": 0, "batches": [], "authors": []})
+
+    def read_log(self) -> tuple[Corrections, dict[str, np.ndarray]]:
+        """The committed corrections, in order, and the log's other columns (batch, prev_*)."""
+        info = self.log_info()
+        n = int(info["rows"])
+        if n == 0:
+            return Corrections.empty(), {k: np.zeros((0, *t), d) for k, (d, t) in LOG_COLUMNS.items()}
+        log = self.group["corrections"]
+        cols = {name: log[name][:n] for name in LOG_COLUMNS}
+        authors = np.asarray(info["authors"], dtype=str)
+        corrections = Corrections(
+            **{name: cols[name] for name in CORRECTION_COLUMNS},
+            author=authors[cols["author"]],
+            source_line=np.zeros(n, np.int64),
+        )
+        return corrections, cols
+
+    def append_log(self, corrections: Corrections, extra: Mapping[str, np.ndarray],
+                   batch: Mapping[str, Any]) -> int:
+        """Append one batch to the corrections log; returns the batch number.
+
+        Args:
+            corrections: the batch, with every new track id resolved.
+            extra: prev_xyxy, prev_origin, prev_class columns for the batch.
+            batch: what to record about the batch (source file, its hash, author, time).
+
+        Raises:
+            StoreError: the store was opened read-only.
+        """
+        if self.group.store.read_only:
+            raise StoreError(f"{self.key}: store opened read-only; open_store(path, mode='a')")
+        info = self.log_info()
+        n0, k = int(info["rows"]), len(corrections)
+        authors = list(info["authors"])
+        for a in np.unique(corrections.author).tolist():
+            if a not in authors:
+                authors.append(a)
+        number = len(info["batches"])
+        cols = {name: getattr(corrections, name) for name in CORRECTION_COLUMNS}
+        lookup = {a: i for i, a in enumerate(authors)}
+        cols["author"] = np.asarray([lookup[a] for a in corrections.author.tolist()], np.int32)
+        cols["batch"] = np.full(k, number, np.int32)
+        cols.update({name: np.asarray(extra[name]) for name in ("prev_xyxy", "prev_origin", "prev_class")})
+        if "corrections" not in self.group:
+            log = self.group.create_group("corrections")
+            for name, (dtype, tail) in LOG_COLUMNS.items():
+                log.create_array(name, shape=(0, *tail), dtype=dtype, chunks=(_LOG_CHUNK_ROWS, *tail))
+        log = self.group["corrections"]
+        for name in LOG_COLUMNS:  # rows past the committed count are leftovers of a crash
+            arr = log[name]
+            arr.resize((n0 + k, *arr.shape[1:]))
+            arr[n0 : n0 + k] = cols[name]
+        batches = [*info["batches"], {**batch, "number": number, "rows": [n0, n0 + k]}]
+        self.group.attrs["corrections"] = {"rows": n0 + k, "batches": batches, "authors": authors}
+        return number
+
+
 class TrackStore:
     """A store opened for reading: `store.videos`, `store[key]`, iteration over `VideoResult`."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, mode: str = "r") -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise StoreError(f"{self.path}: no such store")
+        if mode not in ("r", "a"):
+            raise StoreError(f"mode must be 'r' (read) or 'a' (append corrections), got {mode!r}")
         try:
-            self._root = zarr.open_group(str(self.path), mode="r", zarr_format=3)
+            self._root = zarr.open_group(str(self.path), mode=mode, zarr_format=3)
         except (FileNotFoundError, ValueError, zarr.errors.GroupNotFoundError) as err:
             raise StoreError(f"{self.path}: not a trackannot store ({err})") from err
         if self._root.attrs.get("format") != FORMAT:
@@ -276,11 +364,11 @@ class TrackStore:
         return (self[key] for key in self.videos)
 
 
-def open_store(path: str | Path) -> TrackStore:
-    """Open a result store for reading.
+def open_store(path: str | Path, mode: str = "r") -> TrackStore:
+    """Open a result store: mode "r" to read, "a" to also append corrections.
 
     Example:
         >>> store = open_store("out.zarr")                      # doctest: +SKIP
         >>> boxes = store["clip"].read(100, 200)                # frames 100..199 only
     """
-    return TrackStore(path)
+    return TrackStore(path, mode)

@@ -1,0 +1,211 @@
+"""Corrections against a store: load a video's current annotation, apply a file of edits, all or none.
+
+This is what `trackannot correct` and annotation backends call. A batch is parsed and checked in full
+against the current state (the automatic tracks with the log replayed) before anything is written;
+then it is appended to the video's audit log in one commit. A bad batch leaves the store untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from trackannot.config import InterpolateConfig
+from trackannot.corrections import Corrections, Op, read_corrections_file
+from trackannot.errors import InputFormatError, StoreError
+from trackannot.keyframes import Keyframes
+from trackannot.state import AnnotationState
+from trackannot.store import VideoResult, open_store
+
+__all__ = ["BatchSummary", "apply_corrections", "keyframe_corrections", "load_state", "video_meta"]
+
+# an imported keyframe this close (pixels, every coordinate) to the current box counts as accepted
+_ACCEPT_TOLERANCE_PX = 1e-3
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What one applied batch did."""
+
+    video: str
+    batch: int
+    counts: dict[str, int]
+    tracks_touched: int
+    rows_recomputed: int
+
+
+def _interpolate_config(result: VideoResult, cfg: InterpolateConfig | None) -> InterpolateConfig:
+    if cfg is not None:
+        return cfg
+    stored = (result.attrs.get("config") or {}).get("interpolate")
+    if not stored:
+        return InterpolateConfig()  # a store made before interpolation settings existed
+    try:
+        return InterpolateConfig(**stored)
+    except TypeError as err:
+        raise StoreError(f"{result.key}: stored interpolate settings {stored} do not load: {err}") from err
+
+
+def load_state(result: VideoResult, cfg: InterpolateConfig | None = None) -> AnnotationState:
+    """The current annotation of one stored video: its tracks with the corrections log replayed.
+
+    Args:
+        result: the video's group (`open_store(path)[key]`).
+        cfg: interpolation settings; default: those the store was made with.
+
+    Raises:
+        StoreError: the video's run did not complete, or its log does not replay.
+    """
+    if not result.complete:
+        raise StoreError(f"{result.key}: the tracking run did not complete; rerun `trackannot track`")
+    state = AnnotationState(
+        result.read(table="tracks"),
+        num_frames=result.num_frames,
+        detections=result.read(table="detections"),
+        cfg=_interpolate_config(result, cfg),
+    )
+    corrections, _ = result.read_log()
+    for batch in result.log_info()["batches"]:
+        a, b = batch["rows"]
+        try:
+            state.apply(corrections[a:b], source=f"log batch {batch['number']}")
+        except InputFormatError as err:
+            raise StoreError(f"{result.key}: the corrections log does not replay: {err}") from err
+    return state
+
+
+def video_meta(result: VideoResult):  # -> trackannot.export.meta.VideoMeta
+    """Name, size, frame count, rate and class names of a stored video, for exporters."""
+    from trackannot.export.meta import VideoMeta
+
+    video = result.attrs.get("video") or {}
+    names = (result.attrs.get("detector") or {}).get("class_names")
+    return VideoMeta(
+        name=result.key,
+        width=int(video.get("width") or 0),
+        height=int(video.get("height") or 0),
+        num_frames=result.num_frames,
+        fps=float(video.get("fps") or 0.0),
+        class_names=tuple(names) if names else ("object",),
+    )
+
+
+def keyframe_corrections(state: AnnotationState, keyframes: Keyframes, author: str,
+                         time_ns: int) -> Corrections:
+    """Corrections that make `state` hold `keyframes` (imported from an annotation tool).
+
+    Keyframes that equal the current box become ACCEPT, others ADJUST (with their class), outside
+    ones ABSENT; a track id the state does not have is created at its first keyframe. Tracks not in
+    `keyframes` are left as they are.
+    """
+    ids = set(state.track_ids)
+    rows: dict[str, list] = {k: [] for k in ("op", "track_id", "frame", "xyxy", "class_id")}
+
+    def add(op: Op, track: int, frame: int, xyxy: np.ndarray, cls: int) -> None:
+        for k, v in zip(rows, (int(op), track, frame, xyxy, cls)):
+            rows[k].append(v)
+
+    for i in range(len(keyframes)):
+        track, frame = int(keyframes.track_id[i]), int(keyframes.frame[i])
+        xyxy, cls = keyframes.xyxy[i], int(keyframes.class_id[i])
+        if track not in ids:
+            if keyframes.outside[i]:
+                continue  # a track that starts outside: nothing to create yet
+            add(Op.CREATE, track, frame, xyxy, cls)
+            ids.add(track)
+        elif keyframes.outside[i]:
+            add(Op.ABSENT, track, frame, np.full(4, np.nan, np.float32), -1)
+        else:
+            current = state.box_at(track, frame)
+            same = current is not None and np.abs(current[0] - xyxy).max() <= _ACCEPT_TOLERANCE_PX
+            same = same and cls == state.track_class(track)
+            add(Op.ACCEPT if same else Op.ADJUST, track, frame,
+                np.full(4, np.nan, np.float32) if same else xyxy, -1 if same else cls)
+    if not rows["op"]:
+        return Corrections.empty()
+    return Corrections.create(**rows, author=author, time_ns=time_ns)
+
+
+def _read_batch(path: Path, state: AnnotationState, result: VideoResult, author: str,
+                time_ns: int) -> Corrections:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return read_corrections_file(path, author, time_ns)
+    if suffix == ".xml":
+        from trackannot.export.cvat import read_cvat_video
+
+        keyframes = read_cvat_video(path, video_meta(result))
+    elif suffix == ".json":
+        from trackannot.export.labelstudio import read_labelstudio
+
+        keyframes = read_labelstudio(path, video_meta(result))
+    else:
+        raise InputFormatError(
+            f"{path}: unknown corrections format {suffix or '(no suffix)'!r}; expected .jsonl "
+            "(trackannot corrections), .xml (CVAT for video 1.1) or .json (Label Studio)"
+        )
+    batch = keyframe_corrections(state, keyframes, author, time_ns)
+    if not len(batch):
+        raise InputFormatError(f"{path}: no keyframes in the file")
+    return batch
+
+
+def apply_corrections(store: str | Path, path: str | Path, *, video: str | None = None,
+                      author: str, dry_run: bool = False) -> BatchSummary:
+    """Apply one file of corrections to one video of a store, all or none.
+
+    Args:
+        store: the store directory.
+        path: .jsonl corrections, CVAT for video 1.1 XML, or Label Studio JSON.
+        video: the video's group; may be omitted when the store holds one video.
+        author: recorded for edits that name no author.
+        dry_run: check the batch against the state, write nothing.
+
+    Raises:
+        InputFormatError: the file is malformed or does not fit the video (names the file and line);
+            the store is unchanged.
+        StoreError: no such store or video.
+    """
+    path = Path(path)
+    opened = open_store(store, mode="r" if dry_run else "a")
+    if video is None:
+        if len(opened.videos) != 1:
+            raise StoreError(f"{store} holds {len(opened.videos)} videos ({', '.join(opened.videos)}); "
+                             "pass --video")
+        video = opened.videos[0]
+    result = opened[video]
+    state = load_state(result)
+    now = int(datetime.now(timezone.utc).timestamp() * 1e9)
+    batch = _read_batch(path, state, result, author, now)
+    before = state.recomputed_rows
+    previous = state.apply(batch, source=str(path))
+    # record the ids new tracks got, so the log replays without choosing ids again
+    resolved = replace(
+        batch,
+        track_id=np.where(batch.op == Op.CREATE, previous.track_id, batch.track_id),
+        other_id=np.where(batch.op == Op.SPLIT, previous.track_id, batch.other_id),
+    )
+    number = -1
+    if not dry_run:
+        number = result.append_log(
+            resolved,
+            {"prev_xyxy": previous.xyxy, "prev_origin": previous.origin, "prev_class": previous.class_id},
+            {
+                "source": str(path.resolve()),
+                "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                "author": author,
+                "time": datetime.fromtimestamp(now / 1e9, tz=timezone.utc).isoformat(),
+            },
+        )
+    ops, counts = np.unique(batch.op, return_counts=True)
+    return BatchSummary(
+        video=video,
+        batch=number,
+        counts={Op(int(o)).name.lower(): int(c) for o, c in zip(ops, counts)},
+        tracks_touched=len(set(previous.track_id.tolist())),
+        rows_recomputed=state.recomputed_rows - before,
+    )
