@@ -1,4 +1,4 @@
-"""Command-line interface: `trackannot track | export | eval | demo`.
+"""Command-line interface: `trackannot track | correct | export | eval | demo`.
 
 The only place that prints, draws progress bars and turns library errors into exit codes:
 `ConfigError` -> usage error (exit 2), any other `TrackannotError` -> error (exit 1).
@@ -125,6 +125,9 @@ def track(videos: tuple[Path, ...], store: Path, weights: str | None, detections
         detector = make_detector(cfg.detect, detections=detections)
         info = ({"detections": str(detections.resolve())} if detections
                 else {"weights": cfg.detect.weights or "bundled demo model"})
+        names = getattr(detector, "names", None)  # class id -> name, for exports
+        if names:
+            info["class_names"] = [str(names[i]) for i in sorted(names)]
         summaries = track_videos(videos, store, cfg, detector, detector_info=info,
                                  overwrite=overwrite, progress=_TqdmProgress(not quiet))
     for s in summaries:
@@ -133,24 +136,105 @@ def track(videos: tuple[Path, ...], store: Path, weights: str | None, detections
     click.echo(f"wrote {store}")
 
 
+_FORMATS = {  # format -> (output name for a video, what it is)
+    "mot": ("{key}.txt", "MOTChallenge txt, every box"),
+    "cvat": ("{key}.xml", "CVAT for video 1.1 XML, sparse keyframes"),
+    "labelstudio": ("{key}.json", "Label Studio video JSON (annotations), sparse keyframes"),
+    "labelstudio-predictions": ("{key}.predictions.json",
+                                "Label Studio ML-backend predictions, sparse keyframes"),
+    "coco": ("{key}.coco.json", "COCO, one image per frame, track ids"),
+    "yolo": ("{key}_yolo", "YOLO txt, one file per frame (a directory)"),
+}
+
+
 @main.command()
 @click.argument("store", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["mot"]), default="mot", show_default=True,
-              help="Output format.")
+@click.option("--format", "fmt", type=click.Choice(list(_FORMATS)), default="mot", show_default=True,
+              help="Output format: " + "; ".join(f"{k}: {v[1]}" for k, v in _FORMATS.items()) + ".")
 @click.option("-o", "--output", "out_dir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Directory for the exported files (one per video).")
-def export(store: Path, fmt: str, out_dir: Path) -> None:
-    """Export the tracks in STORE, one file per video."""
-    from trackannot.export.mot import write_mot
+@click.option("--video", "keys", multiple=True, help="Export only this video (repeatable).")
+@click.option("--iou-tolerance", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.9,
+              show_default=True, help="Sparse keyframes (CVAT, Label Studio): keep the fewest "
+              "keyframes whose linear interpolation stays at this IoU with every box.")
+def export(store: Path, fmt: str, out_dir: Path, keys: tuple[str, ...], iou_tolerance: float) -> None:
+    """Export the current annotation in STORE (tracks + corrections), one output per video."""
+    from trackannot.annotate import load_state
     from trackannot.store import open_store
 
     with _errors():
         opened = open_store(store)
         out_dir.mkdir(parents=True, exist_ok=True)
-        for video in opened:
-            path = write_mot(video.read(), out_dir / f"{video.key}.txt")
+        for video in (opened[k] for k in keys) if keys else opened:
+            state = load_state(video)
+            path = out_dir / _FORMATS[fmt][0].format(key=video.key)
+            _write_export(fmt, path, state, video, iou_tolerance)
             click.echo(f"{video.key}: {path}")
+
+
+def _write_export(fmt: str, path: Path, state, video, iou_tolerance: float) -> None:
+    """Write one video's current annotation in one format."""
+    from trackannot.annotate import video_meta
+    from trackannot.boxes import Origin
+
+    boxes = state.boxes()
+    if fmt == "mot":
+        from trackannot.export.mot import write_mot
+
+        write_mot(boxes, path)
+        return
+    meta = video_meta(video)
+    if fmt in ("coco", "yolo"):
+        from trackannot.export.coco import write_coco
+        from trackannot.export.yolo import write_yolo
+
+        (write_coco if fmt == "coco" else write_yolo)(path, boxes, meta)
+        return
+    from trackannot.sparse import sparse_keyframes
+
+    keyframes = sparse_keyframes(boxes, iou_tolerance, keep=boxes.origin == Origin.KEYFRAME,
+                                 num_frames=meta.num_frames)
+    if fmt == "cvat":
+        from trackannot.export.cvat import write_cvat_video
+
+        write_cvat_video(path, keyframes, meta)
+    else:
+        from trackannot.export.labelstudio import write_labelstudio
+
+        write_labelstudio(path, keyframes, meta, as_predictions=fmt.endswith("predictions"))
+
+
+@main.command()
+@click.argument("store", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--video", help="Video group the corrections are for (default: the only one).")
+@click.option("--author", default=lambda: os.environ.get("USER") or "unknown",
+              show_default="$USER", help="Author of edits that name none.")
+@click.option("--dry-run", is_flag=True, help="Check the file against the store; write nothing.")
+def correct(store: Path, file: Path, video: str | None, author: str, dry_run: bool) -> None:
+    """Apply the corrections in FILE to STORE, all or none.
+
+    \b
+    FILE is one of:
+      .jsonl  trackannot corrections, one JSON object per line, e.g.
+              {"op": "adjust", "track": 3, "frame": 120, "box": [10, 20, 60, 140]}
+              ops: accept, adjust, absent, create, split, merge, class
+              (see `python -c "import trackannot.corrections as c; help(c)"`)
+      .xml    CVAT for video 1.1 annotations of this video
+      .json   Label Studio video annotations of this video
+
+    Every edit is appended to the video's audit log (who, when, what, previous value); nothing is
+    overwritten. A file with any bad line leaves the store unchanged, byte for byte.
+    """
+    from trackannot.annotate import apply_corrections
+
+    with _errors():
+        summary = apply_corrections(store, file, video=video, author=author, dry_run=dry_run)
+    ops = ", ".join(f"{n} {op}" for op, n in sorted(summary.counts.items()))
+    verb = "would apply" if dry_run else f"applied as batch {summary.batch}:"
+    click.echo(f"{summary.video}: {verb} {sum(summary.counts.values())} corrections ({ops}); "
+               f"{summary.tracks_touched} tracks, {summary.rows_recomputed} boxes re-interpolated")
 
 
 @main.command(name="eval")
