@@ -1,0 +1,325 @@
+"""Label Studio video JSON: `Keyframes` as "videorectangle" regions of one task, and back.
+
+What Label Studio does with a videorectangle region (read from HumanSignal/label-studio,
+`web/libs/editor/src/regions/VideoRectangleRegion.js` (`getShape`), `regions/VideoRegion.js`
+(`isInLifespan`, `closestKeypoint`, `serialize`, `toggleLifespan`), `utils/props.ts`
+(`interpolateProp`), `tags/object/Video/VideoRegions.jsx` (a region is drawn when
+`isInLifespan(frame) && getShape(frame)`), `tags/object/Video/Video.js` and
+`components/VideoCanvas/VideoCanvas.tsx` (frames); HumanSignal/label-studio-ml-backend,
+`label_studio_ml/examples/yolo/control_models/video_rectangle.py` (predictions from a tracker)):
+
+* `value.sequence` holds keyframes `{frame, enabled, x, y, width, height, rotation, time}`; x, y,
+  width, height are percent of the frame width / height. Frames are 1-based: the player clamps
+  its position to [1, framesCount], the first frame is frame 1, and the ML backend writes decoded
+  frame i as frame i + 1. `time` is `frame / framerate` (LS's own `serialize`); LS reads only
+  `frame`. `value.framesCount` and `value.duration` (s) describe the video; `value.labels` the
+  region's one label.
+* Box at frame F: the keyframe's own box at a keyframe; between keyframes
+  v = v0 + (v1 - v0) * (F - F0) / (F1 - F0) per value, in percent (float64 JavaScript numbers),
+  whatever the keyframes' `enabled`; after the last keyframe its box is kept to the end of the
+  video; before the first keyframe nothing.
+* Visibility at F: the closest keyframe at or before F decides: shown if it is `enabled`, or if
+  it sits exactly at F. So `enabled: false` marks the last frame before a gap: the box shows on
+  that keyframe and not after it, until the next keyframe.
+
+Our outside keyframe at frame f therefore becomes `enabled: false` on the keyframe at f - 1 (one
+is added there, with the box interpolated toward the outside keyframe's box, when f - 1 is not a
+keyframe), and a track's last box gets `enabled: false` unless it is on the last frame. Reading
+reverses this: `enabled: false` followed by a gap gives an outside keyframe on the next frame,
+and a region whose last keyframe is enabled gets its box repeated on the video's last frame.
+Percent values are written with full float64 precision, so keyframe boxes read back equal after
+float32 rounding; boxes added before an outside keyframe are interpolated in float64 and agree
+with `trackannot.interpolate` to within two float32 ulps.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trackannot.errors import InputFormatError
+from trackannot.export.meta import (
+    VideoMeta,
+    check_keyframes,
+    propagate_to_end,
+    write_text_atomic,
+)
+from trackannot.keyframes import Keyframes
+
+__all__ = ["format_labelstudio", "read_labelstudio", "write_labelstudio"]
+
+# LS measures framesCount in the browser as ceil (or round) of duration x framerate, which can
+# differ by one from the decoded frame count; a larger difference means another video or a wrong
+# framerate in the labeling config.
+FRAMES_COUNT_SLACK = 1
+_REGION_ID = re.compile(r"^t(\d+)$")
+
+
+def format_labelstudio(
+    keyframes: Keyframes,
+    meta: VideoMeta,
+    *,
+    as_predictions: bool = False,
+    model_version: str = "trackannot",
+    video_url: str | None = None,
+    from_name: str = "box",
+    to_name: str = "video",
+    data_key: str = "video",
+) -> list[dict[str, Any]]:
+    """One Label Studio task with a videorectangle region per track.
+
+    Args:
+        keyframes: the keyframes (every row becomes a Label Studio keyframe, see the module
+            docstring for outside keyframes).
+        meta: the video; labels are `meta.class_names`.
+        as_predictions: put the regions in `predictions` (the ML-backend format, shown as
+            pre-annotations) instead of `annotations`.
+        model_version: the predictions' `model_version`.
+        video_url: the task's video URL (`data[data_key]`); default `meta.name`.
+        from_name, to_name, data_key: names from the labeling config (`<VideoRectangle
+            name="box" toName="video"/>`, `<Video name="video" value="$video"/>`).
+
+    Returns:
+        `[task]`, ready for `json.dump` and Label Studio's import.
+
+    Raises:
+        InputFormatError: keyframes that do not fit `meta` (see `check_keyframes`).
+    """
+    check_keyframes(keyframes, meta, what="format_labelstudio")
+    ids, starts = keyframes.track_bounds()
+    origin = "prediction" if as_predictions else "manual"
+    result = []
+    for t, track_id in enumerate(ids.tolist()):
+        lo, hi = int(starts[t]), int(starts[t + 1])
+        sequence = _sequence(keyframes[lo:hi], meta)
+        if not sequence:
+            continue  # only outside keyframes: nothing to show
+        label = meta.class_names[int(keyframes.class_id[lo])]
+        value = {
+            "framesCount": meta.num_frames,
+            "duration": meta.num_frames / meta.fps,
+            "sequence": sequence,
+            "labels": [label],
+        }
+        result.append({
+            "id": f"t{track_id}", "type": "videorectangle", "from_name": from_name,
+            "to_name": to_name, "origin": origin, "value": value,
+        })
+    task: dict[str, Any] = {"data": {data_key: video_url or meta.name}}
+    if as_predictions:
+        task["predictions"] = [{"model_version": model_version, "score": 1.0, "result": result}]
+    else:
+        task["annotations"] = [{"result": result}]
+    return [task]
+
+
+def write_labelstudio(
+    path: str | Path, keyframes: Keyframes, meta: VideoMeta, **options: Any
+) -> Path:
+    """Write `format_labelstudio(keyframes, meta, **options)` as JSON, atomically."""
+    tasks = format_labelstudio(keyframes, meta, **options)
+    return write_text_atomic(path, json.dumps(tasks, indent=1) + "\n")
+
+
+def _sequence(track: Keyframes, meta: VideoMeta) -> list[dict[str, Any]]:
+    """Label Studio keyframes of one track (rows of one track_id, in frame order)."""
+    frames = track.frame.tolist()
+    boxes = track.xyxy.astype(np.float64)
+    outside = track.outside.tolist()
+    keys: list[list[Any]] = []  # [frame, float64 box, enabled]
+    for i, f in enumerate(frames):
+        if not outside[i]:
+            keys.append([f, boxes[i], True])
+        elif i > 0 and not outside[i - 1]:
+            prev = frames[i - 1]
+            if prev == f - 1:
+                keys[-1][2] = False
+            else:
+                t = (f - 1 - prev) / (f - prev)  # the box at f - 1 on the way to the outside box
+                keys.append([f - 1, boxes[i - 1] + (boxes[i] - boxes[i - 1]) * t, False])
+    if keys and not outside[-1] and frames[-1] < meta.num_frames - 1:
+        keys[-1][2] = False  # our tracks end at their last keyframe; LS would carry it on
+    return [_ls_keyframe(f, box, enabled, meta) for f, box, enabled in keys]
+
+
+def _ls_keyframe(frame: int, box: np.ndarray, enabled: bool, meta: VideoMeta) -> dict[str, Any]:
+    x1, y1, x2, y2 = box.tolist()
+    return {
+        "frame": frame + 1,
+        "enabled": enabled,
+        "rotation": 0,
+        "x": 100.0 * x1 / meta.width,
+        "y": 100.0 * y1 / meta.height,
+        "width": 100.0 * (x2 - x1) / meta.width,
+        "height": 100.0 * (y2 - y1) / meta.height,
+        "time": (frame + 1) / meta.fps,
+    }
+
+
+def read_labelstudio(
+    path: str | Path, meta: VideoMeta, *, annotation: int | None = None
+) -> Keyframes:
+    """Read the videorectangle regions of a Label Studio task (JSON export or our own file).
+
+    Args:
+        path: a JSON file holding one task (a list of tasks is searched for the one whose data
+            names `meta.name`).
+        meta: the video: Label Studio stores boxes in percent of a frame size it does not write,
+            so `meta.width` / `meta.height` are needed; labels map through `meta.class_names`.
+        annotation: which of the task's annotations to read; by default its only annotation, or,
+            when it has none, its only prediction.
+
+    Returns:
+        Keyframes; track ids from region ids "t<id>" (as written here), else new ids.
+
+    Raises:
+        InputFormatError: malformed JSON (line, column), a missing or bad field (its path in the
+            JSON), an unknown label, a rotated box, a frame outside the video, or a framesCount
+            for another video.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise InputFormatError(f"Label Studio file not found: {path}") from err
+    except json.JSONDecodeError as err:
+        raise InputFormatError(
+            f"{path}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}"
+        ) from err
+    where, task = _pick_task(data, path, meta)
+    where, result = _pick_result(task, where, annotation)
+    regions = [
+        (f"{where}[{i}]", r) for i, r in enumerate(result)
+        if isinstance(r, dict) and r.get("type") == "videorectangle"
+    ]
+    parts = [_read_region(r, w, meta) for w, r in regions]
+    ids = [_REGION_ID.match(str(r.get("id", ""))) for _, r in regions]
+    taken = {int(m.group(1)) for m in ids if m}
+    fresh = iter(i for i in range(len(regions) + len(taken) + 1) if i not in taken)
+    tables, seen = [], {}
+    for (rows, class_id), m, (w, _) in zip(parts, ids, regions):
+        if not rows:
+            continue
+        track_id = int(m.group(1)) if m else next(fresh)
+        if track_id in seen:
+            raise InputFormatError(f"{w}: region id 't{track_id}' repeats {seen[track_id]}")
+        seen[track_id] = w
+        tables.append(_to_keyframes(rows, class_id, track_id))
+    return propagate_to_end(Keyframes.concat(tables), meta.num_frames)
+
+
+def _pick_task(data: Any, path: Path, meta: VideoMeta) -> tuple[str, dict[str, Any]]:
+    if isinstance(data, dict):
+        return f"{path}: task", data
+    if not isinstance(data, list) or not all(isinstance(t, dict) for t in data):
+        raise InputFormatError(f"{path}: expected a Label Studio task or a list of tasks")
+    if len(data) == 1:
+        return f"{path}: task 0", data[0]
+    hits = [
+        i for i, t in enumerate(data)
+        if any(str(v).endswith(meta.name) for v in (t.get("data") or {}).values())
+    ]
+    if len(hits) != 1:
+        raise InputFormatError(
+            f"{path}: {len(data)} tasks, {len(hits)} of them with data naming {meta.name!r}; "
+            "export the one task of this video"
+        )
+    return f"{path}: task {hits[0]}", data[hits[0]]
+
+
+def _pick_result(task: dict[str, Any], where: str, annotation: int | None) -> tuple[str, list]:
+    anns, preds = task.get("annotations") or [], task.get("predictions") or []
+    if annotation is not None:
+        if not 0 <= annotation < len(anns):
+            raise InputFormatError(
+                f"{where} has {len(anns)} annotations; annotation={annotation} does not exist"
+            )
+        key, chosen = f"annotations[{annotation}]", anns[annotation]
+    elif len(anns) == 1 or (not anns and len(preds) == 1):
+        key, chosen = ("annotations[0]", anns[0]) if anns else ("predictions[0]", preds[0])
+    else:
+        raise InputFormatError(
+            f"{where} has {len(anns)} annotations and {len(preds)} predictions; pass "
+            "annotation=<index> to choose one"
+        )
+    if not isinstance(chosen, dict) or not isinstance(chosen.get("result"), list):
+        raise InputFormatError(f"{where}, {key}: missing 'result' list")
+    return f"{where}, {key}.result", chosen["result"]
+
+
+def _read_region(
+    region: dict[str, Any], where: str, meta: VideoMeta
+) -> tuple[list[tuple[int, bool, list[float]]], int]:
+    """Our rows (frame, outside, xyxy) of one region, and its class id."""
+    value = _field(region, "value", dict, where)
+    where = f"{where} (id {region.get('id')!r}).value"
+    count = _field(value, "framesCount", int, where)
+    if abs(count - meta.num_frames) > FRAMES_COUNT_SLACK:
+        raise InputFormatError(
+            f"{where}.framesCount is {count}, but video {meta.name!r} has {meta.num_frames} "
+            "frames; a task of another video, or a Video framerate in the labeling config "
+            f"(LS default 24) other than the video's {meta.fps:g} fps"
+        )
+    labels = _field(value, "labels", list, where)
+    if len(labels) != 1 or labels[0] not in meta.class_names:
+        raise InputFormatError(
+            f"{where}.labels is {labels!r}; expected one label of {list(meta.class_names)}"
+        )
+    keys = []
+    for j, item in enumerate(_field(value, "sequence", list, where)):
+        at = f"{where}.sequence[{j}]"
+        if not isinstance(item, dict):
+            raise InputFormatError(f"{at}: expected an object, got {item!r}")
+        frame = _field(item, "frame", int, at)
+        if not 1 <= frame <= meta.num_frames:
+            raise InputFormatError(
+                f"{at}: frame {frame} is outside 1..{meta.num_frames} (Label Studio frames "
+                "are 1-based)"
+            )
+        x, y, w, h = (_field(item, k, float, at) for k in ("x", "y", "width", "height"))
+        if item.get("rotation", 0) not in (0, 0.0):
+            raise InputFormatError(f"{at}: rotation {item['rotation']!r}; only 0 is supported")
+        box = [x * meta.width / 100, y * meta.height / 100,
+               (x + w) * meta.width / 100, (y + h) * meta.height / 100]
+        keys.append((frame - 1, bool(item.get("enabled", True)), box, at))
+    keys.sort(key=lambda k: k[0])
+    rows: list[tuple[int, bool, list[float]]] = []
+    for j, (frame, enabled, box, at) in enumerate(keys):
+        nxt = keys[j + 1][0] if j + 1 < len(keys) else meta.num_frames
+        if rows and rows[-1][0] == frame:
+            raise InputFormatError(f"{at}: a second keyframe at frame {frame + 1}")
+        rows.append((frame, False, box))
+        if not enabled and nxt > frame + 1:
+            rows.append((frame + 1, True, box))  # hidden from the next frame on
+    return rows, meta.class_names.index(labels[0])
+
+
+def _to_keyframes(
+    rows: list[tuple[int, bool, list[float]]], class_id: int, track_id: int
+) -> Keyframes:
+    frame, outside, xyxy = zip(*rows)
+    return Keyframes.create(
+        track_id=np.full(len(rows), track_id), frame=frame, outside=outside, class_id=class_id,
+        xyxy=np.array(xyxy, dtype=np.float64).astype(np.float32),
+    )
+
+
+def _field(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    if key not in obj:
+        raise InputFormatError(f"{where}: missing field {key!r}")
+    value = obj[key]
+    if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+    elif kind is int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        raise InputFormatError(f"{where}.{key} is {value!r}, expected {kind.__name__}")
+    return value
