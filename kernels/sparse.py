@@ -20,7 +20,11 @@ row i is b_a + v (i - a) for the slope v = (b_b - b_a) / (b - a), so every row b
 interval; their intersection (a wedge) only shrinks as b grows. An end b outside the wedge is
 skipped without the O(b - a) check, and once the wedge is empty no later b can fit. The bounds
 carry a small slack for float rounding, so pruning never removes an admissible segment: the
-kernel and the brute-force reference choose identical keyframes (tested).
+kernel and the brute-force reference choose identical keyframes (tested). The wedge bounds of
+each row are computed once per call (`_row_bounds`), not once per segment.
+
+Cost: on smooth tracks with 1% jitter at tolerance 0.9 (3% of boxes kept), about 50 wedge steps,
+18 segment checks (most rejected at the row that failed last time) and 53 IoUs per box.
 
 Ties (several minimal choices) go to the smallest predecessor row, in both implementations.
 """
@@ -93,64 +97,67 @@ def _segment_fits(xyxy: np.ndarray, lo: int, last: int, a: int, b: int, tol: flo
 
 
 @njit(cache=True)
-def _narrow(wedge: np.ndarray, xyxy: np.ndarray, ra: int, ri: int, di: float, tol: float) -> bool:
-    """Intersect the slope wedge with the bounds that row ri (di frames after ra) puts on it.
-
-    wedge: (4, 2) float64 [low, high] slope per coordinate. Returns False once it is empty.
-    """
-    grow = (1.0 - tol) / tol  # how far an edge may move outward (relative to the size)
+def _row_bounds(xyxy: np.ndarray, tol: float, r: int, bounds: np.ndarray) -> None:
+    """bounds[r] = (low x1, y1, x2, y2, high x1, y1, x2, y2): where each coordinate of a box
+    with IoU >= tol against xyxy[r] must lie (the 1-D bounds of the module docstring + slack)."""
+    grow = (1.0 - tol) / tol  # how far an edge may move outward, relative to the size
     shrink = 1.0 - tol  # how far an edge may move inward
     for axis in range(2):
-        size = max(np.float64(xyxy[ri, axis + 2]) - np.float64(xyxy[ri, axis]), 0.0)
-        for c in (axis, axis + 2):
-            g = np.float64(xyxy[ri, c])
-            slack = _SLACK_ABS + _SLACK_REL * abs(g)
-            # the low edge (c < 2) may move out by grow * size, in by shrink * size; mirrored for
-            # the high edge
-            below = (grow if c < 2 else shrink) * size + slack
-            above = (shrink if c < 2 else grow) * size + slack
-            base = np.float64(xyxy[ra, c])
-            # b_a + v di in [g - below, g + above]  <=>  v in [(g - below - b_a) / di, ...]
-            wedge[c, 0] = max(wedge[c, 0], (g - below - base) / di)
-            wedge[c, 1] = min(wedge[c, 1], (g + above - base) / di)
-            if wedge[c, 0] > wedge[c, 1]:
-                return False
-    return True
+        size = max(np.float64(xyxy[r, axis + 2]) - np.float64(xyxy[r, axis]), 0.0)
+        g_low = np.float64(xyxy[r, axis])  # x1 or y1
+        g_high = np.float64(xyxy[r, axis + 2])  # x2 or y2
+        # x1 in [g1 - grow w, g1 + shrink w];  x2 in [g2 - shrink w, g2 + grow w]
+        bounds[r, axis] = g_low - grow * size - _SLACK_ABS - _SLACK_REL * abs(g_low)
+        bounds[r, 4 + axis] = g_low + shrink * size + _SLACK_ABS + _SLACK_REL * abs(g_low)
+        bounds[r, axis + 2] = g_high - shrink * size - _SLACK_ABS - _SLACK_REL * abs(g_high)
+        bounds[r, 6 + axis] = g_high + grow * size + _SLACK_ABS + _SLACK_REL * abs(g_high)
 
 
 @njit(cache=True)
-def _in_wedge(wedge: np.ndarray, xyxy: np.ndarray, ra: int, rb: int, db: float) -> bool:
-    """The slope from row ra to row rb (db frames apart) lies inside the wedge."""
-    for c in range(4):
-        v = (np.float64(xyxy[rb, c]) - np.float64(xyxy[ra, c])) / db  # v = (b_b - b_a) / (b - a)
-        if v < wedge[c, 0] or v > wedge[c, 1]:
-            return False
-    return True
+def _select_run(xyxy: np.ndarray, bounds: np.ndarray, keep: np.ndarray, lo: int, hi: int,
+                closed: bool, tol: float, selected: np.ndarray) -> None:
+    """Fewest keyframes for rows lo:hi (one run); marks selected[lo:hi].
 
-
-@njit(cache=True)
-def _select_run(xyxy: np.ndarray, keep: np.ndarray, lo: int, hi: int, closed: bool, tol: float,
-                selected: np.ndarray) -> None:
-    """Fewest keyframes for rows lo:hi (one run); marks selected[lo:hi]."""
+    For each start a, the ends b are scanned in order while the slope wedge (low, high per
+    coordinate, kept in wl, wh) is not empty: row b narrows it to the slopes v with
+    b_a + v (b - a) inside bounds[b].
+    """
     last = hi - lo - 1
     end = last + 1 if closed else last  # local index of the final keyframe (closing box or row)
     count = np.full(end + 1, np.iinfo(np.int64).max, dtype=np.int64)
     parent = np.full(end + 1, -1, dtype=np.int64)
-    wedge = np.empty((4, 2), dtype=np.float64)
+    wl = np.empty(4, dtype=np.float64)
+    wh = np.empty(4, dtype=np.float64)
+    base = np.empty(4, dtype=np.float64)
     hint = np.zeros(1, dtype=np.int64)
     count[0] = 1
     for a in range(end):
-        wedge[:, 0] = -np.inf
-        wedge[:, 1] = np.inf
+        for c in range(4):
+            wl[c] = -np.inf
+            wh[c] = np.inf
+            base[c] = np.float64(xyxy[lo + a, c])
         hint[0] = -1
         for b in range(a + 1, end + 1):
             rb = lo + min(b, last)
-            if count[a] + 1 < count[b] and _in_wedge(wedge, xyxy, lo + a, rb, np.float64(b - a)):
-                if _segment_fits(xyxy, lo, last, a, b, tol, hint):
+            inv = 1.0 / np.float64(b - a)
+            if count[a] + 1 < count[b]:
+                inside = True
+                for c in range(4):
+                    v = (np.float64(xyxy[rb, c]) - base[c]) * inv  # v = (b_b - b_a) / (b - a)
+                    inside = inside and wl[c] <= v <= wh[c]
+                if inside and _segment_fits(xyxy, lo, last, a, b, tol, hint):
                     count[b] = count[a] + 1
                     parent[b] = a
-            if b == end or keep[lo + b] or not _narrow(wedge, xyxy, lo + a, rb, b - a, tol):
-                break  # a forced row cannot be skipped; an empty wedge admits no later end
+            if b == end or keep[rb]:
+                break  # a forced row cannot be skipped
+            empty = False
+            for c in range(4):
+                # b_a + v (b - a) in [low, high]  <=>  v in [(low - b_a) / (b - a), ...]
+                wl[c] = max(wl[c], (bounds[rb, c] - base[c]) * inv)
+                wh[c] = min(wh[c], (bounds[rb, 4 + c] - base[c]) * inv)
+                empty = empty or wl[c] > wh[c]
+            if empty:
+                break  # no later end can fit
     b = end
     while b >= 0:
         if b <= last:
@@ -175,12 +182,16 @@ def select_keyframes(xyxy: np.ndarray, run_start: np.ndarray, closed: np.ndarray
     Returns:
         (n,) bool, the rows to keep as (present) keyframes.
     """
-    selected = np.zeros(xyxy.shape[0], dtype=np.bool_)
+    n = xyxy.shape[0]
+    selected = np.zeros(n, dtype=np.bool_)
+    bounds = np.empty((n, 8), dtype=np.float64)
+    for r in prange(n):
+        _row_bounds(xyxy, iou_tolerance, r, bounds)
     # each run writes only selected[run_start[k]:run_start[k + 1]]: independent outputs
     for k in prange(run_start.shape[0] - 1):
         if run_start[k + 1] > run_start[k]:
-            _select_run(xyxy, keep, run_start[k], run_start[k + 1], closed[k], iou_tolerance,
-                        selected)
+            _select_run(xyxy, bounds, keep, run_start[k], run_start[k + 1], closed[k],
+                        iou_tolerance, selected)
     return selected
 
 
