@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from trackannot.boxes import Boxes
+from trackannot.boxes import COLUMNS, Boxes
+from trackannot.detect.from_file import read_mot_file, read_seqinfo
 from trackannot.export.meta import VideoMeta
+from trackannot.interpolate import interpolate_linear
 from trackannot.keyframes import Keyframes
 
 META = VideoMeta("clip.mp4", 1280, 720, 60, 30.0, ("person", "car", "bicycle"))
@@ -82,3 +86,40 @@ def box_table(boxes: Boxes) -> dict[tuple[int, int], np.ndarray]:
         (int(t), int(f)): b
         for t, f, b in zip(boxes.track_id.tolist(), boxes.frame.tolist(), boxes.xyxy)
     }
+
+
+def mot17_gt(data_dir: Path, sequence: str = "MOT17-09-FRCNN") -> tuple[Boxes, VideoMeta]:
+    """Pedestrian gt boxes (flag 1, class 1) of a MOT17 sequence as one class, and its video."""
+    seq = data_dir / "MOT17" / sequence
+    info = read_seqinfo(seq / "seqinfo.ini")
+    boxes, extra = read_mot_file(seq / "gt" / "gt.txt", with_extra=True)
+    boxes = boxes[(extra["flag"] == 1) & (extra["class"] == 1)].replace(class_id=0)
+    meta = VideoMeta(sequence, int(info["imWidth"]), int(info["imHeight"]),
+                     int(info["seqLength"]), float(info["frameRate"]), ("pedestrian",))
+    return boxes, meta
+
+
+def keyframes_every(boxes: Boxes, num_frames: int, step: int) -> Keyframes:
+    """Keyframes a person might set on real tracks: every `step`-th box of each run of
+    consecutive frames, the run's last box, and an outside keyframe after each run."""
+    order = np.lexsort((boxes.frame, boxes.track_id))
+    track, frame, xyxy = boxes.track_id[order], boxes.frame[order], boxes.xyxy[order]
+    new_run = np.r_[True, (track[1:] != track[:-1]) | (frame[1:] != frame[:-1] + 1)]
+    run_end = np.r_[new_run[1:], True]
+    run_start_frame = np.maximum.accumulate(np.where(new_run, np.arange(len(frame)), 0))
+    keep = ((frame - frame[run_start_frame]) % step == 0) | run_end
+    close = run_end & (frame + 1 < num_frames)
+    return Keyframes.concat([
+        Keyframes.create(track_id=track[keep], frame=frame[keep], xyxy=xyxy[keep]),
+        Keyframes.create(track_id=track[close], frame=frame[close] + 1, xyxy=xyxy[close],
+                         outside=np.ones(int(close.sum()), bool)),
+    ])
+
+
+def tracks_and_untracked() -> Boxes:
+    """Interpolated tracks (keyframe and interpolated rows) plus two untracked detections."""
+    tracks = interpolate_linear(random_keyframes(2))
+    loose = Boxes.create(xyxy=[[5, 6, 50, 60], [0.5, 0.25, 3.75, 9]], frame=[0, 59],
+                         score=[0.25, 0.5], class_id=[2, 1])
+    cols = {k: np.concatenate([getattr(tracks, k), getattr(loose, k)]) for k in COLUMNS}
+    return Boxes.create(**cols, sort=True)

@@ -1,4 +1,4 @@
-"""CVAT for video 1.1: exact round trip, parity with CVAT's interpolation, CVAT's exports, errors."""
+"""CVAT for video 1.1: exact round trip, parity with CVAT's interpolation, its exports, errors."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from tests.export import cvat_oracle
-from tests.export.keyframe_cases import META, box_table, canonical_keyframes, random_keyframes
+from tests.export.keyframe_cases import (
+    META,
+    box_table,
+    canonical_keyframes,
+    keyframes_every,
+    mot17_gt,
+    random_keyframes,
+)
 from trackannot.boxes import Origin
 from trackannot.errors import InputFormatError
 from trackannot.export.cvat import format_cvat_video, read_cvat_video, write_cvat_video
@@ -53,6 +60,18 @@ def test_cvat_shows_what_interpolate_linear_computes(tmp_path: Path, seed: int) 
     assert cvat.keys() == table.keys()
     for key, box in table.items():
         np.testing.assert_array_equal(cvat[key].astype(np.float32), box, err_msg=str(key))
+
+
+def test_cvat_shows_real_tracks_as_interpolate_linear_does(tmp_path: Path, data_dir: Path) -> None:
+    boxes, meta = mot17_gt(data_dir)  # MOT17-09 pedestrians: 26 tracks with gaps, 1920x1080
+    keys = keyframes_every(boxes, meta.num_frames, step=5)
+    ours = box_table(interpolate_linear(keys))
+    assert len(ours) == len(boxes)  # the keyframes span every gt box
+    cvat = cvat_oracle.visible_boxes(write_cvat_video(tmp_path / "a.xml", keys, meta))
+    assert cvat.keys() == ours.keys()
+    for key, box in ours.items():
+        np.testing.assert_array_equal(cvat[key].astype(np.float32), box, err_msg=str(key))
+    assert read_cvat_video(tmp_path / "a.xml", meta).equals(keys)
 
 
 def test_file_has_cvat_layout() -> None:
@@ -108,7 +127,9 @@ def test_reads_files_exported_by_cvat(tmp_path: Path, seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", SEEDS[:4])
-def test_cvat_export_interpolates_like_cvat_including_propagation(tmp_path: Path, seed: int) -> None:
+def test_cvat_export_interpolates_like_cvat_including_propagation(
+    tmp_path: Path, seed: int
+) -> None:
     # tracks NOT closed: CVAT carries a last box to the end, the reader adds it at the last frame
     keys = random_keyframes(seed)
     path = tmp_path / "annotations.xml"
@@ -138,7 +159,8 @@ def _line(text: str) -> int:
 
 
 BAD_FILES = [
-    ("malformed", FIRST_BOX, '<box frame=2', rf"malformed XML at line {_line(FIRST_BOX)}, column \d+"),
+    ("malformed", FIRST_BOX, "<box frame=2",
+     rf"malformed XML at line {_line(FIRST_BOX)}, column \d+"),
     ("truncated", "</annotations>", "", r"malformed XML at line \d+, column \d+: no element found"),
     ("unknown-label", 'label="car"', 'label="dog"',
      rf"line {_line(CAR_TRACK)}: unknown label 'dog'; labels allowed: \['person', 'car', "

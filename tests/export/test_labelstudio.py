@@ -20,7 +20,14 @@ import numpy as np
 import pytest
 
 from tests.export import ls_oracle
-from tests.export.keyframe_cases import META, box_table, canonical_keyframes, random_keyframes
+from tests.export.keyframe_cases import (
+    META,
+    box_table,
+    canonical_keyframes,
+    keyframes_every,
+    mot17_gt,
+    random_keyframes,
+)
 from trackannot.boxes import Origin
 from trackannot.errors import InputFormatError
 from trackannot.export.labelstudio import format_labelstudio, read_labelstudio, write_labelstudio
@@ -74,6 +81,22 @@ def test_label_studio_draws_what_interpolate_linear_computes(seed: int) -> None:
         p = drawn[(f"t{track}", frame + 1)]
         pixels = np.array([p["x"], p["y"], p["x"] + p["width"], p["y"] + p["height"]]) * scale
         assert_within_ulps(pixels.astype(np.float32), box, 1, (track, frame))
+
+
+def test_label_studio_draws_real_tracks_as_interpolate_linear_does(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    boxes, meta = mot17_gt(data_dir)  # MOT17-09 pedestrians: 26 tracks with gaps, 1920x1080
+    keys = keyframes_every(boxes, meta.num_frames, step=5)
+    ours = box_table(interpolate_linear(keys))
+    drawn = ls_oracle.drawn_boxes(json.loads(json.dumps(format_labelstudio(keys, meta)))[0])
+    assert {(f"t{t}", f + 1) for t, f in ours} == drawn.keys()
+    scale = np.array([meta.width, meta.height, meta.width, meta.height]) / 100.0
+    for (track, frame), box in ours.items():
+        p = drawn[(f"t{track}", frame + 1)]
+        pixels = np.array([p["x"], p["y"], p["x"] + p["width"], p["y"] + p["height"]]) * scale
+        assert_within_ulps(pixels.astype(np.float32), box, 1, (track, frame))
+    assert read_labelstudio(write_labelstudio(tmp_path / "a.json", keys, meta), meta).equals(keys)
 
 
 def test_task_layout() -> None:

@@ -5,8 +5,10 @@ What CVAT does with a track (read from cvat-ai/cvat, `cvat/apps/dataset_manager/
 `TrackManager.get_interpolated_shapes`; `cvat/apps/dataset_manager/bindings.py`:
 `TaskData.meta_for_task`; docs.cvat.ai "XML annotation format", version 1.1):
 
-* A `<track id label source>` holds `<box frame keyframe outside occluded xtl ytl xbr ybr z_order>`
-  rows. On import CVAT keeps only rows with keyframe="1" (interpolated rows are recomputed), needs
+* Frames are the task's 0-based frame numbers (start_frame + i * step; we require start 0 and
+  step 1, so they are decoded frame indices).
+* A `<track id label source>` holds `<box frame keyframe outside occluded xtl ytl xbr ybr
+  z_order>` rows. On import CVAT keeps only rows with keyframe="1" (the others it recomputes), needs
   `label` on the track and `frame`, `keyframe`, `xtl`..`ybr` on each box (`outside`, `occluded`,
   `z_order`, `rotation` default to 0), ignores the track id, and drops tracks whose label is not
   one of the task's labels (matched by name).
@@ -262,9 +264,11 @@ class _CvatReader:
                 f"{path}: made for a task of {size} frames, but video {meta.name!r} has "
                 f"{meta.num_frames} frames; export the CVAT task made from this video"
             )
+        # tasks keep <original_size> in <task>, jobs directly in <meta>
         width = _int_or_none(v.get(f"{kind}/original_size/width", v.get("original_size/width")))
         height = _int_or_none(v.get(f"{kind}/original_size/height", v.get("original_size/height")))
-        if width is not None and height is not None and (width, height) != (meta.width, meta.height):
+        size_known = width is not None and height is not None
+        if size_known and (width, height) != (meta.width, meta.height):
             raise InputFormatError(
                 f"{path}: made for {width}x{height} frames (<original_size>), but video "
                 f"{meta.name!r} is {meta.width}x{meta.height}; export the CVAT task made from "
@@ -355,8 +359,9 @@ def _parse(attrs: dict[str, str], key: str, kind: type, where: Any) -> Any:
     try:
         value = kind(attrs[key])
     except ValueError as err:
+        expected = "an int" if kind is int else "a number"
         raise InputFormatError(
-            f"{where()}: attribute {key}={attrs[key]!r} is not {'an int' if kind is int else 'a number'}"
+            f"{where()}: attribute {key}={attrs[key]!r} is not {expected}"
         ) from err
     if kind is float and not np.isfinite(value):
         raise InputFormatError(f"{where()}: attribute {key}={attrs[key]!r} is not finite")

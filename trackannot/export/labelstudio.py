@@ -11,7 +11,9 @@ What Label Studio does with a videorectangle region (read from HumanSignal/label
 * `value.sequence` holds keyframes `{frame, enabled, x, y, width, height, rotation, time}`; x, y,
   width, height are percent of the frame width / height. Frames are 1-based: the player clamps
   its position to [1, framesCount], the first frame is frame 1, and the ML backend writes decoded
-  frame i as frame i + 1. `time` is `frame / framerate` (LS's own `serialize`); LS reads only
+  frame i as frame i + 1; with FF_VIDEO_FRAME_SEEK_PRECISION (label-studio PR #7027) frame F
+  seeks to time (F - 1) / framerate, i.e. decoded frame F - 1 (before it, to F / framerate, which
+  could show the next frame). `time` is `frame / framerate` (LS's own `serialize`); LS reads only
   `frame`. `value.framesCount` and `value.duration` (s) describe the video; `value.labels` the
   region's one label.
 * Box at frame F: the keyframe's own box at a keyframe; between keyframes
