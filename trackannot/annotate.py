@@ -17,6 +17,7 @@ import numpy as np
 from trackannot.config import InterpolateConfig
 from trackannot.corrections import Corrections, Op, read_corrections_file
 from trackannot.errors import InputFormatError, StoreError
+from trackannot.export.meta import VideoMeta
 from trackannot.keyframes import Keyframes
 from trackannot.state import AnnotationState
 from trackannot.store import VideoResult, open_store
@@ -78,20 +79,31 @@ def load_state(result: VideoResult, cfg: InterpolateConfig | None = None) -> Ann
     return state
 
 
-def video_meta(result: VideoResult):  # -> trackannot.export.meta.VideoMeta
-    """Name, size, frame count, rate and class names of a stored video, for exporters."""
-    from trackannot.export.meta import VideoMeta
+def video_meta(result: VideoResult) -> VideoMeta:
+    """Name, size, frame count, rate and class names of a stored video, for exporters.
 
+    Class names come from the detector (ultralytics models name their classes); a detections file
+    names none, so its classes are called "object" (class 0) or "class<i>".
+
+    Raises:
+        StoreError: the store does not record the video's frame size.
+    """
     video = result.attrs.get("video") or {}
+    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+    if width <= 0 or height <= 0:
+        raise StoreError(f"{result.key}: the store does not record the video's frame size")
+    fps = float(video.get("fps") or 0.0)
+    if fps <= 0:  # the container gave no rate: measure it from the decoded frames' times
+        index, time_s = result.frames()
+        steps = np.diff(time_s) / np.maximum(np.diff(index), 1)
+        fps = 1.0 / float(np.median(steps)) if len(steps) and np.median(steps) > 0 else 25.0
     names = (result.attrs.get("detector") or {}).get("class_names")
-    return VideoMeta(
-        name=result.key,
-        width=int(video.get("width") or 0),
-        height=int(video.get("height") or 0),
-        num_frames=result.num_frames,
-        fps=float(video.get("fps") or 0.0),
-        class_names=tuple(names) if names else ("object",),
-    )
+    if not names:
+        classes = result.group["tracks/class_id"]
+        top = int(classes[:].max()) if classes.shape[0] else 0
+        names = ["object"] if top == 0 else [f"class{i}" for i in range(top + 1)]
+    return VideoMeta(name=result.key, width=width, height=height, num_frames=result.num_frames,
+                     fps=fps, class_names=tuple(names))
 
 
 def keyframe_corrections(state: AnnotationState, keyframes: Keyframes, author: str,

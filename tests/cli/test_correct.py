@@ -64,3 +64,78 @@ def test_export_mot_writes_the_corrected_tracks(store, tmp_path):
     assert track2[:, 0].max() == 10  # frames 0..9, written 1-based
     frame5 = rows[(rows[:, 0] == 6) & (rows[:, 1] == 1)][0]
     np.testing.assert_allclose(frame5[2:6], [100, 100, 10, 20])  # left, top, width, height
+
+
+def _boxes_before_and_after(store, tmp_path, fmt, name):
+    from trackannot.annotate import load_state
+
+    before = load_state(open_store(store)["clip"]).boxes()
+    out = tmp_path / "exp"
+    result = CliRunner().invoke(main, ["export", str(store), "--format", fmt, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["correct", str(store), str(out / name), "--author", "cy"])
+    assert result.exit_code == 0, result.output
+    after = load_state(open_store(store)["clip"]).boxes()
+    return before, after, result.output
+
+
+@pytest.mark.parametrize("fmt, name", [("cvat", "clip.xml"), ("labelstudio", "clip.json")])
+def test_a_tool_file_exported_then_imported_accepts_the_same_tracks(store, tmp_path, fmt, name):
+    """The file holds sparse keyframes (IoU tolerance 0.9): importing it pins them, and the
+    boxes between are re-interpolated, so every box stays within that tolerance."""
+    from trackannot.kernels.iou import iou_matrix
+
+    before, after, output = _boxes_before_and_after(store, tmp_path, fmt, name)
+    assert "accept" in output, output
+    assert after.frame.tolist() == before.frame.tolist()
+    assert after.track_id.tolist() == before.track_id.tolist()
+    iou = np.diag(iou_matrix(after.xyxy, before.xyxy))
+    assert iou.min() >= 0.9 - 1e-6, iou.min()
+
+
+def test_a_cvat_file_with_a_moved_box_becomes_an_adjust(store, tmp_path):
+    from trackannot.export.cvat import read_cvat_video, write_cvat_video
+    from trackannot.annotate import video_meta
+
+    out = tmp_path / "exp"
+    assert CliRunner().invoke(main, ["export", str(store), "--format", "cvat", "-o", str(out)]).exit_code == 0
+    meta = video_meta(open_store(store)["clip"])
+    keys = read_cvat_video(out / "clip.xml", meta)
+    i = int(np.flatnonzero((keys.track_id == 1) & ~keys.outside)[0])
+    xyxy = keys.xyxy.copy()
+    xyxy[i] += 7
+    write_cvat_video(tmp_path / "edited.xml", keys.replace(xyxy=xyxy), meta)
+    result = CliRunner().invoke(main, ["correct", str(store), str(tmp_path / "edited.xml")])
+    assert result.exit_code == 0 and "1 adjust" in result.output, result.output
+    log, _ = open_store(store)["clip"].read_log()
+    np.testing.assert_array_equal(log.xyxy[log.op == 1][0], xyxy[i])
+
+
+def test_a_tool_file_for_another_video_is_refused_and_the_store_unchanged(store, tmp_path):
+    from dataclasses import replace
+
+    from trackannot.annotate import video_meta
+    from trackannot.export.cvat import write_cvat_video
+    from trackannot.keyframes import Keyframes
+
+    meta = replace(video_meta(open_store(store)["clip"]), num_frames=500)
+    keys = Keyframes.create(track_id=[1], frame=[3], xyxy=[[0, 0, 10, 10]])
+    write_cvat_video(tmp_path / "other.xml", keys, meta)
+    (tmp_path / "broken.xml").write_text("<annotations>\n<version>1.1</version>\n<track id='1'\n")
+    before = digest(store)
+    for name, match in (("other.xml", "500"), ("broken.xml", "line")):
+        result = CliRunner().invoke(main, ["correct", str(store), str(tmp_path / name)])
+        assert result.exit_code == 1, result.output
+        assert name in result.output and match in result.output, result.output
+    assert digest(store) == before
+
+
+def test_export_coco_and_yolo(store, tmp_path):
+    out = tmp_path / "exp"
+    for fmt in ("coco", "yolo"):
+        result = CliRunner().invoke(main, ["export", str(store), "--format", fmt, "-o", str(out)])
+        assert result.exit_code == 0, result.output
+    coco = json.loads((out / "clip.coco.json").read_text())
+    assert len(coco["images"]) == 60 and len(coco["annotations"]) == 80
+    labels = sorted((out / "clip_yolo").rglob("*.txt"))
+    assert sum(len(p.read_text().splitlines()) for p in labels) == 80
