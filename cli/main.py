@@ -247,7 +247,11 @@ def correct(store: Path, file: Path, video: str | None, author: str, dry_run: bo
               help="Ground-truth preprocessing (TrackEval's MOTChallenge rules); default: MOT17 "
               "for 9-column gt (class and visibility columns), else MOT15.")
 def eval_(store: Path, gt_path: Path, key: str | None, benchmark: str | None) -> None:
-    """Score the tracks in STORE against ground truth: HOTA, MOTA, IDF1 (TrackEval's code)."""
+    """Score the current annotation in STORE (tracks + corrections) against ground truth.
+
+    HOTA, MOTA and IDF1, computed with TrackEval's code.
+    """
+    from trackannot.annotate import load_state
     from trackannot.detect.from_file import read_mot_file
     from trackannot.evaluate import evaluate
     from trackannot.store import open_store
@@ -270,7 +274,9 @@ def eval_(store: Path, gt_path: Path, key: str | None, benchmark: str | None) ->
         # only frames the run processed count (a run sampled at --fps skips the others)
         keep = np.isin(gt.frame, index)
         gt, extra = gt[keep], {k: np.asarray(v)[keep] for k, v in extra.items()}
-        scores = evaluate(video.read(), gt, gt_extra=extra, benchmark=benchmark,
+        tracks = load_state(video).boxes()
+        tracks = tracks[np.isin(tracks.frame, index)]  # interpolated frames the run skipped
+        scores = evaluate(tracks, gt, gt_extra=extra, benchmark=benchmark,
                           num_frames=int(max(index.max(initial=-1), gt.frame.max(initial=-1))) + 1)
     click.echo(f"{key} vs {gt_path} ({benchmark} rules"
                f"{f', gt scaled x{scale:.4g}' if scale != 1.0 else ''})")
