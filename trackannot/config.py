@@ -20,6 +20,7 @@ from trackannot.errors import ConfigError
 __all__ = [
     "DecodeConfig",
     "DetectConfig",
+    "InterpolateConfig",
     "PipelineConfig",
     "StoreConfig",
     "TrackConfig",
@@ -187,6 +188,80 @@ class TrackConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class InterpolateConfig:
+    """Boxes between human keyframes: straight lines, or guided by the detector.
+
+    Guided interpolation (`trackannot.kernels.guided`) keeps every keyframe exactly and emits the
+    rows of linear interpolation; between two present keyframes it follows the detections that
+    agree with both, and keeps the line where none do.
+
+    method: "guided" or "linear" (CVAT's and Label Studio's straight lines; also used when no
+        detections are given).
+    min_score: detections below this score are not followed. Higher: fewer false boxes pull the
+        path, more frames left on the line.
+    gate_iou: a forward/backward pass takes a detection only at IoU >= this with its predicted
+        box. Higher: fewer wrong objects followed, fast or turning objects lost sooner.
+    anchor_iou: a keyframe counts as seen by the detector when a detection at its frame overlaps
+        it at IoU >= this; that detection also measures the detector's bias for the segment.
+        Higher: only segments of well-detected objects are guided (the rest stay linear).
+    min_anchors: keyframes of a segment (0, 1 or 2) that must be seen by the detector for it to
+        be guided. Higher: safer on poorly detected objects, fewer segments improved.
+    bias: share of the measured detector-vs-human offset removed from the detections (0: none,
+        1: all). An offset measured on one detection also carries that detection's own noise.
+    end_iou: a pass's detections are used where the other pass took none only if the pass ends
+        at IoU >= this with the other keyframe (it followed this object all the way). Higher:
+        safer next to crossing objects, fewer detections used.
+    std_accel: process noise of the box centre, acceleration std per frame as a fraction of the
+        box side. Higher: the path bends toward the detections sooner (follows turns, and
+        detector jitter).
+    std_accel_size: the same for width and height.
+    std_measurement: detection noise of the box centre, fraction of the box side. Higher:
+        smoother paths that stay nearer the line.
+    std_measurement_size: detection noise of width and height, fraction of the box side.
+    std_velocity_init: uncertainty of the passes' starting velocity (the line's), fraction of
+        the box side per frame. Higher: the passes follow sharp turns near the keyframes, and
+        are easier to lure away.
+    deadband: departures from the line up to this fraction of the box side are dropped. Higher:
+        fewer boxes moved by detector wander, small real deviations ignored.
+
+    Defaults were tuned by random and coordinate search on half of the benchmark sequences
+    (MOT15 train sequences 0, 2, 4, 6, 8 and KITTI Car 0000, 0002, ..., 0012, keyframes every
+    1 s and 3 s), keeping KITTI's share of boxes below IoU 0.7 at most 0.45 x linear's and
+    MOT15's no worse than linear's (`python -m benchmarks.bench_interpolation`).
+    """
+
+    method: str = "guided"
+    min_score: float = 0.0
+    gate_iou: float = 0.4
+    anchor_iou: float = 0.8
+    min_anchors: int = 1
+    bias: float = 0.5
+    end_iou: float = 0.3
+    std_accel: float = 0.03
+    std_accel_size: float = 0.1
+    std_measurement: float = 0.03
+    std_measurement_size: float = 0.1
+    std_velocity_init: float = 0.05
+    deadband: float = 0.03
+
+    def __post_init__(self) -> None:
+        _check(self.method in ("guided", "linear"), "interpolate.method",
+               "'guided' or 'linear'", self.method)
+        for name in ("min_score", "gate_iou", "anchor_iou", "bias", "end_iou"):
+            value = getattr(self, name)
+            _check(0.0 <= value <= 1.0, f"interpolate.{name}", "a number in [0, 1]", value)
+        _check(self.min_anchors in (0, 1, 2), "interpolate.min_anchors", "0, 1 or 2",
+               self.min_anchors)
+        for name in ("std_accel", "std_accel_size", "std_measurement", "std_measurement_size",
+                     "std_velocity_init"):
+            value = getattr(self, name)
+            _check(math.isfinite(value) and value > 0, f"interpolate.{name}", "a number > 0",
+                   value)
+        _check(0.0 <= self.deadband < 1.0, "interpolate.deadband", "a number in [0, 1)",
+               self.deadband)
+
+
+@dataclass(frozen=True, kw_only=True)
 class StoreConfig:
     """Chunked zarr output.
 
@@ -212,6 +287,7 @@ class PipelineConfig:
     detect: DetectConfig = field(default_factory=DetectConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    interpolate: InterpolateConfig = field(default_factory=InterpolateConfig)
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
