@@ -66,7 +66,8 @@ def test_a_batch_is_logged_with_author_time_and_previous_values(store, tmp_path)
     assert log.author.tolist() == ["ana", "bo", "ana"]
     assert log.track_id.tolist() == [1, 1, 3]  # the new track's id is recorded, not -1
     assert cols["prev_origin"].tolist() == [Origin.DETECTED, Origin.DETECTED, NO_BOX]
-    np.testing.assert_array_equal(cols["prev_xyxy"][0], [20, 10, 50, 90])
+    # the automatic boxes are smoothed (interpolate.smooth_seconds); a straight track stays put
+    np.testing.assert_allclose(cols["prev_xyxy"][0], [20, 10, 50, 90], atol=0.01)
     info = video.log_info()
     assert info["rows"] == 3 and info["batches"][0]["source"].endswith("fix.jsonl")
     assert len(info["batches"][0]["sha256"]) == 64 and info["authors"] == ["ana", "bo"]
@@ -147,3 +148,24 @@ def test_read_only_store_refuses_to_append(store):
              "prev_class": np.zeros(0, np.int32)}
     with pytest.raises(StoreError, match="read-only"):
         open_store(store)["clip"].append_log(Corrections.empty(), empty, {})
+
+
+def test_load_state_smooths_the_automatic_boxes_unless_told_not_to(tmp_path):
+    """Jittery automatic boxes come out closer to their straight path; smooth_seconds=0 keeps them."""
+    from trackannot.config import InterpolateConfig
+
+    rng = np.random.default_rng(0)
+    truth = np.array([[2.0 * f, 10, 2.0 * f + 30, 90] for f in range(40)], np.float32)
+    jitter = truth + rng.normal(0, 1.5, truth.shape).astype(np.float32)
+    writer = StoreWriter.create(tmp_path / "j.zarr", "clip", StoreConfig(), attrs={
+        "config": config_to_dict(PipelineConfig()),
+        "video": {"width": 320, "height": 240, "fps": 10.0, "frame_count": 40}})
+    for f in range(40):
+        box = Boxes.create(frame=[f], xyxy=jitter[f:f + 1], track_id=[1])
+        writer.add_frame(f, f / 10.0, box, box)
+    writer.close()
+    video = open_store(tmp_path / "j.zarr")["clip"]
+    raw = load_state(video, InterpolateConfig(smooth_seconds=0)).boxes()
+    np.testing.assert_array_equal(raw.xyxy, jitter)
+    smooth = load_state(video).boxes()
+    assert np.abs(smooth.xyxy - truth).mean() < 0.8 * np.abs(jitter - truth).mean()

@@ -1,14 +1,17 @@
 """trackannot: turn video into tracked pre-labels that people check at a few keyframes."""
 
+from trackannot.annotate import apply_corrections, load_state
 from trackannot.boxes import COLUMNS, Boxes, Origin
 from trackannot.config import (
     DecodeConfig,
     DetectConfig,
+    InterpolateConfig,
     PipelineConfig,
     StoreConfig,
     TrackConfig,
     load_config,
 )
+from trackannot.corrections import Corrections, Op, read_corrections_file
 from trackannot.decode import FrameBatch, VideoInfo, decode_frames, probe_video
 from trackannot.detect import Detector, FileDetector, make_detector, read_mot_file, read_seqinfo
 from trackannot.errors import (
@@ -19,39 +22,74 @@ from trackannot.errors import (
     VideoDecodeError,
     WeightsNotFoundError,
 )
+from trackannot.export import (
+    VideoMeta,
+    read_cvat_video,
+    read_labelstudio,
+    write_coco,
+    write_cvat_video,
+    write_labelstudio,
+    write_yolo,
+)
+from trackannot.export.mot import write_mot
+from trackannot.interpolate import interpolate, interpolate_linear
+from trackannot.keyframes import Keyframes
+from trackannot.smooth import smooth_tracks
+from trackannot.sparse import sparse_keyframes
+from trackannot.state import AnnotationState
 from trackannot.store import TrackStore, VideoResult, open_store
 from trackannot.track import Tracker, track_detections
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "COLUMNS",
+    "AnnotationState",
     "Boxes",
+    "COLUMNS",
     "ConfigError",
+    "Corrections",
     "DecodeConfig",
     "DetectConfig",
     "Detector",
     "FileDetector",
     "FrameBatch",
     "InputFormatError",
+    "InterpolateConfig",
+    "Keyframes",
+    "Op",
     "Origin",
     "PipelineConfig",
     "StoreConfig",
     "StoreError",
     "TrackConfig",
     "TrackStore",
-    "Tracker",
     "TrackannotError",
-    "VideoInfo",
-    "VideoResult",
+    "Tracker",
     "VideoDecodeError",
+    "VideoInfo",
+    "VideoMeta",
+    "VideoResult",
     "WeightsNotFoundError",
+    "apply_corrections",
     "decode_frames",
+    "interpolate",
+    "interpolate_linear",
     "load_config",
+    "load_state",
     "make_detector",
     "open_store",
     "probe_video",
+    "read_corrections_file",
+    "read_cvat_video",
+    "read_labelstudio",
     "read_mot_file",
     "read_seqinfo",
+    "smooth_tracks",
+    "sparse_keyframes",
     "track_detections",
+    "write_coco",
+    "write_cvat_video",
+    "write_labelstudio",
+    "write_mot",
+    "write_yolo",
 ]

@@ -19,6 +19,7 @@ from trackannot.corrections import Corrections, Op, read_corrections_file
 from trackannot.errors import InputFormatError, StoreError
 from trackannot.export.meta import VideoMeta
 from trackannot.keyframes import Keyframes
+from trackannot.smooth import smooth_tracks, strength_for_fps
 from trackannot.state import AnnotationState
 from trackannot.store import VideoResult, open_store
 
@@ -63,11 +64,15 @@ def load_state(result: VideoResult, cfg: InterpolateConfig | None = None) -> Ann
     """
     if not result.complete:
         raise StoreError(f"{result.key}: the tracking run did not complete; rerun `trackannot track`")
+    cfg = _interpolate_config(result, cfg)
+    tracks = result.read(table="tracks")
+    if cfg.smooth_seconds > 0:
+        tracks = smooth_tracks(tracks, strength_for_fps(_fps(result), cfg.smooth_seconds))
     state = AnnotationState(
-        result.read(table="tracks"),
+        tracks,
         num_frames=result.num_frames,
         detections=result.read(table="detections"),
-        cfg=_interpolate_config(result, cfg),
+        cfg=cfg,
     )
     corrections, _ = result.read_log()
     for batch in result.log_info()["batches"]:
@@ -77,6 +82,16 @@ def load_state(result: VideoResult, cfg: InterpolateConfig | None = None) -> Ann
         except InputFormatError as err:
             raise StoreError(f"{result.key}: the corrections log does not replay: {err}") from err
     return state
+
+
+def _fps(result: VideoResult) -> float:
+    """Frames per second of a stored video: the header's, else measured from frame times."""
+    fps = float((result.attrs.get("video") or {}).get("fps") or 0.0)
+    if fps > 0:
+        return fps
+    index, time_s = result.frames()
+    steps = np.diff(time_s) / np.maximum(np.diff(index), 1)
+    return 1.0 / float(np.median(steps)) if len(steps) and np.median(steps) > 0 else 25.0
 
 
 def video_meta(result: VideoResult) -> VideoMeta:
@@ -92,11 +107,7 @@ def video_meta(result: VideoResult) -> VideoMeta:
     width, height = int(video.get("width") or 0), int(video.get("height") or 0)
     if width <= 0 or height <= 0:
         raise StoreError(f"{result.key}: the store does not record the video's frame size")
-    fps = float(video.get("fps") or 0.0)
-    if fps <= 0:  # the container gave no rate: measure it from the decoded frames' times
-        index, time_s = result.frames()
-        steps = np.diff(time_s) / np.maximum(np.diff(index), 1)
-        fps = 1.0 / float(np.median(steps)) if len(steps) and np.median(steps) > 0 else 25.0
+    fps = _fps(result)
     names = (result.attrs.get("detector") or {}).get("class_names")
     if not names:
         classes = result.group["tracks/class_id"]

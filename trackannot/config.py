@@ -223,6 +223,12 @@ class InterpolateConfig:
         are easier to lure away.
     deadband: departures from the line up to this fraction of the box side are dropped. Higher:
         fewer boxes moved by detector wander, small real deviations ignored.
+    smooth_seconds: the automatic boxes (outside keyframe segments) are smoothed over about this
+        many seconds (a Kalman forward-backward smoother, `trackannot.smooth`) when the current
+        annotation is derived; 0 keeps them as tracked. Smoothing removes the detector's frame to
+        frame jitter: on MOT15 and KITTI, 0.1 s raised HOTA (+1.4 and +0.7 points) and cut the
+        sparse keyframes exports need at IoU 0.9 from 71% to 19% of boxes (KITTI 43% to 29%).
+        Higher: steadier boxes that lag sudden motion.
 
     Defaults were tuned by random and coordinate search on half of the benchmark sequences
     (MOT15 train sequences 0, 2, 4, 6, 8 and KITTI Car 0000, 0002, ..., 0012, keyframes every
@@ -243,6 +249,7 @@ class InterpolateConfig:
     std_measurement_size: float = 0.1
     std_velocity_init: float = 0.05
     deadband: float = 0.03
+    smooth_seconds: float = 0.1
 
     def __post_init__(self) -> None:
         _check(self.method in ("guided", "linear"), "interpolate.method",
@@ -259,6 +266,8 @@ class InterpolateConfig:
                    value)
         _check(0.0 <= self.deadband < 1.0, "interpolate.deadband", "a number in [0, 1)",
                self.deadband)
+        _check(0.0 <= self.smooth_seconds <= 10.0, "interpolate.smooth_seconds",
+               "a number of seconds in [0, 10]", self.smooth_seconds)
 
 
 @dataclass(frozen=True, kw_only=True)
