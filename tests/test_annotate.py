@@ -20,8 +20,11 @@ from trackannot.store import StoreWriter, open_store
 NUM_FRAMES = 60
 
 
-def make_store(path: Path, key: str = "clip") -> Path:
-    """A store with two automatic tracks over 40 frames of a 60-frame, 320x240 video."""
+def make_store(path: Path, key: str = "clip", gap: range = range(0)) -> Path:
+    """A store with two automatic tracks over 40 frames of a 60-frame, 320x240 video.
+
+    Track 1 has no box in the frames of `gap`.
+    """
     writer = StoreWriter.create(path, key, StoreConfig(chunk_rows=16, chunk_frames=8), attrs={
         "config": config_to_dict(PipelineConfig()),
         "video": {"width": 320, "height": 240, "fps": 10.0, "frame_count": NUM_FRAMES},
@@ -29,7 +32,8 @@ def make_store(path: Path, key: str = "clip") -> Path:
     })
     for f in range(40):
         xyxy = np.array([[2.0 * f, 10, 2.0 * f + 30, 90], [200, 50, 240, 150]], np.float32)
-        tracks = Boxes.create(frame=[f, f], xyxy=xyxy, track_id=[1, 2], score=0.9)
+        keep = [f not in gap, True]
+        tracks = Boxes.create(frame=[f, f], xyxy=xyxy, track_id=[1, 2], score=0.9)[np.array(keep)]
         dets = Boxes.create(frame=[f, f], xyxy=xyxy + 0.5, score=0.9)
         writer.add_frame(f, f / 10.0, dets, tracks)
     writer.close()

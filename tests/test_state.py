@@ -213,3 +213,13 @@ def test_an_edit_recomputes_only_its_two_segments():
     state.apply(_batch(adjust(1, 15, [31, 0, 51, 40])))
     # segments 10..15 and 15..20: 11 rows; the whole track would be 26
     assert state.recomputed_rows - before == 11
+
+
+def test_accept_and_absent_may_carry_the_box_they_pin():
+    state = _state()
+    state.apply(_batch((Op.ACCEPT, 2, 5, [1, 2, 3, 4], -1, -1),  # no box there: pinned as given
+                       (Op.ABSENT, 1, 20, [7, 7, 9, 9], -1, -1)))
+    keys = state.keyframes()
+    np.testing.assert_array_equal(keys.for_track(2).xyxy, [[1, 2, 3, 4]])
+    np.testing.assert_array_equal(keys.for_track(1).xyxy, [[7, 7, 9, 9]])
+    assert keys.for_track(1).outside.tolist() == [True]

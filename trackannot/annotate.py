@@ -141,13 +141,14 @@ def keyframe_corrections(state: AnnotationState, keyframes: Keyframes, author: s
             add(Op.CREATE, track, frame, xyxy, cls)
             ids.add(track)
         elif keyframes.outside[i]:
-            add(Op.ABSENT, track, frame, np.full(4, np.nan, np.float32), -1)
+            add(Op.ABSENT, track, frame, xyxy, -1)
         else:
+            # every edit carries its box, so the batch pins exactly the file's keyframes whatever
+            # the order edits are applied in (an absent removes later automatic boxes)
             current = state.box_at(track, frame)
             same = current is not None and np.abs(current[0] - xyxy).max() <= _ACCEPT_TOLERANCE_PX
             same = same and cls == state.track_class(track)
-            add(Op.ACCEPT if same else Op.ADJUST, track, frame,
-                np.full(4, np.nan, np.float32) if same else xyxy, -1 if same else cls)
+            add(Op.ACCEPT if same else Op.ADJUST, track, frame, xyxy, -1 if same else cls)
     if not rows["op"]:
         return Corrections.empty()
     return Corrections.create(**rows, author=author, time_ns=time_ns)

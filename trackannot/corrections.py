@@ -9,15 +9,18 @@ Operations (the `op` field of a line; `track` is always the track acted on):
 =========  ===================================================  ==============================
 op         meaning                                              fields
 =========  ===================================================  ==============================
-accept     the box the track has at this frame is right         track, frame
+accept     the box the track has at this frame is right         track, frame, [box]
 adjust     the box at this frame is `box`                       track, frame, box, [class]
-absent     the object is not visible from this frame on         track, frame
+absent     the object is not visible from this frame on         track, frame, [box]
 create     a new track starts here with `box`                   frame, box, [track], [class]
 split      frames >= `frame` become a new track                 track, frame, [new_track]
 merge      `from_track` is the same object as `track`           track, from_track
 class      the track's class is `class` (every frame)           track, class
 =========  ===================================================  ==============================
 
+`box` on accept is the box the person saw and accepted (pinned as is; without it, the box the track
+has when the edit is applied); on absent it is the box the outside keyframe keeps, as CVAT stores
+one (default: the track's box there, or its last box before). Importers of tool files give both.
 Every line may also carry `author` (default: the batch's author) and `time` (ISO 8601; default: when
 the batch is applied). `box` is [x1, y1, x2, y2] in pixels. Example file::
 
@@ -70,6 +73,8 @@ _REQUIRED = {
     Op.CLASS: ("track", "class"),
 }
 _OPTIONAL = {
+    Op.ACCEPT: ("box",),
+    Op.ABSENT: ("box",),
     Op.ADJUST: ("class",),
     Op.CREATE: ("track", "class"),
     Op.SPLIT: ("new_track",),

@@ -278,10 +278,14 @@ class AnnotationState:
 
     def _op_accept(self, c: Corrections, i: int, where: str) -> int:
         track, frame = int(c.track_id[i]), int(c.frame[i])
-        current = self.box_at(track, frame)
-        if current is None:
-            raise InputFormatError(f"{where}: track {track} has no box at frame {frame} to accept")
-        self._set_key(track, frame, (tuple(map(float, current[0])), False, self.track_class(track)))
+        if np.isfinite(c.xyxy[i]).all():  # the box the person saw
+            box = c.xyxy[i]
+        else:
+            current = self.box_at(track, frame)
+            if current is None:
+                raise InputFormatError(f"{where}: track {track} has no box at frame {frame} to accept")
+            box = current[0]
+        self._set_key(track, frame, (tuple(map(float, box)), False, self.track_class(track)))
         return track
 
     def _op_adjust(self, c: Corrections, i: int, where: str) -> int:
@@ -295,9 +299,11 @@ class AnnotationState:
         rows = self.track_boxes(track)
         if not len(rows):
             raise InputFormatError(f"{where}: track {track} has no boxes to mark absent")
-        # the outside keyframe keeps the box the track had there (or last had), as CVAT does
+        # the outside keyframe keeps a box, as CVAT's do: the one given, else the track's box there
+        # (or its last box before)
         j = max(int(np.searchsorted(rows.frame, frame, side="right")) - 1, 0)
-        self._set_key(track, frame, (tuple(map(float, rows.xyxy[j])), True, self.track_class(track)))
+        box = c.xyxy[i] if np.isfinite(c.xyxy[i]).all() else rows.xyxy[j]
+        self._set_key(track, frame, (tuple(map(float, box)), True, self.track_class(track)))
         return track
 
     def _op_create(self, c: Corrections, i: int, where: str) -> int:

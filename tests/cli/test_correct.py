@@ -93,6 +93,19 @@ def test_a_tool_file_exported_then_imported_accepts_the_same_tracks(store, tmp_p
     assert iou.min() >= 0.9 - 1e-6, iou.min()
 
 
+@pytest.mark.parametrize("fmt, name", [("cvat", "clip.xml"), ("labelstudio", "clip.json")])
+def test_a_track_with_a_gap_round_trips_through_a_tool_file(tmp_path, fmt, name):
+    """The file's outside keyframe ends a run before the track's next run: importing it must pin
+    the later run's keyframes too, not drop them with the automatic boxes after the gap."""
+    store = make_store(tmp_path / "gap.zarr", gap=range(15, 22))
+    before, after, output = _boxes_before_and_after(store, tmp_path, fmt, name)
+    assert "absent" in output, output
+    assert after.frame.tolist() == before.frame.tolist()
+    assert after.track_id.tolist() == before.track_id.tolist()
+    t1 = after[after.track_id == 1]
+    assert not np.isin(t1.frame, np.arange(15, 22)).any() and t1.frame.max() == 39
+
+
 def test_a_cvat_file_with_a_moved_box_becomes_an_adjust(store, tmp_path):
     from trackannot.export.cvat import read_cvat_video, write_cvat_video
     from trackannot.annotate import video_meta
