@@ -1,0 +1,236 @@
+"""Simulated annotator: the corrections a careful person makes at one frame, from ground truth.
+
+Ground-truth association (issue 4): per frame, boxes are matched to gt boxes by the Hungarian
+algorithm on IoU, pairs at IoU >= 0.5 only (TrackEval's rule); a track's gt object ("owner") is
+the gt id it is matched to most often. The annotator knows the owner of every automatic track
+from the start and remembers the owner of each track it creates or splits off.
+
+At a reviewed frame, for each box of the current annotation (`AnnotationState`):
+
+* matched to its owner: accept if IoU >= ACCEPT_IOU (0.7) with the owner's gt box, else adjust to it;
+* unmatched, its owner present and not covered by another box: adjust to the owner's gt box;
+* matched to another gt object h (identity error): split the track at this frame, merge the
+  new piece into the track owned by h if there is one without a box here, then accept/adjust;
+* otherwise (false positive, duplicate, owner absent): absent (outside from here on).
+
+Then every gt object at the frame that no box covers gets a box: adjust on a track it owns that
+has no box here (the track is extended), else create a new track.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import linear_sum_assignment
+
+from benchmarks.effort.cost import ActionCounts
+from trackannot.boxes import Boxes
+from trackannot.corrections import Corrections, Op
+from trackannot.state import AnnotationState
+
+__all__ = ["ACCEPT_IOU", "MATCH_IOU", "Oracle", "box_iou", "match_frame", "owners"]
+
+MATCH_IOU = 0.5  # a box covers a gt object at IoU >= this (TrackEval's matching threshold)
+ACCEPT_IOU = 0.7  # a careful person accepts a box at IoU >= this with the gt box
+_NEW_ID_BASE = 1_000_000_000  # ids the oracle gives new tracks (never taken by automatic tracks)
+
+
+def box_iou(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    """(n, m) IoU of xyxy boxes a (n, 4) and b (m, 4)."""
+    a, b = np.asarray(a, np.float64)[:, None, :], np.asarray(b, np.float64)[None, :, :]
+    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = iw * ih
+    union = ((a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+             + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter)
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def match_frame(box_xyxy: npt.NDArray[np.floating], gt_xyxy: npt.NDArray[np.floating]
+                ) -> npt.NDArray[np.intp]:
+    """Per box, the row of its matched gt box (Hungarian on IoU, IoU >= MATCH_IOU), or -1."""
+    out = np.full(len(box_xyxy), -1, np.intp)
+    if not len(box_xyxy) or not len(gt_xyxy):
+        return out
+    iou = box_iou(box_xyxy, gt_xyxy)
+    score = np.where(iou >= MATCH_IOU, iou, 0.0)
+    rows, cols = linear_sum_assignment(-score)
+    keep = score[rows, cols] > 0
+    out[rows[keep]] = cols[keep]
+    return out
+
+
+def owners(tracks: Boxes, gt: Boxes) -> tuple[dict[int, int], npt.NDArray[np.int64]]:
+    """Each track's gt object (the gt id it is matched to most often; ties: the smaller id).
+
+    Args:
+        tracks: boxes with track ids, sorted by frame.
+        gt: gt boxes, identity in track_id, sorted by frame.
+
+    Returns:
+        {track id: gt id} for tracks matched at least once, and per row of `tracks` the gt id it
+        is matched to at its frame (-1: unmatched).
+    """
+    matched = np.full(len(tracks), -1, np.int64)
+    frames = np.union1d(np.unique(tracks.frame), np.unique(gt.frame))
+    t_at = np.searchsorted(tracks.frame, np.r_[frames, frames[-1] + 1] if len(frames) else [0])
+    g_at = np.searchsorted(gt.frame, np.r_[frames, frames[-1] + 1] if len(frames) else [0])
+    for i in range(len(frames)):
+        ta, tb, ga, gb = t_at[i], t_at[i + 1], g_at[i], g_at[i + 1]
+        m = match_frame(tracks.xyxy[ta:tb], gt.xyxy[ga:gb])
+        matched[ta:tb] = np.where(m >= 0, gt.track_id[ga:gb][np.maximum(m, 0)], -1)
+    ok = matched >= 0
+    owner: dict[int, int] = {}
+    if ok.any():
+        pairs, counts = np.unique(np.stack([tracks.track_id[ok], matched[ok]], 1), axis=0,
+                                  return_counts=True)
+        order = np.lexsort((pairs[:, 1], -counts, pairs[:, 0]))
+        for t, g in pairs[order]:
+            owner.setdefault(int(t), int(g))
+    return owner, matched
+
+
+@dataclass
+class _Batch:
+    """Correction rows of one frame being built, and their action counts."""
+
+    rows: list[dict] = field(default_factory=list)
+    counts: ActionCounts = field(default_factory=ActionCounts)
+    edited: set[int] = field(default_factory=set)  # tracks with a keyframe at this frame
+    cut: set[int] = field(default_factory=set)  # tracks split at this frame (no box here any more)
+
+    def add(self, op: Op, track: int, frame: int = -1, xyxy=None, other: int = -1) -> None:
+        self.rows.append({"op": int(op), "track_id": track, "frame": frame,
+                          "xyxy": np.full(4, np.nan) if xyxy is None else xyxy, "other_id": other})
+        if op in (Op.ACCEPT, Op.ADJUST, Op.ABSENT, Op.CREATE):
+            self.edited.add(track)
+        elif op == Op.SPLIT:
+            self.cut.add(track)
+
+    def corrections(self, author: str) -> Corrections:
+        if not self.rows:
+            return Corrections.empty()
+        cols = {k: [r[k] for r in self.rows] for k in self.rows[0]}
+        return Corrections.create(**cols, author=author)
+
+
+class Oracle:
+    """A careful annotator who knows the ground truth.
+
+    Args:
+        gt: gt boxes (identity in track_id), sorted by (frame, track_id).
+        owner: {track id: gt id} of the automatic tracks (`owners`).
+        author: the corrections' author.
+    """
+
+    def __init__(self, gt: Boxes, owner: dict[int, int], author: str = "oracle") -> None:
+        self.gt = gt
+        self.owner = dict(owner)
+        self.author = author
+        self._next_id = _NEW_ID_BASE
+
+    def _new_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def review_frame(self, state: AnnotationState, frame: int,
+                     boxes: Boxes | None = None) -> tuple[Corrections, ActionCounts]:
+        """The corrections a careful person makes at `frame`, and their action counts.
+
+        Args:
+            state: the current annotation (not changed here).
+            frame: the frame looked at.
+            boxes: the state's boxes at `frame` (default: computed from the state).
+
+        Returns:
+            One batch for `AnnotationState.apply`, and its action counts.
+        """
+        if boxes is None:
+            boxes = state.boxes().for_frame(frame)
+        gt = self.gt.for_frame(frame)
+        m = match_frame(boxes.xyxy, gt.xyxy)
+        gt_row = {int(g): i for i, g in enumerate(gt.track_id)}
+        covered = {int(gt.track_id[j]) for j in m if j >= 0}
+        batch = _Batch()
+        for i in range(len(boxes)):
+            self._review_box(state, frame, int(boxes.track_id[i]), boxes.xyxy[i],
+                             int(gt.track_id[m[i]]) if m[i] >= 0 else -1, gt, gt_row, covered, batch)
+        self._add_missed(state, frame, boxes, gt, covered, batch)
+        return batch.corrections(self.author), batch.counts
+
+    def _review_box(self, state, frame, track, xyxy, matched, gt, gt_row, covered, batch) -> None:
+        g = self.owner.get(track, -1)
+        if matched >= 0 and (matched == g or g < 0 or not self._can_split(state, track, frame)):
+            self.owner.setdefault(track, matched)
+            self._keep(batch, track, frame, xyxy, gt.xyxy[gt_row[matched]])
+        elif matched >= 0:  # identity error: this box shows `matched`, the track is `g`'s
+            self._fix_identity(state, frame, track, xyxy, matched, gt.xyxy[gt_row[matched]], batch)
+        elif g in gt_row and g not in covered:  # a poor box of the track's own object
+            covered.add(g)
+            self._keep(batch, track, frame, xyxy, gt.xyxy[gt_row[g]])
+        else:  # false positive, duplicate, or its object is not there
+            batch.add(Op.ABSENT, track, frame)
+            batch.counts.delete += 1
+
+    @staticmethod
+    def _keep(batch: _Batch, track: int, frame: int, xyxy, gt_xyxy) -> None:
+        if box_iou(xyxy[None], gt_xyxy[None])[0, 0] >= ACCEPT_IOU:
+            batch.add(Op.ACCEPT, track, frame)
+            batch.counts.verify += 1
+        else:
+            batch.add(Op.ADJUST, track, frame, gt_xyxy)
+            batch.counts.adjust += 1
+
+    @staticmethod
+    def _can_split(state: AnnotationState, track: int, frame: int) -> bool:
+        rows = state.track_boxes(track)
+        return bool((rows.frame < frame).any())
+
+    def _fix_identity(self, state, frame, track, xyxy, h, gt_xyxy, batch) -> None:
+        new = self._new_id()
+        batch.add(Op.SPLIT, track, frame, other=new)
+        batch.counts.split += 1
+        self.owner[new] = h
+        dst = new
+        target = self._owned_track(state, h, frame, batch)
+        if target is not None:
+            later = state.keyframes().for_track(track)
+            later_frames = set(later.frame[later.frame >= frame].tolist())
+            target_keys = set(state.keyframes().for_track(target).frame.tolist())
+            if not later_frames & target_keys and frame not in target_keys:
+                batch.add(Op.MERGE, target, other=new)
+                batch.counts.merge += 1
+                dst = target
+        self._keep(batch, dst, frame, xyxy, gt_xyxy)  # target has no box here: the piece's shows
+
+    def _owned_track(self, state: AnnotationState, h: int, frame: int, batch: _Batch) -> int | None:
+        """A track owned by gt object h with no box at `frame` (nearest boxes in time), or None."""
+        best, best_gap = None, None
+        for t, g in self.owner.items():
+            if g != h or t in batch.edited or t not in state.track_ids:
+                continue
+            rows = state.track_boxes(t)
+            if t in batch.cut:
+                rows = rows[rows.frame < frame]
+            if not len(rows) or (rows.frame == frame).any():
+                continue
+            gap = int(np.abs(rows.frame - frame).min())
+            if best_gap is None or gap < best_gap:
+                best, best_gap = t, gap
+        return best
+
+    def _add_missed(self, state, frame, boxes, gt, covered, batch) -> None:
+        for j in range(len(gt)):
+            h = int(gt.track_id[j])
+            if h in covered:
+                continue
+            target = self._owned_track(state, h, frame, batch)
+            if target is not None:
+                batch.add(Op.ADJUST, target, frame, gt.xyxy[j])
+            else:
+                new = self._new_id()
+                self.owner[new] = h
+                batch.add(Op.CREATE, new, frame, gt.xyxy[j])
+            batch.counts.draw += 1

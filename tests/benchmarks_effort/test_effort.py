@@ -1,0 +1,127 @@
+"""Effort simulator: cost arithmetic, the oracle's corrections on tiny synthetic cases, manual k=1."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.effort.cost import ActionCounts, CostModel
+from benchmarks.effort.oracle import Oracle, owners
+from benchmarks.effort.strategies import box_accuracy, manual, placeholder_rank, review, uniform_frames
+from trackannot.boxes import Boxes, Origin
+from trackannot.config import InterpolateConfig
+from trackannot.corrections import Op
+from trackannot.state import AnnotationState
+
+LINEAR = InterpolateConfig(method="linear")
+A = [0.0, 0.0, 10.0, 10.0]
+B = [100.0, 0.0, 110.0, 10.0]
+
+
+def _boxes(rows: list[tuple[int, int, list[float]]], origin: int = Origin.DETECTED) -> Boxes:
+    rows = sorted(rows, key=lambda r: (r[0], r[1]))
+    return Boxes.create(frame=[r[0] for r in rows], track_id=[r[1] for r in rows],
+                        xyxy=[r[2] for r in rows], origin=np.full(len(rows), origin, np.uint8))
+
+
+def _ops(corrections) -> list[str]:
+    return [Op(int(o)).name.lower() for o in corrections.op]
+
+
+def test_cost_model_seconds_is_the_weighted_sum():
+    cost = CostModel(verify_s=1.5, adjust_s=4.0, draw_s=7.0, delete_s=2.0, identity_s=5.0)
+    counts = ActionCounts(verify=10, adjust=3, draw=2, delete=1, split=1, merge=2)
+    assert cost.seconds(counts) == pytest.approx(10 * 1.5 + 3 * 4 + 2 * 7 + 2 + 3 * 5)
+    assert cost.seconds(ActionCounts()) == 0.0
+    counts.add(ActionCounts(draw=1))
+    assert counts.as_dict()["draw"] == 3
+
+
+def test_default_cost_model_cites_every_figure():
+    cost = CostModel()
+    assert set(cost.sources) == {"verify_s", "adjust_s", "draw_s", "delete_s", "identity_s"}
+    assert cost.draw_s == 7.0 and cost.verify_s == 1.6
+
+
+def test_oracle_accepts_a_good_box_and_adjusts_a_shifted_one():
+    gt = _boxes([(f, 1, A) for f in range(3)] + [(f, 2, B) for f in range(3)])
+    shifted = [B[0] + 3, B[1], B[2] + 3, B[3]]  # IoU 0.54: matched (>= 0.5) but below 0.7
+    tracks = _boxes([(f, 5, A) for f in range(3)] + [(f, 6, shifted) for f in range(3)])
+    state = AnnotationState(tracks, num_frames=3, cfg=LINEAR)
+    batch, counts = Oracle(gt, owners(tracks, gt)[0]).review_frame(state, 1)
+    assert _ops(batch) == ["accept", "adjust"]
+    assert batch.track_id.tolist() == [5, 6]
+    np.testing.assert_allclose(batch.xyxy[1], B)
+    assert (counts.verify, counts.adjust) == (1, 1)
+    state.apply(batch)
+    np.testing.assert_allclose(state.box_at(6, 1)[0], B)
+
+
+def test_oracle_marks_a_false_positive_absent_and_creates_a_missed_object():
+    gt = _boxes([(f, 1, A) for f in range(3)] + [(2, 2, B)])
+    tracks = _boxes([(f, 5, A) for f in range(3)] + [(f, 6, [50.0, 50.0, 60.0, 60.0]) for f in range(3)])
+    state = AnnotationState(tracks, num_frames=3, cfg=LINEAR)
+    batch, counts = Oracle(gt, owners(tracks, gt)[0]).review_frame(state, 2)
+    assert _ops(batch) == ["accept", "absent", "create"]
+    assert batch.track_id[1] == 6
+    np.testing.assert_allclose(batch.xyxy[2], B)
+    assert (counts.verify, counts.delete, counts.draw) == (1, 1, 1)
+    state.apply(batch)
+    assert box_accuracy(state.boxes().for_frame(2), gt.for_frame(2)) == 1.0
+
+
+def test_oracle_fixes_an_identity_switch_with_split_and_merge():
+    # gt 1 at A, gt 2 at B on frames 0..5; track 5 follows gt 1 for frames 0..3 then jumps to
+    # gt 2 (frames 4, 5); track 6 follows gt 2 on frames 0..3 only.
+    gt = _boxes([(f, 1, A) for f in range(6)] + [(f, 2, B) for f in range(6)])
+    tracks = _boxes([(f, 5, A) for f in range(4)] + [(f, 5, B) for f in (4, 5)]
+                    + [(f, 6, B) for f in range(4)])
+    state = AnnotationState(tracks, num_frames=6, cfg=LINEAR)
+    oracle = Oracle(gt, owners(tracks, gt)[0])
+    batch, counts = oracle.review_frame(state, 4)
+    assert _ops(batch)[:2] == ["split", "merge"]
+    assert batch.track_id[0] == 5 and batch.track_id[1] == 6 and batch.other_id[1] == batch.other_id[0]
+    assert (counts.split, counts.merge) == (1, 1)
+    state.apply(batch)
+    final = state.boxes()
+    np.testing.assert_allclose(final[final.track_id == 6].xyxy, [B] * 6)
+    # the person also extends track 5 (gt 1) to frame 4, where it lost its object
+    assert _ops(batch)[2:] == ["accept", "adjust"] and batch.track_id[3] == 5
+    assert final[final.track_id == 5].frame.tolist() == [0, 1, 2, 3, 4]
+    assert set(final.track_id.tolist()) == {5, 6}
+    early = final[final.frame <= 4]
+    assert box_accuracy(early, gt[gt.frame <= 4]) == 1.0
+
+
+def test_manual_every_frame_is_exact_and_costs_draw_then_adjust():
+    gt = _boxes([(f, 1, [f, 0.0, f + 10.0, 10.0]) for f in range(2, 7)] + [(f, 2, B) for f in range(5)])
+    out, counts = manual(gt, num_frames=10, k=1)
+    assert box_accuracy(out, gt) == 1.0
+    assert len(out) == len(gt)
+    assert (counts.draw, counts.adjust, counts.delete) == (2, 8, 2)
+    out3, counts3 = manual(gt, num_frames=10, k=3)
+    assert counts3.adjust == 4  # keyframes gt 1: 2, 5, 6; gt 2: 0, 3, 4; the 2 first ones drawn
+    assert box_accuracy(out3, gt) == 1.0  # straight motion: linear is exact
+
+
+def test_review_every_frame_fixes_every_box():
+    rng = np.random.default_rng(0)
+    gt = _boxes([(f, 1, [f * 2.0, 0.0, f * 2.0 + 20.0, 20.0]) for f in range(20)]
+                + [(f, 2, [100.0, f, 120.0, f + 20.0]) for f in range(5, 20)])
+    noisy = [(f, 7, list(np.add([f * 2.0, 0.0, f * 2.0 + 20.0, 20.0], rng.normal(0, 4, 4))))
+             for f in range(15)]
+    tracks = _boxes(noisy + [(f, 8, [300.0, 0.0, 320.0, 20.0]) for f in range(3)])
+    assert box_accuracy(tracks, gt) < 0.6
+    out, counts = review(tracks, tracks, gt, 20, uniform_frames(20, 1), LINEAR)
+    assert box_accuracy(out, gt) == 1.0
+    assert counts.delete >= 1 and counts.draw >= 1
+
+
+def test_placeholder_rank_counts_predicted_boxes_and_track_ends():
+    tracks = _boxes([(f, 1, A) for f in range(10)] + [(f, 2, B) for f in range(3, 10)])
+    origin = np.where((tracks.track_id == 1) & (tracks.frame == 6), Origin.PREDICTED, Origin.DETECTED)
+    tracks = tracks.replace(origin=origin.astype(np.uint8))
+    order = placeholder_rank(tracks, tracks, 10)
+    assert sorted(order.tolist()) == list(range(10))
+    # frame 0 (track 1 starts), 3 (track 2 starts) and 9 (both end) score too, below frame 9's 2
+    assert order[:4].tolist() == [9, 0, 3, 6]
