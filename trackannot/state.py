@@ -253,6 +253,12 @@ class AnnotationState:
         known = f"{len(ids)} tracks, ids {ids[0]}..{ids[-1]}" if ids else "no tracks"
         raise InputFormatError(f"{where}: unknown track {track} (the video has {known})")
 
+    def _taken(self, track: int) -> str:
+        if track in self._merged_into:
+            return (f"that id is taken (track {track} was merged into track "
+                    f"{self._merged_into[track]}; was the file made before that merge?)")
+        return "that id is taken"
+
     def _check_frame(self, frame: int, where: str) -> None:
         if not 0 <= frame < self.num_frames:
             raise InputFormatError(
@@ -311,7 +317,7 @@ class AnnotationState:
         if track < 0:
             track = self._next_id
         elif track in self._pieces or track in self._keys or track in self._merged_into:
-            raise InputFormatError(f"{where}: cannot create track {track}: that id is taken")
+            raise InputFormatError(f"{where}: cannot create track {track}: {self._taken(track)}")
         self._next_id = max(self._next_id, track + 1)
         cls = max(int(c.class_id[i]), 0)
         self._set_key(track, int(c.frame[i]), (tuple(map(float, c.xyxy[i])), False, cls))
@@ -334,7 +340,7 @@ class AnnotationState:
         if new < 0:
             new = self._next_id
         elif new in self._pieces or new in self._keys or new in self._merged_into:
-            raise InputFormatError(f"{where}: cannot split into track {new}: that id is taken")
+            raise InputFormatError(f"{where}: cannot split into track {new}: {self._taken(new)}")
         self._next_id = max(self._next_id, new + 1)
         head, tail = [], []
         for orig, lo, hi in self._pieces.get(track, []):
