@@ -80,7 +80,8 @@ def owners(tracks: Boxes, gt: Boxes) -> tuple[dict[int, int], npt.NDArray[np.int
     for i in range(len(frames)):
         ta, tb, ga, gb = t_at[i], t_at[i + 1], g_at[i], g_at[i + 1]
         m = match_frame(tracks.xyxy[ta:tb], gt.xyxy[ga:gb])
-        matched[ta:tb] = np.where(m >= 0, gt.track_id[ga:gb][np.maximum(m, 0)], -1)
+        hit = m >= 0
+        matched[ta:tb][hit] = gt.track_id[ga:gb][m[hit]]
     ok = matched >= 0
     owner: dict[int, int] = {}
     if ok.any():

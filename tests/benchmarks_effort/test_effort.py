@@ -125,3 +125,11 @@ def test_placeholder_rank_counts_predicted_boxes_and_track_ends():
     assert sorted(order.tolist()) == list(range(10))
     # frame 0 (track 1 starts), 3 (track 2 starts) and 9 (both end) score too, below frame 9's 2
     assert order[:4].tolist() == [9, 0, 3, 6]
+
+
+def test_owners_majority_and_frames_without_gt():
+    gt = _boxes([(f, 1, A) for f in range(3)] + [(3, 2, B)])
+    tracks = _boxes([(f, 5, A) for f in range(3)] + [(3, 5, B), (4, 5, B), (4, 6, A)])
+    owner, matched = owners(tracks, gt)
+    assert owner == {5: 1}  # matched to 1 three times, to 2 once; frame 4 has no gt
+    assert matched.tolist() == [1, 1, 1, 2, -1, -1]
