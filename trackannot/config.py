@@ -22,6 +22,7 @@ __all__ = [
     "DetectConfig",
     "InterpolateConfig",
     "PipelineConfig",
+    "ReviewConfig",
     "StoreConfig",
     "TrackConfig",
     "config_to_dict",
@@ -289,6 +290,32 @@ class StoreConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReviewConfig:
+    """Risk of the current annotation's boxes (`trackannot.risk`), for review.
+
+    The logistic model of `trackannot.risk` is fit on automatic tracks without human keyframes
+    (`python -m benchmarks.bench_risk --fit`); these two settings are a stated prior for what a
+    keyframe does to the risk around it, not fit on data.
+
+    keyframe_risk: risk of a box at a human keyframe (the person drew or confirmed it). Higher:
+        keyframes come back into the review queue more often (second look at people's work).
+    keyframe_decay_frames: a box d frames from a keyframe of its track has its risk pulled toward
+        keyframe_risk by exp(-d / keyframe_decay_frames). Higher: interpolated boxes far from
+        keyframes are trusted more, so they reach the queue later.
+    """
+
+    keyframe_risk: float = 0.01
+    keyframe_decay_frames: float = 3.0
+
+    def __post_init__(self) -> None:
+        _check(0.0 <= self.keyframe_risk <= 1.0, "review.keyframe_risk", "a number in [0, 1]",
+               self.keyframe_risk)
+        _check(math.isfinite(self.keyframe_decay_frames) and self.keyframe_decay_frames > 0,
+               "review.keyframe_decay_frames", "a number of frames > 0",
+               self.keyframe_decay_frames)
+
+
+@dataclass(frozen=True, kw_only=True)
 class PipelineConfig:
     """All stages; `configs/default.yaml` holds the defaults with their trade-offs."""
 
@@ -297,6 +324,7 @@ class PipelineConfig:
     track: TrackConfig = field(default_factory=TrackConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     interpolate: InterpolateConfig = field(default_factory=InterpolateConfig)
+    review: ReviewConfig = field(default_factory=ReviewConfig)
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
