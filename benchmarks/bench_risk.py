@@ -40,7 +40,7 @@ from benchmarks.datasets import Sequence, load_kitti_car, load_mot15
 from benchmarks.effort.oracle import owners
 from trackannot import risk
 from trackannot.boxes import Boxes
-from trackannot.config import TrackConfig
+from trackannot.config import ReviewConfig, TrackConfig
 from trackannot.smooth import strength_for_fps, smooth_tracks
 from trackannot.track import track_detections
 
@@ -74,6 +74,14 @@ def labelled(seq: Sequence, dataset: str) -> dict[str, Any]:
     return {"name": seq.name, "tracks": tracks, "detections": seq.detections,
             "x": risk.risk_features(tracks, seq.detections), "wrong": wrong,
             "misses": misses, "num_frames": seq.num_frames}
+
+
+def rank_by_risk(tracks: Boxes, detections: Boxes, num_frames: int) -> np.ndarray:
+    """`benchmarks.effort` RankFn: frames in review order by `trackannot.risk` (default config).
+
+    python -m benchmarks.effort.run --rank benchmarks.bench_risk:rank_by_risk
+    """
+    return risk.rank_frames(tracks, risk.score_risk(tracks, detections, None), num_frames)
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2) -> np.ndarray:
@@ -135,12 +143,14 @@ def recall(seqs: list[dict[str, Any]], risks: list[risk.Risk]) -> dict[str, Any]
     total_missed = sum(int(s["misses"].sum()) for s in seqs)
     total_runs = sum(int(error_runs(s["tracks"], s["wrong"])[1].max(initial=-1)) + 1 for s in seqs)
     for share in SHARES:
-        got = {"ranked": [0, 0, 0], "uniform": [0, 0, 0], "best": [0, 0, 0], "boxes_ranked": 0}
+        got = {"ranked": [0, 0, 0], "sorted": [0, 0, 0], "uniform": [0, 0, 0], "best": [0, 0, 0],
+               "boxes_ranked": 0}
         for s, r in zip(seqs, risks):
             n, k = s["num_frames"], max(1, math.ceil(share * s["num_frames"]))
             wrong_f = np.bincount(s["tracks"].frame[s["wrong"]], minlength=n)[:n]
             both_f = wrong_f + s["misses"]
-            picks = {"ranked": r.rank_frames(n)[:k],
+            picks = {"ranked": risk.rank_frames(s["tracks"], r, n)[:k],
+                     "sorted": risk.rank_frames(s["tracks"], r, n, ReviewConfig(spread_frames=0))[:k],
                      "uniform": np.arange(0, n, round(1 / share))[:k],
                      "best": np.argsort(-wrong_f, kind="stable")[:k]}
             order, run = error_runs(s["tracks"], s["wrong"])
@@ -192,13 +202,16 @@ def _print(name: str, res: dict[str, Any]) -> None:
             print(f"{row['bucket']:>11} {row['boxes']:>7} {row['mean_score']:>6.3f} "
                   f"{row['error_rate']:>6.3f}")
     for key, r in res["recall"].items():
-        print(f"{key}: wrong in ranked frames {r['frames_ranked_wrong']:.3f} (uniform "
-              f"{r['frames_uniform_wrong']:.3f}, random {r['random_expectation']:.2f}, best "
-              f"{r['frames_best_wrong']:.3f}); wrong+missed {r['frames_ranked_wrong_or_missed']:.3f}"
-              f" (uniform {r['frames_uniform_wrong_or_missed']:.3f}); error runs seen "
-              f"{r['frames_ranked_error_runs_seen']:.3f} (uniform "
-              f"{r['frames_uniform_error_runs_seen']:.3f}, best-by-boxes "
-              f"{r['frames_best_error_runs_seen']:.3f}); ranked boxes {r['boxes_ranked_wrong']:.3f}")
+        print(f"{key}: frames ranked (spread) / sorted by risk / every k-th / best by wrong "
+              f"boxes: wrong boxes {r['frames_ranked_wrong']:.3f} / {r['frames_sorted_wrong']:.3f}"
+              f" / {r['frames_uniform_wrong']:.3f} / {r['frames_best_wrong']:.3f}; wrong+missed "
+              f"{r['frames_ranked_wrong_or_missed']:.3f} / {r['frames_sorted_wrong_or_missed']:.3f}"
+              f" / {r['frames_uniform_wrong_or_missed']:.3f} / "
+              f"{r['frames_best_wrong_or_missed']:.3f}; error runs seen "
+              f"{r['frames_ranked_error_runs_seen']:.3f} / {r['frames_sorted_error_runs_seen']:.3f}"
+              f" / {r['frames_uniform_error_runs_seen']:.3f} / "
+              f"{r['frames_best_error_runs_seen']:.3f}; top boxes by score hold "
+              f"{r['boxes_ranked_wrong']:.3f} of wrong boxes (random {r['random_expectation']})")
 
 
 def main(argv: list[str] | None = None) -> None:

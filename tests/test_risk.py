@@ -10,9 +10,9 @@ import pytest
 
 from trackannot.boxes import COLUMNS, Boxes, Origin
 from trackannot.config import ReviewConfig
-from trackannot.errors import ConfigError
+from trackannot.errors import ConfigError, InputFormatError
 from trackannot.keyframes import Keyframes
-from trackannot.risk import FEATURES, Reason, Risk, risk_features, score_risk
+from trackannot.risk import FEATURES, Reason, Risk, rank_frames, risk_features, score_risk
 
 FRAMES = 10
 
@@ -127,17 +127,44 @@ def test_scores_reasons_and_frame_totals_are_valid() -> None:
     np.testing.assert_allclose(risk.frame_expected.sum(), risk.score.sum())
     assert ((risk.frame_any >= risk.frame_expected / np.bincount(boxes.frame)[risk.frame] - 1e-9)
             & (risk.frame_any <= 1)).all()
-    ranked = risk.rank_frames(40)
+    ranked = rank_frames(boxes, risk, 40, ReviewConfig(spread_frames=0))
     assert sorted(ranked.tolist()) == list(range(40))
     per = risk.per_frame(40)
     assert (np.diff(per[ranked]) <= 0).all() and per[30:].sum() == 0
+    spread = rank_frames(boxes, risk, 40)
+    assert sorted(spread.tolist()) == list(range(40)) and spread[0] == ranked[0]
+
+
+def test_spread_ranking_moves_on_to_other_errors() -> None:
+    # track 1: a long risky stretch (no detection) at frames 0..9; track 2: one risky box at 30
+    risky = _track(1, 0.0, Origin.PREDICTED, det=False)
+    lone = Boxes.create(xyxy=[[400, 0, 450, 100]], frame=[30], track_id=[2],
+                        origin=[int(Origin.PREDICTED)])
+    boxes = _boxes(risky, lone)
+    risk = score_risk(boxes, None, None)
+    assert risk.score[-1] < risk.score[:-1].min()  # a one-box track alone is less risky here
+    plain = rank_frames(boxes, risk, 40, ReviewConfig(spread_frames=0))
+    spread = rank_frames(boxes, risk, 40, ReviewConfig(spread_frames=5))
+    assert plain[:FRAMES].tolist() == sorted(plain[:FRAMES].tolist(), key=lambda f: (
+        -risk.per_frame(40)[f], f))
+    assert 30 not in plain[:FRAMES].tolist()
+    assert 30 in spread[:4].tolist()  # after one look at track 1, track 2's box comes next
+
+
+def test_rank_frames_rejects_mismatched_input() -> None:
+    boxes = _boxes(_track(1, 0.0))
+    risk = score_risk(boxes, None, None)
+    with pytest.raises(InputFormatError, match="risk has 10 scores but boxes has 9 rows"):
+        rank_frames(boxes[1:], risk, FRAMES)
+    with pytest.raises(InputFormatError, match="num_frames = 5"):
+        rank_frames(boxes, risk, 5)
 
 
 def test_empty_input() -> None:
     risk = score_risk(Boxes.empty(), None, None)
     assert isinstance(risk, Risk)
     assert risk.score.shape == (0,) and risk.reason.shape == (0,) and risk.frame.shape == (0,)
-    assert risk.rank_frames(3).tolist() == [0, 1, 2]
+    assert rank_frames(Boxes.empty(), risk, 3).tolist() == [0, 1, 2]
     risk = score_risk(Boxes.empty(), _detections_at(0.0), Keyframes.empty())
     assert risk.frame_expected.shape == (0,)
 
@@ -149,22 +176,31 @@ def test_reason_labels_are_readable() -> None:
 
 
 @pytest.mark.parametrize("key, value", [("keyframe_risk", 1.5), ("keyframe_decay_frames", 0.0),
-                                        ("keyframe_decay_frames", math.inf)])
+                                        ("keyframe_decay_frames", math.inf),
+                                        ("spread_frames", -1)])
 def test_review_config_rejects_bad_values(key: str, value: float) -> None:
     with pytest.raises(ConfigError, match=f"review.{key}"):
         ReviewConfig(**{key: value})
 
 
-def test_real_mot15_top_frames_hold_more_wrong_boxes_than_their_share(data_dir: Path) -> None:
-    from benchmarks.bench_risk import labelled
+def test_real_mot15_top_frames_hold_more_errors_than_their_share(data_dir: Path) -> None:
+    from benchmarks.bench_risk import error_runs, labelled
     from benchmarks.datasets import load_mot15
 
     seq = next(s for s in load_mot15(data_dir) if s.name == "KITTI-13")  # held out of the fit
     data = labelled(seq, "MOT15")
-    risk = score_risk(data["tracks"], seq.detections, None)
+    tracks, wrong = data["tracks"], data["wrong"]
+    risk = score_risk(tracks, seq.detections, None)
     n, k = seq.num_frames, math.ceil(0.2 * seq.num_frames)
-    wrong_per_frame = np.bincount(data["tracks"].frame[data["wrong"]], minlength=n)
-    share = wrong_per_frame[risk.rank_frames(n)[:k]].sum() / wrong_per_frame.sum()
-    uniform = wrong_per_frame[np.arange(0, n, 5)].sum() / wrong_per_frame.sum()
-    assert wrong_per_frame.sum() > 100
-    assert share > 0.35 and share > uniform + 0.1
+    wrong_per_frame = np.bincount(tracks.frame[wrong], minlength=n)
+    order, run = error_runs(tracks, wrong)
+    assert wrong_per_frame.sum() > 100 and run.max() + 1 > 50
+
+    def shares(frames: np.ndarray) -> tuple[float, float]:
+        seen = np.unique(run[(run >= 0) & np.isin(tracks.frame[order], frames)])
+        return wrong_per_frame[frames].sum() / wrong_per_frame.sum(), len(seen) / (run.max() + 1)
+
+    boxes_ranked, runs_ranked = shares(rank_frames(tracks, risk, n)[:k])
+    boxes_uniform, runs_uniform = shares(np.arange(0, n, 5))
+    assert boxes_ranked > 0.3 and boxes_ranked > boxes_uniform + 0.1
+    assert runs_ranked > 0.75 and runs_ranked > runs_uniform + 0.2

@@ -41,11 +41,12 @@ import numpy.typing as npt
 
 from trackannot.boxes import Boxes, Origin
 from trackannot.config import ReviewConfig
+from trackannot.errors import InputFormatError
 from trackannot.keyframes import Keyframes
-from trackannot.kernels.risk import max_iou_same_frame
+from trackannot.kernels.risk import max_iou_same_frame, spread_rank
 
-__all__ = ["COEFFICIENTS", "FEATURES", "INTERCEPT", "Reason", "Risk", "risk_features",
-           "score_risk"]
+__all__ = ["COEFFICIENTS", "FEATURES", "INTERCEPT", "Reason", "Risk", "rank_frames",
+           "risk_features", "score_risk"]
 
 EDGE_FRAMES = 5.0  # track_edge decays over this many frames from a track's first/last frame
 SMALL_BOX_PX = 50.0  # boxes shorter than this (pixels) get a small_box signal
@@ -112,11 +113,6 @@ class Risk:
         keep = self.frame < num_frames
         out[self.frame[keep]] = self.frame_expected[keep]
         return out
-
-    def rank_frames(self, num_frames: int) -> npt.NDArray[np.int64]:
-        """All frames 0..num_frames-1, most expected wrong boxes first (ties: earlier first)."""
-        per = self.per_frame(num_frames)
-        return np.lexsort((np.arange(num_frames), -per)).astype(np.int64)
 
 
 def _by_track(boxes: Boxes) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]:
@@ -271,3 +267,38 @@ def score_risk(boxes: Boxes, detections: Boxes | None, keyframes: Keyframes | No
                            minlength=len(frame))
     return Risk(score=np.clip(score, 0.0, 1.0), reason=reason, frame=frame.astype(np.int64),
                 frame_expected=expected, frame_any=1.0 - np.exp(log_keep))
+
+
+def rank_frames(boxes: Boxes, risk: Risk, num_frames: int,
+                cfg: ReviewConfig | None = None) -> npt.NDArray[np.int64]:
+    """Every frame 0..num_frames-1 in review order: the most expected wrong boxes first.
+
+    Once a frame is taken, the boxes of its tracks within `cfg.spread_frames` frames count less
+    (`trackannot.kernels.risk.spread_rank`): a person who fixes a track at one frame fixes its
+    neighbourhood, so the next frames go to other errors. spread_frames = 0 sorts frames by
+    `Risk.frame_expected`. Ties: the earlier frame first.
+
+    Args:
+        boxes: the rows `risk` was computed on.
+        risk: `score_risk(boxes, ...)`.
+        num_frames: frames of the video; frames with no box come last.
+        cfg: None uses `ReviewConfig()`.
+
+    Raises:
+        InputFormatError: `risk` does not have one score per row of `boxes`, or a box lies at a
+            frame >= num_frames.
+    """
+    cfg = cfg or ReviewConfig()
+    if len(risk.score) != len(boxes):
+        raise InputFormatError(
+            f"rank_frames: risk has {len(risk.score)} scores but boxes has {len(boxes)} rows; "
+            "pass the boxes the risk was computed on"
+        )
+    if len(boxes) and int(boxes.frame[-1]) >= num_frames:
+        raise InputFormatError(
+            f"rank_frames: a box lies at frame {int(boxes.frame[-1])}, expected frames below "
+            f"num_frames = {num_frames}; pass the video's frame count"
+        )
+    order, seg = _by_track(boxes)
+    return spread_rank(boxes.frame, risk.score.astype(np.float64), order.astype(np.int64), seg,
+                       int(num_frames), int(cfg.spread_frames))
