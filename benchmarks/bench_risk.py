@@ -7,15 +7,20 @@ Protocol:
 - Labels (issue 4): per frame, tracks are matched to gt (MOT15 rows with flag 1; KITTI Car rows
   with an id) by Hungarian on IoU, pairs at IoU >= 0.5 (`benchmarks.effort.oracle.owners`); a box
   is wrong if unmatched, or matched to another gt id than the one its track is matched to most
-  often. A gt box no track box matches is a miss of its frame.
-- Split: sequences 0, 2, 4, ... of each dataset fit the model (`--fit`); sequences 1, 3, 5, ...
-  are held out and every figure below is measured on them only.
+  often. A gt box no track box matches is a miss of its frame. An error run is a stretch of
+  consecutive wrong boxes of one track: a person who looks at any frame of it sees the error and
+  fixes the stretch (split, absent, or an adjusted keyframe that interpolation carries).
+- Split: sequences 0, 2, 4, ... of each dataset fit the model (`--fit`: the logistic
+  coefficients, then ReviewConfig.spread_frames by the error runs seen in the top 20% of
+  frames); sequences 1, 3, 5, ... are held out and every figure below is measured on them only.
 - Reported (held out, per dataset and pooled): (a) reliability table: score bucket -> boxes, mean
   score, measured error rate; (b) error recall: frames of each sequence ranked by
-  `Risk.frame_expected`, the share of all wrong boxes (and of wrong + missed) in the top 10% and
-  20% of frames, against every 10th / 5th frame (uniform review) and the random expectation, and
-  the best possible ranking (frames by their true wrong count); the same for boxes ranked by
-  score; (c) AUC of the box score.
+  `trackannot.risk.rank_frames` (default spread_frames, and 0: sorted by expected wrong boxes),
+  the share of all wrong boxes, of wrong + missed boxes, and of error runs seen, in the top 10%
+  and 20% of frames, against every 10th / 5th frame (uniform review), the random expectation,
+  and the frames with the most wrong boxes (the best any ranking can do on wrong boxes); the
+  share of wrong boxes among the top 10% / 20% of boxes ranked by score; (c) AUC of the box
+  score.
 
 Run (writes benchmarks/results/risk.json, prints tables):
     python -m benchmarks.bench_risk          # held-out report of the shipped coefficients
@@ -51,6 +56,8 @@ KITTI_CAR = 1  # trackannot.evaluate.KITTI_CLASS_IDS["car"]
 SMOOTH_SECONDS = 0.1
 BUCKETS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 SHARES = (0.1, 0.2)
+PLAIN = ReviewConfig(spread_frames=0)  # frames sorted by expected wrong boxes
+SPREADS = (0, 2, 3, 5, 8, 10)  # ReviewConfig.spread_frames values tried on the fit half (--fit)
 L2 = 1.0  # ridge penalty of the logistic fit (on the summed log-likelihood)
 
 
@@ -136,7 +143,8 @@ def error_runs(tracks: Boxes, wrong: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return order, np.where(w, run, -1)
 
 
-def recall(seqs: list[dict[str, Any]], risks: list[risk.Risk]) -> dict[str, Any]:
+def recall(seqs: list[dict[str, Any]], risks: list[risk.Risk],
+           cfg: ReviewConfig | None = None) -> dict[str, Any]:
     """(b) share of wrong (and wrong + missed) boxes in the top frames / boxes of each sequence."""
     out: dict[str, Any] = {}
     total_wrong = sum(int(s["wrong"].sum()) for s in seqs)
@@ -149,8 +157,8 @@ def recall(seqs: list[dict[str, Any]], risks: list[risk.Risk]) -> dict[str, Any]
             n, k = s["num_frames"], max(1, math.ceil(share * s["num_frames"]))
             wrong_f = np.bincount(s["tracks"].frame[s["wrong"]], minlength=n)[:n]
             both_f = wrong_f + s["misses"]
-            picks = {"ranked": risk.rank_frames(s["tracks"], r, n)[:k],
-                     "sorted": risk.rank_frames(s["tracks"], r, n, ReviewConfig(spread_frames=0))[:k],
+            picks = {"ranked": risk.rank_frames(s["tracks"], r, n, cfg)[:k],
+                     "sorted": risk.rank_frames(s["tracks"], r, n, PLAIN)[:k],
                      "uniform": np.arange(0, n, round(1 / share))[:k],
                      "best": np.argsort(-wrong_f, kind="stable")[:k]}
             order, run = error_runs(s["tracks"], s["wrong"])
@@ -165,7 +173,8 @@ def recall(seqs: list[dict[str, Any]], risks: list[risk.Risk]) -> dict[str, Any]
             got["boxes_ranked"] += int(s["wrong"][top].sum())
         out[f"top_{int(share * 100)}pct"] = {
             "random_expectation": share,
-            **{f"frames_{k}_wrong": v[0] / total_wrong for k, v in got.items() if k != "boxes_ranked"},
+            **{f"frames_{k}_wrong": v[0] / total_wrong
+               for k, v in got.items() if k != "boxes_ranked"},
             **{f"frames_{k}_wrong_or_missed": v[1] / (total_wrong + total_missed)
                for k, v in got.items() if k != "boxes_ranked"},
             **{f"frames_{k}_error_runs_seen": v[2] / total_runs
@@ -195,7 +204,8 @@ def report(seqs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _print(name: str, res: dict[str, Any]) -> None:
     print(f"\n== {name} held out {res['sequences']}: {res['boxes']} boxes, {res['wrong']} wrong "
-          f"({res['error_rate']:.3f}) in {res['error_runs']} runs, {res['missed']} missed; AUC {res['auc']:.3f}")
+          f"({res['error_rate']:.3f}) in {res['error_runs']} runs, {res['missed']} missed; "
+          f"AUC {res['auc']:.3f}")
     print(f"{'bucket':>11} {'boxes':>7} {'mean':>6} {'error':>6}")
     for row in res["reliability"]:
         if row["boxes"]:
@@ -227,6 +237,12 @@ def main(argv: list[str] | None = None) -> None:
         risk.INTERCEPT = round(float(beta[0]), 3)
         risk.COEFFICIENTS = {k: round(float(b), 3) for k, b in zip(risk.FEATURES, beta[1:])}
         print(f"INTERCEPT = {risk.INTERCEPT}\nCOEFFICIENTS = {risk.COEFFICIENTS}")
+        risks = [risk.score_risk(s["tracks"], s["detections"], None) for s in fit_half]
+        for spread in SPREADS:
+            got = recall(fit_half, risks, ReviewConfig(spread_frames=spread))["top_20pct"]
+            print(f"fit half, spread_frames {spread}: top 20% frames see "
+                  f"{got['frames_ranked_error_runs_seen']:.3f} of error runs, "
+                  f"{got['frames_ranked_wrong']:.3f} of wrong boxes")
     held = {name: seqs[1::2] for name, seqs in data.items()}
     results = {name: report(seqs) for name, seqs in held.items()}
     results["pooled"] = report([s for seqs in held.values() for s in seqs])

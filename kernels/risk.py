@@ -82,7 +82,7 @@ def _discount(rows: np.ndarray, frame: np.ndarray, seg: np.ndarray, p: np.ndarra
 @njit(cache=True)
 def spread_rank(frame: np.ndarray, score: np.ndarray, track_order: np.ndarray,
                 track_seg: np.ndarray, num_frames: int, spread: int) -> np.ndarray:
-    """Frames in review order: greedily the most expected wrong boxes, counting looked-at tracks less.
+    """Frames in review order: most expected wrong boxes first, looked-at tracks counting less.
 
     After a frame is picked, each of its tracks' boxes d <= spread frames away keeps
     d / (spread + 1) of its risk (a person who corrects the track at the picked frame fixes its

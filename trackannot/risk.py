@@ -2,8 +2,9 @@
 
 `score_risk` gives every (track, frame) row of an annotation a probability that a careful person
 would change it (the box misses its object at IoU 0.5, or belongs to another object than the rest
-of its track), the signal that contributes most to it (`Reason`), and per-frame totals that rank
-frames for review.
+of its track), the signal that contributes most to it (`Reason`), and per-frame totals;
+`rank_frames` orders the frames for review (most expected wrong boxes first, moving on from a
+track once it has been looked at nearby: `ReviewConfig.spread_frames`).
 
 Model: a logistic regression on per-row signals (`FEATURES`), each 0 where the row looks safe:
 
@@ -125,7 +126,10 @@ def _by_track(boxes: Boxes) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]
 
 def _nearest_distance(frame: npt.NDArray[np.int64], seg: npt.NDArray[np.int64],
                       hit: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
-    """Frames to the nearest `hit` row of the same segment (rows sorted by (seg, frame)); inf if none."""
+    """Frames to the nearest `hit` row of the same segment; inf if none.
+
+    Rows are sorted by (seg, frame).
+    """
     if not len(frame):
         return np.empty(0, np.float64)
     span = int(frame.max() - frame.min()) + 2
@@ -218,7 +222,7 @@ def risk_features(boxes: Boxes, detections: Boxes | None) -> npt.NDArray[np.floa
 
 
 def _keyframe_distance(boxes: Boxes, keyframes: Keyframes | None) -> npt.NDArray[np.float64]:
-    """Frames from each row to the nearest keyframe of its track (0 for KEYFRAME rows; inf: none)."""
+    """Frames from each row to the nearest keyframe of its track (0: KEYFRAME rows; inf: none)."""
     dist = np.full(len(boxes), np.inf)
     if keyframes is not None and len(keyframes) and len(boxes):
         ids = np.unique(np.r_[boxes.track_id, keyframes.track_id])
