@@ -36,6 +36,7 @@ import math
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +187,9 @@ def recall(seqs: list[dict[str, Any]], risks: list[risk.Risk],
 
 def report(seqs: list[dict[str, Any]]) -> dict[str, Any]:
     """Held-out figures of the shipped model (`trackannot.risk.score_risk`)."""
+    t0 = time.perf_counter()
     risks = [risk.score_risk(s["tracks"], s["detections"], None) for s in seqs]
+    seconds = time.perf_counter() - t0
     score = np.concatenate([r.score for r in risks])
     y = np.concatenate([s["wrong"] for s in seqs])
     reasons = np.concatenate([r.reason for r in risks])
@@ -196,7 +199,7 @@ def report(seqs: list[dict[str, Any]]) -> dict[str, Any]:
         "missed": int(sum(s["misses"].sum() for s in seqs)), "error_rate": float(y.mean()),
         "error_runs": sum(int(error_runs(s["tracks"], s["wrong"])[1].max(initial=-1)) + 1
                           for s in seqs),
-        "auc": auc(score, y), "reliability": reliability(score, y),
+        "score_risk_seconds": seconds, "auc": auc(score, y), "reliability": reliability(score, y),
         "recall": recall(seqs, risks),
         "reasons_top20pct_boxes": {risk.Reason(i).label: int(c) for i, c in enumerate(top) if c},
     }
@@ -205,7 +208,7 @@ def report(seqs: list[dict[str, Any]]) -> dict[str, Any]:
 def _print(name: str, res: dict[str, Any]) -> None:
     print(f"\n== {name} held out {res['sequences']}: {res['boxes']} boxes, {res['wrong']} wrong "
           f"({res['error_rate']:.3f}) in {res['error_runs']} runs, {res['missed']} missed; "
-          f"AUC {res['auc']:.3f}")
+          f"AUC {res['auc']:.3f}; score_risk {res['score_risk_seconds']:.3f} s")
     print(f"{'bucket':>11} {'boxes':>7} {'mean':>6} {'error':>6}")
     for row in res["reliability"]:
         if row["boxes"]:
