@@ -31,7 +31,7 @@ from tests.export.keyframe_cases import (
 from trackannot.boxes import Origin
 from trackannot.errors import InputFormatError
 from trackannot.export.labelstudio import format_labelstudio, read_labelstudio, write_labelstudio
-from trackannot.export.meta import close_tracks
+from trackannot.export.meta import VideoMeta, close_tracks
 from trackannot.interpolate import interpolate_linear
 from trackannot.keyframes import Keyframes
 
@@ -43,6 +43,23 @@ def assert_within_ulps(got: np.ndarray, want: np.ndarray, ulps: int, what: objec
     want = np.asarray(want, dtype=np.float32)
     err = np.abs(np.asarray(got, dtype=np.float64) - want) / np.spacing(np.abs(want))
     assert (err <= ulps).all(), f"{what}: {got} vs {want} ({err.max():.2f} ulps)"
+
+
+def assert_drawn_as_ours(drawn: dict[tuple[str, int], dict[str, Any]],
+                         table: dict[tuple[int, int], np.ndarray], meta: VideoMeta) -> None:
+    """Label Studio's drawn boxes are `table`'s boxes, box for box, within one float32 ulp.
+
+    Args:
+        drawn: `ls_oracle.drawn_boxes` output: ("t<track>", 1-based frame) -> box in percent.
+        table: `box_table` output: (track_id, 0-based frame) -> xyxy pixels.
+        meta: the frame size that turns percent back into pixels.
+    """
+    assert {(f"t{t}", f + 1) for t, f in table} == drawn.keys()
+    scale = np.array([meta.width, meta.height, meta.width, meta.height]) / 100.0
+    for (track, frame), box in table.items():
+        p = drawn[(f"t{track}", frame + 1)]
+        pixels = np.array([p["x"], p["y"], p["x"] + p["width"], p["y"] + p["height"]]) * scale
+        assert_within_ulps(pixels.astype(np.float32), box, 1, (track, frame))
 
 
 @pytest.mark.parametrize("as_predictions", [False, True], ids=["annotations", "predictions"])
@@ -73,14 +90,7 @@ def test_label_studio_draws_what_interpolate_linear_computes(seed: int) -> None:
     assert (ours.origin == Origin.INTERPOLATED).any() and keys.outside.any()
     assert (ours.frame == META.num_frames - 1).any()
     task = json.loads(json.dumps(format_labelstudio(keys, META)))[0]  # through JSON text
-    drawn = ls_oracle.drawn_boxes(task)
-    table = box_table(ours)
-    assert {(f"t{t}", f + 1) for t, f in table} == drawn.keys()
-    scale = np.array([META.width, META.height, META.width, META.height]) / 100.0
-    for (track, frame), box in table.items():
-        p = drawn[(f"t{track}", frame + 1)]
-        pixels = np.array([p["x"], p["y"], p["x"] + p["width"], p["y"] + p["height"]]) * scale
-        assert_within_ulps(pixels.astype(np.float32), box, 1, (track, frame))
+    assert_drawn_as_ours(ls_oracle.drawn_boxes(task), box_table(ours), META)
 
 
 def test_label_studio_draws_real_tracks_as_interpolate_linear_does(
@@ -88,14 +98,8 @@ def test_label_studio_draws_real_tracks_as_interpolate_linear_does(
 ) -> None:
     boxes, meta = mot17_gt(data_dir)  # MOT17-09 pedestrians: 26 tracks with gaps, 1920x1080
     keys = keyframes_every(boxes, meta.num_frames, step=5)
-    ours = box_table(interpolate_linear(keys))
     drawn = ls_oracle.drawn_boxes(json.loads(json.dumps(format_labelstudio(keys, meta)))[0])
-    assert {(f"t{t}", f + 1) for t, f in ours} == drawn.keys()
-    scale = np.array([meta.width, meta.height, meta.width, meta.height]) / 100.0
-    for (track, frame), box in ours.items():
-        p = drawn[(f"t{track}", frame + 1)]
-        pixels = np.array([p["x"], p["y"], p["x"] + p["width"], p["y"] + p["height"]]) * scale
-        assert_within_ulps(pixels.astype(np.float32), box, 1, (track, frame))
+    assert_drawn_as_ours(drawn, box_table(interpolate_linear(keys)), meta)
     assert read_labelstudio(write_labelstudio(tmp_path / "a.json", keys, meta), meta).equals(keys)
 
 

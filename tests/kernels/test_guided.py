@@ -3,14 +3,12 @@ exact, behaviour on curved motion and crossing objects, and the no-JIT path."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.kernels._nojit import run_without_jit
 from trackannot.kernels.guided import NUM_PARAMS, guided_fill, guided_fill_numpy, guided_params
 from trackannot.kernels.interp import linear_counts, linear_fill
 
@@ -220,14 +218,7 @@ np.savez(sys.argv[2], out_frame=out[0], out_xyxy=out[1], out_key=out[2])
 
 def test_kernel_runs_without_jit(tmp_path: Path) -> None:
     keys, dets = scene(7, 6)
-    np.savez(tmp_path / "in.npz", **keys, **dets)
-    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
-        env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    got = np.load(tmp_path / "out.npz")
+    got = run_without_jit(_SCRIPT, {**keys, **dets}, tmp_path)
     want = run(guided_fill, keys, dets)
     assert len(want["out_frame"]) > 50
     np.testing.assert_array_equal(got["out_frame"], want["out_frame"])

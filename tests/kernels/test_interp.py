@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.kernels._nojit import run_without_jit
 from trackannot.kernels.interp import (
     linear_counts,
     linear_counts_numpy,
@@ -196,14 +194,7 @@ np.savez(sys.argv[2], counts=c, frame=f, xyxy=x, key=k)
 
 def test_kernels_run_without_jit(tmp_path: Path) -> None:
     key = random_keyframes(8, 40)
-    np.savez(tmp_path / "in.npz", **key)
-    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
-        env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    got = np.load(tmp_path / "out.npz")
+    got = run_without_jit(_SCRIPT, key, tmp_path)
     ref = run(linear_fill, linear_counts, key)
     assert len(ref[1]) > 100
     for name, value in zip(("counts", "frame", "xyxy", "key"), ref):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 
+from tests.kernels._nojit import run_without_jit
 from trackannot.boxes import Boxes
 from trackannot.config import TrackConfig
 from trackannot.kernels.assign import gate_pairs, unmatched
@@ -76,14 +74,7 @@ def test_kernels_run_without_jit(tmp_path: Path) -> None:
                   iou=(rng.random((5, 4)) * (rng.random((5, 4)) < 0.6)).astype(np.float32),
                   seq_xyxy=seq_xyxy.astype(np.float32), seq_frame=np.repeat(np.arange(15), 8),
                   seq_score=rng.choice([0.9, 0.75, 0.4], 120).astype(np.float32))
-    np.savez(tmp_path / "in.npz", **inputs)
-    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
-        env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    got = np.load(tmp_path / "out.npz")
+    got = run_without_jit(_SCRIPT, inputs, tmp_path)
     np.testing.assert_allclose(got["iou"], iou_matrix(a, b), atol=1e-7)
     np.testing.assert_allclose(got["iou_parallel"], iou_matrix_parallel(a, b), atol=1e-7)
     assert got["iou_empty"].shape == (0, 6)

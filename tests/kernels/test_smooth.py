@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.kernels._nojit import run_without_jit
 from trackannot.kernels.smooth import (
     MISSING,
     OBSERVED,
@@ -129,18 +127,12 @@ if not numba.config.DISABLE_JIT or hasattr(smooth_runs, "py_func"):
 d = dict(np.load(sys.argv[1]))
 out = np.full(d["xyxy"].shape, np.nan, np.float32)
 smooth_runs(d["xyxy"], d["mode"], d["run_start"], 1.5, out)
-np.save(sys.argv[2], out)
+np.savez(sys.argv[2], out=out)
 """
 
 
 def test_kernel_runs_without_jit(tmp_path: Path) -> None:
     a = random_runs(11, 8, max_len=15)
-    np.savez(tmp_path / "in.npz", **a)
-    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, str(tmp_path / "in.npz"), str(tmp_path / "out.npy")],
-        env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), run(smooth_runs, a, 1.5),
+    got = run_without_jit(_SCRIPT, a, tmp_path)
+    np.testing.assert_allclose(got["out"], run(smooth_runs, a, 1.5),
                                rtol=1e-6, atol=1e-4)

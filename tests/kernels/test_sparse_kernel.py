@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.kernels._nojit import run_without_jit
 from trackannot.kernels.interp import linear_counts, linear_fill
 from trackannot.kernels.sparse import select_keyframes, select_keyframes_numpy
 
@@ -162,19 +160,12 @@ if not numba.config.DISABLE_JIT or hasattr(select_keyframes, "py_func"):
     sys.exit("JIT was not disabled")
 d = dict(np.load(sys.argv[1]))
 sel = select_keyframes(d["xyxy"], d["run_start"], d["closed"], d["keep"], 0.9)
-np.save(sys.argv[2], sel)
+np.savez(sys.argv[2], sel=sel)
 """
 
 
 def test_kernel_runs_without_jit(tmp_path: Path) -> None:
     runs = random_runs(9, 20)
-    np.savez(tmp_path / "in.npz", **runs)
-    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, str(tmp_path / "in.npz"), str(tmp_path / "out.npy")],
-        env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    got = np.load(tmp_path / "out.npy")
+    got = run_without_jit(_SCRIPT, runs, tmp_path)["sel"]
     np.testing.assert_array_equal(got, run_kernel(runs, 0.9))
     assert 0 < got.sum() < len(got)
