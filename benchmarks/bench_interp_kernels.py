@@ -30,9 +30,6 @@ Run (writes benchmarks/results/interp_kernels.json and prints a table and ratios
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -42,6 +39,7 @@ from typing import Any, Callable
 import numba
 import numpy as np
 
+from benchmarks._common import machine_info, write_json
 from trackannot.kernels.interp import linear_counts, linear_fill, linear_fill_numpy
 from trackannot.kernels.sparse import select_keyframes, select_keyframes_numpy
 
@@ -296,17 +294,12 @@ def report(args: argparse.Namespace, rates: dict[str, float], boxes: dict[str, i
     doc = {
         "command": "python -m benchmarks.bench_interp_kernels " + " ".join(sys.argv[1:]),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "machine": {"cpus": os.cpu_count(), "numba_threads": all_threads,
-                    "python": platform.python_version(), "numba": numba.__version__,
-                    "numpy": np.__version__, "processor": platform.processor()},
+        "machine": {**machine_info(), "numba_threads": all_threads},
         "boxes_per_s": rates, "boxes": boxes, "seconds": seconds, "ratios": rat,
         "linear_goal_boxes_per_s": GOAL_LINEAR, "linear_goal_met": goal,
         "kernels_equal_references": agree, "notes": notes,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    partial = args.out.with_suffix(".partial")
-    partial.write_text(json.dumps(doc, indent=1))
-    partial.replace(args.out)
+    write_json(args.out, doc)
 
 
 if __name__ == "__main__":

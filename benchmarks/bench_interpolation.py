@@ -29,9 +29,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import platform
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +37,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from benchmarks._common import result_doc, write_json
 from benchmarks.datasets import Sequence, load_kitti_car, load_mot15
 from trackannot.boxes import Boxes
 from trackannot.config import InterpolateConfig
@@ -234,17 +232,8 @@ def main(argv: list[str] | None = None) -> None:
     print(table(results))
     print(f"({elapsed:.1f} s)")
     if not args.no_write:
-        doc = {
-            "command": "python -m benchmarks.bench_interpolation " + " ".join(sys.argv[1:]),
-            "config": dataclasses.asdict(cfg),
-            "good_iou": GOOD_IOU,
-            "python": platform.python_version(),
-            "results": results,
-        }
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        partial = args.out.with_suffix(".partial")
-        partial.write_text(json.dumps(doc, indent=1))
-        partial.replace(args.out)
+        write_json(args.out, result_doc("benchmarks.bench_interpolation", results,
+                                        config=dataclasses.asdict(cfg), good_iou=GOOD_IOU))
 
 
 if __name__ == "__main__":

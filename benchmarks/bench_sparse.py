@@ -35,15 +35,13 @@ Run (writes benchmarks/results/sparse.json and prints a table):
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmarks._common import result_doc, write_json
 from benchmarks.datasets import Sequence, load_kitti_car, load_mot15
 from trackannot.boxes import Boxes
 from scipy.optimize import linear_sum_assignment
@@ -343,16 +341,8 @@ def main(argv: list[str] | None = None) -> None:
     print(accuracy_table(results))
     if args.no_write:
         return
-    doc = {
-        "command": "python -m benchmarks.bench_sparse " + " ".join(sys.argv[1:]),
-        "track_config": config_to_dict(TrackConfig()),
-        "python": platform.python_version(),
-        "results": results,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    partial = args.out.with_suffix(".partial")
-    partial.write_text(json.dumps(doc, indent=1))
-    partial.replace(args.out)
+    write_json(args.out, result_doc("benchmarks.bench_sparse", results,
+                                    track_config=config_to_dict(TrackConfig())))
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from benchmarks._common import write_json
 from benchmarks.datasets import Sequence, load_kitti_car, load_mot15
 from trackannot.boxes import Boxes
 from trackannot.config import TrackConfig, config_to_dict
@@ -347,11 +348,7 @@ def write_baseline(mot15: dict[str, Any]) -> Path:
         "per_sequence": ours["per_sequence"],
         "track_config": config_to_dict(TrackConfig()),
     }
-    BASELINE.parent.mkdir(parents=True, exist_ok=True)
-    tmp = BASELINE.with_suffix(".json.partial")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    tmp.replace(BASELINE)
-    return BASELINE
+    return write_json(BASELINE, payload, indent=2, final_newline=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -394,8 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.update_baseline:
         print(f"\nwrote {write_baseline(results['datasets']['MOT15'])}")
         return 0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(args.out, results, indent=2, final_newline=True)
     print(f"\nwrote {args.out}")
     return 0
 
