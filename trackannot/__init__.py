@@ -7,6 +7,7 @@ from trackannot.config import (
     DetectConfig,
     InterpolateConfig,
     PipelineConfig,
+    ReviewConfig,
     StoreConfig,
     TrackConfig,
     load_config,
@@ -34,6 +35,7 @@ from trackannot.export import (
 from trackannot.export.mot import write_mot
 from trackannot.interpolate import interpolate, interpolate_linear
 from trackannot.keyframes import Keyframes
+from trackannot.risk import Reason, Risk, rank_frames, score_risk
 from trackannot.smooth import smooth_tracks
 from trackannot.sparse import sparse_keyframes
 from trackannot.state import AnnotationState
@@ -59,6 +61,9 @@ __all__ = [
     "Op",
     "Origin",
     "PipelineConfig",
+    "Reason",
+    "ReviewConfig",
+    "Risk",
     "StoreConfig",
     "StoreError",
     "TrackConfig",
@@ -79,11 +84,13 @@ __all__ = [
     "make_detector",
     "open_store",
     "probe_video",
+    "rank_frames",
     "read_corrections_file",
     "read_cvat_video",
     "read_labelstudio",
     "read_mot_file",
     "read_seqinfo",
+    "score_risk",
     "smooth_tracks",
     "sparse_keyframes",
     "track_detections",
