@@ -131,6 +131,7 @@ class Oracle:
         self.owner = dict(owner)
         self.author = author
         self._next_id = _NEW_ID_BASE
+        self._keys: dict[int, set[int]] = {}  # track -> frames of its keyframes (only we edit)
 
     def _new_id(self) -> int:
         self._next_id += 1
@@ -159,7 +160,21 @@ class Oracle:
             self._review_box(state, frame, int(boxes.track_id[i]), boxes.xyxy[i],
                              int(gt.track_id[m[i]]) if m[i] >= 0 else -1, gt, gt_row, covered, batch)
         self._add_missed(state, frame, boxes, gt, covered, batch)
+        self._track_keys(batch)
         return batch.corrections(self.author), batch.counts
+
+    def _track_keys(self, batch: _Batch) -> None:
+        """Follow the keyframes the batch makes, splits and merges (assumes it is applied)."""
+        for r in batch.rows:
+            op, track, frame, other = Op(r["op"]), r["track_id"], r["frame"], r["other_id"]
+            if op in (Op.ACCEPT, Op.ADJUST, Op.ABSENT, Op.CREATE):
+                self._keys.setdefault(track, set()).add(frame)
+            elif op == Op.SPLIT:
+                keys = self._keys.pop(track, set())
+                self._keys[track] = {f for f in keys if f < frame}
+                self._keys[other] = {f for f in keys if f >= frame}
+            elif op == Op.MERGE:
+                self._keys.setdefault(track, set()).update(self._keys.pop(other, set()))
 
     def _review_box(self, state, frame, track, xyxy, matched, gt, gt_row, covered, batch) -> None:
         g = self.owner.get(track, -1)
@@ -197,9 +212,8 @@ class Oracle:
         dst = new
         target = self._owned_track(state, h, frame, batch)
         if target is not None:
-            later = state.keyframes().for_track(track)
-            later_frames = set(later.frame[later.frame >= frame].tolist())
-            target_keys = set(state.keyframes().for_track(target).frame.tolist())
+            later_frames = {f for f in self._keys.get(track, ()) if f >= frame}
+            target_keys = self._keys.get(target, set())
             if not later_frames & target_keys and frame not in target_keys:
                 batch.add(Op.MERGE, target, other=new)
                 batch.counts.merge += 1

@@ -116,13 +116,45 @@ def review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
     state = AnnotationState(tracks, num_frames=num_frames, detections=detections,
                             cfg=cfg or InterpolateConfig())
     oracle = Oracle(gt, owners(tracks, gt)[0])
+    view = _FrameView(state)
     counts = ActionCounts()
     for f in np.sort(np.asarray(frames)):
-        batch, c = oracle.review_frame(state, int(f))
+        batch, c = oracle.review_frame(state, int(f), view.at(int(f)))
         if len(batch):
-            state.apply(batch, source=f"oracle frame {int(f)}")
+            previous = state.apply(batch, source=f"oracle frame {int(f)}")
+            view.update(state, {*batch.track_id.tolist(), *batch.other_id.tolist(),
+                                *previous.track_id.tolist()})
         counts.add(c)
     return state.boxes(), counts
+
+
+class _FrameView:
+    """The boxes of an `AnnotationState` at one frame, from a per-track cache (fast lookups)."""
+
+    def __init__(self, state: AnnotationState) -> None:
+        self._tracks: dict[int, Boxes] = {}
+        self.update(state, set(state.track_ids))
+
+    def update(self, state: AnnotationState, touched: set[int]) -> None:
+        """Refresh the tracks an applied batch touched (dropping those that no longer exist)."""
+        alive = set(state.track_ids)
+        for t in touched:
+            if t in alive:
+                self._tracks[t] = state.track_boxes(t)
+            else:
+                self._tracks.pop(t, None)
+        self._ids = np.array(sorted(t for t, b in self._tracks.items() if len(b)), np.int64)
+        self._lo = np.array([self._tracks[t].frame[0] for t in self._ids], np.int64)
+        self._hi = np.array([self._tracks[t].frame[-1] for t in self._ids], np.int64)
+
+    def at(self, frame: int) -> Boxes:
+        rows = []
+        for t in self._ids[(self._lo <= frame) & (frame <= self._hi)]:
+            b = self._tracks[int(t)]
+            i = int(np.searchsorted(b.frame, frame))
+            if i < len(b) and b.frame[i] == frame:
+                rows.append(b[i:i + 1])
+        return Boxes.concat(rows) if rows else Boxes.empty()
 
 
 def box_accuracy(boxes: Boxes, gt: Boxes) -> float:

@@ -133,3 +133,22 @@ def test_owners_majority_and_frames_without_gt():
     owner, matched = owners(tracks, gt)
     assert owner == {5: 1}  # matched to 1 three times, to 2 once; frame 4 has no gt
     assert matched.tolist() == [1, 1, 1, 2, -1, -1]
+
+
+def test_frame_view_matches_the_state_after_edits():
+    from benchmarks.effort.strategies import _FrameView
+
+    gt = _boxes([(f, 1, A) for f in range(6)] + [(f, 2, B) for f in range(6)])
+    tracks = _boxes([(f, 5, A) for f in range(4)] + [(f, 5, B) for f in (4, 5)]
+                    + [(f, 6, B) for f in range(4)] + [(f, 7, [50.0, 50, 60, 60]) for f in range(6)])
+    state = AnnotationState(tracks, num_frames=6, cfg=LINEAR)
+    view, oracle = _FrameView(state), Oracle(gt, owners(tracks, gt)[0])
+    for f in (1, 4):
+        batch, _ = oracle.review_frame(state, f, view.at(f))
+        previous = state.apply(batch)
+        view.update(state, {*batch.track_id.tolist(), *batch.other_id.tolist(), *previous.track_id.tolist()})
+        for g in range(6):
+            want, got = state.boxes().for_frame(g), view.at(g)
+            for name in ("track_id", "xyxy", "origin"):
+                np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+    assert 7 not in view.at(5).track_id  # the false positive was marked absent at frame 1
