@@ -218,7 +218,17 @@ class Oracle:
                 batch.add(Op.MERGE, target, other=new)
                 batch.counts.merge += 1
                 dst = target
-        self._keep(batch, dst, frame, xyxy, gt_xyxy)  # target has no box here: the piece's shows
+        if dst == new:
+            self._keep(batch, dst, frame, xyxy, gt_xyxy)
+            return
+        # after the merge the target may not show the piece's box here (its own keyframes rule),
+        # so pin it: the shown box if it was right (a verification), else the gt box
+        good = box_iou(xyxy[None], gt_xyxy[None])[0, 0] >= ACCEPT_IOU
+        batch.add(Op.ADJUST, dst, frame, xyxy if good else gt_xyxy)
+        if good:
+            batch.counts.verify += 1
+        else:
+            batch.counts.adjust += 1
 
     def _owned_track(self, state: AnnotationState, h: int, frame: int, batch: _Batch) -> int | None:
         """A track owned by gt object h with no box at `frame` (nearest boxes in time), or None."""
