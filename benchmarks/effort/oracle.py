@@ -132,6 +132,7 @@ class Oracle:
         self.author = author
         self._next_id = _NEW_ID_BASE
         self._keys: dict[int, set[int]] = {}  # track -> frames of its keyframes (only we edit)
+        self._current: dict[int, int] = {}  # gt id -> the track last kept for it
 
     def _new_id(self) -> int:
         self._next_id += 1
@@ -178,17 +179,51 @@ class Oracle:
 
     def _review_box(self, state, frame, track, xyxy, matched, gt, gt_row, covered, batch) -> None:
         g = self.owner.get(track, -1)
-        if matched >= 0 and (matched == g or g < 0 or not self._can_split(state, track, frame)):
+        if matched >= 0 and (matched == g or g < 0):
             self.owner.setdefault(track, matched)
+            self._keep_own(state, batch, track, frame, xyxy, gt.xyxy[gt_row[matched]], matched)
+        elif matched >= 0 and not self._can_split(state, track, frame):
             self._keep(batch, track, frame, xyxy, gt.xyxy[gt_row[matched]])
         elif matched >= 0:  # identity error: this box shows `matched`, the track is `g`'s
             self._fix_identity(state, frame, track, xyxy, matched, gt.xyxy[gt_row[matched]], batch)
         elif g in gt_row and g not in covered:  # a poor box of the track's own object
             covered.add(g)
-            self._keep(batch, track, frame, xyxy, gt.xyxy[gt_row[g]])
+            self._keep_own(state, batch, track, frame, xyxy, gt.xyxy[gt_row[g]], g)
         else:  # false positive, duplicate, or its object is not there
             batch.add(Op.ABSENT, track, frame)
             batch.counts.delete += 1
+
+    def _keep_own(self, state, batch, track, frame, xyxy, gt_xyxy, h) -> None:
+        """Keep a box of gt object h; a track that takes over h after h's earlier track ended
+        (fragmentation) is merged into that earlier track."""
+        cur = self._current.get(h)
+        if cur is not None and cur != track and self._is_fragment(state, cur, track, frame, batch):
+            batch.add(Op.MERGE, cur, other=track)
+            batch.counts.merge += 1
+            self._pin(batch, cur, frame, xyxy, gt_xyxy)
+        else:
+            self._keep(batch, track, frame, xyxy, gt_xyxy)
+            cur = track
+        self._current[h] = cur
+
+    def _is_fragment(self, state, cur: int, track: int, frame: int, batch: _Batch) -> bool:
+        """`track` starts after `cur` ends (before `frame`) and their keyframes do not collide."""
+        if cur in batch.edited or cur in batch.cut or track in batch.cut or cur not in state.track_ids:
+            return False
+        before, after = state.track_boxes(cur), state.track_boxes(track)
+        if not len(before) or not len(after) or before.frame[-1] >= min(frame, after.frame[0]):
+            return False
+        return not self._keys.get(cur, set()) & self._keys.get(track, set())
+
+    @staticmethod
+    def _pin(batch: _Batch, track: int, frame: int, xyxy, gt_xyxy) -> None:
+        """Keyframe a merged track at `frame`: the shown box if right (a verification), else gt."""
+        good = box_iou(xyxy[None], gt_xyxy[None])[0, 0] >= ACCEPT_IOU
+        batch.add(Op.ADJUST, track, frame, xyxy if good else gt_xyxy)
+        if good:
+            batch.counts.verify += 1
+        else:
+            batch.counts.adjust += 1
 
     @staticmethod
     def _keep(batch: _Batch, track: int, frame: int, xyxy, gt_xyxy) -> None:
@@ -220,15 +255,10 @@ class Oracle:
                 dst = target
         if dst == new:
             self._keep(batch, dst, frame, xyxy, gt_xyxy)
+            self._current[h] = dst
             return
-        # after the merge the target may not show the piece's box here (its own keyframes rule),
-        # so pin it: the shown box if it was right (a verification), else the gt box
-        good = box_iou(xyxy[None], gt_xyxy[None])[0, 0] >= ACCEPT_IOU
-        batch.add(Op.ADJUST, dst, frame, xyxy if good else gt_xyxy)
-        if good:
-            batch.counts.verify += 1
-        else:
-            batch.counts.adjust += 1
+        self._pin(batch, dst, frame, xyxy, gt_xyxy)
+        self._current[h] = dst
 
     def _owned_track(self, state: AnnotationState, h: int, frame: int, batch: _Batch) -> int | None:
         """A track owned by gt object h with no box at `frame` (nearest boxes in time), or None."""
@@ -255,7 +285,8 @@ class Oracle:
             if target is not None:
                 batch.add(Op.ADJUST, target, frame, gt.xyxy[j])
             else:
-                new = self._new_id()
-                self.owner[new] = h
-                batch.add(Op.CREATE, new, frame, gt.xyxy[j])
+                target = self._new_id()
+                self.owner[target] = h
+                batch.add(Op.CREATE, target, frame, gt.xyxy[j])
+            self._current[h] = target
             batch.counts.draw += 1

@@ -152,3 +152,17 @@ def test_frame_view_matches_the_state_after_edits():
             for name in ("track_id", "xyxy", "origin"):
                 np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
     assert 7 not in view.at(5).track_id  # the false positive was marked absent at frame 1
+
+
+def test_oracle_merges_a_fragment_into_the_track_it_continues():
+    gt = _boxes([(f, 1, A) for f in range(6)])
+    tracks = _boxes([(f, 5, A) for f in range(3)] + [(f, 6, A) for f in range(3, 6)])
+    state = AnnotationState(tracks, num_frames=6, cfg=LINEAR)
+    oracle = Oracle(gt, owners(tracks, gt)[0])
+    for f in (1, 4):
+        batch, counts = oracle.review_frame(state, f)
+        state.apply(batch)
+    assert _ops(batch) == ["merge", "adjust"] and counts.merge == 1 and counts.verify == 1
+    final = state.boxes()
+    assert final.track_id.tolist() == [5] * 6
+    np.testing.assert_allclose(final.xyxy, [A] * 6)
