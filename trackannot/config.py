@@ -309,11 +309,31 @@ class ReviewConfig:
         keeps returning to the same long error. Fit on the fit half of `benchmarks.bench_risk`:
         5 saw the most error runs in the top 20% of frames (84% against 68% for 0; 2..10 within
         2 points).
+    mode: "fast" (the queue is the riskiest frames only) or "strict" (a share of the budget goes
+        to random frames among the confident ones, so confident errors are still found).
+    spot_check_rate: strict mode, share of the budget's frames given to random spot checks.
+    honeypot_rate: share of queue items that are honeypots (a box moved away from a known truth);
+        0 turns honeypots off. Higher: a better measure of reviewers, more wasted clicks.
+    honeypot_shift: how far a honeypot box is moved, as a share of its width/height (0.25 leaves
+        an IoU of about 0.6 with the truth: visibly wrong, not absurd).
+    catch_iou: a honeypot counts as fixed when the reviewer's box has IoU >= this with the truth.
+    flag_drop: flag a reviewer whose correction rate in their latest batches falls below this
+        share of their own earlier rate (or of the team's rate for a first batch).
+    flag_catch_rate: flag a reviewer who catches fewer than this share of their honeypots.
+    seed: random seed for spot checks and honeypots (queues are reproducible).
     """
 
     keyframe_risk: float = 0.01
     keyframe_decay_frames: float = 3.0
     spread_frames: int = 5
+    mode: str = "fast"
+    spot_check_rate: float = 0.1
+    honeypot_rate: float = 0.02
+    honeypot_shift: float = 0.25
+    catch_iou: float = 0.7
+    flag_drop: float = 0.5
+    flag_catch_rate: float = 0.8
+    seed: int = 0
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.keyframe_risk <= 1.0, "review.keyframe_risk", "a number in [0, 1]",
@@ -323,6 +343,12 @@ class ReviewConfig:
                self.keyframe_decay_frames)
         _check(self.spread_frames >= 0, "review.spread_frames", "an int >= 0",
                self.spread_frames)
+        _check(self.mode in ("fast", "strict"), "review.mode", "'fast' or 'strict'", self.mode)
+        for key in ("spot_check_rate", "honeypot_rate", "catch_iou", "flag_drop", "flag_catch_rate"):
+            value = getattr(self, key)
+            _check(0.0 <= value <= 1.0, f"review.{key}", "a number in [0, 1]", value)
+        _check(0.0 < self.honeypot_shift <= 1.0, "review.honeypot_shift", "a number in (0, 1]",
+               self.honeypot_shift)
 
 
 @dataclass(frozen=True, kw_only=True)
