@@ -223,3 +223,68 @@ def test_accept_and_absent_may_carry_the_box_they_pin():
     np.testing.assert_array_equal(keys.for_track(2).xyxy, [[1, 2, 3, 4]])
     np.testing.assert_array_equal(keys.for_track(1).xyxy, [[7, 7, 9, 9]])
     assert keys.for_track(1).outside.tolist() == [True]
+
+
+def _curved_auto() -> Boxes:
+    """Track 1: frames 0..30 on a parabola (a line between two of its frames misses it)."""
+    f = np.arange(31)
+    x = 0.2 * (f - 15.0) ** 2
+    return Boxes.create(frame=f, track_id=1, xyxy=np.stack([x, np.zeros(31), x + 20, np.full(31, 40.0)], 1))
+
+
+def _follow_state(follow_iou: float = 0.5) -> AnnotationState:
+    return AnnotationState(_curved_auto(), num_frames=40, cfg=InterpolateConfig(method="linear",
+                                                                             follow_iou=follow_iou))
+
+
+def test_accepting_two_frames_keeps_the_tracked_path_between_them():
+    auto = _curved_auto()
+    state = _follow_state()
+    state.apply(_batch((Op.ACCEPT, 1, 5, None, -1, -1), (Op.ACCEPT, 1, 25, None, -1, -1)))
+    np.testing.assert_array_equal(_track(state, 1).xyxy, auto.xyxy)
+    assert (_track(state, 1).origin[6:25] == Origin.INTERPOLATED).all()
+
+
+def test_shifted_keyframes_shift_the_tracked_path_blended_across_the_segment():
+    auto = _curved_auto()
+    state = _follow_state()
+    k5, k25 = auto.xyxy[5] + [4, 0, 4, 0], auto.xyxy[25] + [0, 2, 0, 2]
+    state.apply(_batch(adjust(1, 5, k5.tolist()), adjust(1, 25, k25.tolist())))
+    got = _track(state, 1).xyxy
+    w = (np.arange(6, 25) - 5) / 20.0
+    expected = auto.xyxy[6:25] + (1 - w)[:, None] * [4, 0, 4, 0] + w[:, None] * [0, 2, 0, 2]
+    np.testing.assert_allclose(got[6:25], expected, atol=1e-4)
+    np.testing.assert_array_equal(got[[5, 25]], np.stack([k5, k25]).astype(np.float32))
+
+
+def test_a_keyframe_that_disagrees_with_the_track_is_interpolated_not_followed():
+    auto = _curved_auto()
+    far = [200.0, 0.0, 220.0, 40.0]  # the person says the object is elsewhere
+    state = _follow_state()
+    state.apply(_batch((Op.ACCEPT, 1, 5, None, -1, -1), adjust(1, 25, far)))
+    got = _track(state, 1).xyxy
+    np.testing.assert_allclose(got[15], (auto.xyxy[5] + np.array(far)) / 2, atol=1e-4)  # the line
+    # follow_iou 1.0: only unchanged keyframes follow, a slightly moved one is interpolated
+    strict = _follow_state(1.0)
+    strict.apply(_batch((Op.ACCEPT, 1, 5, None, -1, -1),
+                        adjust(1, 25, (auto.xyxy[25] + [1, 0, 1, 0]).tolist())))
+    assert not np.allclose(_track(strict, 1).xyxy[15], auto.xyxy[15])
+
+
+def test_incremental_follow_equals_following_all_keyframes_at_once():
+    from trackannot.interpolate import follow_track
+
+    auto = _curved_auto()
+    rng = np.random.default_rng(5)
+    frames = rng.choice(31, 8, replace=False)
+    noise = rng.normal(0, 3, (8, 4)) * (rng.random(8) < 0.7)[:, None] * [1, 1, 1, 1]
+    noise[rng.random(8) < 0.3] += 60.0  # some keyframes disagree with the track
+    state = _follow_state()
+    for f, d in zip(frames, noise):  # one edit at a time, each recomputed locally
+        state.apply(_batch(adjust(1, int(f), (auto.xyxy[f] + d).tolist())))
+    keyframes = state.keyframes()
+    full = follow_track(interpolate(keyframes, None, LINEAR), keyframes, auto, 0.5)
+    got = state.boxes()
+    got = got[got.origin != Origin.DETECTED]
+    np.testing.assert_array_equal(got.frame, full.frame)
+    np.testing.assert_array_equal(got.xyxy, full.xyxy)

@@ -22,7 +22,7 @@ from trackannot.keyframes import Keyframes
 from trackannot.kernels.guided import guided_fill, guided_params
 from trackannot.kernels.interp import linear_counts, linear_fill
 
-__all__ = ["detections_by_frame", "interpolate", "interpolate_linear"]
+__all__ = ["detections_by_frame", "follow_track", "interpolate", "interpolate_linear"]
 
 
 def interpolate_linear(keyframes: Keyframes) -> Boxes:
@@ -64,6 +64,63 @@ def interpolate(
     if cfg.method == "linear" or detections is None:
         return _interpolate(keyframes, None, None)
     return _interpolate(keyframes, detections, cfg)
+
+
+def _pair_iou(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    """(n,) IoU of row i of a with row i of b, xyxy."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
+    inter = iw * ih
+    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def follow_track(interpolated: Boxes, keyframes: Keyframes, auto: Boxes, min_iou: float) -> Boxes:
+    """Keep a track's automatic path between two keyframes that agree with it.
+
+    For each pair of consecutive present keyframes of the track whose boxes overlap the track's
+    automatic box at their frames at IoU >= `min_iou`, the rows strictly between them that have an
+    automatic box become that box shifted by the two keyframes' corrections (keyframe box minus
+    automatic box), blended linearly across the segment. Keyframes stay exact; rows, origins and
+    frames are unchanged; other segments keep their interpolation.
+
+    Args:
+        interpolated: `interpolate(keyframes, ...)` of this one track.
+        keyframes: the keyframes of one track (sorted by frame).
+        auto: the track's automatic boxes (sorted by frame, one row per frame).
+        min_iou: agreement needed at both keyframes, in [0, 1].
+
+    Returns:
+        `interpolated` with the followed rows' xyxy replaced.
+    """
+    present = ~keyframes.outside
+    if len(auto) == 0 or present.sum() < 2 or len(interpolated) == 0:
+        return interpolated
+    k_frame, k_xyxy = keyframes.frame, keyframes.xyxy
+    at = np.clip(np.searchsorted(auto.frame, k_frame), 0, len(auto) - 1)
+    has = auto.frame[at] == k_frame
+    agree = present & has & (_pair_iou(k_xyxy, auto.xyxy[at]) >= min_iou)
+    follows = agree[:-1] & agree[1:]  # segment i: keyframe i to keyframe i + 1
+    if not follows.any():
+        return interpolated
+    f = interpolated.frame
+    seg = np.searchsorted(k_frame, f, side="right") - 1
+    inside = (seg >= 0) & (seg < len(k_frame) - 1)
+    seg_c = np.clip(seg, 0, len(k_frame) - 2)
+    inside &= follows[seg_c] & (f > k_frame[seg_c])
+    row = np.clip(np.searchsorted(auto.frame, f), 0, len(auto) - 1)
+    inside &= auto.frame[row] == f
+    if not inside.any():
+        return interpolated
+    s, r = seg_c[inside], row[inside]
+    f0, f1 = k_frame[s], k_frame[s + 1]
+    w = ((f[inside] - f0) / (f1 - f0))[:, None]
+    delta0 = k_xyxy[s].astype(np.float64) - auto.xyxy[at[s]]
+    delta1 = k_xyxy[s + 1].astype(np.float64) - auto.xyxy[at[s + 1]]
+    xyxy = interpolated.xyxy.copy()
+    xyxy[inside] = (auto.xyxy[r] + (1 - w) * delta0 + w * delta1).astype(np.float32)
+    return interpolated.replace(xyxy=xyxy)
 
 
 def detections_by_frame(

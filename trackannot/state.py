@@ -398,9 +398,14 @@ class AnnotationState:
         )
 
     def _interpolate(self, keyframes: Keyframes) -> Boxes:
-        from trackannot.interpolate import interpolate  # a later stage's module; imported on use
+        """Interpolate one track's keyframes; segments that agree with the track's automatic
+        boxes follow them (`follow_track`, `InterpolateConfig.follow_iou`)."""
+        from trackannot.interpolate import follow_track, interpolate  # a later stage; on use
 
         out = interpolate(keyframes, self._detections, self.cfg)
+        if len(keyframes):
+            auto = self._auto_boxes(int(keyframes.track_id[0]))
+            out = follow_track(out, keyframes, auto, self.cfg.follow_iou)
         self.recomputed_rows += len(out)
         return out
 
