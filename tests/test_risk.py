@@ -12,7 +12,7 @@ from trackannot.boxes import COLUMNS, Boxes, Origin
 from trackannot.config import ReviewConfig
 from trackannot.errors import ConfigError, InputFormatError
 from trackannot.keyframes import Keyframes
-from trackannot.risk import FEATURES, Reason, Risk, rank_frames, risk_features, score_risk
+from trackannot.risk import FEATURES, Reason, Risk, open_ends, rank_frames, risk_features, score_risk
 
 FRAMES = 10
 
@@ -127,7 +127,8 @@ def test_scores_reasons_and_frame_totals_are_valid() -> None:
     np.testing.assert_allclose(risk.frame_expected.sum(), risk.score.sum())
     assert ((risk.frame_any >= risk.frame_expected / np.bincount(boxes.frame)[risk.frame] - 1e-9)
             & (risk.frame_any <= 1)).all()
-    ranked = rank_frames(boxes, risk, 40, ReviewConfig(spread_frames=0))
+    plain = ReviewConfig(spread_frames=0, track_start_risk=0.0, track_end_risk=0.0)  # no open ends
+    ranked = rank_frames(boxes, risk, 40, plain)
     assert sorted(ranked.tolist()) == list(range(40))
     per = risk.per_frame(40)
     assert (np.diff(per[ranked]) <= 0).all() and per[30:].sum() == 0
@@ -204,3 +205,34 @@ def test_real_mot15_top_frames_hold_more_errors_than_their_share(data_dir: Path)
     boxes_uniform, runs_uniform = shares(np.arange(0, n, 5))
     assert boxes_ranked > 0.3 and boxes_ranked > boxes_uniform + 0.1
     assert runs_ranked > 0.75 and runs_ranked > runs_uniform + 0.2
+
+
+def test_open_ends_expect_missing_boxes_before_starts_and_after_ends() -> None:
+    cfg = ReviewConfig(edge_frames=3, track_start_risk=0.4, track_end_risk=0.2, open_end_frames=10,
+                       open_end_risk=0.5)
+    auto = Boxes.create(frame=np.arange(5, 15), track_id=1, xyxy=np.tile([0, 0, 10, 10], (10, 1)))
+    frame, track, risk = open_ends(auto, None, 100, cfg)
+    assert sorted(zip(frame.tolist(), track.tolist(), risk.tolist())) == [(2, 1, 0.4), (17, 1, 0.2)]
+    # a drawn track (keyframe rows) is open by open_end_frames on both sides
+    drawn = Boxes.create(frame=[40], track_id=[2], xyxy=[[0, 0, 10, 10]], origin=[Origin.KEYFRAME])
+    frame, track, risk = open_ends(drawn, None, 100, cfg)
+    assert sorted(zip(frame.tolist(), risk.tolist())) == [(30, 0.5), (50, 0.5)]
+    # closed by an outside keyframe right after its last box: no open end after it
+    closed = Keyframes.create(track_id=[2, 2], frame=[40, 41], xyxy=[[0, 0, 10, 10]] * 2,
+                              outside=[False, True])
+    frame, _, _ = open_ends(drawn, closed, 100, cfg)
+    assert frame.tolist() == [30]
+    # outside the video: dropped
+    frame, _, _ = open_ends(auto, None, 16, cfg)
+    assert frame.tolist() == [2]
+
+
+def test_rank_frames_visits_an_open_end_first() -> None:
+    cfg = ReviewConfig(spread_frames=0, track_start_risk=0.0, track_end_risk=0.0, open_end_frames=10,
+                       open_end_risk=0.9)
+    drawn = Boxes.create(frame=[40], track_id=[2], xyxy=[[0, 0, 10, 10]], origin=[Origin.KEYFRAME])
+    risk = score_risk(drawn, None, None)
+    ranked = rank_frames(drawn, risk, 100, cfg)
+    assert ranked[:2].tolist() in ([30, 50], [50, 30])
+    off = ReviewConfig(spread_frames=0, track_start_risk=0.0, track_end_risk=0.0, open_end_risk=0.0)
+    assert rank_frames(drawn, risk, 100, off)[0] == 40

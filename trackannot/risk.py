@@ -46,7 +46,7 @@ from trackannot.errors import InputFormatError
 from trackannot.keyframes import Keyframes
 from trackannot.kernels.risk import max_iou_same_frame, spread_rank
 
-__all__ = ["COEFFICIENTS", "FEATURES", "INTERCEPT", "Reason", "Risk", "rank_frames",
+__all__ = ["COEFFICIENTS", "FEATURES", "INTERCEPT", "Reason", "Risk", "open_ends", "rank_frames",
            "risk_features", "score_risk"]
 
 EDGE_FRAMES = 5.0  # track_edge decays over this many frames from a track's first/last frame
@@ -273,20 +273,74 @@ def score_risk(boxes: Boxes, detections: Boxes | None, keyframes: Keyframes | No
                 frame_expected=expected, frame_any=1.0 - np.exp(log_keep))
 
 
-def rank_frames(boxes: Boxes, risk: Risk, num_frames: int,
-                cfg: ReviewConfig | None = None) -> npt.NDArray[np.int64]:
+def open_ends(boxes: Boxes, keyframes: Keyframes | None, num_frames: int,
+              cfg: ReviewConfig | None = None
+              ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Where a box is probably missing: just before a track starts and just after it ends.
+
+    * A track whose first or last box is a human keyframe not marked outside starts or ends there
+      only because nobody has looked further (a missed object drawn once, a track's end confirmed
+      without saying the object left): a missing box of risk `cfg.open_end_risk`
+      `cfg.open_end_frames` before its start / after its end.
+    * An automatic track starts late and stops early: trackers confirm a track after some hits
+      and keep it a while after the last one. A missing box `cfg.edge_frames` before its start
+      (risk `cfg.track_start_risk`) and after its end (`cfg.track_end_risk`).
+
+    Only frames inside the video count; a track closed by an outside keyframe has no open end.
+
+    Args:
+        boxes: the current annotation.
+        keyframes: its human keyframes (None: none).
+        num_frames: frames of the video.
+        cfg: None uses `ReviewConfig()`.
+
+    Returns:
+        (frame, track_id, risk) of each probably missing box.
+    """
+    cfg = cfg or ReviewConfig()
+    if not len(boxes):
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
+    order = np.lexsort((boxes.frame, boxes.track_id))
+    track, frame, origin = boxes.track_id[order], boxes.frame[order], boxes.origin[order]
+    first = np.r_[True, track[1:] != track[:-1]]
+    last = np.r_[track[1:] != track[:-1], True]
+    outside_after: set[tuple[int, int]] = set()
+    if keyframes is not None and len(keyframes):
+        out = keyframes.outside
+        outside_after = set(zip(keyframes.track_id[out].tolist(), keyframes.frame[out].tolist()))
+    parts = []
+    for rows, sign in ((first, -1), (last, 1)):
+        t, f, human = track[rows], frame[rows], origin[rows] == Origin.KEYFRAME
+        gap = np.where(human, cfg.open_end_frames, cfg.edge_frames)
+        risk = np.where(human, cfg.open_end_risk,
+                        cfg.track_start_risk if sign < 0 else cfg.track_end_risk)
+        at = f + sign * gap
+        keep = (at >= 0) & (at < num_frames) & (risk > 0)
+        if sign > 0 and outside_after:
+            keep &= np.array([(int(a), int(b) + 1) not in outside_after for a, b in zip(t, f)], bool)
+        parts.append((at[keep], t[keep], risk[keep]))
+    return (np.concatenate([p[0] for p in parts]).astype(np.int64),
+            np.concatenate([p[1] for p in parts]).astype(np.int64),
+            np.concatenate([p[2] for p in parts]).astype(np.float64))
+
+
+def rank_frames(boxes: Boxes, risk: Risk, num_frames: int, cfg: ReviewConfig | None = None,
+                keyframes: Keyframes | None = None) -> npt.NDArray[np.int64]:
     """Every frame 0..num_frames-1 in review order: the most expected wrong boxes first.
 
     Once a frame is taken, the boxes of its tracks within `cfg.spread_frames` frames count less
     (`trackannot.kernels.risk.spread_rank`): a person who fixes a track at one frame fixes its
     neighbourhood, so the next frames go to other errors. spread_frames = 0 sorts frames by
-    `Risk.frame_expected`. Ties: the earlier frame first.
+    `Risk.frame_expected`. Ties: the earlier frame first. The probably missing boxes before track
+    starts and after track ends (`open_ends`) count as wrong boxes too.
 
     Args:
         boxes: the rows `risk` was computed on.
         risk: `score_risk(boxes, ...)`.
         num_frames: frames of the video; frames with no box come last.
         cfg: None uses `ReviewConfig()`.
+        keyframes: the human keyframes of `boxes` (tracks closed by an outside keyframe have no
+            open end); None: none.
 
     Raises:
         InputFormatError: `risk` does not have one score per row of `boxes`, or a box lies at a
@@ -303,6 +357,15 @@ def rank_frames(boxes: Boxes, risk: Risk, num_frames: int,
             f"rank_frames: a box lies at frame {int(boxes.frame[-1])}, expected frames below "
             f"num_frames = {num_frames}; pass the video's frame count"
         )
-    order, seg = _by_track(boxes)
-    return spread_rank(boxes.frame, risk.score.astype(np.float64), order.astype(np.int64), seg,
+    frame, track, score = boxes.frame, boxes.track_id, risk.score.astype(np.float64)
+    end_frame, end_track, end_risk = open_ends(boxes, keyframes, num_frames, cfg)
+    if len(end_frame):  # the probably missing boxes join the rows, in frame order
+        by_frame = np.argsort(np.r_[frame, end_frame], kind="stable")
+        frame = np.r_[frame, end_frame][by_frame]
+        track = np.r_[track, end_track][by_frame]
+        score = np.r_[score, end_risk][by_frame]
+    order = np.lexsort((frame, track))
+    tid = track[order]
+    seg = np.cumsum(np.r_[True, tid[1:] != tid[:-1]]) - 1 if len(tid) else np.empty(0, np.int64)
+    return spread_rank(frame, score, order.astype(np.int64), seg.astype(np.int64),
                        int(num_frames), int(cfg.spread_frames))
