@@ -30,7 +30,7 @@ from trackannot.boxes import Boxes
 from trackannot.corrections import Corrections, Op
 from trackannot.state import AnnotationState
 
-__all__ = ["ACCEPT_IOU", "MATCH_IOU", "Oracle", "box_iou", "match_frame", "owners"]
+__all__ = ["ACCEPT_IOU", "MATCH_IOU", "Oracle", "box_iou", "match_frame", "pair_iou", "owners"]
 
 MATCH_IOU = 0.5  # a box covers a gt object at IoU >= this (TrackEval's matching threshold)
 ACCEPT_IOU = 0.7  # a careful person accepts a box at IoU >= this with the gt box
@@ -45,6 +45,16 @@ def box_iou(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> npt.NDA
     inter = iw * ih
     union = ((a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
              + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter)
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def pair_iou(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    """(n,) IoU of row i of a with row i of b (xyxy, (n, 4) each)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
+    inter = iw * ih
+    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
@@ -138,14 +148,17 @@ class Oracle:
         self._next_id += 1
         return self._next_id
 
-    def review_frame(self, state: AnnotationState, frame: int,
-                     boxes: Boxes | None = None) -> tuple[Corrections, ActionCounts]:
+    def review_frame(self, state: AnnotationState, frame: int, boxes: Boxes | None = None,
+                     only: set[int] | None = None) -> tuple[Corrections, ActionCounts]:
         """The corrections a careful person makes at `frame`, and their action counts.
 
         Args:
             state: the current annotation (not changed here).
             frame: the frame looked at.
             boxes: the state's boxes at `frame` (default: computed from the state).
+            only: review only the boxes of these tracks (a queue's items); the other boxes are
+                seen (they cover their objects, so nothing is drawn over them) but neither
+                checked nor charged. None: every box.
 
         Returns:
             One batch for `AnnotationState.apply`, and its action counts.
@@ -158,6 +171,8 @@ class Oracle:
         covered = {int(gt.track_id[j]) for j in m if j >= 0}
         batch = _Batch()
         for i in range(len(boxes)):
+            if only is not None and int(boxes.track_id[i]) not in only:
+                continue
             self._review_box(state, frame, int(boxes.track_id[i]), boxes.xyxy[i],
                              int(gt.track_id[m[i]]) if m[i] >= 0 else -1, gt, gt_row, covered, batch)
         self._add_missed(state, frame, boxes, gt, covered, batch)
@@ -192,6 +207,48 @@ class Oracle:
         else:  # false positive, duplicate, or its object is not there
             batch.add(Op.ABSENT, track, frame)
             batch.counts.delete += 1
+            if g >= 0:
+                self._reenter(state, batch, track, frame, g)
+
+    def _reenter(self, state: AnnotationState, batch: _Batch, track: int, frame: int, g: int) -> None:
+        """After an absent mark on a track of gt object g: where the track's later boxes show g
+        again, keyframe it there so the rest of the track is kept (one more look: a verification,
+        or an adjust if that box is poor)."""
+        rows = state.track_boxes(track)
+        rows = rows[rows.frame > frame]
+        keys = self._keys.get(track, set())
+        if not len(rows) or any(f > frame for f in keys):
+            return  # nothing later, or a later keyframe already decides
+        frames, xyxy = self._gt_of(g)
+        common, ri, gi = np.intersect1d(rows.frame, frames, return_indices=True)
+        if not len(common):
+            return
+        iou = pair_iou(rows.xyxy[ri], xyxy[gi])
+        hit = np.flatnonzero(iou >= MATCH_IOU)
+        if not len(hit):
+            return
+        i = hit[0]
+        f = int(common[i])
+        if iou[i] >= ACCEPT_IOU:
+            batch.rows.append({"op": int(Op.ACCEPT), "track_id": track, "frame": f,
+                               "xyxy": rows.xyxy[ri[i]], "other_id": -1})
+            batch.counts.verify += 1
+        else:
+            batch.rows.append({"op": int(Op.ADJUST), "track_id": track, "frame": f,
+                               "xyxy": xyxy[gi[i]], "other_id": -1})
+            batch.counts.adjust += 1
+
+    def _gt_of(self, g: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """Frames and boxes of gt object g."""
+        if not hasattr(self, "_gt_cache"):
+            self._gt_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+            order = np.lexsort((self.gt.frame, self.gt.track_id))
+            tid = self.gt.track_id[order]
+            bounds = np.flatnonzero(np.r_[True, tid[1:] != tid[:-1], True])
+            for a, b in zip(bounds[:-1], bounds[1:]):
+                rows = order[a:b]
+                self._gt_cache[int(tid[a])] = (self.gt.frame[rows], self.gt.xyxy[rows])
+        return self._gt_cache.get(g, (np.empty(0, np.int64), np.empty((0, 4), np.float32)))
 
     def _keep_own(self, state, batch, track, frame, xyxy, gt_xyxy, h) -> None:
         """Keep a box of gt object h; a track that takes over h after h's earlier track ended
@@ -228,7 +285,7 @@ class Oracle:
     @staticmethod
     def _keep(batch: _Batch, track: int, frame: int, xyxy, gt_xyxy) -> None:
         if box_iou(xyxy[None], gt_xyxy[None])[0, 0] >= ACCEPT_IOU:
-            batch.add(Op.ACCEPT, track, frame)
+            batch.add(Op.ACCEPT, track, frame, xyxy)  # the box seen (it may move within the batch)
             batch.counts.verify += 1
         else:
             batch.add(Op.ADJUST, track, frame, gt_xyxy)

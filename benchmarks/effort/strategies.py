@@ -4,34 +4,35 @@
   interpolation in between (`trackannot.interpolate.interpolate_linear`).
 * `review`: pre-labels (automatic tracks) corrected by the simulated annotator (`Oracle`) at a
   set of frames, corrections applied through `AnnotationState.apply`, interpolation (guided by
-  default) in between. Which frames: `uniform_frames` (every k-th) or the top of a ranking
-  (`ranked_frames` with a `RankFn`, e.g. `placeholder_rank`).
+  default) in between, at `uniform_frames` (every k-th). With `min_risk`, the person checks
+  only the boxes whose current risk (`trackannot.risk.score_risk`, re-scored as corrections
+  land) is at least `min_risk`, and draws what is missing: the risk-ranked review.
+* `active_review`: the active loop: rank frames by risk (`trackannot.risk.rank_frames`, with
+  open track ends), review a batch of the top frames, apply, re-interpolate, re-rank, repeat;
+  returns checkpoints along the way.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from benchmarks.effort.cost import ActionCounts
 from benchmarks.effort.oracle import Oracle, match_frame, owners
-from trackannot.boxes import Boxes, Origin
-from trackannot.config import InterpolateConfig
+from trackannot.boxes import Boxes
+from trackannot.config import InterpolateConfig, ReviewConfig
 from trackannot.interpolate import interpolate_linear
 from trackannot.keyframes import Keyframes
+from trackannot.risk import rank_frames, score_risk
 from trackannot.state import AnnotationState
 
 __all__ = [
-    "RankFn", "box_accuracy", "manual", "placeholder_rank", "ranked_frames", "review",
-    "uniform_frames",
+    "Checkpoint", "active_review", "box_accuracy", "manual", "review", "uniform_frames",
 ]
 
-# (tracks, detections, num_frames) -> frame indices, most in need of a person first
-RankFn = Callable[[Boxes, Boxes, int], npt.NDArray[np.int64]]
-PLACEHOLDER_RANK_NAME = "placeholder: most PREDICTED boxes + track starts/ends per frame"
-
+RESCORE_FRAMES = 20  # review: risk is re-scored after this many reviewed frames
 
 def manual(gt: Boxes, num_frames: int, k: int) -> tuple[Boxes, ActionCounts]:
     """Keyframes from scratch every k frames of each gt object's visible runs, linear in between.
@@ -77,28 +78,9 @@ def uniform_frames(num_frames: int, k: int) -> npt.NDArray[np.int64]:
     return np.arange(0, num_frames, k, dtype=np.int64)
 
 
-def placeholder_rank(tracks: Boxes, detections: Boxes, num_frames: int) -> npt.NDArray[np.int64]:
-    """PLACEHOLDER ranking until `trackannot.risk.score_risk` lands: frames by the number of
-    boxes the detector did not support (origin PREDICTED) plus track starts and ends there;
-    ties: earlier frame first."""
-    score = np.bincount(tracks.frame[tracks.origin == Origin.PREDICTED], minlength=num_frames)
-    order = np.lexsort((tracks.frame, tracks.track_id))
-    tid, frame = tracks.track_id[order], tracks.frame[order]
-    first = np.r_[True, tid[1:] != tid[:-1]]
-    last = np.r_[tid[1:] != tid[:-1], True]
-    score = score + np.bincount(frame[first | last], minlength=num_frames)
-    return np.lexsort((np.arange(num_frames), -score[:num_frames])).astype(np.int64)
-
-
-def ranked_frames(rank: RankFn, tracks: Boxes, detections: Boxes, num_frames: int,
-                  budget: int) -> npt.NDArray[np.int64]:
-    """The `budget` highest-ranked frames, in frame order."""
-    ranked = np.asarray(rank(tracks, detections, num_frames), np.int64)
-    return np.sort(ranked[:budget])
-
-
 def review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
-           frames: npt.NDArray[np.int64], cfg: InterpolateConfig | None = None
+           frames: npt.NDArray[np.int64], cfg: InterpolateConfig | None = None,
+           min_risk: float | None = None, review_cfg: ReviewConfig | None = None
            ) -> tuple[Boxes, ActionCounts]:
     """Pre-labels reviewed by the simulated annotator at `frames` (in frame order).
 
@@ -109,6 +91,10 @@ def review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
         num_frames: frames in the video.
         frames: the frames the person looks at.
         cfg: interpolation settings (default `InterpolateConfig()`).
+        min_risk: None: every box at a reviewed frame is checked. Else only boxes with risk >=
+            min_risk (scored every RESCORE_FRAMES reviewed frames on the current state); boxes
+            missing at the frame are drawn either way.
+        review_cfg: risk settings (default `ReviewConfig()`).
 
     Returns:
         The final annotation's boxes and the action counts.
@@ -118,14 +104,96 @@ def review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
     oracle = Oracle(gt, owners(tracks, gt)[0])
     view = _FrameView(state)
     counts = ActionCounts()
-    for f in np.sort(np.asarray(frames)):
-        batch, c = oracle.review_frame(state, int(f), view.at(int(f)))
+    scores: _Scores | None = None
+    for i, f in enumerate(np.sort(np.asarray(frames))):
+        f = int(f)
+        at = view.at(f)
+        only = None
+        if min_risk is not None:
+            if scores is None or i % RESCORE_FRAMES == 0:
+                scores = _Scores(state, detections, review_cfg or ReviewConfig())
+            only = scores.flagged(f, at, min_risk)
+        batch, c = oracle.review_frame(state, f, at, only)
         if len(batch):
-            previous = state.apply(batch, source=f"oracle frame {int(f)}")
+            previous = state.apply(batch, source=f"oracle frame {f}")
             view.update(state, {*batch.track_id.tolist(), *batch.other_id.tolist(),
                                 *previous.track_id.tolist()})
         counts.add(c)
     return state.boxes(), counts
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The annotation after `frames_reviewed` frames of an active review, and the cost so far."""
+
+    frames_reviewed: int
+    boxes: Boxes
+    counts: ActionCounts
+
+
+def active_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
+                  checkpoints: list[int], batch_frames: int, min_risk: float | None = None,
+                  cfg: InterpolateConfig | None = None, review_cfg: ReviewConfig | None = None
+                  ) -> list[Checkpoint]:
+    """The active loop: rank frames by risk, review the top batch, apply, re-rank, repeat.
+
+    Args:
+        tracks, detections, gt, num_frames, cfg: as `review`.
+        checkpoints: numbers of reviewed frames at which to record the annotation (ascending);
+            the loop stops after the last.
+        batch_frames: frames reviewed between two rankings.
+        min_risk: as `review` (None: every box of a reviewed frame is checked).
+        review_cfg: risk and ranking settings (default `ReviewConfig()`).
+
+    Returns:
+        One `Checkpoint` per reached checkpoint.
+    """
+    review_cfg = review_cfg or ReviewConfig()
+    state = AnnotationState(tracks, num_frames=num_frames, detections=detections,
+                            cfg=cfg or InterpolateConfig())
+    oracle = Oracle(gt, owners(tracks, gt)[0])
+    view = _FrameView(state)
+    counts = ActionCounts()
+    done = np.zeros(num_frames, bool)
+    todo = [int(c) for c in checkpoints]
+    out: list[Checkpoint] = []
+    reviewed = 0
+    while todo and not done.all():
+        scores = _Scores(state, detections, review_cfg)
+        order = rank_frames(scores.boxes, scores.risk, num_frames, review_cfg, scores.keyframes)
+        order = order[~done[order]][: max(1, min(batch_frames, todo[0] - reviewed))]
+        for f in np.sort(order).tolist():
+            done[f] = True
+            at = view.at(f)
+            only = scores.flagged(f, at, min_risk) if min_risk is not None else None
+            batch, c = oracle.review_frame(state, f, at, only)
+            if len(batch):
+                previous = state.apply(batch, source=f"oracle frame {f}")
+                view.update(state, {*batch.track_id.tolist(), *batch.other_id.tolist(),
+                                    *previous.track_id.tolist()})
+            counts.add(c)
+        reviewed += len(order)
+        while todo and reviewed >= todo[0]:
+            todo.pop(0)
+            out.append(Checkpoint(reviewed, state.boxes(), ActionCounts(**counts.as_dict())))
+    return out
+
+
+class _Scores:
+    """Risk of every box of a state at one moment, looked up by frame."""
+
+    def __init__(self, state: AnnotationState, detections: Boxes, cfg: ReviewConfig) -> None:
+        self.boxes = state.boxes()
+        self.keyframes = state.keyframes()
+        self.risk = score_risk(self.boxes, detections, self.keyframes, cfg)
+        self._at = np.searchsorted(self.boxes.frame, np.arange(state.num_frames + 1))
+
+    def flagged(self, frame: int, shown: Boxes, min_risk: float) -> set[int]:
+        """Tracks of `shown` (boxes at `frame` now) to check: risk >= min_risk when scored;
+        boxes that appeared since (no score) are checked."""
+        a, b = self._at[frame], self._at[frame + 1]
+        score = dict(zip(self.boxes.track_id[a:b].tolist(), self.risk.score[a:b].tolist()))
+        return {int(t) for t in shown.track_id.tolist() if score.get(int(t), 1.0) >= min_risk}
 
 
 class _FrameView:

@@ -7,7 +7,7 @@ import pytest
 
 from benchmarks.effort.cost import ActionCounts, CostModel
 from benchmarks.effort.oracle import Oracle, owners
-from benchmarks.effort.strategies import box_accuracy, manual, placeholder_rank, review, uniform_frames
+from benchmarks.effort.strategies import active_review, box_accuracy, manual, review, uniform_frames
 from trackannot.boxes import Boxes, Origin
 from trackannot.config import InterpolateConfig
 from trackannot.corrections import Op
@@ -117,14 +117,46 @@ def test_review_every_frame_fixes_every_box():
     assert counts.delete >= 1 and counts.draw >= 1
 
 
-def test_placeholder_rank_counts_predicted_boxes_and_track_ends():
-    tracks = _boxes([(f, 1, A) for f in range(10)] + [(f, 2, B) for f in range(3, 10)])
-    origin = np.where((tracks.track_id == 1) & (tracks.frame == 6), Origin.PREDICTED, Origin.DETECTED)
-    tracks = tracks.replace(origin=origin.astype(np.uint8))
-    order = placeholder_rank(tracks, tracks, 10)
-    assert sorted(order.tolist()) == list(range(10))
-    # frame 0 (track 1 starts), 3 (track 2 starts) and 9 (both end) score too, below frame 9's 2
-    assert order[:4].tolist() == [9, 0, 3, 6]
+def test_risk_review_checks_only_risky_boxes_and_still_draws_missed_objects():
+    gt = _boxes([(f, 1, [f * 2.0, 0.0, f * 2.0 + 20.0, 20.0]) for f in range(20)]
+                + [(f, 2, [100.0, f, 120.0, f + 20.0]) for f in range(20)])
+    tracks = _boxes([(f, 7, [f * 2.0, 0.0, f * 2.0 + 20.0, 20.0]) for f in range(20)])
+    frames = uniform_frames(20, 5)
+    _, every = review(tracks, tracks, gt, 20, frames, LINEAR)
+    out, some = review(tracks, tracks, gt, 20, frames, LINEAR, min_risk=1.0)  # nothing is risky
+    assert every.verify == len(frames) and some.verify == 0  # no box checked...
+    assert some.draw == every.draw == len(frames)  # ...but the missed object is drawn
+    # gt 2 is drawn at 0, 5, 10, 15 and interpolated between; nothing after its last keyframe
+    assert box_accuracy(out, gt) == 36 / 40
+
+
+def test_oracle_keeps_the_rest_of_a_track_after_marking_a_bad_frame_absent():
+    # track 7 follows gt 1 except at frame 4 where its box is off the object (gt 1 still there,
+    # covered by track 8): absent there, and the track is picked up again at frame 5
+    gt = _boxes([(f, 1, [f * 2.0, 0.0, f * 2.0 + 20.0, 20.0]) for f in range(10)])
+    rows = [(f, 7, [f * 2.0, 0.0, f * 2.0 + 20.0, 20.0]) for f in range(10) if f != 4]
+    tracks = _boxes(rows + [(4, 7, [200.0, 0, 220, 20]), (4, 8, [8.0, 0.0, 28.0, 20.0])])
+    state = AnnotationState(tracks, num_frames=10, cfg=LINEAR)
+    batch, counts = Oracle(gt, {7: 1, 8: 1}).review_frame(state, 4)
+    state.apply(batch)
+    assert state.box_at(7, 4) is None and state.box_at(7, 5) is not None
+    assert state.box_at(7, 9) is not None
+    assert counts.delete == 1 and counts.verify >= 1
+
+
+def test_active_review_reaches_its_checkpoints_and_improves_accuracy():
+    rng = np.random.default_rng(1)
+    gt = _boxes([(f, 1, [f * 2.0, 0.0, f * 2.0 + 20.0, 20.0]) for f in range(40)]
+                + [(f, 2, [100.0, f, 120.0, f + 20.0]) for f in range(10, 40)])
+    noisy = [(f, 7, list(np.add([f * 2.0, 0.0, f * 2.0 + 20.0, 20.0], rng.normal(0, 6, 4))))
+             for f in range(40)]
+    tracks = _boxes(noisy)
+    points = active_review(tracks, tracks, gt, 40, checkpoints=[2, 10, 40], batch_frames=2)
+    assert [p.frames_reviewed for p in points] == [2, 10, 40]
+    acc = [box_accuracy(p.boxes, gt) for p in points]
+    assert acc[-1] == 1.0 and acc[0] < acc[-1]
+    seconds = [CostModel().seconds(p.counts) for p in points]
+    assert seconds == sorted(seconds) and seconds[0] > 0
 
 
 def test_owners_majority_and_frames_without_gt():
