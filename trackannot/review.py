@@ -12,16 +12,33 @@ Queues and answers live in the store next to the corrections log (`<video>/revie
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 from dataclasses import dataclass, fields
 from enum import IntEnum
-from typing import Any, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 import numpy.typing as npt
 
+from trackannot.boxes import Boxes, Origin
+from trackannot.config import ReviewConfig
 from trackannot.errors import InputFormatError
 
-__all__ = ["ANSWER_COLUMNS", "Answers", "ITEM_COLUMNS", "ItemKind", "ReviewQueue"]
+if TYPE_CHECKING:
+    from trackannot.corrections import Corrections
+    from trackannot.state import AnnotationState
+
+__all__ = ["ANSWER_COLUMNS", "Answers", "ITEM_COLUMNS", "ItemKind", "ReviewQueue", "build_queue",
+           "honeypot_count", "read_answer_file", "spot_check_count"]
+
+# honeypots need a queue of at least this many items before one is forced in at a small rate
+_MIN_ITEMS_FOR_HONEYPOT = 20
+# honeypots are drawn among this many times as many low-risk candidates as are needed
+_HONEYPOT_POOL = 3
+_ITEM_OPS = ("accept", "adjust", "absent")
 
 
 class ItemKind(IntEnum):
@@ -177,3 +194,289 @@ class Answers:
         if not parts:
             return cls.create(item=[], op=[])
         return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)})
+
+
+# ------------------------------------------------------------------------------ building a queue
+
+
+def spot_check_count(budget: int, cfg: ReviewConfig) -> int:
+    """Frames of a strict queue's budget given to random spot checks (0 in fast mode).
+
+    round(spot_check_rate * budget), at least 1 when the rate is > 0 and the budget >= 2, and
+    never the whole budget.
+    """
+    if cfg.mode != "strict" or cfg.spot_check_rate <= 0 or budget < 2:
+        return 0
+    return int(min(max(1, round(cfg.spot_check_rate * budget)), budget - 1))
+
+
+def honeypot_count(items: int, cfg: ReviewConfig) -> int:
+    """Honeypots among `items` queue items: round(honeypot_rate * items), at least 1 when the
+    rate is > 0 and there are at least 20 items."""
+    if cfg.honeypot_rate <= 0 or items == 0:
+        return 0
+    n = int(round(cfg.honeypot_rate * items))
+    if items >= _MIN_ITEMS_FOR_HONEYPOT:
+        n = max(n, 1)
+    return min(n, items)
+
+
+def _rng(cfg: ReviewConfig, queue_id: str) -> np.random.Generator:
+    """The queue's own random stream: the same seed and queue id draw the same checks."""
+    digest = int(hashlib.sha256(queue_id.encode()).hexdigest()[:8], 16)
+    return np.random.default_rng([int(cfg.seed), digest])
+
+
+def _frame_max(frame: npt.NDArray[np.int64], score: npt.NDArray[np.float64],
+               frames: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """Highest row score at each of `frames` (which all have rows)."""
+    uniq, inverse = np.unique(frame, return_inverse=True)
+    top = np.full(len(uniq), -np.inf)
+    np.maximum.at(top, inverse, score)
+    return top[np.searchsorted(uniq, frames)]
+
+
+def _pick_frames(eligible: npt.NDArray[np.int64], frame_max: npt.NDArray[np.float64], budget: int,
+                 n_spot: int, rng: np.random.Generator
+                 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """The queued frames in review order and which of them are spot checks.
+
+    The risk part is the top `budget - n_spot` eligible frames. Spot checks are drawn among the
+    other eligible frames whose highest box risk is below the median (the confident frames; the
+    lowest-risk ones if too few are), and put at one random position in each of n_spot equal
+    stretches of the order, so they are spread through it rather than bunched at the end.
+    """
+    risk_part = eligible[: budget - n_spot]
+    if n_spot == 0:
+        return risk_part, np.zeros(len(risk_part), bool)
+    rest, rest_max = eligible[budget - n_spot:], frame_max[budget - n_spot:]
+    confident = rest[rest_max < np.median(frame_max)]
+    if len(confident) < n_spot:
+        confident = rest[np.argsort(rest_max, kind="stable")[:n_spot]]
+    spot = rng.choice(confident, size=n_spot, replace=False)
+    slots = ((np.arange(n_spot) + rng.uniform(0.0, 1.0, n_spot)) * budget / n_spot).astype(np.int64)
+    is_spot = np.zeros(budget, bool)
+    is_spot[np.minimum(slots, budget - 1)] = True
+    order = np.empty(budget, np.int64)
+    order[is_spot] = spot
+    order[~is_spot] = risk_part
+    return order, is_spot
+
+
+def _perturb(truth: npt.NDArray[np.float32], shift: float, rng: np.random.Generator,
+             frame_size: tuple[int, int] | None) -> npt.NDArray[np.float32]:
+    """Boxes moved by shift * (w, h) in a random direction (IoU with the truth about 0.5-0.6 for
+    shift 0.25); inside the frame when its size is known, moving the other way if that clips less."""
+    box = truth.astype(np.float64)
+    wh = box[:, 2:] - box[:, :2]
+    angle = rng.uniform(0.0, 2 * np.pi, len(box))
+    step = shift * wh * np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    moved = [box + np.tile(step, 2), box - np.tile(step, 2)]
+    if frame_size is None:
+        return moved[0].astype(np.float32)
+    hi = np.array([frame_size[0], frame_size[1]] * 2, np.float64)
+    clipped = [np.clip(m, 0.0, hi) for m in moved]
+    lost = [np.abs(c - m).sum(axis=1) for c, m in zip(clipped, moved)]
+    return np.where((lost[1] < lost[0])[:, None], clipped[1], clipped[0]).astype(np.float32)
+
+
+def _pick_honeypots(items: dict[str, np.ndarray], origin: npt.NDArray[np.uint8], n: int,
+                    rng: np.random.Generator) -> npt.NDArray[np.intp]:
+    """Item rows to turn into honeypots, among the risk items (all items if too few).
+
+    Boxes at human keyframes come first (their truth is known): drawn at random among them. The
+    rest are drawn among the `_HONEYPOT_POOL` times as many lowest-risk automatic boxes as needed.
+    """
+    candidates = np.flatnonzero(items["kind"] == ItemKind.RISK)
+    if len(candidates) < n:
+        candidates = np.arange(len(items["kind"]))
+    human = origin[candidates] == Origin.KEYFRAME
+    keyed, auto = candidates[human], candidates[~human]
+    if len(keyed) >= n:
+        return np.sort(rng.choice(keyed, size=n, replace=False))
+    need = n - len(keyed)
+    pool = auto[np.argsort(items["score"][auto], kind="stable")[: need * _HONEYPOT_POOL]]
+    return np.sort(np.r_[keyed, rng.choice(pool, size=need, replace=False)])
+
+
+def build_queue(state: AnnotationState, detections: Boxes | None, num_frames: int, budget: int,
+                cfg: ReviewConfig | None = None, *, queue_id: str, based_on: int,
+                frame_size: tuple[int, int] | None = None, honeypots: bool = True) -> ReviewQueue:
+    """The review queue of the current annotation: the riskiest frames up to a budget of frames.
+
+    Frames are ranked by `trackannot.risk.rank_frames`; only frames with boxes are queued.
+    In strict mode `spot_check_count(budget, cfg)` of the frames are random confident frames
+    (kind SPOT_CHECK). Every box of a queued frame is an item. `honeypot_count(items, cfg)` of the
+    lowest-risk items are then shown moved by `cfg.honeypot_shift` off their true box (kind
+    HONEYPOT, truth in `truth_xyxy`). The same inputs give the same queue.
+
+    Args:
+        state: the current annotation.
+        detections: every detector box of the video (risk signals), or None.
+        num_frames: frames of the video.
+        budget: frames to queue; more than the frames with boxes queues them all.
+        cfg: mode, spot-check and honeypot settings, risk prior; None uses `ReviewConfig()`.
+        queue_id: the queue's id (also seeds its random draws with `cfg.seed`).
+        based_on: committed corrections-log rows the state includes.
+        frame_size: (width, height) in pixels: honeypot boxes stay inside the frame.
+        honeypots: False: no honeypots whatever `cfg.honeypot_rate` says.
+
+    Returns:
+        The queue, items ordered by rank, then score (highest first).
+
+    Raises:
+        InputFormatError: budget < 1 or > num_frames, or the annotation has no boxes.
+    """
+    from trackannot.risk import rank_frames, score_risk
+
+    cfg = cfg or ReviewConfig()
+    if budget < 1:
+        raise InputFormatError(f"budget must be >= 1 frame, got {budget}")
+    if budget > num_frames:
+        raise InputFormatError(f"budget of {budget} frames is more than the video has: "
+                               f"the video has {num_frames} frames")
+    boxes = state.boxes()
+    if not len(boxes):
+        raise InputFormatError("the annotation has no boxes to review")
+    keyframes = state.keyframes()
+    risk = score_risk(boxes, detections, keyframes, cfg)
+    order = rank_frames(boxes, risk, num_frames, cfg, keyframes)
+    eligible = order[np.isin(order, risk.frame)]
+    budget = min(budget, len(eligible))
+    rng = _rng(cfg, queue_id)
+    frame_max = _frame_max(boxes.frame, risk.score, eligible)
+    queued, is_spot = _pick_frames(eligible, frame_max, budget, spot_check_count(budget, cfg), rng)
+    rank_of = np.full(num_frames, -1, np.int64)
+    rank_of[queued] = np.arange(len(queued))
+    rows = np.flatnonzero(rank_of[boxes.frame] >= 0)
+    rank = rank_of[boxes.frame[rows]]
+    rows = rows[np.lexsort((-risk.score[rows], rank))]
+    rank = rank_of[boxes.frame[rows]]
+    n = len(rows)
+    items: dict[str, np.ndarray] = {
+        "item": np.arange(n, dtype=np.int64),
+        "rank": rank.astype(np.int32),
+        "frame": boxes.frame[rows].astype(np.int64),
+        "track_id": boxes.track_id[rows].astype(np.int64),
+        "score": risk.score[rows].astype(np.float32),
+        "reason": risk.reason[rows].astype(np.uint8),
+        "kind": np.where(is_spot[rank], ItemKind.SPOT_CHECK, ItemKind.RISK).astype(np.uint8),
+        "xyxy": boxes.xyxy[rows].astype(np.float32),
+        "truth_xyxy": np.full((n, 4), np.nan, np.float32),
+    }
+    n_honey = honeypot_count(n, cfg) if honeypots else 0
+    if n_honey:
+        pick = _pick_honeypots(items, boxes.origin[rows], n_honey, rng)
+        items["truth_xyxy"][pick] = items["xyxy"][pick]
+        items["xyxy"][pick] = _perturb(items["xyxy"][pick], cfg.honeypot_shift, rng, frame_size)
+        items["kind"][pick] = ItemKind.HONEYPOT
+    return ReviewQueue(queue_id=queue_id, based_on=int(based_on), mode=cfg.mode, budget=int(budget),
+                       **items)
+
+
+# ------------------------------------------------------------------------------ answering a queue
+
+
+def _item_line(line: dict[str, Any], queue: ReviewQueue, where: str) -> tuple[int, int, list[float]]:
+    """(item, op, box) of one answer line; box NaN where the line gives none."""
+    from trackannot.corrections import Op, _box
+
+    item = line["item"]
+    if isinstance(item, bool) or not isinstance(item, int):
+        raise InputFormatError(f"{where}: 'item' must be an integer, got {item!r}")
+    if not 0 <= item < len(queue):
+        raise InputFormatError(f"{where}: item {item} is not in queue {queue.queue_id} "
+                               f"(items 0..{len(queue) - 1})")
+    name = line.get("op")
+    if name not in _ITEM_OPS:
+        raise InputFormatError(f"{where}: an item answer's 'op' must be one of "
+                               f"{', '.join(_ITEM_OPS)}; got {name!r}")
+    allowed = {"item", "op", "box", "track", "frame", "author", "time"}
+    unknown = sorted(set(line) - allowed)
+    if unknown:
+        raise InputFormatError(f"{where}: unknown field(s) {', '.join(unknown)} for an item answer; "
+                               f"allowed: {', '.join(sorted(allowed))}")
+    for key, col in (("track", queue.track_id), ("frame", queue.frame)):
+        if key in line and line[key] != int(col[item]):
+            raise InputFormatError(f"{where}: item {item} is {key} {int(col[item])}, but the line "
+                                   f"says {key} {line[key]!r}; drop '{key}' or fix 'item'")
+    if name == "adjust" and "box" not in line:
+        raise InputFormatError(f"{where}: op 'adjust' needs box")
+    box = _box(line, where) if "box" in line else [math.nan] * 4
+    return item, int(Op[name.upper()]), box
+
+
+def read_answer_file(path: str | Path, queue: ReviewQueue | None, author: str,
+                     time_ns: int) -> tuple[Corrections, Answers]:
+    """Parse a JSON Lines corrections file whose lines may answer queue items (`"item": N`).
+
+    An item line gives op accept, adjust (with box) or absent; its track and frame come from the
+    item. Risk and spot-check items become corrections (accept pins the shown box); honeypot items
+    become answers only (their shown box is fake, the truth stays). Lines without `item` are
+    ordinary corrections (`trackannot.corrections`).
+
+    Args:
+        path: the file.
+        queue: the queue the items belong to; None: item lines are an error.
+        author: author of lines that name none.
+        time_ns: time of lines that give none.
+
+    Returns:
+        (corrections in line order, one answer per item line; `batch` 0, set when logged).
+
+    Raises:
+        InputFormatError: naming the file and line: a bad line, an item line without a queue,
+            an item not in the queue, or track/frame that disagree with the item.
+    """
+    from trackannot.corrections import Corrections, Op, _parse_line, parse_time
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise InputFormatError(f"{path}: not UTF-8 text ({err})") from err
+    rows: list[dict[str, Any]] = []
+    answers: list[tuple[int, int, list[float], int, str]] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        where = f"{path} line {number}"
+        try:
+            obj = json.loads(stripped)
+        except json.JSONDecodeError as err:
+            raise InputFormatError(f"{where} column {err.colno}: invalid JSON: {err.msg}") from err
+        if not (isinstance(obj, dict) and "item" in obj):
+            rows.append({**_parse_line(obj, where, author, time_ns), "source_line": number})
+            continue
+        if queue is None:
+            raise InputFormatError(f"{where}: refers to a review queue item; pass --queue "
+                                   "(queue=) with the queue's id")
+        item, op, box = _item_line(obj, queue, where)
+        who = obj.get("author", author)
+        if not isinstance(who, str) or not who:
+            raise InputFormatError(f"{where}: 'author' must be a non-empty string, got {who!r}")
+        when = parse_time(obj["time"], where) if "time" in obj else time_ns
+        shown = queue.xyxy[item].tolist()
+        # the reviewer's box: accept the shown box, adjust the new box, absent none
+        given_box = shown if op == Op.ACCEPT else box if op == Op.ADJUST else [math.nan] * 4
+        answers.append((item, op, given_box, when, who))
+        if queue.kind[item] != ItemKind.HONEYPOT:
+            rows.append({"op": op, "track_id": int(queue.track_id[item]),
+                         "frame": int(queue.frame[item]), "xyxy": shown if op == Op.ACCEPT else box,
+                         "class_id": -1, "other_id": -1, "time_ns": when, "author": who,
+                         "source_line": number})
+    if not rows and not answers:
+        raise InputFormatError(f"{path}: no corrections in the file")
+    if rows:
+        cols = {k: [r[k] for r in rows] for k in rows[0]}
+        corrections = Corrections.create(**cols)
+    else:
+        corrections = Corrections.empty()
+    if answers:
+        item_, op_, box_, time_, who_ = zip(*answers)
+        given = Answers.create(item=item_, op=op_, xyxy=np.asarray(box_, np.float32),
+                               time_ns=time_, author=np.asarray(who_, str))
+    else:
+        given = Answers.create(item=[], op=[])
+    return corrections, given
