@@ -7,7 +7,9 @@ then it is appended to the video's audit log in one commit. A bad batch leaves t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,11 +21,13 @@ from trackannot.corrections import Corrections, Op, read_corrections_file
 from trackannot.errors import InputFormatError, StoreError
 from trackannot.export.meta import VideoMeta
 from trackannot.keyframes import Keyframes
+from trackannot.review import Answers, ReviewQueue, read_answer_file
 from trackannot.smooth import smooth_tracks, strength_for_fps
 from trackannot.state import AnnotationState
 from trackannot.store import VideoResult, open_store
 
-__all__ = ["BatchSummary", "apply_corrections", "keyframe_corrections", "load_state", "video_meta"]
+__all__ = ["BatchSummary", "apply_corrections", "check_queue", "keyframe_corrections", "load_state",
+           "video_meta"]
 
 # an imported keyframe this close (pixels, every coordinate) to the current box counts as accepted
 _ACCEPT_TOLERANCE_PX = 1e-3
@@ -38,6 +42,7 @@ class BatchSummary:
     counts: dict[str, int]
     tracks_touched: int
     rows_recomputed: int
+    answers: int = 0  # queue items answered (honeypots included)
 
 
 def _interpolate_config(result: VideoResult, cfg: InterpolateConfig | None) -> InterpolateConfig:
@@ -154,11 +159,61 @@ def keyframe_corrections(state: AnnotationState, keyframes: Keyframes, author: s
     return Corrections.create(**rows, author=author, time_ns=time_ns)
 
 
+def check_queue(result: VideoResult, queue_id: str) -> ReviewQueue:
+    """The stored queue `queue_id`, if it can still be answered.
+
+    Raises:
+        StoreError: no such queue (lists the video's queues), the queue was re-ranked (names the
+            queue to answer instead), or corrections from elsewhere landed since it was built.
+    """
+    records = {r["id"]: r for r in result.queue_records()}
+    if queue_id not in records:
+        known = ", ".join(records) or "none (run `trackannot review` first)"
+        raise StoreError(f"{result.key}: no review queue {queue_id!r}; queues: {known}")
+    record = records[queue_id]
+    if record["status"] != "open":
+        newer = record["superseded_by"]
+        raise StoreError(f"{result.key}: queue {queue_id} was re-ranked as {newer} (the annotation "
+                         f"changed since it was built); answer {newer}'s items")
+    info = result.log_info()
+    since = info["batches"][int(record.get("based_on_batches", 0)):]
+    others = [b for b in since if b.get("queue") != queue_id]
+    if int(info["rows"]) != int(record["based_on"]) and others:
+        landed = sum(b["rows"][1] - b["rows"][0] for b in others)
+        raise StoreError(f"{result.key}: queue {queue_id} is stale: {landed} corrections in "
+                         f"{len(others)} batch(es) landed since it was built; run `trackannot "
+                         "review` again and answer the new queue")
+    return result.read_queue(queue_id)
+
+
+def _has_item_line(path: Path) -> int:
+    """Line number of the first line of a JSON Lines file that answers a queue item (0: none)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        return 0  # the reader reports it
+    for number, raw in enumerate(lines, start=1):
+        with contextlib.suppress(json.JSONDecodeError):
+            obj = json.loads(raw)
+            if isinstance(obj, dict) and "item" in obj:
+                return number
+    return 0
+
+
 def _read_batch(path: Path, state: AnnotationState, result: VideoResult, author: str,
-                time_ns: int) -> Corrections:
+                time_ns: int, queue: ReviewQueue | None = None) -> tuple[Corrections, Answers | None]:
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
-        return read_corrections_file(path, author, time_ns)
+        if queue is not None:
+            return read_answer_file(path, queue, author, time_ns)
+        line = _has_item_line(path)
+        if line:
+            raise InputFormatError(f"{path} line {line}: refers to a review queue item; pass "
+                                   "--queue with the queue's id")
+        return read_corrections_file(path, author, time_ns), None
+    if queue is not None:
+        raise InputFormatError(f"{path}: answers to a queue must be a .jsonl file with \"item\" "
+                               "lines (CVAT/Label Studio answers are not read yet)")
     if suffix == ".xml":
         from trackannot.export.cvat import read_cvat_video
 
@@ -175,11 +230,11 @@ def _read_batch(path: Path, state: AnnotationState, result: VideoResult, author:
     batch = keyframe_corrections(state, keyframes, author, time_ns)
     if not len(batch):
         raise InputFormatError(f"{path}: no keyframes in the file")
-    return batch
+    return batch, None
 
 
 def apply_corrections(store: str | Path, path: str | Path, *, video: str | None = None,
-                      author: str, dry_run: bool = False) -> BatchSummary:
+                      author: str, dry_run: bool = False, queue: str | None = None) -> BatchSummary:
     """Apply one file of corrections to one video of a store, all or none.
 
     Args:
@@ -188,11 +243,13 @@ def apply_corrections(store: str | Path, path: str | Path, *, video: str | None 
         video: the video's group; may be omitted when the store holds one video.
         author: recorded for edits that name no author.
         dry_run: check the batch against the state, write nothing.
+        queue: id of the review queue the file's `"item": N` lines answer
+            (`trackannot.review.read_answer_file`); the answers are logged with the batch.
 
     Raises:
-        InputFormatError: the file is malformed or does not fit the video (names the file and line);
-            the store is unchanged.
-        StoreError: no such store or video.
+        InputFormatError: the file is malformed or does not fit the video (names the file and line),
+            or has item lines but no queue; the store is unchanged.
+        StoreError: no such store or video; unknown, re-ranked or stale queue.
     """
     path = Path(path)
     opened = open_store(store, mode="r" if dry_run else "a")
@@ -202,9 +259,10 @@ def apply_corrections(store: str | Path, path: str | Path, *, video: str | None 
                              "pass --video")
         video = opened.videos[0]
     result = opened[video]
+    review = check_queue(result, queue) if queue is not None else None
     state = load_state(result)
     now = int(datetime.now(timezone.utc).timestamp() * 1e9)
-    batch = _read_batch(path, state, result, author, now)
+    batch, answers = _read_batch(path, state, result, author, now, review)
     before = state.recomputed_rows
     previous = state.apply(batch, source=str(path))
     # record the ids new tracks got, so the log replays without choosing ids again
@@ -224,6 +282,7 @@ def apply_corrections(store: str | Path, path: str | Path, *, video: str | None 
                 "author": author,
                 "time": datetime.fromtimestamp(now / 1e9, tz=timezone.utc).isoformat(),
             },
+            answers=(queue, answers) if queue is not None and answers is not None else None,
         )
     ops, counts = np.unique(batch.op, return_counts=True)
     return BatchSummary(
@@ -232,4 +291,5 @@ def apply_corrections(store: str | Path, path: str | Path, *, video: str | None 
         counts={Op(int(o)).name.lower(): int(c) for o, c in zip(ops, counts)},
         tracks_touched=len(set(previous.track_id.tolist())),
         rows_recomputed=state.recomputed_rows - before,
+        answers=len(answers) if answers is not None else 0,
     )

@@ -11,6 +11,14 @@ Layout of a store (a directory)::
         tracks/<column>            (m, ...)     tracked boxes, same columns
         tracks/row_start           (f,) int64   first tracks row of each processed frame
         corrections/<column>       (c, ...)     the audit log of human corrections (append-only)
+        review/                    attrs: review = {"queues": [record, ...]}
+        review/<queue>/items/<column>    (n, ...)  the queue's items (`trackannot.review.ITEM_COLUMNS`)
+        review/<queue>/answers/<column>  (a, ...)  answers to them, committed by the log's batches
+
+A review queue's items are written first, then one write of the review group's attribute lists
+the queue and marks every earlier open queue superseded. Answers to a queue are written past its
+committed answers and committed by the corrections-log batch that brings them (the batch records
+"queue" and the "answers" row range): one commit point for corrections and answers.
 
 Rows are written in whole chunks as they fill, so memory does not grow with video length and a
 crash loses at most one chunk of work. A group's `status` attribute is "running" until `close()`
@@ -40,6 +48,7 @@ from trackannot.boxes import COLUMNS, Boxes
 from trackannot.config import StoreConfig
 from trackannot.corrections import CORRECTION_COLUMNS, Corrections
 from trackannot.errors import StoreError
+from trackannot.review import ANSWER_COLUMNS, ITEM_COLUMNS, Answers, ReviewQueue
 
 __all__ = [
     "LOG_COLUMNS", "TABLES", "StoreWriter", "TrackStore", "VideoResult", "input_identity", "open_store",
@@ -60,6 +69,12 @@ LOG_COLUMNS: dict[str, tuple[np.dtype[Any], tuple[int, ...]]] = {
     "prev_origin": (np.dtype(np.uint8), ()),  # its Origin, 255: no box
     "prev_class": (np.dtype(np.int32), ()),  # the track's class before (-1: new track)
 }
+# review answers: the answer and its author (index into the log's `authors` attribute)
+REVIEW_ANSWER_COLUMNS: dict[str, tuple[np.dtype[Any], tuple[int, ...]]] = {
+    **ANSWER_COLUMNS, "author": (np.dtype(np.int32), ()),
+}
+QUEUE_OPEN = "open"
+QUEUE_SUPERSEDED = "superseded"
 _VERSIONED = ("trackannot", "numpy", "numba", "zarr", "av", "torch", "ultralytics", "scipy")
 
 
@@ -296,26 +311,32 @@ class VideoResult:
         return corrections, cols
 
     def append_log(self, corrections: Corrections, extra: Mapping[str, np.ndarray],
-                   batch: Mapping[str, Any]) -> int:
+                   batch: Mapping[str, Any], answers: tuple[str, Answers] | None = None) -> int:
         """Append one batch to the corrections log; returns the batch number.
 
         Args:
             corrections: the batch, with every new track id resolved.
             extra: prev_xyxy, prev_origin, prev_class columns for the batch.
             batch: what to record about the batch (source file, its hash, author, time).
+            answers: (queue id, answers to its items) that came with the batch: written past the
+                queue's committed answers and committed with the batch.
 
         Raises:
-            StoreError: the store was opened read-only.
+            StoreError: the store was opened read-only, or the answers' queue is unknown.
         """
         if self.group.store.read_only:
             raise StoreError(f"{self.key}: store opened read-only; open_store(path, mode='a')")
         info = self.log_info()
         n0, k = int(info["rows"]), len(corrections)
         authors = list(info["authors"])
-        for a in np.unique(corrections.author).tolist():
+        names = corrections.author.tolist() + (answers[1].author.tolist() if answers else [])
+        for a in dict.fromkeys(sorted(set(names))):
             if a not in authors:
                 authors.append(a)
         number = len(info["batches"])
+        record: dict[str, Any] = {}
+        if answers is not None:
+            record = self._write_answers(answers[0], answers[1], number, authors, info)
         cols = {name: getattr(corrections, name) for name in CORRECTION_COLUMNS}
         lookup = {a: i for i, a in enumerate(authors)}
         cols["author"] = np.asarray([lookup[a] for a in corrections.author.tolist()], np.int32)
@@ -330,9 +351,121 @@ class VideoResult:
             arr = log[name]
             arr.resize((n0 + k, *arr.shape[1:]))
             arr[n0 : n0 + k] = cols[name]
-        batches = [*info["batches"], {**batch, "number": number, "rows": [n0, n0 + k]}]
+        batches = [*info["batches"], {**batch, **record, "number": number, "rows": [n0, n0 + k]}]
         self.group.attrs["corrections"] = {"rows": n0 + k, "batches": batches, "authors": authors}
         return number
+
+    # ------------------------------------------------------------------------------ review queues
+
+    def queue_records(self) -> list[dict[str, Any]]:
+        """Every review queue's record, oldest first: id, created, based_on, mode, budget, items,
+        frames, status ("open" or "superseded"), superseded_by, settings."""
+        if "review" not in self.group:
+            return []
+        return [dict(r) for r in (self.group["review"].attrs.get("review") or {}).get("queues", [])]
+
+    def _record(self, queue_id: str) -> dict[str, Any]:
+        records = self.queue_records()
+        for record in records:
+            if record["id"] == queue_id:
+                return record
+        known = ", ".join(r["id"] for r in records) or "none (run `trackannot review`)"
+        raise StoreError(f"{self.key}: no review queue {queue_id!r}; queues: {known}")
+
+    def write_queue(self, queue: ReviewQueue, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Store a new review queue; every earlier open queue becomes superseded by it.
+
+        The items are written first; one write of the review group's attribute then lists the
+        queue and supersedes the others (items of a crash before it are overwritten next time).
+
+        Args:
+            queue: the queue (its id must be new in this video).
+            settings: what built it (spot_check_rate, honeypot_rate, honeypot_shift, seed).
+
+        Returns:
+            The queue's record.
+
+        Raises:
+            StoreError: read-only store, or a queue with this id exists.
+        """
+        from datetime import datetime, timezone
+
+        if self.group.store.read_only:
+            raise StoreError(f"{self.key}: store opened read-only; open_store(path, mode='a')")
+        records = self.queue_records()
+        if any(r["id"] == queue.queue_id for r in records):
+            raise StoreError(f"{self.key}: review queue {queue.queue_id!r} already exists")
+        review = self.group.require_group("review")
+        items = review.require_group(queue.queue_id).require_group("items")
+        for name, (dtype, tail) in ITEM_COLUMNS.items():
+            arr = items.create_array(name, shape=(len(queue), *tail), dtype=dtype,
+                                     chunks=(max(len(queue), 1), *tail), overwrite=True)
+            if len(queue):
+                arr[:] = getattr(queue, name)
+        record = {
+            "id": queue.queue_id, "created": datetime.now(timezone.utc).isoformat(),
+            "based_on": int(queue.based_on), "based_on_batches": len(self.log_info()["batches"]),
+            "mode": queue.mode, "budget": int(queue.budget), "items": len(queue),
+            "frames": len(queue.frames), "status": QUEUE_OPEN, "superseded_by": None,
+            "settings": {k: settings[k] for k in ("spot_check_rate", "honeypot_rate",
+                                                  "honeypot_shift", "seed") if k in settings},
+        }
+        updated = [
+            {**r, "status": QUEUE_SUPERSEDED, "superseded_by": queue.queue_id}
+            if r["status"] == QUEUE_OPEN else r for r in records
+        ]
+        review.attrs["review"] = {"queues": [*updated, record]}
+        return record
+
+    def read_queue(self, queue_id: str) -> ReviewQueue:
+        """The stored queue `queue_id`.
+
+        Raises:
+            StoreError: no such queue (the message lists the video's queues).
+        """
+        record = self._record(queue_id)
+        items = self.group[f"review/{queue_id}/items"]
+        return ReviewQueue(queue_id=queue_id, based_on=int(record["based_on"]), mode=record["mode"],
+                           budget=int(record["budget"]),
+                           **{name: items[name][:] for name in ITEM_COLUMNS})
+
+    def _committed_answers(self, queue_id: str, info: Mapping[str, Any]) -> int:
+        ends = [b["answers"][1] for b in info["batches"] if b.get("queue") == queue_id]
+        return int(max(ends, default=0))
+
+    def read_answers(self, queue_id: str) -> Answers:
+        """The committed answers to queue `queue_id`, in the order they were logged.
+
+        Raises:
+            StoreError: no such queue.
+        """
+        self._record(queue_id)
+        info = self.log_info()
+        n = self._committed_answers(queue_id, info)
+        if n == 0:
+            return Answers.create(item=[], op=[])
+        group = self.group[f"review/{queue_id}/answers"]
+        cols = {name: group[name][:n] for name in REVIEW_ANSWER_COLUMNS}
+        authors = np.asarray(info["authors"], dtype=str)
+        return Answers(**{name: cols[name] for name in ANSWER_COLUMNS}, author=authors[cols["author"]])
+
+    def _write_answers(self, queue_id: str, answers: Answers, number: int, authors: list[str],
+                       info: Mapping[str, Any]) -> dict[str, Any]:
+        """Write answer rows past the queue's committed ones; the batch record's part for them."""
+        self._record(queue_id)
+        a0, k = self._committed_answers(queue_id, info), len(answers)
+        lookup = {a: i for i, a in enumerate(authors)}
+        cols = {name: getattr(answers, name) for name in ANSWER_COLUMNS}
+        cols["batch"] = np.full(k, number, np.int32)
+        cols["author"] = np.asarray([lookup[a] for a in answers.author.tolist()], np.int32)
+        group = self.group[f"review/{queue_id}"].require_group("answers")
+        for name, (dtype, tail) in REVIEW_ANSWER_COLUMNS.items():
+            if name not in group:
+                group.create_array(name, shape=(0, *tail), dtype=dtype, chunks=(_LOG_CHUNK_ROWS, *tail))
+            arr = group[name]  # rows past the committed count are leftovers of a crash
+            arr.resize((a0 + k, *arr.shape[1:]))
+            arr[a0 : a0 + k] = cols[name]
+        return {"queue": queue_id, "answers": [a0, a0 + k]}
 
 
 class TrackStore:
