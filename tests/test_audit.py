@@ -196,7 +196,7 @@ def test_low_acceptance_says_ai_assistance_does_not_pay():
     # B / k = 100 keyframes: manual 600 s, review 600 s
     assert adv.projected_s["manual first"] == pytest.approx(600.0)
     assert adv.projected_s["fast review"] == pytest.approx(600.0)
-    assert adv.reasons[1] == "projected review 0.17 h vs manual 0.17 h"
+    assert adv.reasons[1] == "projected review 10.0 min vs manual 10.0 min"
     assert adv.saved_s == 0.0
 
 
@@ -206,7 +206,7 @@ def test_high_acceptance_with_nothing_wrong_is_fast_review_with_savings():
     assert adv.check_s == pytest.approx(2.0) and adv.projected_s["fast review"] == pytest.approx(200)
     assert adv.saved_s == pytest.approx(400.0)
     assert "90% acceptance checking a pre-label costs 2.0 s vs 6 s" in adv.reasons[0]
-    assert adv.reasons[-1] == "fast review projected 0.06 h vs manual 0.17 h: saves 0.11 h"
+    assert adv.reasons[-1] == "fast review projected 3.3 min vs manual 10.0 min: saves 6.7 min"
     assert adv.projected_s["strict review"] == pytest.approx(200 * (1 + 0.1 + 0.02))
 
 
@@ -281,3 +281,12 @@ def test_bad_manual_k():
 def test_equal_risk_scores_do_not_split_items_into_top_and_rest():
     adv = _advise([ItemKind.RISK] * 40, ops_with(40, 4))  # every score 0.5
     assert (adv.top_items, adv.rest_items) == (40, 0)
+
+
+def test_lines_show_the_mode_reasons_and_long_projections_in_hours():
+    adv = _advise([ItemKind.RISK] * 40, ops_with(40, 4), boxes=100_000)
+    lines = adv.lines()
+    assert lines[0] == "recommended mode: fast review" and lines[1].startswith("  - at 90% acceptance")
+    # manual: 10,000 keyframes x 6 s = 16.7 h; fast: x 2 s = 5.6 h
+    assert "manual first 16.7 h, fast review 5.6 h" in lines[-1]
+    assert adv.as_dict()["projected_s"]["manual first"] == pytest.approx(60_000)

@@ -51,7 +51,14 @@ def _pct(x: float) -> str:
 
 
 def _hours(seconds: float | None) -> str:
-    return "n/a" if seconds is None else f"{seconds / 3600:.2f} h"
+    """A human duration: seconds under 2 min, minutes under 2 h, then hours."""
+    if seconds is None:
+        return "n/a"
+    if abs(seconds) < 120:
+        return f"{seconds:.0f} s"
+    if abs(seconds) < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _changed(op: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
@@ -426,12 +433,12 @@ class Advice:
         out += [f"  - {r}" for r in self.reasons]
         acc = "n/a" if self.acceptance is None else _pct(self.acceptance)
         out.append(f"acceptance {acc} of {self.answered} answered ({self.source or 'no data'}); "
-                   f"human time so far {self.seconds_spent / 60:.1f} min")
+                   f"human time so far {_hours(self.seconds_spent)}")
         if self.spot_checks:
             out.append(f"spot checks changed {self.spot_errors} of {self.spot_checks}")
         if self.honeypots:
             out.append(f"honeypots caught {self.caught} of {self.honeypots}")
-        proj = ", ".join(f"{m} {s / 3600:.2f} h" for m, s in self.projected_s.items() if s is not None)
+        proj = ", ".join(f"{m} {_hours(s)}" for m, s in self.projected_s.items() if s is not None)
         if proj:
             out.append(f"projected for the whole video (keyframe every {self.manual_k} frames, "
                        f"{self.boxes_in_video} boxes): {proj}")
