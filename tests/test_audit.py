@@ -115,6 +115,11 @@ def test_no_drop_flag_when_the_risk_of_the_items_fell_as_much():
                            "seen fell as much (0.40 to 0.06): not flagged"]
 
 
+def test_no_drop_flag_when_the_latest_items_had_no_risk_at_all():
+    stats = _two_windows(0.35, 0.0, risk0=0.4, risk1=0.0)
+    assert stats.flags == [] and stats.notes[0].endswith("(0.40 to 0.00): not flagged")
+
+
 def test_a_drop_is_still_flagged_when_the_risk_fell_much_less():
     stats = _two_windows(0.35, 0.05, risk0=0.4, risk1=0.3)
     assert len(stats.flags) == 1 and "0.40 -> 0.30" in stats.flags[0]
@@ -290,3 +295,12 @@ def test_lines_show_the_mode_reasons_and_long_projections_in_hours():
     # manual: 10,000 keyframes x 6 s = 16.7 h; fast: x 2 s = 5.6 h
     assert "manual first 16.7 h, fast review 5.6 h" in lines[-1]
     assert adv.as_dict()["projected_s"]["manual first"] == pytest.approx(60_000)
+
+
+def test_batches_across_queues_make_one_trend():
+    q0, q1 = make_queue([ItemKind.RISK] * 40, queue_id="q0"), make_queue([ItemKind.RISK] * 40, queue_id="q1")
+    answers = {"q0": answer(range(40), ops_with(40, 14), batch=0),
+               "q1": answer(range(40), ops_with(40, 2), batch=1)}
+    (stats,) = reviewer_stats([q0, q1], answers, CFG)
+    assert [b.batch for b in stats.batches] == [0, 1] and stats.items == 80
+    assert len(stats.flags) == 1 and stats.flags[0].startswith("correction rate fell from 35%")

@@ -286,8 +286,9 @@ def _drop_check(baseline: str, base: tuple[int, float, float], latest: tuple[int
     fell = (f"correction rate fell from {_pct(rate0)} ({baseline}) to {_pct(rate1)} "
             f"(latest batches < flag_drop {cfg.flag_drop:g} x earlier)")
     # the rate a reviewer should give scales with the risk of what they saw: compare per unit risk
+    # (rate1 / rate0) / (risk1 / risk0) >= flag_drop, multiplied out so a zero risk cannot divide
     risk_ratio = risk1 / risk0 if risk0 > 0 else 1.0
-    if risk_ratio > 0 and (rate1 / rate0) / risk_ratio >= cfg.flag_drop:
+    if rate1 / rate0 >= cfg.flag_drop * risk_ratio:
         return windows, [], [f"{fell}, but the mean risk of the items seen fell as much "
                              f"({risk0:.2f} to {risk1:.2f}): not flagged"]
     return windows, [f"{fell}; mean risk of the items seen {risk0:.2f} -> {risk1:.2f}"], []
