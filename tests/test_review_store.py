@@ -210,3 +210,69 @@ def test_dry_run_with_a_queue_writes_nothing(store, tmp_path):
                                 dry_run=True)
     assert summary.answers == 1 and digest(store) == before
 
+
+
+# ---------------------------------------------------------------- answers from CVAT / Label Studio
+
+
+def edited_exports(store: Path, tmp_path: Path, queue):
+    """The queue's CVAT for images and Label Studio task files, as written."""
+    from trackannot.annotate import video_meta
+    from trackannot.export.review_tasks import write_review_tasks
+
+    meta = video_meta(open_store(store)["clip"])
+    _, _, cvat, ls = write_review_tasks(tmp_path / "tasks", queue, meta)
+    return cvat, ls
+
+
+def test_answers_from_an_edited_cvat_images_file(store, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    queue = new_queue(store, "q0000-a", budget=3, cfg=ReviewConfig(honeypot_rate=0.0))
+    cvat, _ = edited_exports(store, tmp_path, queue)
+    tree = ET.parse(cvat)
+    images = tree.getroot().findall("image")
+    moved = images[0].findall("box")[0]
+    moved_item = int(moved.find("attribute[@name='item']").text)
+    moved.set("xtl", "3.25")
+    gone = images[1].findall("box")[0]
+    gone_item = int(gone.find("attribute[@name='item']").text)
+    images[1].remove(gone)
+    ET.SubElement(images[2], "box", label="person", xtl="5", ytl="5", xbr="25", ybr="45")
+    tree.write(cvat)
+    summary = apply_corrections(store, cvat, author="ana", queue="q0000-a")
+    assert summary.counts == {"accept": 4, "adjust": 1, "absent": 1, "create": 1}
+    answers = open_store(store)["clip"].read_answers("q0000-a")
+    assert sorted(answers.item.tolist()) == list(range(6))
+    ops = dict(zip(answers.item.tolist(), answers.op.tolist()))
+    assert ops[moved_item] == Op.ADJUST and ops[gone_item] == Op.ABSENT
+    assert answers.xyxy[answers.item.tolist().index(moved_item)][0] == 3.25
+
+
+def test_answers_from_annotated_labelstudio_tasks(store, tmp_path):
+    import json
+
+    queue = new_queue(store, "q0000-a", budget=3, cfg=ReviewConfig(honeypot_rate=0.0))
+    _, ls = edited_exports(store, tmp_path, queue)
+    tasks = json.loads(ls.read_text())
+    for task in tasks[:2]:  # the reviewer saved two frames; LS drops our region meta
+        result = [{k: v for k, v in r.items() if k != "meta"} for r in task["predictions"][0]["result"]]
+        task["annotations"] = [{"result": result}]
+    tasks[1]["annotations"][0]["result"][1]["value"]["x"] += 10.0
+    ls.write_text(json.dumps(tasks))
+    summary = apply_corrections(store, ls, author="ana", queue="q0000-a")
+    assert summary.counts == {"accept": 3, "adjust": 1} and summary.answers == 4
+    answers = open_store(store)["clip"].read_answers("q0000-a")
+    assert sorted(queue.frame[answers.item].tolist()) == sorted(np.repeat(queue.frames[:2], 2).tolist())
+
+
+def test_a_cvat_file_for_another_queue_is_refused(store, tmp_path):
+    queue = new_queue(store, "q0000-a", budget=3, cfg=ReviewConfig(honeypot_rate=0.0))
+    cvat, _ = edited_exports(store, tmp_path, queue)
+    text = cvat.read_text()
+    other = next(f for f in range(40) if f not in queue.frames)
+    cvat.write_text(text.replace(f"frame_{queue.frames[0]:06d}.png", f"frame_{other:06d}.png"))
+    before = digest(store)
+    with pytest.raises(InputFormatError, match=rf"cvat.xml line \d+: frame {other} is not in queue q0000-a"):
+        apply_corrections(store, cvat, author="ana", queue="q0000-a")
+    assert digest(store) == before

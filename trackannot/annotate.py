@@ -21,7 +21,7 @@ from trackannot.corrections import Corrections, Op, read_corrections_file
 from trackannot.errors import InputFormatError, StoreError
 from trackannot.export.meta import VideoMeta
 from trackannot.keyframes import Keyframes
-from trackannot.review import Answers, ReviewQueue, read_answer_file
+from trackannot.review import Answers, ReviewQueue, answers_from_lines, read_answer_file
 from trackannot.smooth import smooth_tracks, strength_for_fps
 from trackannot.state import AnnotationState
 from trackannot.store import VideoResult, open_store
@@ -212,8 +212,22 @@ def _read_batch(path: Path, state: AnnotationState, result: VideoResult, author:
                                    "--queue with the queue's id")
         return read_corrections_file(path, author, time_ns), None
     if queue is not None:
-        raise InputFormatError(f"{path}: answers to a queue must be a .jsonl file with \"item\" "
-                               "lines (CVAT/Label Studio answers are not read yet)")
+        from trackannot.export.review_tasks import read_cvat_answers, read_labelstudio_answers
+
+        if suffix == ".xml":
+            lines = read_cvat_answers(path, queue)
+        elif suffix == ".json":
+            meta = video_meta(result)
+            lines = read_labelstudio_answers(path, queue, (meta.width, meta.height))
+        else:
+            raise InputFormatError(
+                f"{path}: unknown answers format {suffix or '(no suffix)'!r}; expected .jsonl "
+                "(item lines), .xml (CVAT for images 1.1) or .json (Label Studio tasks) made by "
+                "`trackannot review`"
+            )
+        if not lines:
+            raise InputFormatError(f"{path}: the file answers no frame of queue {queue.queue_id}")
+        return answers_from_lines(lines, queue, author, time_ns)
     if suffix == ".xml":
         from trackannot.export.cvat import read_cvat_video
 
@@ -239,7 +253,9 @@ def apply_corrections(store: str | Path, path: str | Path, *, video: str | None 
 
     Args:
         store: the store directory.
-        path: .jsonl corrections, CVAT for video 1.1 XML, or Label Studio JSON.
+        path: .jsonl corrections, CVAT for video 1.1 XML, or Label Studio JSON; with `queue`:
+            .jsonl with item lines, or the queue's CVAT for images XML / Label Studio tasks
+            (`trackannot.export.review_tasks`) as the reviewers saved them.
         video: the video's group; may be omitted when the store holds one video.
         author: recorded for edits that name no author.
         dry_run: check the batch against the state, write nothing.

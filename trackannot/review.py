@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     from trackannot.corrections import Corrections
     from trackannot.state import AnnotationState
 
-__all__ = ["ANSWER_COLUMNS", "Answers", "ITEM_COLUMNS", "ItemKind", "ReviewQueue", "build_queue",
-           "honeypot_count", "read_answer_file", "spot_check_count"]
+__all__ = ["ANSWER_COLUMNS", "Answers", "ITEM_COLUMNS", "ItemKind", "ReviewQueue", "answers_from_lines",
+           "build_queue", "honeypot_count", "read_answer_file", "spot_check_count"]
 
 # honeypots need a queue of at least this many items before one is forced in at a small rate
 _MIN_ITEMS_FOR_HONEYPOT = 20
@@ -428,24 +428,45 @@ def read_answer_file(path: str | Path, queue: ReviewQueue | None, author: str,
         InputFormatError: naming the file and line: a bad line, an item line without a queue,
             an item not in the queue, or track/frame that disagree with the item.
     """
-    from trackannot.corrections import Corrections, Op, _parse_line, parse_time
-
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise InputFormatError(f"{path}: not UTF-8 text ({err})") from err
-    rows: list[dict[str, Any]] = []
-    answers: list[tuple[int, int, list[float], int, str]] = []
+    lines = []
     for number, raw in enumerate(text.splitlines(), start=1):
         stripped = raw.strip()
         if not stripped or stripped.startswith("#"):
             continue
         where = f"{path} line {number}"
         try:
-            obj = json.loads(stripped)
+            lines.append((where, number, json.loads(stripped)))
         except json.JSONDecodeError as err:
             raise InputFormatError(f"{where} column {err.colno}: invalid JSON: {err.msg}") from err
+    if not lines:
+        raise InputFormatError(f"{path}: no corrections in the file")
+    return answers_from_lines(lines, queue, author, time_ns)
+
+
+def answers_from_lines(lines: Iterable[tuple[str, int, Any]], queue: ReviewQueue | None, author: str,
+                       time_ns: int) -> tuple[Corrections, Answers]:
+    """Corrections and answers of parsed lines (see `read_answer_file`).
+
+    Args:
+        lines: (where, line number or 0, JSON object) of each line, in order; `where` starts the
+            messages ("answers.jsonl line 3").
+        queue: the queue item lines answer; None: item lines are an error.
+        author: author of lines that name none.
+        time_ns: time of lines that give none.
+
+    Raises:
+        InputFormatError: naming `where` of the first bad line.
+    """
+    from trackannot.corrections import Corrections, Op, _parse_line, parse_time
+
+    rows: list[dict[str, Any]] = []
+    answers: list[tuple[int, int, list[float], int, str]] = []
+    for where, number, obj in lines:
         if not (isinstance(obj, dict) and "item" in obj):
             rows.append({**_parse_line(obj, where, author, time_ns), "source_line": number})
             continue
@@ -466,11 +487,8 @@ def read_answer_file(path: str | Path, queue: ReviewQueue | None, author: str,
                          "frame": int(queue.frame[item]), "xyxy": shown if op == Op.ACCEPT else box,
                          "class_id": -1, "other_id": -1, "time_ns": when, "author": who,
                          "source_line": number})
-    if not rows and not answers:
-        raise InputFormatError(f"{path}: no corrections in the file")
     if rows:
-        cols = {k: [r[k] for r in rows] for k in rows[0]}
-        corrections = Corrections.create(**cols)
+        corrections = Corrections.create(**{k: [r[k] for r in rows] for k in rows[0]})
     else:
         corrections = Corrections.empty()
     if answers:

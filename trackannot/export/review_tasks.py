@@ -10,7 +10,13 @@ in review order; every box carries its item id, the number a reviewer answers wi
 * CVAT for images 1.1 XML: one `<image>` per queued frame (name frame_%06d.png, the frame's
   decoded index zero-padded), its boxes with attributes item and track.
 * Label Studio: one task per queued frame (data.image frame_%06d.png), its boxes as
-  "rectanglelabels" predictions in percent of the frame, with meta {item, track}.
+  "rectanglelabels" predictions in percent of the frame, with meta {item, track} and region id
+  "item<N>" (Label Studio keeps a prediction's region id when it becomes an annotation).
+
+Reading answered files back (`read_cvat_answers`, `read_labelstudio_answers`) gives answer lines
+for `trackannot.review.answers_from_lines`: at every frame the file answers, a box with its item
+unchanged (within `UNCHANGED_PX`) is an accept, a moved one an adjust, an item whose box is gone
+an absent, and a box with no item a new track (create). Frames the file leaves out stay unanswered.
 """
 
 from __future__ import annotations
@@ -18,20 +24,29 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
+from xml.parsers import expat
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
+from trackannot.errors import InputFormatError
 from trackannot.export.meta import VideoMeta, write_text_atomic
 from trackannot.review import ReviewQueue
 from trackannot.risk import Reason
 
-__all__ = ["FRAME_NAME", "TASK_COLUMNS", "format_task_csv", "format_task_json", "format_cvat_images",
-           "format_labelstudio_tasks", "write_review_tasks"]
+__all__ = ["FRAME_NAME", "TASK_COLUMNS", "UNCHANGED_PX", "format_cvat_images",
+           "format_labelstudio_tasks", "format_task_csv", "format_task_json", "read_cvat_answers",
+           "read_labelstudio_answers", "write_review_tasks"]
 
 FRAME_NAME = "frame_{:06d}.png"
+_FRAME_RE = re.compile(r"frame_(\d+)\.\w+$")
+_ITEM_ID_RE = re.compile(r"^item(\d+)$")
+# a box within this many pixels (every coordinate) of the shown box was left as shown: CVAT
+# writes two decimals, Label Studio percents round-trip to about 1e-4 px
+UNCHANGED_PX = 0.01
 TASK_COLUMNS = ("queue_id", "video", "item", "rank", "frame", "track", "x1", "y1", "x2", "y2",
                 "reason", "score")
 
@@ -143,3 +158,153 @@ def write_review_tasks(out_dir: str | Path, queue: ReviewQueue, meta: VideoMeta)
         f"{stem}.labelstudio.json": json.dumps(format_labelstudio_tasks(queue, meta), indent=1) + "\n",
     }
     return [write_text_atomic(out / name, text) for name, text in texts.items()]
+
+
+# ------------------------------------------------------------------------------ reading answers
+
+AnswerLine = tuple[str, int, dict[str, Any]]
+
+
+def _frame_of(name: str, where: str, queue: ReviewQueue) -> int:
+    match = _FRAME_RE.search(name.replace("\\", "/").rsplit("/", 1)[-1])
+    if not match:
+        raise InputFormatError(f"{where}: image name {name!r} is not frame_NNNNNN.png")
+    frame = int(match.group(1))
+    if frame not in set(queue.frames.tolist()):
+        raise InputFormatError(f"{where}: frame {frame} is not in queue {queue.queue_id}; was the "
+                               "file exported for another queue?")
+    return frame
+
+
+def _frame_answers(frame: int, boxes: list[tuple[str, int | None, int | None, list[float]]],
+                   queue: ReviewQueue) -> list[AnswerLine]:
+    """Answer lines of one frame: (where, item or None, track or None, box) of each box in it."""
+    lines: list[AnswerLine] = []
+    seen: set[int] = set()
+    for where, item, track, box in boxes:
+        if item is None:
+            lines.append((where, 0, {"op": "create", "frame": frame, "box": box}))
+            continue
+        line: dict[str, Any] = {"item": item, "frame": frame}
+        if track is not None:
+            line["track"] = track
+        if 0 <= item < len(queue):
+            if item in seen:
+                raise InputFormatError(f"{where}: item {item} has two boxes in the frame")
+            seen.add(item)
+            same = np.abs(np.asarray(box) - queue.xyxy[item]).max() <= UNCHANGED_PX
+            line.update({"op": "accept"} if same else {"op": "adjust", "box": box})
+        else:
+            line["op"] = "accept"  # answers_from_lines names the unknown item
+        lines.append((where, 0, line))
+    gone = [int(i) for i in queue.item[queue.frame == frame] if int(i) not in seen]
+    lines += [(f"frame {frame} item {i}", 0, {"item": i, "op": "absent"}) for i in gone]
+    return lines
+
+
+def read_cvat_answers(path: str | Path, queue: ReviewQueue) -> list[AnswerLine]:
+    """Answer lines of a CVAT for images 1.1 file made from `format_cvat_images` and edited.
+
+    Raises:
+        InputFormatError: malformed XML, a bad box, an image that is not a frame of the queue
+            (file and line).
+    """
+    path = Path(path)
+    images: list[tuple[int, list[tuple[str, int | None, int | None, list[float]]]]] = []
+    state: dict[str, Any] = {"box": None, "attr": None, "chars": []}
+    parser = expat.ParserCreate()
+
+    def where() -> str:
+        return f"{path} line {parser.CurrentLineNumber}"
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        state["chars"] = []
+        if tag == "image":
+            images.append((_frame_of(attrs.get("name", ""), where(), queue), []))
+        elif tag == "box" and images:
+            try:
+                box = [float(attrs[k]) for k in ("xtl", "ytl", "xbr", "ybr")]
+            except (KeyError, ValueError) as err:
+                raise InputFormatError(f"{where()}: <box> needs numeric xtl, ytl, xbr, ybr") from err
+            state["box"] = {"where": where(), "box": box, "item": None, "track": None}
+        elif tag == "attribute" and state["box"] is not None:
+            state["attr"] = attrs.get("name")
+
+    def end(tag: str) -> None:
+        box = state["box"]
+        if tag == "attribute" and box is not None and state["attr"] in ("item", "track"):
+            text = "".join(state["chars"]).strip()
+            if not text.lstrip("-").isdigit():
+                raise InputFormatError(f"{where()}: attribute {state['attr']} must be an integer, "
+                                       f"got {text!r}")
+            box[state["attr"]] = int(text)
+        elif tag == "box" and box is not None:
+            images[-1][1].append((box["where"], box["item"], box["track"], box["box"]))
+            state["box"] = None
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = lambda data: state["chars"].append(data)
+    try:
+        parser.Parse(path.read_bytes(), True)
+    except expat.ExpatError as err:
+        raise InputFormatError(f"{path}: malformed XML at line {err.lineno}, column "
+                               f"{err.offset + 1}: {expat.ErrorString(err.code)}") from err
+    if not images:
+        raise InputFormatError(f"{path}: no <image> in the file; expected a CVAT for images 1.1 "
+                               "export of a review queue")
+    return [line for frame, boxes in images for line in _frame_answers(frame, boxes, queue)]
+
+
+def _region_item(region: dict[str, Any]) -> int | None:
+    meta = region.get("meta")
+    if isinstance(meta, dict) and isinstance(meta.get("item"), int):
+        return int(meta["item"])
+    match = _ITEM_ID_RE.match(str(region.get("id", "")))
+    return int(match.group(1)) if match else None
+
+
+def read_labelstudio_answers(path: str | Path, queue: ReviewQueue,
+                             frame_size: tuple[int, int]) -> list[AnswerLine]:
+    """Answer lines of Label Studio tasks made from `format_labelstudio_tasks` and annotated.
+
+    A task's latest annotation that was not cancelled answers its frame; tasks without one stay
+    unanswered. Percent boxes are turned back into pixels of a `frame_size` (width, height) frame.
+
+    Raises:
+        InputFormatError: not JSON, not a list of tasks, a task that is not a frame of the queue,
+            a region without a rectangle (file, task and region).
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputFormatError(f"{path}: not JSON ({err})") from err
+    tasks = data if isinstance(data, list) else [data]
+    width, height = frame_size
+    lines: list[AnswerLine] = []
+    for k, task in enumerate(tasks):
+        where = f"{path} task {k}"
+        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            raise InputFormatError(f"{where}: expected a task object with 'data'")
+        frame = _frame_of(str(task["data"].get("image", "")), where, queue)
+        done = [a for a in task.get("annotations") or [] if isinstance(a, dict)
+                and not a.get("was_cancelled")]
+        if not done:
+            continue
+        boxes = []
+        for j, region in enumerate(done[-1].get("result") or []):
+            here = f"{where} region {j}"
+            value = region.get("value") if isinstance(region, dict) else None
+            try:
+                x, y = float(value["x"]) * width / 100, float(value["y"]) * height / 100
+                box = [x, y, x + float(value["width"]) * width / 100,
+                       y + float(value["height"]) * height / 100]
+            except (KeyError, TypeError, ValueError) as err:
+                raise InputFormatError(f"{here}: expected a rectangle value with x, y, width, "
+                                       "height in percent") from err
+            meta = region.get("meta") if isinstance(region.get("meta"), dict) else {}
+            track = meta.get("track") if isinstance(meta.get("track"), int) else None
+            boxes.append((here, _region_item(region), track, box))
+        lines += _frame_answers(frame, boxes, queue)
+    return lines
