@@ -235,6 +235,8 @@ def correct(store: Path, file: Path, video: str | None, author: str, dry_run: bo
       {"item": 7, "op": "accept"}
       {"item": 8, "op": "adjust", "box": [10, 20, 60, 140]}
       {"item": 9, "op": "absent"}
+    or FILE is the queue's .cvat.xml (CVAT for images) or .labelstudio.json as reviewers saved
+    them: unchanged boxes are accepted, moved ones adjusted, deleted ones absent.
     """
     from trackannot.annotate import apply_corrections
 
