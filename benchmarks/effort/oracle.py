@@ -136,10 +136,13 @@ class Oracle:
         author: the corrections' author.
     """
 
-    def __init__(self, gt: Boxes, owner: dict[int, int], author: str = "oracle") -> None:
+    def __init__(self, gt: Boxes, owner: dict[int, int], author: str = "oracle",
+                 manual_k: int | None = None, num_frames: int | None = None) -> None:
         self.gt = gt
         self.owner = dict(owner)
         self.author = author
+        self.manual_k = manual_k
+        self.num_frames = num_frames
         self._next_id = _NEW_ID_BASE
         self._keys: dict[int, set[int]] = {}  # track -> frames of its keyframes (only we edit)
         self._current: dict[int, int] = {}  # gt id -> the track last kept for it
@@ -345,5 +348,27 @@ class Oracle:
                 target = self._new_id()
                 self.owner[target] = h
                 batch.add(Op.CREATE, target, frame, gt.xyxy[j])
+                if self.manual_k:
+                    self._key_run(batch, target, frame, h)
             self._current[h] = target
             batch.counts.draw += 1
+
+    def _key_run(self, batch: _Batch, track: int, frame: int, h: int) -> None:
+        """A missed object drawn at `frame` is annotated like manual keyframing (`manual`): its
+        visible run around `frame` gets keyframes at its first frame, every manual_k frames and
+        its last frame (adjusts), and an outside mark after it (a delete)."""
+        frames, xyxy = self._gt_of(h)
+        i = int(np.searchsorted(frames, frame))
+        brk = np.flatnonzero(np.diff(frames) != 1)
+        lo = int(brk[brk < i][-1]) + 1 if (brk < i).any() else 0
+        hi = int(brk[brk >= i][0]) if (brk >= i).any() else len(frames) - 1
+        run = np.arange(lo, hi + 1)
+        key = run[((frames[run] - frames[lo]) % self.manual_k == 0) | (run == hi)]
+        for r in key.tolist():
+            if int(frames[r]) != frame:
+                batch.add(Op.ADJUST, track, int(frames[r]), xyxy[r])
+                batch.counts.adjust += 1
+        after = int(frames[hi]) + 1
+        if self.num_frames is not None and after < self.num_frames:
+            batch.add(Op.ABSENT, track, after, xyxy[hi])
+            batch.counts.delete += 1

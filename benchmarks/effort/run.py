@@ -14,6 +14,9 @@ Strategies (`benchmarks.effort.strategies`), each at several budget levels:
   frames reviewed (boxes with risk >= MIN_RISK), corrections applied, re-interpolated, re-ranked;
   measured after ACTIVE_SHARES of the frames.
 
+In uniform, risk and active, a missed object the person draws is then keyframed over its visible
+run every MANUAL_K frames, as a manual annotator would (`Oracle(manual_k=...)`).
+
 Human seconds come from `benchmarks.effort.cost.CostModel` (sources in its docstring). Quality:
 HOTA and IDF1 (`trackannot.evaluate.evaluate_dataset`, MOT15 / KITTI rules, as
 benchmarks/bench_tracking.py) and box accuracy (share of gt boxes covered at IoU >= 0.5 by a box
@@ -55,6 +58,7 @@ TARGET_ACCURACY = (0.93, 0.95)
 MIN_RISK = 0.15  # risk / active: boxes below this risk are not checked
 ACTIVE_SHARES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.33)  # active: checkpoints, share of frames
 ACTIVE_BATCH = 0.01  # active: share of the frames reviewed between two rankings
+MANUAL_K = 10  # uniform / risk / active: a missed object the person draws is keyed every 10 frames
 
 
 def gt_tracks(seq: Sequence, dataset: str) -> Boxes:
@@ -103,7 +107,8 @@ def run_dataset(dataset: str, cost: CostModel) -> dict[str, Any]:
                                                      MIN_RISK)})
     runs = [active_review(a, s.detections, g, s.num_frames,
                           [max(1, round(x * s.num_frames)) for x in ACTIVE_SHARES],
-                          max(1, round(ACTIVE_BATCH * s.num_frames)), MIN_RISK)
+                          max(1, round(ACTIVE_BATCH * s.num_frames)), MIN_RISK,
+                          manual_k=MANUAL_K)
             for s, g, a in zip(seqs, gts, autos)]
     for i, share in enumerate(ACTIVE_SHARES):
         points = [r[min(i, len(r) - 1)] for r in runs]
@@ -122,7 +127,7 @@ def _summed(dataset, seqs, gts, parts, cost, reviewed) -> dict[str, Any]:
 
 
 def _reviewed(dataset, seqs, gts, autos, frame_sets, cost, min_risk=None) -> dict[str, Any]:
-    parts = [review(a, s.detections, g, s.num_frames, f, min_risk=min_risk)
+    parts = [review(a, s.detections, g, s.num_frames, f, min_risk=min_risk, manual_k=MANUAL_K)
              for s, g, a, f in zip(seqs, gts, autos, frame_sets)]
     return _summed(dataset, seqs, gts, parts, cost, int(sum(len(f) for f in frame_sets)))
 
@@ -187,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     cost = DEFAULT_COST
     out: dict[str, Any] = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "min_risk": MIN_RISK, "active_batch": ACTIVE_BATCH, "cost_model": {
+        "min_risk": MIN_RISK, "active_batch": ACTIVE_BATCH, "manual_k": MANUAL_K, "cost_model": {
             k: getattr(cost, k) for k in ("verify_s", "adjust_s", "draw_s", "delete_s", "identity_s")},
         "cost_sources": cost.sources, "smooth_seconds": SMOOTH_SECONDS, "datasets": {},
     }

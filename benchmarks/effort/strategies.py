@@ -80,8 +80,8 @@ def uniform_frames(num_frames: int, k: int) -> npt.NDArray[np.int64]:
 
 def review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
            frames: npt.NDArray[np.int64], cfg: InterpolateConfig | None = None,
-           min_risk: float | None = None, review_cfg: ReviewConfig | None = None
-           ) -> tuple[Boxes, ActionCounts]:
+           min_risk: float | None = None, review_cfg: ReviewConfig | None = None,
+           manual_k: int | None = None) -> tuple[Boxes, ActionCounts]:
     """Pre-labels reviewed by the simulated annotator at `frames` (in frame order).
 
     Args:
@@ -95,13 +95,15 @@ def review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
             min_risk (scored every RESCORE_FRAMES reviewed frames on the current state); boxes
             missing at the frame are drawn either way.
         review_cfg: risk settings (default `ReviewConfig()`).
+        manual_k: a missed object the person draws is keyframed over its visible run every
+            manual_k frames, as in `manual` (None: only at the reviewed frames).
 
     Returns:
         The final annotation's boxes and the action counts.
     """
     state = AnnotationState(tracks, num_frames=num_frames, detections=detections,
                             cfg=cfg or InterpolateConfig())
-    oracle = Oracle(gt, owners(tracks, gt)[0])
+    oracle = Oracle(gt, owners(tracks, gt)[0], manual_k=manual_k, num_frames=num_frames)
     view = _FrameView(state)
     counts = ActionCounts()
     scores: _Scores | None = None
@@ -133,12 +135,12 @@ class Checkpoint:
 
 def active_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
                   checkpoints: list[int], batch_frames: int, min_risk: float | None = None,
-                  cfg: InterpolateConfig | None = None, review_cfg: ReviewConfig | None = None
-                  ) -> list[Checkpoint]:
+                  cfg: InterpolateConfig | None = None, review_cfg: ReviewConfig | None = None,
+                  manual_k: int | None = None) -> list[Checkpoint]:
     """The active loop: rank frames by risk, review the top batch, apply, re-rank, repeat.
 
     Args:
-        tracks, detections, gt, num_frames, cfg: as `review`.
+        tracks, detections, gt, num_frames, cfg, manual_k: as `review`.
         checkpoints: numbers of reviewed frames at which to record the annotation (ascending);
             the loop stops after the last.
         batch_frames: frames reviewed between two rankings.
@@ -151,7 +153,7 @@ def active_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
     review_cfg = review_cfg or ReviewConfig()
     state = AnnotationState(tracks, num_frames=num_frames, detections=detections,
                             cfg=cfg or InterpolateConfig())
-    oracle = Oracle(gt, owners(tracks, gt)[0])
+    oracle = Oracle(gt, owners(tracks, gt)[0], manual_k=manual_k, num_frames=num_frames)
     view = _FrameView(state)
     counts = ActionCounts()
     done = np.zeros(num_frames, bool)

@@ -198,3 +198,19 @@ def test_oracle_merges_a_fragment_into_the_track_it_continues():
     final = state.boxes()
     assert final.track_id.tolist() == [5] * 6
     np.testing.assert_allclose(final.xyxy, [A] * 6)
+
+
+def test_a_drawn_missed_object_is_keyed_over_its_run_like_manual():
+    # gt 2 is visible at frames 3..14 and never tracked; drawn at frame 5 with manual_k=4 the person
+    # keys its run at 3, 7, 11 and 14 (adjusts) and marks it outside at 15 (a delete)
+    gt = _boxes([(f, 2, [100.0 + f, 0.0, 120.0 + f, 20.0]) for f in range(3, 15)])
+    tracks = _boxes([(f, 7, A) for f in range(20)])
+    state = AnnotationState(tracks, num_frames=20, cfg=LINEAR)
+    batch, counts = Oracle(gt, {}, manual_k=4, num_frames=20).review_frame(state, 5)
+    state.apply(batch)
+    new = [t for t in state.track_ids if t != 7]
+    assert len(new) == 1
+    drawn = state.track_boxes(new[0])
+    assert drawn.frame.tolist() == list(range(3, 15))
+    np.testing.assert_allclose(drawn.xyxy, gt.xyxy)  # straight motion: exact
+    assert (counts.draw, counts.adjust, counts.delete) == (1, 4, 2)  # delete: track 7 is not gt
