@@ -201,7 +201,7 @@ def test_bad_budget_raises(budget, message):
 
 def test_a_budget_past_the_frames_with_boxes_queues_them_all():
     queue = queue_of(60)
-    assert sorted(queue.frames.tolist()) == list(range(50)) and queue.budget == 50
+    assert sorted(queue.frames.tolist()) == list(range(50)) and queue.budget == 60
 
 
 def test_an_annotation_without_boxes_raises():

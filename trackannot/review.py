@@ -342,10 +342,10 @@ def build_queue(state: AnnotationState, detections: Boxes | None, num_frames: in
     risk = score_risk(boxes, detections, keyframes, cfg)
     order = rank_frames(boxes, risk, num_frames, cfg, keyframes)
     eligible = order[np.isin(order, risk.frame)]
-    budget = min(budget, len(eligible))
+    frames = min(budget, len(eligible))
     rng = _rng(cfg, queue_id)
     frame_max = _frame_max(boxes.frame, risk.score, eligible)
-    queued, is_spot = _pick_frames(eligible, frame_max, budget, spot_check_count(budget, cfg), rng)
+    queued, is_spot = _pick_frames(eligible, frame_max, frames, spot_check_count(frames, cfg), rng)
     rank_of = np.full(num_frames, -1, np.int64)
     rank_of[queued] = np.arange(len(queued))
     rows = np.flatnonzero(rank_of[boxes.frame] >= 0)
