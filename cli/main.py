@@ -337,9 +337,11 @@ def demo(out_dir: Path, seconds: float, seed: int, quiet: bool) -> None:
 
 def _register() -> None:
     """Commands that live in their own modules."""
+    from trackannot.cli.audit import audit
     from trackannot.cli.review import review
 
     main.add_command(review)
+    main.add_command(audit)
 
 
 _register()

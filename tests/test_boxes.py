@@ -114,3 +114,11 @@ def test_from_supervision_single_frame() -> None:
     assert b.class_id.dtype == np.int32 and b.class_id.tolist() == [2, 3]
     with pytest.raises(InputFormatError, match="frame"):
         Boxes.from_supervision(det)
+
+
+def test_pair_iou_row_by_row_with_empty_and_nan_boxes() -> None:
+    from trackannot.boxes import pair_iou
+
+    a = [[0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 0, 0], [np.nan, 0, 1, 1]]
+    b = [[5, 0, 15, 10], [20, 20, 30, 30], [0, 0, 0, 0], [0, 0, 1, 1]]
+    np.testing.assert_allclose(pair_iou(a, b), [50 / 150, 0.0, 0.0, 0.0])

@@ -1,6 +1,7 @@
 """trackannot: turn video into tracked pre-labels that people check at a few keyframes."""
 
 from trackannot.annotate import apply_corrections, load_state
+from trackannot.audit import Advice, ReviewerStats, advise, reviewer_stats
 from trackannot.boxes import COLUMNS, Boxes, Origin
 from trackannot.config import (
     DecodeConfig,
@@ -13,6 +14,7 @@ from trackannot.config import (
     load_config,
 )
 from trackannot.corrections import Corrections, Op, read_corrections_file
+from trackannot.cost import ActionCounts, CostModel
 from trackannot.decode import FrameBatch, VideoInfo, decode_frames, probe_video
 from trackannot.detect import Detector, FileDetector, make_detector, read_mot_file, read_seqinfo
 from trackannot.errors import (
@@ -35,6 +37,7 @@ from trackannot.export import (
 from trackannot.export.mot import write_mot
 from trackannot.interpolate import interpolate, interpolate_linear
 from trackannot.keyframes import Keyframes
+from trackannot.review import Answers, ItemKind, ReviewQueue, build_queue
 from trackannot.risk import Reason, Risk, rank_frames, score_risk
 from trackannot.smooth import smooth_tracks
 from trackannot.sparse import sparse_keyframes
@@ -45,11 +48,15 @@ from trackannot.track import Tracker, track_detections
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActionCounts",
+    "Advice",
     "AnnotationState",
+    "Answers",
     "Boxes",
     "COLUMNS",
     "ConfigError",
     "Corrections",
+    "CostModel",
     "DecodeConfig",
     "DetectConfig",
     "Detector",
@@ -57,12 +64,15 @@ __all__ = [
     "FrameBatch",
     "InputFormatError",
     "InterpolateConfig",
+    "ItemKind",
     "Keyframes",
     "Op",
     "Origin",
     "PipelineConfig",
     "Reason",
     "ReviewConfig",
+    "ReviewQueue",
+    "ReviewerStats",
     "Risk",
     "StoreConfig",
     "StoreError",
@@ -75,7 +85,9 @@ __all__ = [
     "VideoMeta",
     "VideoResult",
     "WeightsNotFoundError",
+    "advise",
     "apply_corrections",
+    "build_queue",
     "decode_frames",
     "interpolate",
     "interpolate_linear",
@@ -90,6 +102,7 @@ __all__ = [
     "read_labelstudio",
     "read_mot_file",
     "read_seqinfo",
+    "reviewer_stats",
     "score_risk",
     "smooth_tracks",
     "sparse_keyframes",

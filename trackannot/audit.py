@@ -21,6 +21,7 @@ from typing import Any, Mapping
 import numpy as np
 import numpy.typing as npt
 
+from trackannot.boxes import pair_iou
 from trackannot.config import ReviewConfig
 from trackannot.corrections import Corrections, Op
 from trackannot.cost import ActionCounts, CostModel, counts_from_log
@@ -63,19 +64,6 @@ def _hours(seconds: float | None) -> str:
 
 def _changed(op: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
     return op != Op.ACCEPT
-
-
-def _pair_iou(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
-    """IoU of a[i] with b[i], both (n, 4) xyxy; 0 where either box is NaN or empty."""
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    w = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
-    h = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
-    inter = w * h
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
-    union = area(a) + area(b) - inter
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = inter / union
-    return np.where(np.isfinite(iou) & (union > 0), iou, 0.0)
 
 
 def _item_rows(queue: ReviewQueue, answers: Answers) -> npt.NDArray[np.int64]:
@@ -143,7 +131,7 @@ def honeypot_outcomes(queue: ReviewQueue, answers: Answers, catch_iou: float) ->
     rows = _item_rows(queue, answers)
     is_pot = queue.kind[rows] == ItemKind.HONEYPOT
     rows, ans = rows[is_pot], answers[is_pot]
-    iou = _pair_iou(ans.xyxy, queue.truth_xyxy[rows])
+    iou = pair_iou(ans.xyxy, queue.truth_xyxy[rows])
     missed = ans.op == Op.ACCEPT
     return HoneypotOutcomes(
         item=ans.item, author=ans.author, batch=ans.batch, op=ans.op, iou=iou,

@@ -19,7 +19,7 @@ from trackannot.errors import InputFormatError
 if TYPE_CHECKING:
     import supervision as sv
 
-__all__ = ["COLUMNS", "Boxes", "Origin"]
+__all__ = ["COLUMNS", "Boxes", "Origin", "pair_iou"]
 
 
 class Origin(IntEnum):
@@ -287,3 +287,17 @@ class Boxes:
             **extra,
         )
 
+
+def pair_iou(a_xyxy: npt.ArrayLike, b_xyxy: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """(n,) IoU of box i of `a_xyxy` with box i of `b_xyxy`, both (n, 4) xyxy.
+
+    0 where the union is empty or either box has a NaN coordinate.
+    """
+    a, b = np.asarray(a_xyxy, np.float64), np.asarray(b_xyxy, np.float64)
+    iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
+    inter = iw * ih
+    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(union) & np.isfinite(inter) & (union > 0)
+    return np.divide(inter, union, out=np.zeros(len(a), np.float64), where=ok)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from trackannot.boxes import Boxes, Origin
+from trackannot.boxes import Boxes, Origin, pair_iou
 from trackannot.config import InterpolateConfig
 from trackannot.errors import InputFormatError
 from trackannot.keyframes import Keyframes
@@ -66,16 +66,6 @@ def interpolate(
     return _interpolate(keyframes, detections, cfg)
 
 
-def _pair_iou(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
-    """(n,) IoU of row i of a with row i of b, xyxy."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
-    ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
-    inter = iw * ih
-    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
-
 def follow_track(interpolated: Boxes, keyframes: Keyframes, auto: Boxes, min_iou: float) -> Boxes:
     """Keep a track's automatic path between two keyframes that agree with it.
 
@@ -100,7 +90,7 @@ def follow_track(interpolated: Boxes, keyframes: Keyframes, auto: Boxes, min_iou
     k_frame, k_xyxy = keyframes.frame, keyframes.xyxy
     at = np.clip(np.searchsorted(auto.frame, k_frame), 0, len(auto) - 1)
     has = auto.frame[at] == k_frame
-    agree = present & has & (_pair_iou(k_xyxy, auto.xyxy[at]) >= min_iou)
+    agree = present & has & (pair_iou(k_xyxy, auto.xyxy[at]) >= min_iou)
     follows = agree[:-1] & agree[1:]  # segment i: keyframe i to keyframe i + 1
     if not follows.any():
         return interpolated

@@ -26,11 +26,11 @@ import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
 from benchmarks.effort.cost import ActionCounts
-from trackannot.boxes import Boxes
+from trackannot.boxes import Boxes, pair_iou
 from trackannot.corrections import Corrections, Op
 from trackannot.state import AnnotationState
 
-__all__ = ["ACCEPT_IOU", "MATCH_IOU", "Oracle", "box_iou", "match_frame", "pair_iou", "owners"]
+__all__ = ["ACCEPT_IOU", "MATCH_IOU", "Oracle", "box_iou", "match_frame", "owners"]
 
 MATCH_IOU = 0.5  # a box covers a gt object at IoU >= this (TrackEval's matching threshold)
 ACCEPT_IOU = 0.7  # a careful person accepts a box at IoU >= this with the gt box
@@ -45,16 +45,6 @@ def box_iou(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> npt.NDA
     inter = iw * ih
     union = ((a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
              + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter)
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
-
-def pair_iou(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
-    """(n,) IoU of row i of a with row i of b (xyxy, (n, 4) each)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
-    ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
-    inter = iw * ih
-    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
