@@ -504,7 +504,8 @@ def _project(m: _Measured, boxes_in_video: int, manual_k: int, cost: CostModel,
 
 
 def _decide(m: _Measured, check_s: float | None, projected: dict[str, float | None],
-            break_even: float, cost: CostModel, cfg: ReviewConfig) -> tuple[str, list[str]]:
+            break_even: float, cost: CostModel, cfg: ReviewConfig,
+            flagged: list[ReviewerStats]) -> tuple[str, list[str]]:
     """The rules of `advise`, in order; returns (mode, reasons)."""
     if m.answered < MIN_ANSWERS:
         return "strict review", [
@@ -529,6 +530,8 @@ def _decide(m: _Measured, check_s: float | None, projected: dict[str, float | No
         reasons.append(f"reviewers caught {caught} of {pot_n} honeypots ({_pct(caught / pot_n)} < "
                        f"flag_catch_rate {_pct(cfg.flag_catch_rate)}): accepted boxes are not all "
                        f"looked at")
+    for stats in flagged:
+        reasons.append(f"reviewer {stats.author} is flagged: {stats.flags[0]}")
     if reasons:
         return "strict review", reasons
     (top_n, top_c), (rest_n, rest_c) = m.top, m.rest
@@ -570,8 +573,9 @@ def advise(queues: list[ReviewQueue], answers: Mapping[str, Answers], log: Corre
         1. answered < MIN_ANSWERS: "strict review", to measure ("not enough data yet").
         2. check_s >= draw_s (the same as fast >= manual): "manual first": AI assistance does
            not pay.
-        3. spot checks changed > SPOT_ERROR_MAX (>= MIN_SPOT_CHECKS of them) or honeypot catch
-           rate < flag_catch_rate (>= MIN_HONEYPOTS): "strict review".
+        3. spot checks changed > SPOT_ERROR_MAX (>= MIN_SPOT_CHECKS of them), honeypot catch
+           rate < flag_catch_rate (>= MIN_HONEYPOTS), or a reviewer flagged by `reviewer_stats`
+           (e.g. a correction rate that fell on equally risky items): "strict review".
         4. changed share in the top-risk items >= CONCENTRATION_RATIO x the rest (>= MIN_TOP_ITEMS
            in each): "active loop".
         5. otherwise "fast review".
@@ -598,7 +602,8 @@ def advise(queues: list[ReviewQueue], answers: Mapping[str, Answers], log: Corre
     m = _measure(queues, answers, log, cfg)
     check_s, projected = _project(m, boxes_in_video, manual_k, cost, cfg)
     break_even = min(max(1 - (cost.draw_s - cost.verify_s) / cost.adjust_s, 0.0), 1.0)
-    mode, reasons = _decide(m, check_s, projected, break_even, cost, cfg)
+    flagged = [r for r in reviewer_stats(queues, dict(answers), cfg) if r.flags]
+    mode, reasons = _decide(m, check_s, projected, break_even, cost, cfg, flagged)
     manual_s, mode_s = projected["manual first"], projected[mode]
     saved = None if manual_s is None or mode_s is None else manual_s - mode_s
     if saved is not None and mode != "manual first" and m.answered >= MIN_ANSWERS:

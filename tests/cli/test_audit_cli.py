@@ -104,3 +104,38 @@ def test_audit_of_an_unknown_video_is_a_usage_error(store):
 def test_audit_manual_k_below_one_is_a_usage_error(store):
     result = CliRunner().invoke(audit, [str(store), "--manual-k", "0"])
     assert result.exit_code == 2 and "--manual-k" in result.output
+
+
+def test_audit_flags_a_reviewer_whose_correction_rate_drops_on_equally_risky_items(store, tmp_path):
+    from dataclasses import replace
+
+    video = open_store(store, mode="a")["clip"]
+    first = replace(_queue(), kind=np.zeros(2 * FRAMES, np.uint8),
+                    truth_xyxy=np.full((2 * FRAMES, 4), np.nan, np.float32))
+    first = replace(first, xyxy=np.float32([_box(t, f) for t, f in zip(first.track_id.tolist(),
+                                                                        first.frame.tolist())]))
+    video.write_queue(first, {})
+
+    def answer(queue_id: str, adjusted: set[int], name: str) -> None:
+        lines = []
+        for item in range(2 * FRAMES):
+            track, frame = (1, 2)[item % 2], item // 2
+            if item in adjusted:
+                lines.append({"item": item, "op": "adjust", "box": [b + 3 for b in _box(track, frame)]})
+            else:
+                lines.append({"item": item, "op": "accept"})
+        apply_corrections(store, write_lines(tmp_path / name, lines), author="bo", queue=queue_id)
+
+    answer("q0000-test", set(range(0, 48, 2)), "a1.jsonl")  # 24 of 60 changed: 40%
+    video = open_store(store, mode="a")["clip"]
+    second = replace(first, queue_id="q0001-test", based_on=int(video.log_info()["rows"]))
+    video.write_queue(second, {})
+    answer("q0001-test", {0}, "a2.jsonl")  # 1 of 60 on items as risky as before: rubber-stamping
+    result = CliRunner().invoke(audit, [str(store)])
+    assert result.exit_code == 0, result.output
+    assert "bo" in result.output and "40%" in result.output
+    assert "FLAG: correction rate fell from 40% (own earlier batches) to 2%" in result.output
+    assert "mean risk of the items seen 0.30 -> 0.30" in result.output
+    # the advice follows the flag: strict review (spot checks and honeypots) until it is explained
+    assert "recommended mode: strict review" in result.output
+    assert "reviewer bo is flagged: correction rate fell from 40%" in result.output
