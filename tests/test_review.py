@@ -20,7 +20,7 @@ from trackannot.review import (
     read_answer_file,
     spot_check_count,
 )
-from trackannot.risk import rank_frames, score_risk
+from trackannot.risk import Reason, rank_frames, score_risk
 from trackannot.state import AnnotationState
 
 NUM_FRAMES = 60
@@ -272,3 +272,27 @@ def test_an_empty_answer_file_is_refused(honey_queue, tmp_path):
     path = write_lines(tmp_path / "answers.jsonl", ["# nothing"])
     with pytest.raises(InputFormatError, match="no corrections in the file"):
         read_answer_file(Path(path), honey_queue, "ana", 0)
+
+
+def test_a_drawn_object_s_open_end_is_queued_and_answering_it_extends_the_track():
+    state, dets = make_state()
+    # a missed object drawn once at frame 20 (a track with one keyframe and nothing after it)
+    created = state.apply(Corrections.create(op=[Op.CREATE], track_id=[-1], frame=[20],
+                                             xyxy=[[250.0, 150, 280, 200]], author="ana"))
+    new = int(created.track_id[0])
+    cfg = ReviewConfig(honeypot_rate=0.0, open_end_frames=10, open_end_risk=0.99, spread_frames=0)
+    queue = build_queue(state, dets, NUM_FRAMES, 3, cfg, queue_id="q0001-test", based_on=1)
+    ends = np.flatnonzero(queue.reason == Reason.OPEN_END)
+    assert sorted(queue.frame[ends].tolist()) == [10, 30]  # before its start and after its end
+    assert set(queue.track_id[ends].tolist()) == {new}
+    np.testing.assert_allclose(queue.xyxy[ends], [[250.0, 150, 280, 200]] * 2)  # the hint
+    assert queue.item.tolist() == list(range(len(queue)))
+    # the reviewer gives the object's box at frame 30: the track now runs 20..30, interpolated
+    after = ends[queue.frame[ends] == 30][0]
+    answer = Corrections.create(op=[Op.ADJUST], track_id=[new], frame=[30],
+                                xyxy=[[270.0, 150, 300, 200]], author="ana")
+    state.apply(answer)
+    track = state.track_boxes(new)
+    assert track.frame.tolist() == list(range(20, 31))
+    np.testing.assert_allclose(track.xyxy[5], [260.0, 150, 290, 200])
+    assert queue.track_id[after] == new

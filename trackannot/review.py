@@ -299,12 +299,42 @@ def _pick_honeypots(items: dict[str, np.ndarray], origin: npt.NDArray[np.uint8],
     return np.sort(np.r_[keyed, rng.choice(pool, size=need, replace=False)])
 
 
+def _with_open_ends(items: dict[str, np.ndarray], boxes: Boxes, end_frame: npt.NDArray[np.int64],
+                    end_track: npt.NDArray[np.int64], end_risk: npt.NDArray[np.float64],
+                    rank_of: npt.NDArray[np.int64], is_spot: npt.NDArray[np.bool_]
+                    ) -> dict[str, np.ndarray]:
+    """`items` plus one item per open track end at a queued frame, showing the track's nearest
+    box (its last box before, or first box after, the open end) as a hint."""
+    from trackannot.risk import Reason
+
+    keep = rank_of[end_frame] >= 0
+    frame, track, score = end_frame[keep], end_track[keep], end_risk[keep]
+    if not len(frame):
+        return items
+    hint = np.empty((len(frame), 4), np.float32)
+    for i, (f, t) in enumerate(zip(frame.tolist(), track.tolist())):
+        rows = np.flatnonzero(boxes.track_id == t)
+        hint[i] = boxes.xyxy[rows[np.argmin(np.abs(boxes.frame[rows] - f))]]
+    rank = rank_of[frame].astype(np.int32)
+    extra = {
+        "rank": rank, "frame": frame.astype(np.int64), "track_id": track.astype(np.int64),
+        "score": score.astype(np.float32),
+        "reason": np.full(len(frame), Reason.OPEN_END, np.uint8),
+        "xyxy": hint, "truth_xyxy": np.full((len(frame), 4), np.nan, np.float32),
+        "kind": np.where(is_spot[rank], ItemKind.SPOT_CHECK, ItemKind.RISK).astype(np.uint8),
+    }
+    return {name: np.concatenate([col, extra[name]]) for name, col in items.items()}
+
+
 def build_queue(state: AnnotationState, detections: Boxes | None, num_frames: int, budget: int,
                 cfg: ReviewConfig | None = None, *, queue_id: str, based_on: int,
                 frame_size: tuple[int, int] | None = None, honeypots: bool = True) -> ReviewQueue:
     """The review queue of the current annotation: the riskiest frames up to a budget of frames.
 
-    Frames are ranked by `trackannot.risk.rank_frames`; only frames with boxes are queued.
+    Frames are ranked by `trackannot.risk.rank_frames`; only frames with boxes or an open track
+    end (`trackannot.risk.open_ends`: a track that probably goes on there) are queued. An open
+    end is an item of its own (reason OPEN_END) showing the track's last box as a hint: accept
+    pins that box there, adjust gives the object's box, absent says the object has left.
     In strict mode `spot_check_count(budget, cfg)` of the frames are random confident frames
     (kind SPOT_CHECK). Every box of a queued frame is an item. `honeypot_count(items, cfg)` of the
     lowest-risk items are then shown moved by `cfg.honeypot_shift` off their true box (kind
@@ -327,7 +357,7 @@ def build_queue(state: AnnotationState, detections: Boxes | None, num_frames: in
     Raises:
         InputFormatError: budget < 1 or > num_frames, or the annotation has no boxes.
     """
-    from trackannot.risk import rank_frames, score_risk
+    from trackannot.risk import open_ends, rank_frames, score_risk
 
     cfg = cfg or ReviewConfig()
     if budget < 1:
@@ -341,35 +371,38 @@ def build_queue(state: AnnotationState, detections: Boxes | None, num_frames: in
     keyframes = state.keyframes()
     risk = score_risk(boxes, detections, keyframes, cfg)
     order = rank_frames(boxes, risk, num_frames, cfg, keyframes)
-    eligible = order[np.isin(order, risk.frame)]
+    end_frame, end_track, end_risk = open_ends(boxes, keyframes, num_frames, cfg)
+    frame_all = np.r_[boxes.frame, end_frame]
+    score_all = np.r_[risk.score, end_risk]
+    eligible = order[np.isin(order, frame_all)]
     frames = min(budget, len(eligible))
     rng = _rng(cfg, queue_id)
-    frame_max = _frame_max(boxes.frame, risk.score, eligible)
+    frame_max = _frame_max(frame_all, score_all, eligible)
     queued, is_spot = _pick_frames(eligible, frame_max, frames, spot_check_count(frames, cfg), rng)
     rank_of = np.full(num_frames, -1, np.int64)
     rank_of[queued] = np.arange(len(queued))
     rows = np.flatnonzero(rank_of[boxes.frame] >= 0)
-    rank = rank_of[boxes.frame[rows]]
-    rows = rows[np.lexsort((-risk.score[rows], rank))]
-    rank = rank_of[boxes.frame[rows]]
     n = len(rows)
     items: dict[str, np.ndarray] = {
-        "item": np.arange(n, dtype=np.int64),
-        "rank": rank.astype(np.int32),
+        "rank": rank_of[boxes.frame[rows]].astype(np.int32),
         "frame": boxes.frame[rows].astype(np.int64),
         "track_id": boxes.track_id[rows].astype(np.int64),
         "score": risk.score[rows].astype(np.float32),
         "reason": risk.reason[rows].astype(np.uint8),
-        "kind": np.where(is_spot[rank], ItemKind.SPOT_CHECK, ItemKind.RISK).astype(np.uint8),
         "xyxy": boxes.xyxy[rows].astype(np.float32),
         "truth_xyxy": np.full((n, 4), np.nan, np.float32),
     }
+    items["kind"] = np.where(is_spot[items["rank"]], ItemKind.SPOT_CHECK, ItemKind.RISK).astype(np.uint8)
     n_honey = honeypot_count(n, cfg) if honeypots else 0
     if n_honey:
         pick = _pick_honeypots(items, boxes.origin[rows], n_honey, rng)
         items["truth_xyxy"][pick] = items["xyxy"][pick]
         items["xyxy"][pick] = _perturb(items["xyxy"][pick], cfg.honeypot_shift, rng, frame_size)
         items["kind"][pick] = ItemKind.HONEYPOT
+    items = _with_open_ends(items, boxes, end_frame, end_track, end_risk, rank_of, is_spot)
+    order = np.lexsort((-items["score"], items["rank"]))
+    items = {name: col[order] for name, col in items.items()}
+    items["item"] = np.arange(len(order), dtype=np.int64)
     return ReviewQueue(queue_id=queue_id, based_on=int(based_on), mode=cfg.mode, budget=int(budget),
                        **items)
 

@@ -81,6 +81,7 @@ class Reason(IntEnum):
     SMALL_BOX = 10
     TRACK_CONFIDENCE = 11
     KEYFRAME = 12  # at or next to a human keyframe: near certain
+    OPEN_END = 13  # no box, but the track probably goes on here (`open_ends`)
 
     @property
     def label(self) -> str:
