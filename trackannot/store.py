@@ -20,10 +20,16 @@ the queue and marks every earlier open queue superseded. Answers to a queue are 
 committed answers and committed by the corrections-log batch that brings them (the batch records
 "queue" and the "answers" row range): one commit point for corrections and answers.
 
-Rows are written in whole chunks as they fill, so memory does not grow with video length and a
-crash loses at most one chunk of work. A group's `status` attribute is "running" until `close()`
-writes the last partial chunks and sets it to "complete". Reading a frame range touches only the
-chunks that hold it: `frames/index` locates the frames, `row_start` the rows.
+Rows are written in whole chunks as they fill, so memory does not grow with video length, and
+each group has one writer (`StoreWriter`; zarr has no locking). After each write of whole chunks
+one write of the group's `committed` attribute records the frames and rows now entirely on disk
+(see `StoreWriter`): a crash loses at most the work since then; readers (`VideoResult`) read the
+committed extent only and `StoreWriter.resume` cuts off what lies past it and writes on. A
+group's `status` attribute is "running" until `close()` writes the last partial chunks and sets
+it to "complete", or to "failed" (with `error`) for a video whose decoding failed mid-stream: its
+frames decoded before the failure are kept. Every file zarr writes is written whole (a temporary
+file, then a rename), so a killed process never leaves a torn chunk or attribute. Reading a frame
+range touches only the chunks that hold it: `frames/index` locates the frames, `row_start` the rows.
 
 The corrections log is append-only: a batch is written past the committed rows, and only then does
 the group's `corrections` attribute advance `rows` and list the batch (who, when, from which file).
@@ -33,6 +39,7 @@ rewritten.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 from dataclasses import dataclass
@@ -51,13 +58,19 @@ from trackannot.errors import StoreError
 from trackannot.review import ANSWER_COLUMNS, ITEM_COLUMNS, Answers, ReviewQueue
 
 __all__ = [
-    "LOG_COLUMNS", "TABLES", "StoreWriter", "TrackStore", "VideoResult", "input_identity", "open_store",
+    "LOG_COLUMNS", "STATUS_COMPLETE", "STATUS_FAILED", "STATUS_RUNNING", "TABLES", "StoreWriter",
+    "TrackStore", "VideoResult", "input_identity", "open_store",
 ]
 
 FORMAT = "trackannot.store/1"
 TABLES = ("detections", "tracks")
 STATUS_RUNNING = "running"
 STATUS_COMPLETE = "complete"
+STATUS_FAILED = "failed"
+# the `committed` attribute of a group nothing of which is on disk yet (see StoreWriter)
+_NOTHING_COMMITTED: dict[str, Any] = {
+    "frames": 0, "rows": {name: 0 for name in TABLES}, "last_frame": -1,
+}
 _IDENTITY_BYTES = 1 << 20
 _LOG_CHUNK_ROWS = 4096
 # audit log columns: the correction (see trackannot.corrections) and what it replaced
@@ -112,60 +125,110 @@ def video_key(path: str | Path, taken: set[str] | None = None) -> str:
 
 
 class _TableWriter:
-    """Buffers one Boxes table and appends it to its zarr arrays in whole chunks."""
+    """Buffers one Boxes table and appends it to its zarr arrays in whole chunks.
 
-    def __init__(self, group: zarr.Group, cfg: StoreConfig) -> None:
-        self._arrays = {
-            name: group.create_array(
-                name, shape=(0, *tail), dtype=dtype, chunks=(cfg.chunk_rows, *tail)
+    `written` rows and `starts_written` row_start entries are on disk; writes end on chunk
+    boundaries (counted from row 0), so after a resume from a committed row count inside a chunk
+    the first write completes that chunk.
+    """
+
+    def __init__(self, group: zarr.Group, cfg: StoreConfig, *, resume: bool = False) -> None:
+        if resume:
+            self._arrays = {name: group[name] for name in COLUMNS}
+            self._row_start = group["row_start"]
+        else:
+            self._arrays = {
+                name: group.create_array(
+                    name, shape=(0, *tail), dtype=dtype, chunks=(cfg.chunk_rows, *tail)
+                )
+                for name, (dtype, tail) in COLUMNS.items()
+            }
+            self._row_start = group.create_array(
+                "row_start", shape=(0,), dtype=np.int64, chunks=(cfg.chunk_frames,)
             )
-            for name, (dtype, tail) in COLUMNS.items()
-        }
-        self._row_start = group.create_array(
-            "row_start", shape=(0,), dtype=np.int64, chunks=(cfg.chunk_frames,)
-        )
         self._chunk_rows = cfg.chunk_rows
         self._chunk_frames = cfg.chunk_frames
         self._parts: list[Boxes] = []
         self._buffered_rows = 0
         self._starts: list[int] = []
         self.rows = 0  # rows seen so far (written + buffered)
+        self.written = 0  # rows on disk
+        self.starts_written = 0  # row_start entries on disk
+        self.ends: list[int] = []  # row end of each frame not yet committed (see StoreWriter)
+
+    def truncate(self, frames: int, rows: int) -> None:
+        """Cut the arrays back to a committed extent (rows past it are crash leftovers)."""
+        for arr in (*self._arrays.values(), self._row_start):
+            n = rows if arr is not self._row_start else frames
+            if arr.shape[0] != n:
+                arr.resize((n, *arr.shape[1:]))
+        self.rows = self.written = rows
+        self.starts_written = frames
 
     def add_frame(self, boxes: Boxes) -> None:
         self._starts.append(self.rows)
         self.rows += len(boxes)
+        self.ends.append(self.rows)
         if len(boxes):
             self._parts.append(boxes)
             self._buffered_rows += len(boxes)
-        if self._buffered_rows >= self._chunk_rows:
+        if self.written + self._buffered_rows >= _next_boundary(self.written, self._chunk_rows):
             self._write_rows(final=False)
-        if len(self._starts) >= self._chunk_frames:
+        if self.starts_written + len(self._starts) >= _next_boundary(self.starts_written,
+                                                                     self._chunk_frames):
             self._write_starts(final=False)
 
     def _write_rows(self, final: bool) -> None:
+        if not self._parts:
+            return
         buffered = Boxes.concat(self._parts)
-        n_write = len(buffered) if final else len(buffered) // self._chunk_rows * self._chunk_rows
-        if n_write:
+        end = self.written + len(buffered)
+        chunk = self._chunk_rows
+        n_write = len(buffered) if final else end // chunk * chunk - self.written
+        if n_write > 0:
             head = buffered[slice(0, n_write)]
             for name, arr in self._arrays.items():
                 arr.append(getattr(head, name), axis=0)
-        rest = buffered[slice(n_write, len(buffered))]
+            self.written += n_write
+        rest = buffered[slice(max(n_write, 0), len(buffered))]
         self._parts = [rest] if len(rest) else []
         self._buffered_rows = len(rest)
 
     def _write_starts(self, final: bool) -> None:
-        n = len(self._starts) if final else len(self._starts) // self._chunk_frames * self._chunk_frames
-        if n:
+        end = self.starts_written + len(self._starts)
+        chunk = self._chunk_frames
+        n = len(self._starts) if final else end // chunk * chunk - self.starts_written
+        if n > 0:
             self._row_start.append(np.asarray(self._starts[:n], dtype=np.int64))
             del self._starts[:n]
+            self.starts_written += n
 
     def close(self) -> None:
         self._write_rows(final=True)
         self._write_starts(final=True)
 
 
+def _next_boundary(n: int, chunk: int) -> int:
+    """The first multiple of `chunk` above `n`: where the chunk holding entry `n` ends."""
+    return (n // chunk + 1) * chunk
+
+
 class StoreWriter:
-    """Writes one video's results into a group of a store, chunk by chunk.
+    """Writes one video's results into a group of a store, chunk by chunk, committing as it goes.
+
+    Whole chunks are written as they fill. After each write the group's `committed` attribute
+    records the extent that is entirely on disk, one attribute write being the commit point::
+
+        committed = {"frames": F, "rows": {"detections": R_d, "tracks": R_t}, "last_frame": i}
+
+        F    frames processed in full (frames/index[:F], row_start[:F] and their rows written)
+        R_*  rows of those F frames in each table
+        i    decoded index of frame F - 1 (-1 when F == 0): where a resumed run continues
+
+    Rows and frames past it are crash leftovers: readers ignore them and `resume` cuts them off.
+    The tracker's state at the commit point is not stored: it is a deterministic function of the
+    committed detections, so a resumed run rebuilds it by replaying them (see
+    `trackannot.pipeline`).
 
     Example:
         >>> writer = StoreWriter.create("out.zarr", "clip", StoreConfig(), attrs={})  # doctest: +SKIP
@@ -173,20 +236,36 @@ class StoreWriter:
         >>> writer.close()                                                            # doctest: +SKIP
     """
 
-    def __init__(self, group: zarr.Group, cfg: StoreConfig) -> None:
+    def __init__(self, group: zarr.Group, cfg: StoreConfig,
+                 committed: Mapping[str, Any] | None = None) -> None:
         self._group = group
-        frames = group.create_group("frames")
-        self._index = frames.create_array(
-            "index", shape=(0,), dtype=np.int64, chunks=(cfg.chunk_frames,)
-        )
-        self._time = frames.create_array(
-            "time_s", shape=(0,), dtype=np.float64, chunks=(cfg.chunk_frames,)
-        )
+        resume = committed is not None
+        if resume:
+            frames_group = group["frames"]
+            self._index, self._time = frames_group["index"], frames_group["time_s"]
+        else:
+            frames_group = group.create_group("frames")
+            self._index = frames_group.create_array(
+                "index", shape=(0,), dtype=np.int64, chunks=(cfg.chunk_frames,)
+            )
+            self._time = frames_group.create_array(
+                "time_s", shape=(0,), dtype=np.float64, chunks=(cfg.chunk_frames,)
+            )
         self._chunk_frames = cfg.chunk_frames
         self._frame_buf: list[int] = []
         self._time_buf: list[float] = []
-        self._tables = {name: _TableWriter(group.create_group(name), cfg) for name in TABLES}
-        self.frames = 0
+        self._tables = {name: _TableWriter(group.require_group(name), cfg, resume=resume)
+                        for name in TABLES}
+        done = committed or _NOTHING_COMMITTED
+        self.frames = self._frames_written = self._committed = int(done["frames"])
+        self._last_frame = int(done["last_frame"])
+        self._pending_index: list[int] = []  # frame index of each frame not yet committed
+        if resume:
+            for arr in (self._index, self._time):
+                if arr.shape[0] != self.frames:
+                    arr.resize((self.frames,))
+            for name, table in self._tables.items():
+                table.truncate(self.frames, int(done["rows"][name]))
 
     @classmethod
     def create(
@@ -207,37 +286,109 @@ class StoreWriter:
         if key in root:
             raise StoreError(f"{store_path}: group '{key}' already exists; refusing to overwrite it")
         group = root.create_group(key)
-        group.attrs.update({**attrs, "status": STATUS_RUNNING})
+        group.attrs.update({**attrs, "status": STATUS_RUNNING, "committed": _NOTHING_COMMITTED})
         return cls(group, cfg)
+
+    @classmethod
+    def resume(cls, store_path: str | Path, key: str, cfg: StoreConfig) -> StoreWriter:
+        """Reopen the "running" group `key` at its committed extent, to write on from there.
+
+        Rows past the commit point (a crash's leftovers) are cut off; the next frame added is
+        the one after `committed["last_frame"]`.
+
+        Raises:
+            StoreError: no such group, or its status is not "running".
+        """
+        root = zarr.open_group(str(store_path), mode="a", zarr_format=3)
+        if key not in root:
+            raise StoreError(f"{store_path}: no group '{key}' to resume")
+        group = root[key]
+        status = group.attrs.get("status")
+        if status != STATUS_RUNNING:
+            raise StoreError(f"{store_path}: group '{key}' is {status!r}; only a 'running' group "
+                             "can be resumed")
+        return cls(group, cfg, committed=dict(group.attrs.get("committed") or _NOTHING_COMMITTED))
+
+    @property
+    def committed_frames(self) -> int:
+        """Frames whose results are on disk and committed."""
+        return self._committed
+
+    @property
+    def last_frame(self) -> int:
+        """Decoded index of the last committed frame (-1: none)."""
+        return self._last_frame
 
     def add_frame(self, frame: int, time_s: float, detections: Boxes, tracks: Boxes) -> None:
         """Append one processed frame: its detections and its tracked boxes (either may be empty)."""
         self._frame_buf.append(int(frame))
         self._time_buf.append(float(time_s))
+        self._pending_index.append(int(frame))
         self._tables["detections"].add_frame(detections)
         self._tables["tracks"].add_frame(tracks)
         self.frames += 1
-        if len(self._frame_buf) >= self._chunk_frames:
-            self._write_frames()
+        if self.frames >= _next_boundary(self._frames_written, self._chunk_frames):
+            self._write_frames(final=False)
+        self._commit()
 
-    def _write_frames(self) -> None:
-        if self._frame_buf:
-            self._index.append(np.asarray(self._frame_buf, dtype=np.int64))
-            self._time.append(np.asarray(self._time_buf, dtype=np.float64))
-            self._frame_buf.clear()
-            self._time_buf.clear()
+    def _write_frames(self, final: bool) -> None:
+        end = self.frames
+        n = len(self._frame_buf) if final else (
+            end // self._chunk_frames * self._chunk_frames - self._frames_written)
+        if n > 0:
+            self._index.append(np.asarray(self._frame_buf[:n], dtype=np.int64))
+            self._time.append(np.asarray(self._time_buf[:n], dtype=np.float64))
+            del self._frame_buf[:n], self._time_buf[:n]
+            self._frames_written += n
 
-    def close(self, extra_attrs: Mapping[str, Any] | None = None) -> None:
-        """Write what is buffered and mark the group complete."""
-        self._write_frames()
+    def _commit_extent(self) -> int:
+        """Frames entirely on disk: frame entries, row offsets and rows of every table."""
+        done = self._frames_written
+        for table in self._tables.values():
+            rows_done = self._committed + bisect.bisect_right(table.ends, table.written)
+            done = min(done, table.starts_written, rows_done)
+        return done
+
+    def _commit(self) -> None:
+        """Advance the `committed` attribute to what is on disk (one attribute write)."""
+        done = self._commit_extent()
+        if done <= self._committed:
+            return
+        k = done - self._committed
+        rows = {name: int(table.ends[k - 1]) for name, table in self._tables.items()}
+        self._last_frame = self._pending_index[k - 1]
+        for table in self._tables.values():
+            del table.ends[:k]
+        del self._pending_index[:k]
+        self._committed = done
+        self._group.attrs["committed"] = {"frames": done, "rows": rows,
+                                          "last_frame": self._last_frame}
+
+    def close(self, extra_attrs: Mapping[str, Any] | None = None,
+              status: str = STATUS_COMPLETE) -> None:
+        """Write what is buffered, commit it and set the group's status in one attribute write.
+
+        Args:
+            extra_attrs: more attributes for the group (run time, the error of a failed run).
+            status: "complete", or "failed" for a video whose decoding failed: its frames
+                decoded before the failure are kept.
+        """
+        if status not in (STATUS_COMPLETE, STATUS_FAILED):
+            raise StoreError(f"close(status=...) takes 'complete' or 'failed', got {status!r}")
+        self._write_frames(final=True)
         for table in self._tables.values():
             table.close()
+        rows = {name: t.rows for name, t in self._tables.items()}
+        if self._pending_index:
+            self._last_frame = self._pending_index[-1]
+        self._committed = self.frames
         self._group.attrs.update(
             {
                 **(extra_attrs or {}),
                 "frames_processed": self.frames,
-                "rows": {name: t.rows for name, t in self._tables.items()},
-                "status": STATUS_COMPLETE,
+                "rows": rows,
+                "committed": {"frames": self.frames, "rows": rows, "last_frame": self._last_frame},
+                "status": status,
             }
         )
 
@@ -251,16 +402,34 @@ class VideoResult:
 
     @property
     def attrs(self) -> dict[str, Any]:
-        """The group's attributes: status, config, input, video, versions."""
+        """The group's attributes: status, config, input, video, versions, committed."""
         return dict(self.group.attrs)
+
+    @property
+    def status(self) -> str:
+        """"running" (being written, or interrupted), "complete" or "failed" (decoding failed;
+        the frames decoded before the failure are kept: see attrs["error"])."""
+        return str(self.group.attrs.get("status"))
 
     @property
     def complete(self) -> bool:
         return self.group.attrs.get("status") == STATUS_COMPLETE
 
+    def committed(self) -> tuple[int, dict[str, int]]:
+        """(frames, rows per table) committed; what was written past them is ignored.
+
+        A group without the `committed` attribute (written before it existed) counts whole.
+        """
+        done = self.group.attrs.get("committed")
+        if done is None:
+            return (self.group["frames/index"].shape[0],
+                    {name: self.group[f"{name}/frame"].shape[0] for name in TABLES})
+        return int(done["frames"]), {name: int(n) for name, n in done["rows"].items()}
+
     def frames(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-        """(index, time_s) of every processed frame."""
-        return self.group["frames/index"][:], self.group["frames/time_s"][:]
+        """(index, time_s) of every processed (committed) frame."""
+        n, _ = self.committed()
+        return self.group["frames/index"][:n], self.group["frames/time_s"][:n]
 
     def read(self, start: int | None = None, stop: int | None = None, table: str = "tracks") -> Boxes:
         """`Boxes` of `table` for decoded frames start <= frame < stop, reading only those rows.
@@ -272,22 +441,28 @@ class VideoResult:
         """
         if table not in TABLES:
             raise StoreError(f"unknown table {table!r}; expected one of {TABLES}")
-        index = self.group["frames/index"][:]
+        n_frames, rows = self.committed()
+        index = self.group["frames/index"][:n_frames]
         lo = 0 if start is None else int(np.searchsorted(index, start, side="left"))
         hi = len(index) if stop is None else int(np.searchsorted(index, stop, side="left"))
         tab = self.group[table]
-        n_rows = tab["frame"].shape[0]
+        n_rows = rows[table]
         row_start = tab["row_start"]
         r0 = int(row_start[lo]) if lo < len(index) else n_rows
         r1 = int(row_start[hi]) if hi < len(index) else n_rows
         return Boxes(**{name: tab[name][r0:r1] for name in COLUMNS})
 
+    def row_starts(self, table: str = "tracks") -> npt.NDArray[np.int64]:
+        """(f + 1,) int64 offsets of each committed frame's rows in `read(table=table)`."""
+        n_frames, rows = self.committed()
+        starts = self.group[f"{table}/row_start"][:n_frames]
+        return np.append(starts, np.int64(rows[table])).astype(np.int64)
 
     @property
     def num_frames(self) -> int:
         """Frames in the video: the header's count, or past the last processed frame if more."""
-        index = self.group["frames/index"]
-        last = int(index[index.shape[0] - 1]) + 1 if index.shape[0] else 0
+        n, _ = self.committed()
+        last = int(self.group["frames/index"][n - 1]) + 1 if n else 0
         return max(int((self.attrs.get("video") or {}).get("frame_count") or 0), last)
 
     def log_info(self) -> dict[str, Any]:
