@@ -1,0 +1,664 @@
+"""Pipeline throughput: per-stage and end-to-end frames/s, against ultralytics' track(stream=True).
+
+Clips. Every *.avi / *.mp4 in DATA/video (the real footage, as it is), plus clips generated at run
+time from the longest of them into benchmarks/out/clips/ (git-ignored, reused when present): the
+source upscaled (stretched) to each --sizes (default 1280x720 and 1920x1080), looped to
+--seconds at the source's frame rate, encoded H.264 with libx264 (preset veryfast, crf 23: B-frames
+and CABAC, as real footage). Without libx264 in PyAV the next H.264 encoder that opens is used, else
+mpeg4; the encoder is printed and recorded.
+
+Model. `YOLO('yolo11n.yaml')`: random-init weights, which run exactly as fast as trained ones.
+trackannot's weights lookup (`resolve_weights`) takes weights files and ultralytics asset names and
+refuses a .yaml, so the random model is saved once to benchmarks/out/yolo11n_random.pt and both
+trackannot (`make_detector`) and ultralytics load that same file. YOLO_OFFLINE=1 is set: nothing
+is downloaded. A random model detects nothing above `detect.conf_floor`, so tracking and store
+writing see empty frames in the clip rows; the "real boxes" rows time them on PETS09-S2L1's
+SORT Faster R-CNN detections (MOT15, about 8 boxes a frame) instead.
+
+Stages, per clip and batch size b (frames/s = frames / wall seconds):
+- decode: `decode_frames` over the whole clip (default DecodeConfig, batch_size b).
+- detect: `Detector.detect` on batches of b pre-decoded frames (the clip's first
+  max(b, --detect-frames) frames, passes repeated for at least --detect-seconds): the detector
+  alone, the upper bound for end to end.
+- e2e: `trackannot.pipeline.track_video` over the whole clip (probe, decode, detect, track,
+  store), into a fresh store each time.
+Per clip (no batch size): track (`Tracker.update` frame by frame on the detector's boxes of those
+frames), store (`StoreWriter`: those frames' detections and tracks, a fresh group each time; both
+repeated for at least --min-seconds), and ultralytics (`YOLO(weights).track(clip, stream=True,
+imgsz, device, half)`, its other settings at their defaults (BoT-SORT, conf 0.1), for the first
+--ultra-frames frames; the clock starts when the first result arrives, so its model setup is not
+counted; a video source runs one frame at a time whatever b). Every timing is repeated --repeats
+rounds, the order of the timed runs rotating from round to round, and the median is reported
+(timings on a shared machine vary by 40% run to run). Ratios: e2e / detect at the same b, and
+e2e / ultralytics.
+
+Peak RSS: one fresh process per clip (spawned), running e2e on a clip of each --rss-seconds
+(default 20 and 120 s at 480x360: the source size, looped, so it finishes on a CPU); reports the
+peak resident set (/proc VmHWM) of setup (imports, model, a one-frame warm-up), of the run alone
+(the peak reset after setup) and of the whole process, and the longest clip's over the shortest's.
+
+Usage (CPU, about 7 minutes on 2 shared cores; batch sizes 1, 8, 32, imgsz 320):
+    python -m benchmarks.bench_pipeline [--full] [--repeats 3] [--out FILE]
+
+GPU (not run yet: no GPU was lent when this was written). Batch sizes 1..64, half precision,
+imgsz 640, 1-minute clips; then peak RSS of 1- and 30-minute 1080p clips in a second command, so
+each stays under the device tool's 10 minutes. The device machine has torch, cv2 and numba but
+not av, zarr, ultralytics or lap, and not ../shared. Here, in the repository root, once:
+    echo /.whl/ >> .git/info/exclude; echo /.benchdata/ >> .git/info/exclude
+    python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+      --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+      --platform manylinux2014_x86_64 -d .whl av==18.1.0 zarr==3.1.6 numcodecs==0.16.6 \
+      donfig==0.8.1.post1 google-crc32c==1.9.0 ultralytics==8.4.190 lap==0.5.13
+    mkdir -p .benchdata/MOT15 && cp -r ../shared/data/video .benchdata/ \
+      && cp -r ../shared/data/MOT15/PETS09-S2L1 .benchdata/MOT15/
+(47 MiB of wheels: within the 64 MiB that travels). Then the device tool's `run` with
+carry [".whl", ".benchdata"], timeout_s 600, and the command
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+      --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 \
+      && python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . \
+      && python3 -m benchmarks.bench_pipeline --device cuda --full --data .benchdata \
+      --seconds 60 --detect-frames 256 --ultra-frames 300 --rss-seconds \
+      --out $OUT/pipeline_gpu.json
+and, with the same setup before `&& python3 -m benchmarks.bench_pipeline`,
+    python3 -m benchmarks.bench_pipeline --device cuda --rss-only --data .benchdata \
+      --rss-seconds 60 1800 --rss-size 1920x1080 --out $OUT/pipeline_gpu_rss.json
+(the editable install maps trackannot.kernels to kernels/, as here). Commit the JSON files that
+come back under benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import importlib.util
+import multiprocessing
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable
+
+import av
+import numpy as np
+
+from benchmarks._common import result_doc, write_json
+from trackannot.boxes import Boxes
+from trackannot.config import DecodeConfig, DetectConfig, PipelineConfig
+from trackannot.decode import FrameBatch, decode_frames, probe_video
+from trackannot.detect import Detector, make_detector, read_mot_file
+from trackannot.pipeline import track_video
+from trackannot.store import StoreWriter
+from trackannot.track import Tracker
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+OUT = REPO / "benchmarks" / "out"
+RESULT = REPO / "benchmarks" / "results" / "pipeline_cpu.json"
+REAL_BOXES = Path("MOT15") / "PETS09-S2L1" / "det" / "det_sort_frcnn.txt"
+BATCHES = (1, 8, 32)
+BATCHES_FULL = (1, 2, 4, 8, 16, 32, 64)
+# Encoders tried in order: H.264 first, mpeg4 (not H.264) as the last resort.
+ENCODERS = ("libx264", "libopenh264", "h264_nvenc", "mpeg4")
+ENCODER_OPTIONS = {"libx264": {"preset": "veryfast", "crf": "23"}}
+VIDEO_SUFFIXES = (".avi", ".mp4")
+
+__all__ = ["Clip", "main", "make_clip", "pick_encoder", "random_weights", "run_benchmark"]
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A clip to time: its file and what it is."""
+
+    name: str
+    path: Path
+    width: int
+    height: int
+    frames: int
+    fps: float
+    codec: str
+    generated: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "path": str(self.path), "width": self.width,
+                "height": self.height, "frames": self.frames, "fps": self.fps,
+                "codec": self.codec, "generated": self.generated}
+
+
+# -- clips and model -------------------------------------------------------------------------------
+
+
+def pick_encoder() -> str:
+    """The first encoder of `ENCODERS` that PyAV has and that opens on this machine."""
+    for name in ENCODERS:
+        if name not in av.codecs_available:
+            continue
+        try:
+            ctx = av.CodecContext.create(name, "w")
+            ctx.width, ctx.height, ctx.pix_fmt = 64, 64, "yuv420p"
+            ctx.time_base = Fraction(1, 10)
+            ctx.open()
+        except (av.FFmpegError, ValueError):  # listed but unusable here (no GPU for nvenc, ...)
+            continue
+        return name
+    raise SystemExit(f"none of the encoders {ENCODERS} opens in this PyAV build")
+
+
+def make_clip(source: Path, out_dir: Path, width: int, height: int, seconds: float,
+              encoder: str) -> Path:
+    """Encode `source` resized to width x height and looped to `seconds` (reused if present).
+
+    Args:
+        source: the real footage to loop; frames keep its frame rate.
+        out_dir: where the clip goes; written as `.partial.mp4`, then renamed, so an
+            interrupted run never leaves a clip that looks finished.
+        width, height: output size in pixels (even).
+        seconds: clip length at the source's frame rate.
+        encoder: PyAV encoder name (see `pick_encoder`).
+
+    Returns:
+        The clip's path (its name records source, size, length, frame rate and encoder).
+    """
+    info = probe_video(source)
+    rate = Fraction(info.fps).limit_denominator(1000)
+    path = out_dir / f"{source.stem}_{width}x{height}_{seconds:g}s_{float(rate):g}fps_{encoder}.mp4"
+    if path.is_file():
+        return path
+    out_dir.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial.mp4")
+    total = max(1, round(seconds * float(rate)))
+    with av.open(str(partial), mode="w") as dst:
+        stream = dst.add_stream(encoder, rate=rate, options=ENCODER_OPTIONS.get(encoder, {}))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.time_base = 1 / rate
+        written = 0
+        while written < total:
+            with av.open(str(source)) as src:
+                for frame in src.decode(video=0):
+                    out = frame.reformat(width=width, height=height, format="yuv420p")
+                    out.pts, out.time_base = written, 1 / rate
+                    dst.mux(stream.encode(out))
+                    written += 1
+                    if written == total:
+                        break
+        dst.mux(stream.encode(None))
+    partial.replace(path)
+    return path
+
+
+def _clip(path: Path, generated: bool) -> Clip:
+    info = probe_video(path)
+    frames = sum(len(b) for b in decode_frames(path, DecodeConfig(batch_size=64)))
+    return Clip(path.stem, path, info.width, info.height, frames, info.fps, info.codec, generated)
+
+
+def random_weights(path: Path, model: str = "yolo11n.yaml") -> Path:
+    """Save the random-init `YOLO(model)` to `path` (once), a weights file both libraries load."""
+    if path.is_file():
+        return path
+    from ultralytics import YOLO
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial.pt")
+    YOLO(model).save(str(partial))
+    partial.replace(path)
+    return path
+
+
+# -- stage timings ---------------------------------------------------------------------------------
+
+
+def _predecode(path: Path, frames: int) -> FrameBatch:
+    """The first `frames` frames of `path` as one batch (fewer if the clip is shorter)."""
+    parts: list[FrameBatch] = []
+    for batch in decode_frames(path, DecodeConfig(batch_size=min(frames, 64))):
+        parts.append(batch)
+        if sum(len(p) for p in parts) >= frames:
+            break
+    return FrameBatch(np.concatenate([p.frames for p in parts])[:frames],
+                      np.concatenate([p.index for p in parts])[:frames],
+                      np.concatenate([p.time_s for p in parts])[:frames])
+
+
+def _batches(frames: FrameBatch, b: int) -> list[FrameBatch]:
+    return [FrameBatch(frames.frames[i:i + b], frames.index[i:i + b], frames.time_s[i:i + b])
+            for i in range(0, len(frames), b)]
+
+
+def _repeat(run: Callable[[], object], frames: int, min_seconds: float) -> tuple[int, float]:
+    """Run `run` (one pass over `frames` frames) for at least `min_seconds`: (frames, seconds)."""
+    passes, t0 = 0, time.perf_counter()
+    while True:
+        run()
+        passes += 1
+        seconds = time.perf_counter() - t0
+        if seconds >= min_seconds:
+            return passes * frames, seconds
+
+
+def _time_decode(clip: Clip, cfg: PipelineConfig) -> tuple[int, float]:
+    t0 = time.perf_counter()
+    n = sum(len(b) for b in decode_frames(clip.path, cfg.decode))
+    return n, time.perf_counter() - t0
+
+
+def _time_detect(detector: Detector, batches: list[FrameBatch],
+                 min_seconds: float) -> tuple[int, float]:
+    """Passes of `detector.detect` over `batches` for at least `min_seconds`."""
+    def run() -> None:
+        for batch in batches:
+            detector.detect(batch)
+
+    return _repeat(run, sum(len(b) for b in batches), min_seconds)
+
+
+def _time_e2e(clip: Clip, cfg: PipelineConfig, detector: Detector) -> tuple[int, float]:
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+        t0 = time.perf_counter()
+        summary = track_video(clip.path, Path(tmp) / "e2e.zarr", "clip", cfg, detector)
+        return summary.frames, time.perf_counter() - t0
+
+
+def _track(detections: Boxes, frames: np.ndarray, cfg: PipelineConfig) -> list[tuple[Boxes, Boxes]]:
+    """(detections, tracks) of each frame, through a fresh `Tracker`."""
+    tracker = Tracker(cfg.track)
+    out = []
+    for f in frames.tolist():
+        dets = detections.for_frame(f)
+        out.append((dets, tracker.update(dets, frame=f)))
+    return out
+
+
+def _time_store(per_frame: list[tuple[Boxes, Boxes]], frames: np.ndarray, cfg: PipelineConfig,
+                min_seconds: float) -> tuple[int, float]:
+    """Store writing alone: `add_frame` for every frame, then `close`, into a new group per pass
+    for at least `min_seconds`. Creating the group (once per video) is not timed."""
+    done, seconds = 0, 0.0
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+        while seconds < min_seconds:
+            writer = StoreWriter.create(Path(tmp) / "s.zarr", f"g{done}", cfg.store, {})
+            t0 = time.perf_counter()
+            for f, (dets, tracks) in zip(frames.tolist(), per_frame):
+                writer.add_frame(f, f / 10.0, dets, tracks)  # time_s: a nominal 10 fps
+            writer.close()
+            seconds += time.perf_counter() - t0
+            done += len(frames)
+    return done, seconds
+
+
+def _time_track_store(detections: Boxes, frames: np.ndarray, cfg: PipelineConfig,
+                      min_seconds: float) -> dict[str, tuple[int, float]]:
+    """Tracking alone and store writing alone on `detections` over `frames` (all frames, empty
+    ones included), each repeated for at least `min_seconds`."""
+    per_frame = _track(detections, frames, cfg)
+    return {"track": _repeat(lambda: _track(detections, frames, cfg), len(frames), min_seconds),
+            "store": _time_store(per_frame, frames, cfg, min_seconds)}
+
+
+def _precision(half: bool) -> dict[str, Any]:
+    """ultralytics' precision argument: `quantize` from 8.4 on (`half` warns there), else `half`."""
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    if "quantize" in DEFAULT_CFG_DICT:
+        return {"quantize": 16} if half else {}
+    return {"half": half}
+
+
+def _time_ultralytics(clip: Clip, weights: Path, imgsz: int, device: str,
+                      limit: int) -> tuple[int, float]:
+    """ultralytics' own path on `clip`: frames after the first, and their seconds."""
+    from ultralytics import YOLO
+
+    cuda = device.startswith("cuda")
+    stream = YOLO(str(weights)).track(
+        source=str(clip.path), stream=True, imgsz=imgsz, device=0 if cuda else "cpu",
+        verbose=False, **_precision(cuda))
+    frames, t0 = 0, 0.0
+    try:
+        for frames, _ in enumerate(stream):
+            if frames == 0:
+                t0 = time.perf_counter()  # model setup and warm-up are done by now
+            if frames + 1 >= limit:
+                break
+    finally:
+        stream.close()
+    return frames, time.perf_counter() - t0
+
+
+# -- peak RSS (one fresh process per clip) ---------------------------------------------------------
+
+
+def _vm_hwm_mib() -> float | None:
+    """This process's peak resident set since start or the last reset (/proc VmHWM), MiB."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0: write 5 to clear_refs)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def _rss_child(clip: Path, cfg: PipelineConfig, store: Path) -> dict[str, float | None]:
+    """In a fresh process: e2e on `clip`; peak RSS (VmHWM) in MiB.
+
+    Returns:
+        {"frames", "e2e_fps", "setup_rss_mib": peak of imports, model and a one-frame warm-up
+        (first inference, compiled kernels), "run_peak_rss_mib": peak during the run alone
+        (VmHWM reset after setup; None where the kernel cannot reset it), "peak_rss_mib": the
+        process's peak overall}. getrusage's ru_maxrss is not used: Linux keeps it across the
+        exec of a spawned process, so it would count the parent's pages at the fork.
+    """
+    os.environ["YOLO_OFFLINE"] = "1"
+    detector = make_detector(cfg.detect)
+    first = _predecode(clip, 1)
+    detector.detect(first)
+    Tracker(cfg.track).update(Boxes.empty(), frame=0)
+    setup = _vm_hwm_mib()
+    reset = _reset_peak()
+    t0 = time.perf_counter()
+    summary = track_video(clip, store, "clip", cfg, detector)
+    seconds = time.perf_counter() - t0
+    run = _vm_hwm_mib()
+    return {"frames": summary.frames, "e2e_fps": summary.frames / seconds,
+            "setup_rss_mib": setup, "run_peak_rss_mib": run if reset else None,
+            "peak_rss_mib": max(setup or 0.0, run or 0.0) or None}
+
+
+def _measure_rss(clip: Path, cfg: PipelineConfig) -> dict[str, float]:
+    context = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp, concurrent.futures.ProcessPoolExecutor(
+            max_workers=1, mp_context=context) as pool:
+        return pool.submit(_rss_child, clip, cfg, Path(tmp) / "rss.zarr").result()
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Prepared:
+    """A clip with its first frames decoded and their detections (made before any timing)."""
+
+    clip: Clip
+    frames: FrameBatch
+    detections: Boxes
+
+
+def _prepare(clip: Clip, detector: Detector, batches: tuple[int, ...], args: argparse.Namespace,
+             cfg: PipelineConfig) -> _Prepared:
+    n = min(clip.frames, max(max(batches), args.detect_frames))
+    frames = _predecode(clip.path, n)
+    detections = Boxes.concat([detector.detect(b) for b in _batches(frames, max(batches))])
+    for b in batches:  # warm-up: each batch shape once (cuDNN picks kernels per shape)
+        detector.detect(_batches(frames, b)[0])
+    _track(detections, frames.index, cfg)  # compiles the tracker's kernels (numba)
+    return _Prepared(clip, frames, detections)
+
+
+def _jobs(prepared: list[_Prepared], detector: Detector, weights: Path, batches: tuple[int, ...],
+          args: argparse.Namespace, base: PipelineConfig) -> list[tuple[tuple, Callable]]:
+    """(key, timed call) of one round; a call returns {stage: (frames, seconds)}."""
+    jobs: list[tuple[tuple, Callable]] = []
+    for p in prepared:
+        name = p.clip.name
+        for b in batches:
+            cfg = replace(base, decode=replace(base.decode, batch_size=b))
+            n = min(len(p.frames), max(b, args.detect_frames))
+            parts = _batches(_slice(p.frames, n), b)
+            jobs += [((name, "decode", b), lambda c=cfg, p=p: {"decode": _time_decode(p.clip, c)}),
+                     ((name, "detect", b), lambda q=parts: {
+                         "detect": _time_detect(detector, q, args.detect_seconds)}),
+                     ((name, "e2e", b), lambda c=cfg, p=p: {"e2e": _time_e2e(p.clip, c, detector)})]
+        jobs.append(((name, "track+store", None), lambda p=p: _time_track_store(
+            p.detections, p.frames.index, base, args.min_seconds)))
+        if args.ultra_frames > 0 and importlib.util.find_spec("lap") is not None:
+            jobs.append(((name, "ultralytics", None), lambda p=p: {"ultralytics": _time_ultralytics(
+                p.clip, weights, args.imgsz, args.device, args.ultra_frames)}))
+    real = args.data / REAL_BOXES
+    if real.is_file():
+        boxes = read_mot_file(real).replace(track_id=-1)
+        frames = np.arange(int(boxes.frame.max()) + 1, dtype=np.int64)
+        jobs.append((("real boxes", "track+store", None),
+                     lambda: _time_track_store(boxes, frames, base, args.min_seconds)))
+    return jobs
+
+
+def _slice(frames: FrameBatch, n: int) -> FrameBatch:
+    return FrameBatch(frames.frames[:n], frames.index[:n], frames.time_s[:n])
+
+
+def _time_rounds(jobs: list[tuple[tuple, Callable]], repeats: int) -> dict[tuple, list]:
+    """Run every job `repeats` times, the order rotating each round: {(clip, stage, b): runs}."""
+    runs: dict[tuple, list[tuple[int, float]]] = {}
+    for r in range(repeats):
+        shift = r * len(jobs) // repeats
+        for (clip, _, b), job in jobs[shift:] + jobs[:shift]:
+            for stage, timing in job().items():
+                runs.setdefault((clip, stage, b), []).append(timing)
+        print(f"  round {r + 1}/{repeats} done", flush=True)
+    return runs
+
+
+def _stage_rows(runs: dict[tuple, list[tuple[int, float]]]) -> list[dict[str, Any]]:
+    rows = []
+    for (clip, stage, b), timings in runs.items():
+        fps = [f / s if s > 0 else 0.0 for f, s in timings]
+        rows.append({"clip": clip, "stage": stage, "batch_size": b, "frames": timings[0][0],
+                     "fps": statistics.median(fps), "fps_runs": fps})
+    return rows
+
+
+def _ratios(rows: list[dict[str, Any]], clips: list[str], batches: tuple[int, ...]) -> list[dict]:
+    """e2e / detect at the same batch size, e2e / ultralytics (None where either is missing)."""
+    fps = {(r["clip"], r["stage"], r["batch_size"]): r["fps"] for r in rows}
+    out = []
+    for clip in clips:
+        ultra = fps.get((clip, "ultralytics", None))
+        for b in batches:
+            e2e, det = fps[(clip, "e2e", b)], fps[(clip, "detect", b)]
+            out.append({"clip": clip, "batch_size": b,
+                        "e2e_over_detect": e2e / det if det > 0 else None,
+                        "e2e_over_ultralytics": e2e / ultra if ultra else None})
+    return out
+
+
+def _size(text: str) -> tuple[int, int]:
+    w, sep, h = text.lower().partition("x")
+    if not sep or not (w.isdigit() and h.isdigit()) or int(w) % 2 or int(h) % 2:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT with even numbers, got {text!r}")
+    return int(w), int(h)
+
+
+def _real_clips(args: argparse.Namespace) -> list[Clip]:
+    """The real footage: every .avi/.mp4 in DATA/video, as it is."""
+    folder = args.data / "video"
+    videos = sorted(p for p in folder.glob("*") if p.suffix in VIDEO_SUFFIXES)
+    if not videos:
+        raise SystemExit(f"no {'/'.join(VIDEO_SUFFIXES)} files in {folder}; pass --data")
+    return [_clip(p, generated=False) for p in videos]
+
+
+def _time_stages(args: argparse.Namespace, clips: list[Clip], weights: Path,
+                 base: PipelineConfig) -> dict[str, Any]:
+    """Every stage on every clip and batch size: clips, stage rows, ratios, notes."""
+    detector = make_detector(base.detect)
+    batches = tuple(args.batch_sizes)
+    prepared = [_prepare(c, detector, batches, args, base) for c in clips]
+    notes = []
+    if args.ultra_frames > 0 and importlib.util.find_spec("lap") is None:
+        notes.append("ultralytics track not run: its tracker needs the 'lap' package "
+                     "(pip install lap==0.5.13; ultralytics installs it itself only online)")
+    rows = _stage_rows(_time_rounds(_jobs(prepared, detector, weights, batches, args, base),
+                                    args.repeats))
+    return {"clips": [{**p.clip.as_dict(),
+                       "detections_per_frame": len(p.detections) / max(1, len(p.frames))}
+                      for p in prepared],
+            "stages": rows, "ratios": _ratios(rows, [c.name for c in clips], batches),
+            "notes": notes}
+
+
+def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    """Make the clips and the model, time every stage, measure peak RSS: the result document."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    encoder = pick_encoder()
+    print(f"encoder: {encoder}" + ("" if encoder == "libx264" else " (libx264 not in this PyAV)"))
+    real = _real_clips(args)
+    source = max(real, key=lambda c: c.frames).path
+    weights = random_weights(args.weights, args.model)
+    base = PipelineConfig(detect=DetectConfig(weights=str(weights), device=args.device,
+                                              imgsz=args.imgsz))
+    results: dict[str, Any] = {"clips": [], "stages": [], "ratios": [], "notes": []}
+    if not args.rss_only:
+        made = [make_clip(source, args.clips, w, h, args.seconds, encoder) for w, h in args.sizes]
+        clips = real + [_clip(p, generated=True) for p in made]
+        results = _time_stages(args, clips, weights, base)
+    rss = []
+    for seconds in args.rss_seconds:
+        clip = make_clip(source, args.clips, *args.rss_size, seconds, encoder)
+        rss.append({"clip": clip.stem, "seconds": seconds, **_measure_rss(clip, base)})
+        print(f"  peak RSS run on {clip.name} done", flush=True)
+    results.update(rss=rss, rss_long_over_short=_rss_ratios(rss))
+    return result_doc(
+        "benchmarks.bench_pipeline", results, git=_git_state(), device=args.device, gpu=_gpu_name(),
+        half=args.device.startswith("cuda") and base.detect.half, imgsz=args.imgsz,
+        model=args.model, weights=str(weights), encoder=encoder,
+        encoder_options=ENCODER_OPTIONS.get(encoder, {}), source=str(source),
+        batch_sizes=list(args.batch_sizes), repeats=args.repeats, torch_threads=_torch_threads())
+
+
+def _rss_ratios(rss: list[dict[str, Any]]) -> dict[str, float | None] | None:
+    """Peak RSS of the longest clip over the shortest's: of the whole process and of the run."""
+    if len(rss) < 2:
+        return None
+    short, long = min(rss, key=lambda r: r["frames"]), max(rss, key=lambda r: r["frames"])
+
+    def ratio(key: str) -> float | None:
+        return long[key] / short[key] if long[key] and short[key] else None
+
+    return {"process_peak": ratio("peak_rss_mib"), "run_peak": ratio("run_peak_rss_mib")}
+
+
+def _git_state() -> dict[str, Any]:
+    """HEAD and the library files that differ from it (timings are of the working tree)."""
+    def git(*cmd: str) -> str:
+        return subprocess.run(["git", *cmd], capture_output=True, text=True, cwd=REPO,
+                              check=False).stdout.strip()
+
+    changed = git("status", "--porcelain", "--", "trackannot", "kernels").splitlines()
+    return {"commit": git("rev-parse", "--short", "HEAD"),
+            "uncommitted": [line[3:] for line in changed]}
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _gpu_name() -> str | None:
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
+def _fmt(value: float | None, spec: str = "8.1f") -> str:
+    return format(value, spec) if value is not None else format("-", ">" + spec.split(".")[0])
+
+
+def print_table(doc: dict[str, Any]) -> None:
+    """The stage table, the ratios and the RSS lines of a result document."""
+    res = doc["results"]
+    fps = {(r["clip"], r["stage"], r["batch_size"]): r["fps"] for r in res["stages"]}
+    ratio = {(r["clip"], r["batch_size"]): r for r in res["ratios"]}
+    print(f"\nframes/s, median of {doc['repeats']}; device {doc['device']}, imgsz {doc['imgsz']}, "
+          f"{doc['model']} (random init), encoder {doc['encoder']}")
+    w = max([len(c["name"]) for c in res["clips"]] + [len("real boxes")])
+    print(f"{'clip':{w}} {'b':>3} {'decode':>8} {'detect':>8} {'e2e':>8} {'e2e/det':>8} "
+          f"{'e2e/ultra':>9}")
+    for c in res["clips"]:
+        n = c["name"]
+        for b in doc["batch_sizes"]:
+            r = ratio[(n, b)]
+            print(f"{n:{w}} {b:>3} {_fmt(fps[(n, 'decode', b)])} {_fmt(fps[(n, 'detect', b)])} "
+                  f"{_fmt(fps[(n, 'e2e', b)])} {_fmt(r['e2e_over_detect'], '8.2f')} "
+                  f"{_fmt(r['e2e_over_ultralytics'], '9.2f')}")
+    print(f"\n{'per clip':{w}} {'frames':>6} {'WxH':>9} {'det/frame':>9} {'track':>9} "
+          f"{'store':>9} {'ultralytics':>11}")
+    extra = [{"name": "real boxes", "frames": "", "width": "", "height": "",
+              "detections_per_frame": None}]
+    for c in res["clips"] + extra:
+        n, size = c["name"], f"{c['width']}x{c['height']}" if c["width"] else ""
+        if (n, "track", None) in fps:
+            print(f"{n:{w}} {c['frames']:>6} {size:>9} {_fmt(c['detections_per_frame'], '9.2f')} "
+                  f"{_fmt(fps[(n, 'track', None)], '9.0f')} "
+                  f"{_fmt(fps[(n, 'store', None)], '9.0f')} "
+                  f"{_fmt(fps.get((n, 'ultralytics', None)), '11.1f')}")
+    for r in res["rss"]:
+        print(f"e2e on {r['clip']} ({r['frames']} frames, {r['e2e_fps']:.1f} frames/s): peak RSS "
+              f"{_fmt(r['peak_rss_mib'], '.0f')} MiB, setup {_fmt(r['setup_rss_mib'], '.0f')} MiB, "
+              f"run alone {_fmt(r['run_peak_rss_mib'], '.0f')} MiB")
+    if res["rss_long_over_short"] is not None:
+        ratio = res["rss_long_over_short"]
+        print(f"peak RSS, longest clip / shortest: process {_fmt(ratio['process_peak'], '.3f')}, "
+              f"run alone {_fmt(ratio['run_peak'], '.3f')}")
+    for note in res["notes"]:
+        print(f"note: {note}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (half precision on cuda)")
+    parser.add_argument("--full", action="store_true", help="batch sizes 1, 2, 4, ..., 64")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", help="overrides --full")
+    parser.add_argument("--imgsz", type=int, help="default 320 on cpu, 640 on cuda")
+    parser.add_argument("--model", default="yolo11n.yaml", help="ultralytics model yaml")
+    parser.add_argument("--weights", type=Path, help="where the random weights are saved")
+    parser.add_argument("--data", type=Path, default=DATA, help="holds video/ (and MOT15/)")
+    parser.add_argument("--clips", type=Path, default=OUT / "clips", help="generated clips")
+    parser.add_argument("--sizes", type=_size, nargs="+", default=[(1280, 720), (1920, 1080)])
+    parser.add_argument("--seconds", type=float, default=8.0, help="generated clip length")
+    parser.add_argument("--detect-frames", type=int, default=32, help="frames timed in detect")
+    parser.add_argument("--detect-seconds", type=float, default=2.0, help="detect repeat time")
+    parser.add_argument("--ultra-frames", type=int, default=40, help="0: no ultralytics run")
+    parser.add_argument("--min-seconds", type=float, default=0.2, help="track/store repeat time")
+    parser.add_argument("--rss-seconds", type=float, nargs="*", default=[20.0, 120.0])
+    parser.add_argument("--rss-size", type=_size, default=(480, 360))
+    parser.add_argument("--rss-only", action="store_true", help="only the peak RSS runs")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=RESULT)
+    args = parser.parse_args(argv)
+    if args.batch_sizes is None:
+        args.batch_sizes = list(BATCHES_FULL if args.full else BATCHES)
+    if args.imgsz is None:
+        args.imgsz = 640 if args.device.startswith("cuda") else 320
+    if args.weights is None:
+        args.weights = OUT / f"{Path(args.model).stem}_random.pt"
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    os.environ["YOLO_OFFLINE"] = "1"  # before ultralytics is imported: never download
+    args = parse_args(argv)
+    doc = run_benchmark(args)
+    print_table(doc)
+    write_json(args.out, doc)
+    print(f"\nwrote {args.out}")
+    return doc
+
+
+if __name__ == "__main__":
+    main()
