@@ -556,11 +556,11 @@ def _git_state() -> dict[str, Any]:
     """HEAD and the library files that differ from it (timings are of the working tree)."""
     def git(*cmd: str) -> str:
         return subprocess.run(["git", *cmd], capture_output=True, text=True, cwd=REPO,
-                              check=False).stdout.strip()
+                              check=False).stdout
 
     changed = git("status", "--porcelain", "--", "trackannot", "kernels").splitlines()
-    return {"commit": git("rev-parse", "--short", "HEAD"),
-            "uncommitted": [line[3:] for line in changed]}
+    return {"commit": git("rev-parse", "--short", "HEAD").strip(),
+            "uncommitted": [line[3:] for line in changed]}  # "XY path": status, space, path
 
 
 def _torch_threads() -> int:

@@ -69,6 +69,8 @@ def test_tiny_run_writes_every_row_and_ratio(data, tmp_path):
     assert json.loads(out.read_text()) == doc
     assert doc["command"].startswith("python -m benchmarks.bench_pipeline")
     assert (doc["device"], doc["imgsz"], doc["batch_sizes"]) == ("cpu", 64, list(BATCHES))
+    assert doc["git"]["commit"] and all(p.startswith(("trackannot/", "kernels/"))
+                                        for p in doc["git"]["uncommitted"])
     res = doc["results"]
     clips = {c["name"]: c for c in res["clips"]}
     generated = [c for c in res["clips"] if c["generated"]]
