@@ -85,6 +85,11 @@ class DetectConfig:
     max_det: at most this many detections per frame.
     file_scale: scale applied to boxes read from a detections file; null derives it from the
         seqinfo.ini beside the file (imWidth against the video width), else 1.0.
+    preprocess: where frames are letterboxed and normalised. "device": the whole batch on the
+        model's device in one copy (`trackannot.detect.device`; the GPU path, no per-image CPU
+        work); "ultralytics": ultralytics' predict, per image on the CPU; "auto": device on
+        CUDA, ultralytics on the CPU (where OpenCV's uint8 resize is the faster one). Same
+        boxes to within the two resize kernels.
     """
 
     weights: str | None = None
@@ -96,6 +101,7 @@ class DetectConfig:
     classes: tuple[int, ...] | None = None
     max_det: int = 300
     file_scale: float | None = None
+    preprocess: str = "auto"
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.conf_floor <= 1.0, "detect.conf_floor", "a number in [0, 1]",
@@ -104,6 +110,8 @@ class DetectConfig:
         _check(self.imgsz >= 32 and self.imgsz % 32 == 0, "detect.imgsz",
                "an int >= 32 and a multiple of 32", self.imgsz)
         _check(self.max_det >= 1, "detect.max_det", "an int >= 1", self.max_det)
+        _check(self.preprocess in ("auto", "device", "ultralytics"), "detect.preprocess",
+               "'auto', 'device' or 'ultralytics'", self.preprocess)
         _check(self.file_scale is None or self.file_scale > 0, "detect.file_scale",
                "null or a number > 0", self.file_scale)
         if self.classes is not None:

@@ -30,8 +30,10 @@ def make_detector(cfg: DetectConfig, detections: str | Path | None = None) -> De
         detections: a MOTChallenge det.txt/gt.txt to replay instead of running a model.
 
     Returns:
-        `FileDetector(detections, cfg)` when `detections` is given, else
-        `YoloDetector(cfg)` (ultralytics is imported only then).
+        `FileDetector(detections, cfg)` when `detections` is given, else a YOLO model:
+        `DeviceYoloDetector(cfg)` (batch prepared on the device) when cfg.preprocess is "device",
+        or "auto" on CUDA; `YoloDetector(cfg)` (ultralytics' predict) otherwise. ultralytics is
+        imported only for a model.
 
     Raises:
         WeightsNotFoundError: the YOLO weights cannot be found (or downloaded).
@@ -40,6 +42,12 @@ def make_detector(cfg: DetectConfig, detections: str | Path | None = None) -> De
     """
     if detections is not None:
         return FileDetector(detections, cfg)
-    from trackannot.detect.ultralytics import YoloDetector
+    from trackannot.detect.ultralytics import YoloDetector, resolve_device
 
+    on_device = cfg.preprocess == "device" or (
+        cfg.preprocess == "auto" and resolve_device(cfg.device).startswith("cuda"))
+    if on_device:
+        from trackannot.detect.device import DeviceYoloDetector
+
+        return DeviceYoloDetector(cfg)
     return YoloDetector(cfg)

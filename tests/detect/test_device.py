@@ -1,0 +1,65 @@
+"""Batch pre-processing on the model's device gives ultralytics' boxes (run here on the CPU)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trackannot.config import DetectConfig
+from trackannot.decode import FrameBatch
+from trackannot.demo import DEMO_IMGSZ, make_scene
+from trackannot.detect import make_detector
+from trackannot.detect.device import DeviceYoloDetector, letterbox_shape
+from trackannot.detect.ultralytics import YoloDetector
+from trackannot.errors import ConfigError
+
+
+def _batch(frames: list[np.ndarray], index: list[int]) -> FrameBatch:
+    return FrameBatch(frames=np.stack(frames), index=np.asarray(index, np.int64),
+                      time_s=np.asarray(index, np.float64) / 10.0)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area = lambda x: np.prod(x[:, 2:] - x[:, :2], axis=1)  # noqa: E731
+    return inter / (area(a)[:, None] + area(b)[None, :] - inter)
+
+
+def test_letterbox_shape_scales_the_long_side_and_pads_to_the_stride() -> None:
+    assert letterbox_shape(360, 640, 640, 32) == (1.0, 360, 640, 384, 640)
+    assert letterbox_shape(1080, 1920, 640, 32) == (1 / 3, 360, 640, 384, 640)
+    r, h, w, ph, pw = letterbox_shape(240, 320, 640, 32)
+    assert (r, h, w, ph, pw) == (2.0, 480, 640, 480, 640)
+
+
+@pytest.mark.parametrize("size", [(360, 640), (250, 330)])  # a stride-padded and an odd size
+def test_device_batches_give_ultralytics_boxes(size: tuple[int, int]) -> None:
+    h, w = size
+    frame, _truth = make_scene(seed=424_242, n_frames=60, width=w, height=h, n_objects=6)
+    index = list(range(3, 60, 8))
+    batch = _batch([frame(t) for t in index], index)
+    cfg = DetectConfig(weights=None, device="cpu", imgsz=DEMO_IMGSZ)
+    ref, got = YoloDetector(cfg).detect(batch), DeviceYoloDetector(cfg).detect(batch)
+    confident = ref[ref.score >= 0.25]
+    assert len(confident) >= 20
+    assert np.all(np.diff(got.frame) >= 0) and np.all(got.track_id == -1)
+    for t in index:
+        want, have = confident.for_frame(t), got.for_frame(t)
+        assert have.det_index.tolist() == list(range(len(have)))
+        if not len(want):
+            continue
+        iou = _iou(want.xyxy, have.xyxy)
+        best = iou.argmax(axis=1)
+        assert (iou.max(axis=1) > 0.95).all()  # the same boxes, to within the resize kernels
+        np.testing.assert_array_equal(have.class_id[best], want.class_id)
+        np.testing.assert_allclose(have.score[best], want.score, atol=0.05)
+    assert abs(len(got[got.score >= 0.25]) - len(confident)) <= 0.05 * len(confident) + 1
+
+
+def test_make_detector_picks_the_path_by_preprocess() -> None:
+    assert isinstance(make_detector(DetectConfig(device="cpu", preprocess="device")), DeviceYoloDetector)
+    assert isinstance(make_detector(DetectConfig(device="cpu", preprocess="auto")), YoloDetector)
+    with pytest.raises(ConfigError, match="detect.preprocess"):
+        DetectConfig(preprocess="gpu")
