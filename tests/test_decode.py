@@ -394,3 +394,28 @@ def test_truncated_file_yields_valid_frames_then_raises(tmp_path: Path, threads:
     np.testing.assert_array_equal(index, np.arange(n))
     assert _mae(frames, written[:n]).max() < MAX_PATCH_MAE  # what was yielded is valid
     assert _wait_no_decode_thread() == []
+
+
+def test_gpu_decode_gives_the_cpu_frames_where_it_exists(tmp_path: Path) -> None:
+    import torch
+
+    rng = np.random.default_rng(3)
+    clip = write_clip(tmp_path / "noise.mp4", rng.integers(0, 256, (24, 64, 96, 3), np.uint8), fps=25)
+    cpu = _concat(_decode_all(clip, hwaccel="none"))
+    auto = _concat(_decode_all(clip, hwaccel="auto"))  # the GPU decoder where there is one
+    for a, b in zip(cpu, auto):
+        np.testing.assert_array_equal(a, b)
+    if torch.cuda.is_available():
+        gpu = _concat(_decode_all(clip, hwaccel="cuda"))
+        for a, b in zip(cpu, gpu):
+            np.testing.assert_array_equal(a, b)
+    else:  # asking for it where it cannot start says why and how to go on
+        with pytest.raises(VideoDecodeError, match="CUDA hardware decoder could not start.*hwaccel"):
+            _decode_all(clip, hwaccel="cuda")
+
+
+def test_hwaccel_setting_is_checked() -> None:
+    from trackannot.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="decode.hwaccel"):
+        DecodeConfig(hwaccel="nvdec")

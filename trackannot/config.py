@@ -47,12 +47,18 @@ class DecodeConfig:
     threads: decoder threads; 0 lets FFmpeg choose (one per core).
     prefetch_batches: decoded batches waiting in the queue while the next stage works. More hides
         decode hiccups at the cost of memory.
+    hwaccel: "auto" decodes on the GPU (NVDEC through FFmpeg's CUDA hwaccel in PyAV) when torch
+        sees a CUDA device, falling back to the CPU if the hardware decoder cannot start or
+        does not handle the codec; "cuda" requires it (an error names why it cannot start);
+        "none" always decodes on the CPU. The frames are the same either way: H.264/HEVC
+        decoding is exact and the RGB conversion runs on the CPU after the download.
     """
 
     fps: float | None = None
     batch_size: int = 16
     threads: int = 0
     prefetch_batches: int = 4
+    hwaccel: str = "auto"
 
     def __post_init__(self) -> None:
         _check(
@@ -67,6 +73,8 @@ class DecodeConfig:
             self.prefetch_batches >= 1, "decode.prefetch_batches", "an int >= 1",
             self.prefetch_batches,
         )
+        _check(self.hwaccel in ("auto", "cuda", "none"), "decode.hwaccel",
+               "'auto', 'cuda' or 'none'", self.hwaccel)
 
 
 @dataclass(frozen=True, kw_only=True)

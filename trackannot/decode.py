@@ -182,7 +182,32 @@ def _check_file(path: str | Path) -> tuple[Path, int]:
     return p, size
 
 
-def _open_container(p: Path) -> av.container.InputContainer:
+def _hwaccel(mode: str) -> av.codec.hwaccel.HWAccel | None:
+    """The PyAV hardware decoder for `DecodeConfig.hwaccel` (None: decode on the CPU)."""
+    if mode == "none":
+        return None
+    if mode == "auto":
+        import torch  # a dependency of the detector anyway
+
+        if not torch.cuda.is_available() or "cuda" not in av.codec.hwaccel.hwdevices_available():
+            return None
+    from av.codec.hwaccel import HWAccel
+
+    return HWAccel(device_type="cuda", allow_software_fallback=True)
+
+
+def _open_container(p: Path, hwaccel: str = "none") -> av.container.InputContainer:
+    """Open `p`; with hwaccel "auto"/"cuda" on the GPU decoder (see `DecodeConfig.hwaccel`)."""
+    accel = _hwaccel(hwaccel)
+    if accel is not None:
+        try:
+            return av.open(str(p), mode="r", hwaccel=accel)
+        except (av.FFmpegError, OSError) as err:
+            if hwaccel == "cuda":
+                raise VideoDecodeError(
+                    f"{p}: the CUDA hardware decoder could not start ({type(err).__name__}: "
+                    f"{err}); set decode.hwaccel to auto or none to decode on the CPU"
+                ) from err
     try:
         return av.open(str(p), mode="r")
     except (av.FFmpegError, OSError) as err:
@@ -377,7 +402,7 @@ def _at(packet: av.Packet) -> str:
 
 def _decode_batches(path: Path, cfg: DecodeConfig) -> Iterator[FrameBatch]:
     """Decode, timestamp, sample and batch one file in the calling thread."""
-    with _open_container(path) as container:
+    with _open_container(path, cfg.hwaccel) as container:
         stream = _video_stream(container, path)
         stream.thread_type = "AUTO"
         stream.codec_context.thread_count = cfg.threads
