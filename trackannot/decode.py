@@ -26,8 +26,6 @@ from __future__ import annotations
 import hashlib
 import heapq
 import math
-import queue
-import threading
 from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
@@ -40,6 +38,7 @@ import numpy.typing as npt
 
 from trackannot.config import DecodeConfig
 from trackannot.errors import InputFormatError, VideoDecodeError
+from trackannot.overlap import in_background
 
 __all__ = ["FrameBatch", "VideoInfo", "decode_frames", "probe_video"]
 
@@ -49,8 +48,6 @@ _REORDER_WINDOW_FRAMES = 16
 # A frame this much before a tick still reaches it (Matroska stores milliseconds). Capped below at
 # a quarter of the source or target frame interval, whichever is shorter.
 _TICK_TOLERANCE_S = 1e-3
-# How often a producer blocked on a full queue checks whether the consumer has gone.
-_QUEUE_POLL_S = 0.05
 # Bytes hashed for `VideoInfo.first_mib_sha256`.
 _IDENTITY_BYTES = 1 << 20
 _THREAD_NAME = "trackannot-decode"
@@ -440,61 +437,6 @@ def _decode_batches(path: Path, cfg: DecodeConfig) -> Iterator[FrameBatch]:
 # -- background prefetch -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Failed:
-    error: BaseException
-
-
-_DONE = object()
-
-
-def _produce(
-    path: Path, cfg: DecodeConfig, out: queue.Queue[object], stop: threading.Event
-) -> None:
-    """Thread body: put batches, then `_DONE` or `_Failed`, unless the consumer has stopped."""
-
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                out.put(item, timeout=_QUEUE_POLL_S)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    batches = _decode_batches(path, cfg)
-    try:
-        for batch in batches:
-            if not put(batch):
-                return
-        put(_DONE)
-    except BaseException as err:  # noqa: BLE001 - every failure is handed to the consumer
-        put(_Failed(err))
-    finally:
-        batches.close()  # closes the container when the consumer stopped early
-
-
 def _prefetched(path: Path, cfg: DecodeConfig) -> Iterator[FrameBatch]:
-    """Run `_decode_batches` in a thread; yield its batches; stop and join it on exit."""
-    out: queue.Queue[object] = queue.Queue(maxsize=cfg.prefetch_batches)
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=_produce, args=(path, cfg, out, stop), name=_THREAD_NAME, daemon=True
-    )
-    thread.start()
-    try:
-        while True:
-            item = out.get()
-            if item is _DONE:
-                return
-            if isinstance(item, _Failed):
-                raise item.error
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:  # free a slot so a producer blocked in put() sees `stop` at once
-                out.get(timeout=_QUEUE_POLL_S)
-            except queue.Empty:
-                pass
-        thread.join()
+    """Run `_decode_batches` in a thread (`trackannot.overlap.in_background`)."""
+    return in_background(lambda: _decode_batches(path, cfg), cfg.prefetch_batches, _THREAD_NAME)
