@@ -59,7 +59,8 @@ from trackannot.review import ANSWER_COLUMNS, ITEM_COLUMNS, Answers, ReviewQueue
 
 __all__ = [
     "LOG_COLUMNS", "STATUS_COMPLETE", "STATUS_FAILED", "STATUS_RUNNING", "TABLES", "StoreWriter",
-    "TrackStore", "VideoResult", "input_identity", "open_store",
+    "TrackStore", "VideoResult", "discard_unstarted", "input_identity", "open_root", "open_store",
+    "remove_temp_files",
 ]
 
 FORMAT = "trackannot.store/1"
@@ -72,6 +73,8 @@ _NOTHING_COMMITTED: dict[str, Any] = {
     "frames": 0, "rows": {name: 0 for name in TABLES}, "last_frame": -1,
 }
 _IDENTITY_BYTES = 1 << 20
+# name of a temporary file of zarr's LocalStore (written, then renamed into place)
+_ZARR_TEMP = re.compile(r"\.[0-9a-f]{32}\.partial$")
 _LOG_CHUNK_ROWS = 4096
 # audit log columns: the correction (see trackannot.corrections) and what it replaced
 LOG_COLUMNS: dict[str, tuple[np.dtype[Any], tuple[int, ...]]] = {
@@ -122,6 +125,57 @@ def video_key(path: str | Path, taken: set[str] | None = None) -> str:
         n += 1
         key = f"{base}_{n}"
     return key
+
+
+def open_root(store_path: str | Path) -> zarr.Group:
+    """The store's root group for writing, created with its attributes in one write if new."""
+    root = zarr.open_group(str(store_path), mode="a", zarr_format=3,
+                           attributes={"format": FORMAT, "versions": package_versions()})
+    if "format" not in root.attrs:
+        root.attrs.update({"format": FORMAT, "versions": package_versions()})
+    return root
+
+
+def remove_temp_files(store_path: str | Path, key: str | None = None) -> int:
+    """Delete the temporary files of writes a killed process never renamed into place.
+
+    zarr writes every file as `<name>.<32 hex>.partial`, then renames it. Only call this with no
+    other writer at work on the same part of the store.
+
+    Args:
+        store_path: the store.
+        key: a group whose files (at any depth) to clean; None: the root folder's own files.
+
+    Returns:
+        The number of files deleted.
+    """
+    folder = Path(store_path) if key is None else Path(store_path) / key
+    if not folder.is_dir():
+        return 0
+    found = [p for p in (folder.iterdir() if key is None else folder.rglob("*"))
+             if p.is_file() and _ZARR_TEMP.search(p.name)]
+    for p in found:
+        p.unlink()
+    return len(found)
+
+
+def discard_unstarted(store_path: str | Path, key: str) -> bool:
+    """Prepare group `key` for a rerun: delete it if it is "running" with nothing committed (a
+    run killed while it was being set up: it may lack arrays), else clean a running group's
+    temporary files (`remove_temp_files`). Returns whether the group was deleted. Finished
+    groups are never touched (a running group has no other writer: corrections need a
+    complete one)."""
+    root = open_root(store_path)
+    if key not in root:
+        return False
+    attrs = root[key].attrs
+    if attrs.get("status") in (STATUS_COMPLETE, STATUS_FAILED):
+        return False
+    remove_temp_files(store_path, key)
+    if int((attrs.get("committed") or _NOTHING_COMMITTED)["frames"]) > 0:
+        return False
+    del root[key]
+    return True
 
 
 class _TableWriter:
@@ -280,13 +334,12 @@ class StoreWriter:
         Raises:
             StoreError: the group already exists (results are never overwritten in place).
         """
-        root = zarr.open_group(str(store_path), mode="a", zarr_format=3)
-        if "format" not in root.attrs:
-            root.attrs.update({"format": FORMAT, "versions": package_versions()})
+        root = open_root(store_path)
         if key in root:
             raise StoreError(f"{store_path}: group '{key}' already exists; refusing to overwrite it")
-        group = root.create_group(key)
-        group.attrs.update({**attrs, "status": STATUS_RUNNING, "committed": _NOTHING_COMMITTED})
+        # attributes in the group's first write: a group never exists without its status
+        group = root.create_group(key, attributes={**attrs, "status": STATUS_RUNNING,
+                                                   "committed": _NOTHING_COMMITTED})
         return cls(group, cfg)
 
     @classmethod
@@ -414,6 +467,13 @@ class VideoResult:
     @property
     def complete(self) -> bool:
         return self.group.attrs.get("status") == STATUS_COMPLETE
+
+    @property
+    def started(self) -> bool:
+        """Whether the group holds results: finished, or frames committed (else a rerun
+        replaces it: see `discard_unstarted`)."""
+        done = self.group.attrs.get("committed") or _NOTHING_COMMITTED
+        return self.status in (STATUS_COMPLETE, STATUS_FAILED) or int(done["frames"]) > 0
 
     def committed(self) -> tuple[int, dict[str, int]]:
         """(frames, rows per table) committed; what was written past them is ignored.
