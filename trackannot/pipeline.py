@@ -1,28 +1,61 @@
-"""Pipeline: run decode -> detect -> track -> store over videos, committing each store whole.
+"""Pipeline: run decode -> detect -> track -> store over many videos, resumably, one group each.
 
-A run writes into `STORE.partial` and renames it to `STORE` only when every video is complete, so
-a crash or an error never leaves a result that looks finished. An existing `STORE` is refused
-unless `overwrite=True`, and even then it is replaced only after the new one is complete.
+Store and commits. The store directory is written directly. Each video has its own group with
+exactly one writer (one thread), which commits chunk by chunk (`trackannot.store.StoreWriter`):
+the group's `status` is "running" while it is written, "complete" when its video is done and
+"failed" when decoding failed mid-stream; a failed group keeps every frame decoded before the
+failure and its `error`.
+
+Resume. Running `track_videos` again on the same store with the same inputs and configuration
+skips "complete" and "failed" videos and continues "running" ones (an interrupted run: a crash,
+SIGKILL, Ctrl-C) from their last commit: the video is decoded again from the start, batches
+wholly before the commit point are not detected, the batch that straddles it is detected whole
+(so the detector sees the same batches as in an uninterrupted run) and only its frames after the
+commit point are tracked. The tracker's state at the commit point is rebuilt exactly by replaying
+the committed detections through a fresh `Tracker` (it is deterministic and cheap: no image is
+involved), so the finished group equals the one an uninterrupted run writes. A video whose
+configuration, detector or input file (size, hash of the first MiB) differs from what its group
+records is refused before anything is written, unless `overwrite=True`, which deletes the store
+first.
+
+Several videos in flight. With `jobs` > 1, up to `jobs` videos run at once in threads, each
+decoding in its own background thread and writing only its own group; calls to the shared
+detector are serialised by a lock (a model is not safe to call from two threads), so the
+overlap is of decoding, tracking and writing with detection.
 """
 
 from __future__ import annotations
 
 import shutil
+import threading
 import time
-from dataclasses import dataclass
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
+import numpy as np
+import zarr
+
+from trackannot.boxes import Boxes
 from trackannot.config import PipelineConfig, config_to_dict
-from trackannot.decode import decode_frames, probe_video
-from trackannot.errors import StoreError
-from trackannot.store import StoreWriter, input_identity, video_key
+from trackannot.decode import FrameBatch, VideoInfo, decode_frames, probe_video
+from trackannot.errors import StoreError, VideoDecodeError
+from trackannot.store import (
+    STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING, StoreWriter, VideoResult, discard_unstarted,
+    input_identity, open_root, open_store, remove_temp_files, video_key,
+)
 from trackannot.track import Tracker
 
 if TYPE_CHECKING:
     from trackannot.detect import Detector
 
-__all__ = ["Progress", "VideoSummary", "track_video", "track_videos"]
+__all__ = ["Progress", "VideoSummary", "failures", "track_video", "track_videos"]
+
+# Committed frames replayed through the tracker per read when a run resumes (bounds memory).
+_REPLAY_FRAMES = 4096
+# Attributes that differ between an uninterrupted and a resumed run of the same video.
+RUN_ONLY_ATTRS = ("seconds", "resumed_from")
 
 
 class Progress(Protocol):
@@ -48,7 +81,18 @@ class _NoProgress:
 
 @dataclass(frozen=True)
 class VideoSummary:
-    """What one video's run produced."""
+    """What one video's run produced.
+
+    Attributes:
+        key: the video's group in the store.
+        path: the video file.
+        frames, detections, tracked_boxes, tracks: what its group holds now.
+        seconds: time spent on it in this run.
+        status: "complete" or "failed".
+        error: why it failed (None when complete).
+        resumed_from: frames committed by an earlier, interrupted run (0: started afresh).
+        skipped: finished by an earlier run; nothing was done now.
+    """
 
     key: str
     path: str
@@ -57,10 +101,23 @@ class VideoSummary:
     tracked_boxes: int
     tracks: int
     seconds: float
+    status: str = STATUS_COMPLETE
+    error: str | None = None
+    resumed_from: int = 0
+    skipped: bool = False
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == STATUS_COMPLETE
+
+
+def failures(summaries: Sequence[VideoSummary]) -> list[VideoSummary]:
+    """The videos of a run that did not complete."""
+    return [s for s in summaries if not s.ok]
 
 
 def _expected_frames(frame_count: int | None, source_fps: float, target_fps: float | None) -> int | None:
@@ -71,30 +128,10 @@ def _expected_frames(frame_count: int | None, source_fps: float, target_fps: flo
     return int(round(frame_count * target_fps / source_fps))
 
 
-def track_video(
-    path: str | Path,
-    writer_store: str | Path,
-    key: str,
-    cfg: PipelineConfig,
-    detector: Detector,
-    *,
-    detector_info: dict | None = None,
-    progress: Progress | None = None,
-) -> VideoSummary:
-    """Track one video into group `key` of the store at `writer_store`.
-
-    Args:
-        path: the video file.
-        writer_store: store directory (created if missing).
-        key: group name for this video.
-        cfg: the resolved pipeline configuration (written into the group's attributes).
-        detector: any `Detector`; its output goes through a fresh `Tracker`.
-        detector_info: what the detector is (weights, detections file), for the attributes.
-        progress: receives the frame count as the run goes.
-    """
-    progress = progress or _NoProgress()
-    info = probe_video(path)
-    attrs = {
+def _run_attrs(path: str | Path, info: VideoInfo, cfg: PipelineConfig,
+               detector_info: dict | None) -> dict[str, Any]:
+    """The attributes that say what a group was made from (compared when a run resumes)."""
+    return {
         "config": config_to_dict(cfg),
         "input": input_identity(path),
         "video": {
@@ -107,26 +144,209 @@ def track_video(
         },
         "detector": detector_info or {},
     }
-    writer = StoreWriter.create(writer_store, key, cfg.store, attrs)
-    tracker = Tracker(cfg.track)
+
+
+def _mismatch(key: str, stored: dict[str, Any], attrs: dict[str, Any]) -> str | None:
+    """Why group `key` cannot be continued by this run (None when it can)."""
+    if stored.get("config") != attrs["config"]:
+        diffs = _dict_diff(stored.get("config") or {}, attrs["config"])
+        return f"'{key}' was tracked with another configuration ({'; '.join(diffs[:3])})"
+    old, new = stored.get("input") or {}, attrs["input"]
+    if (old.get("size_bytes"), old.get("first_mib_sha256")) != (
+            new["size_bytes"], new["first_mib_sha256"]):
+        return (f"'{key}' was tracked from another file ({old.get('path')}, "
+                f"{old.get('size_bytes')} bytes; now {new['path']}, {new['size_bytes']} bytes)")
+    if (stored.get("detector") or {}) != attrs["detector"]:
+        return f"'{key}' was tracked with another detector ({stored.get('detector')})"
+    return None
+
+
+def _dict_diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _dict_diff(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}: stored {a!r}, now {b!r}")
+    return out
+
+
+def track_video(
+    path: str | Path,
+    writer_store: str | Path,
+    key: str,
+    cfg: PipelineConfig,
+    detector: Detector,
+    *,
+    detector_info: dict | None = None,
+    progress: Progress | None = None,
+) -> VideoSummary:
+    """Track one video into group `key` of the store at `writer_store`, or continue it.
+
+    A new group is created; a "running" group with the same configuration, detector and input
+    is continued from its last commit (module docstring); a "complete" or "failed" one is left
+    as it is (`skipped`).
+
+    Args:
+        path: the video file.
+        writer_store: store directory (created if missing).
+        key: group name for this video.
+        cfg: the resolved pipeline configuration (written into the group's attributes).
+        detector: any `Detector`; its output goes through a fresh `Tracker`.
+        detector_info: what the detector is (weights, detections file), for the attributes.
+        progress: receives the frame count as the run goes.
+
+    Returns:
+        The video's summary; `status` "failed" when decoding failed mid-stream (the frames
+        decoded before are kept in the group).
+
+    Raises:
+        VideoDecodeError: the file cannot be opened as a video at all (no group is written).
+        StoreError: the group exists but was made from another configuration, detector or file.
+    """
+    progress = progress or _NoProgress()
+    info = probe_video(path)
+    attrs = _run_attrs(path, info, cfg, detector_info)
+    if _has_root(writer_store):
+        discard_unstarted(writer_store, key)  # nothing committed: start it afresh (cleans temps)
+    existing = _existing(writer_store, key)
+    if existing is not None:
+        reason = _mismatch(key, existing.attrs, attrs)
+        if reason is not None:
+            raise StoreError(f"{writer_store}: {reason}; rerun with the same settings and inputs "
+                             "to resume, or pass --overwrite to start the store afresh")
+        if existing.status != STATUS_RUNNING:
+            return _stored_summary(existing, str(path), skipped=True)
+        writer = StoreWriter.resume(writer_store, key, cfg.store)
+    else:
+        writer = StoreWriter.create(writer_store, key, cfg.store, attrs)
     progress.start(key, _expected_frames(info.frame_count, info.fps, cfg.decode.fps))
+    return _run(path, writer_store, key, cfg, detector, writer, progress, existing)
+
+
+def _has_root(store: str | Path) -> bool:
+    """Whether the store's root group is in place (not a directory left by an early kill)."""
+    return (Path(store) / "zarr.json").is_file()
+
+
+def _existing(store: str | Path, key: str) -> VideoResult | None:
+    """Group `key` if it exists. Looked up by name: listing the store's groups while other
+    threads create theirs could meet a group folder whose metadata is not written yet."""
+    if not _has_root(store):
+        return None
+    root = zarr.open_group(str(store), mode="r", zarr_format=3)
+    return VideoResult(key, root[key]) if key in root else None
+
+
+def _stored_summary(video: VideoResult, path: str, **extra: Any) -> VideoSummary:
+    """A summary of what a group holds (for videos finished by an earlier run)."""
+    frames, rows = video.committed()
+    track_id = video.group["tracks/track_id"][: rows["tracks"]]
+    attrs = video.attrs
+    return VideoSummary(
+        video.key, path, frames, rows["detections"], rows["tracks"],
+        int(np.unique(track_id).size), float(attrs.get("seconds") or 0.0),
+        status=video.status, error=attrs.get("error"), **extra,
+    )
+
+
+@dataclass
+class _Counts:
+    """What the group holds so far, for the summary."""
+
+    frames: int = 0
+    detections: int = 0
+    tracked_boxes: int = 0
+    track_ids: set[int] = field(default_factory=set)
+
+    def add(self, detections: Boxes, tracks: Boxes) -> None:
+        self.frames += 1
+        self.detections += len(detections)
+        self.tracked_boxes += len(tracks)
+        self.track_ids.update(tracks.track_id.tolist())
+
+
+def _replay(video: VideoResult, tracker: Tracker, counts: _Counts) -> None:
+    """Bring `tracker` to the state it had after the committed frames of `video`.
+
+    The committed detections go through `tracker` frame by frame, as in the interrupted run;
+    its output is not needed (the committed tracks are in the store), only its state.
+    """
+    index, _ = video.frames()
+    starts = video.row_starts("detections")
+    _, rows = video.committed()
+    counts.frames = len(index)
+    counts.detections, counts.tracked_boxes = rows["detections"], rows["tracks"]
+    counts.track_ids.update(np.unique(video.group["tracks/track_id"][: rows["tracks"]]).tolist())
+    for lo in range(0, len(index), _REPLAY_FRAMES):
+        hi = min(lo + _REPLAY_FRAMES, len(index))
+        block = video.read(int(index[lo]), int(index[hi - 1]) + 1, table="detections")
+        base = starts[lo]
+        for i in range(lo, hi):
+            frame_dets = block[slice(int(starts[i] - base), int(starts[i + 1] - base))]
+            tracker.update(frame_dets, frame=int(index[i]))
+
+
+def _run(path: str | Path, store: str | Path, key: str, cfg: PipelineConfig, detector: Detector,
+         writer: StoreWriter, progress: Progress, existing: VideoResult | None) -> VideoSummary:
+    """Decode, detect, track and write from the writer's commit point to the end."""
+    tracker = Tracker(cfg.track)
+    counts = _Counts()
+    resumed_from = writer.committed_frames
+    if existing is not None:
+        _replay(existing, tracker, counts)
+    last_committed = writer.last_frame
     t0 = time.perf_counter()
-    frames = n_det = n_trk = 0
-    track_ids: set[int] = set()
-    for batch in decode_frames(path, cfg.decode):
-        detections = detector.detect(batch)
-        for frame, time_s in zip(batch.index.tolist(), batch.time_s.tolist()):
-            frame_dets = detections.for_frame(frame)
-            tracks = tracker.update(frame_dets, frame=frame)
-            writer.add_frame(frame, time_s, frame_dets, tracks)
-            n_det += len(frame_dets)
-            n_trk += len(tracks)
-            track_ids.update(tracks.track_id.tolist())
-        frames += len(batch.index)
-        progress.advance(len(batch.index))
+    skipped = 0
+    status, error = STATUS_COMPLETE, None
+    try:
+        for batch in decode_frames(path, cfg.decode):
+            done = int(np.searchsorted(batch.index, last_committed, side="right"))
+            skipped += done
+            if done < len(batch):  # the detector sees the whole batch, as in a run from the start
+                _track_batch(batch, done, detector, tracker, writer, counts)
+            progress.advance(len(batch))
+    except VideoDecodeError as err:
+        status, error = STATUS_FAILED, str(err)
+    if skipped != resumed_from:
+        raise StoreError(f"{store}: '{key}': decoding gives {skipped} frames up to frame "
+                         f"{last_committed}, the committed run has {resumed_from}; the input "
+                         "changed: pass --overwrite to start afresh")
     seconds = time.perf_counter() - t0
-    writer.close({"frames_decoded_last": frames, "seconds": seconds})
-    return VideoSummary(key, str(path), frames, n_det, n_trk, len(track_ids), seconds)
+    extra: dict[str, Any] = {"frames_decoded_last": counts.frames, "seconds": seconds}
+    if existing is not None:
+        extra["resumed_from"] = [*existing.attrs.get("resumed_from", []), resumed_from]
+    if error is not None:
+        extra["error"] = error
+    writer.close(extra, status=status)
+    return VideoSummary(key, str(path), counts.frames, counts.detections, counts.tracked_boxes,
+                        len(counts.track_ids), seconds, status=status, error=error,
+                        resumed_from=resumed_from)
+
+
+def _track_batch(batch: FrameBatch, first: int, detector: Detector, tracker: Tracker,
+                 writer: StoreWriter, counts: _Counts) -> None:
+    """Detect a batch, then track and write its frames from position `first` on."""
+    detections = detector.detect(batch)
+    frames = batch.index[first:].tolist()
+    for frame, time_s in zip(frames, batch.time_s[first:].tolist()):
+        frame_dets = detections.for_frame(frame)
+        tracks = tracker.update(frame_dets, frame=frame)
+        writer.add_frame(frame, time_s, frame_dets, tracks)
+        counts.add(frame_dets, tracks)
+
+
+class _LockedDetector:
+    """One detector shared by several video threads, one `detect` call at a time."""
+
+    def __init__(self, detector: Detector) -> None:
+        self._detector = detector
+        self._lock = threading.Lock()
+
+    def detect(self, batch: FrameBatch) -> Boxes:
+        with self._lock:
+            return self._detector.detect(batch)
 
 
 def track_videos(
@@ -138,47 +358,139 @@ def track_videos(
     detector_info: dict | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
+    jobs: int = 1,
 ) -> list[VideoSummary]:
-    """Track several videos into one new store, one group per video; all or nothing.
+    """Track several videos into one store, one group per video, resuming an interrupted run.
+
+    Every video is checked first: one that cannot be opened is a failure (no group); one whose
+    group was made from another configuration, detector or file is refused. Then the videos run
+    (up to `jobs` at once); a video whose decoding fails mid-stream keeps its valid frames
+    (status "failed") and the run goes on. See the module docstring for commits and resume.
+
+    Args:
+        videos: video files (see `trackannot.inputs.collect_videos` for directories and
+            manifests); keys are their file stems, made unique in this order.
+        store: store directory, created if missing, continued if it exists.
+        cfg: the resolved configuration.
+        detector: the detector every video goes through.
+        detector_info: what the detector is, for the attributes (and the resume check).
+        overwrite: delete an existing store (corrections included) and start afresh.
+        progress: receives frame counts (ignored when jobs > 1).
+        jobs: videos in flight at once.
+
+    Returns:
+        One summary per video, in input order; `failures(summaries)` are those not complete.
 
     Raises:
-        StoreError: `store` exists and `overwrite` is False.
-        VideoDecodeError, InputFormatError, WeightsNotFoundError: from the stages; the partial
-            store is removed and any existing store is left untouched.
+        VideoDecodeError: no video can be opened at all (nothing is written).
+        StoreError: `store` exists but is not a trackannot store, or a video's group was made
+            from another configuration, detector or file (nothing is written).
+        InputFormatError, WeightsNotFoundError: from the stages; groups being written stay
+            "running" at their last commit, so a rerun resumes them.
     """
+    if jobs < 1:
+        raise StoreError(f"jobs should be an int >= 1, got {jobs}")
     store = Path(store)
-    if store.exists() and not overwrite:
-        raise StoreError(f"{store} already exists; pass --overwrite to replace it")
-    partial = store.with_name(store.name + ".partial")
-    if partial.exists():
-        shutil.rmtree(partial)
-    summaries: list[VideoSummary] = []
-    taken: set[str] = set()
+    if store.exists():
+        _check_store(store)  # (an empty directory passes: the run creates its root)
+    keys = _keys(videos)
+    plan, probe_failed = _plan(videos, keys, store, cfg, detector_info, check=not overwrite)
+    if not plan:
+        raise VideoDecodeError("no video could be opened: " + "; ".join(
+            s.error or "" for s in probe_failed.values()))
+    if overwrite and store.exists():
+        shutil.rmtree(store)
+    _create_root(store)
+    run_progress = progress if progress is not None and jobs == 1 else None
     try:
-        for path in videos:
-            key = video_key(path, taken)
-            taken.add(key)
-            summaries.append(
-                track_video(path, partial, key, cfg, detector,
-                            detector_info=detector_info, progress=progress)
-            )
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+        done = _run_all(plan, store, cfg, detector, detector_info, run_progress, jobs)
     finally:
         if progress is not None:
             progress.close()
-    _replace(partial, store)
-    return summaries
+    done.update(probe_failed)
+    return [done[k] for k in keys]
 
 
-def _replace(new: Path, target: Path) -> None:
-    """Move the finished store into place; an old one is removed only after the move."""
-    old = target.with_name(target.name + ".old")
-    if target.exists():
-        if old.exists():
-            shutil.rmtree(old)
-        target.rename(old)
-    new.rename(target)
-    if old.exists():
-        shutil.rmtree(old)
+def _keys(videos: Sequence[str | Path]) -> list[str]:
+    taken: set[str] = set()
+    keys = []
+    for path in videos:
+        key = video_key(path, taken)
+        taken.add(key)
+        keys.append(key)
+    return keys
+
+
+def _check_store(store: Path) -> None:
+    """An existing output must be a trackannot store (never delete or write into anything else),
+    or the empty directory of a run killed before the store's first file was in place."""
+    remove_temp_files(store)  # of a killed run: zarr would not list the store's groups
+    if store.is_dir() and not any(store.iterdir()):
+        return
+    try:
+        open_store(store)
+    except StoreError as err:
+        raise StoreError(f"{err}; choose another output path (an existing directory is only "
+                         "continued or replaced when it is a trackannot store)") from err
+
+
+def _plan(videos: Sequence[str | Path], keys: list[str], store: Path, cfg: PipelineConfig,
+          detector_info: dict | None,
+          check: bool) -> tuple[dict[str, Path], dict[str, VideoSummary]]:
+    """Videos to run by key, and failures of those that cannot be opened; with `check`, refuses
+    videos whose groups in `store` were made from another configuration, detector or file."""
+    opened = open_store(store) if check and _has_root(store) else None
+    plan: dict[str, Path] = {}
+    failed: dict[str, VideoSummary] = {}
+    refused = []
+    for key, path in zip(keys, videos):
+        try:
+            info = probe_video(path)
+        except VideoDecodeError as err:
+            failed[key] = VideoSummary(key, str(path), 0, 0, 0, 0, 0.0, status=STATUS_FAILED,
+                                       error=str(err))
+            continue
+        plan[key] = Path(path)
+        if opened is not None and key in opened.videos and opened[key].started:
+            reason = _mismatch(key, opened[key].attrs, _run_attrs(path, info, cfg, detector_info))
+            if reason is not None:
+                refused.append(reason)
+    if refused:
+        more = f"; and {len(refused) - 3} more" if len(refused) > 3 else ""
+        raise StoreError(f"{store}: {'; '.join(refused[:3])}{more}; rerun with the same settings "
+                         "and inputs to resume, or pass --overwrite to start the store afresh")
+    return plan, failed
+
+
+def _create_root(store: Path) -> None:
+    """Create the store's root group once, before any video thread writes into it."""
+    open_root(store)
+
+
+def _run_all(plan: dict[str, Path], store: Path, cfg: PipelineConfig, detector: Detector,
+             detector_info: dict | None, progress: Progress | None,
+             jobs: int) -> dict[str, VideoSummary]:
+    """Run every planned video, `jobs` at a time; each group is written by one thread only."""
+
+    def one(key: str, path: Path, shared: Detector) -> VideoSummary:
+        try:
+            return track_video(path, store, key, cfg, shared, detector_info=detector_info,
+                               progress=progress)
+        except VideoDecodeError as err:  # the file changed since it was probed
+            return VideoSummary(key, str(path), 0, 0, 0, 0, 0.0, status=STATUS_FAILED,
+                                error=str(err))
+
+    if jobs == 1:
+        return {key: one(key, path, detector) for key, path in plan.items()}
+    shared = _LockedDetector(detector)
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="trackannot-video") as pool:
+        futures: dict[str, Future[VideoSummary]] = {
+            key: pool.submit(one, key, path, shared) for key, path in plan.items()
+        }
+        finished, _ = wait(futures.values(), return_when=FIRST_EXCEPTION)
+        errors = [f.exception() for f in finished if f.exception() is not None]
+        if errors:
+            for f in futures.values():
+                f.cancel()  # videos not started stay as they are; running ones finish
+            raise errors[0]  # type: ignore[misc]
+    return {key: f.result() for key, f in futures.items()}
