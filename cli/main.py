@@ -82,10 +82,16 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("videos", nargs=-1, required=True,
-                type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("videos", nargs=-1, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "store", required=True, type=click.Path(path_type=Path),
-              help="Result store to create (a zarr directory, e.g. out.zarr).")
+              help="Result store (a zarr directory, e.g. out.zarr): created, or continued when "
+              "an earlier run on it was interrupted.")
+@click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path),
+              help="Text file listing more videos or directories, one path per line (# starts a "
+              "comment line; relative paths are relative to the manifest).")
+@click.option("--recursive", is_flag=True, help="Also look for videos in subdirectories.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Videos in flight at once (no progress bars when > 1).")
 @click.option("--weights", help="YOLO weights file (or an ultralytics name such as yolo11n.pt, "
               "downloaded when online). Default: the bundled demo model (synthetic shapes only).")
 @click.option("--detections", type=click.Path(dir_okay=False, path_type=Path),
@@ -99,41 +105,75 @@ def main() -> None:
               help="YAML config (see configs/default.yaml).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override one setting, e.g. --set track.min_iou=0.4 (repeatable).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing store (only once the new "
-              "one is complete).")
+@click.option("--overwrite", is_flag=True, help="Delete an existing store (its corrections too) "
+              "and start afresh, instead of continuing it.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def track(videos: tuple[Path, ...], store: Path, weights: str | None, detections: Path | None,
-          fps: float | None, batch_size: int | None, device: str | None, config: Path | None,
+def track(videos: tuple[Path, ...], store: Path, manifest: Path | None, recursive: bool, jobs: int,
+          weights: str | None, detections: Path | None, fps: float | None,
+          batch_size: int | None, device: str | None, config: Path | None,
           sets: tuple[str, ...], overwrite: bool, quiet: bool) -> None:
-    """Detect and track objects in VIDEOS; write one store group per video.
+    """Detect and track objects in VIDEOS (files or directories); one store group per video.
 
-    The store is written as STORE.partial and renamed when every video is done, so an
-    interrupted run never leaves a result that looks complete.
+    \b
+    Directories: their video files, found by opening them (not by suffix);
+    other files are listed as skipped. Damaged videos keep the frames decoded
+    before the damage and are listed as failed at the end.
+    Resume: each video commits its results chunk by chunk; rerunning the same
+    command after a crash skips finished videos and continues the others from
+    their last commit, giving the same store as an uninterrupted run. A store
+    made with other settings or files is refused (see --overwrite).
+    Exit code: 0 when every video completed, 1 otherwise.
     """
     from trackannot.detect import make_detector
-    from trackannot.pipeline import track_videos
+    from trackannot.inputs import collect_videos
+    from trackannot.pipeline import failures, track_videos
 
-    if detections is not None and len(videos) != 1:
-        raise click.UsageError("--detections goes with exactly one video")
+    if not videos and manifest is None:
+        raise click.UsageError("name videos or directories, or pass --manifest FILE")
     if detections is not None and weights is not None:
         raise click.UsageError("--weights and --detections exclude each other")
     with _errors():
+        inputs = collect_videos(videos, manifest, recursive=recursive)
+        if detections is not None and len(inputs.videos) != 1:
+            raise click.UsageError(f"--detections goes with exactly one video, got "
+                                   f"{len(inputs.videos)}")
         cfg = _resolve_config(config, sets, **{"decode.fps": fps, "decode.batch_size": batch_size,
                                               "detect.device": device, "detect.weights": weights})
-        if store.exists() and not overwrite:
-            raise click.ClickException(f"{store} already exists; pass --overwrite to replace it")
         detector = make_detector(cfg.detect, detections=detections)
         info = ({"detections": str(detections.resolve())} if detections
                 else {"weights": cfg.detect.weights or "bundled demo model"})
         names = getattr(detector, "names", None)  # class id -> name, for exports
         if names:
             info["class_names"] = [str(names[i]) for i in sorted(names)]
-        summaries = track_videos(videos, store, cfg, detector, detector_info=info,
-                                 overwrite=overwrite, progress=_TqdmProgress(not quiet))
+        for skipped in inputs.skipped:
+            click.echo(f"skipped {skipped.path}: {skipped.reason}")
+        summaries = track_videos(inputs.videos, store, cfg, detector, detector_info=info,
+                                 overwrite=overwrite, progress=_TqdmProgress(not quiet),
+                                 jobs=jobs)
     for s in summaries:
-        click.echo(f"{s.key}: {s.frames} frames, {s.detections} detections, {s.tracks} tracks, "
-                   f"{s.fps:.1f} frames/s")
-    click.echo(f"wrote {store}")
+        click.echo(_summary_line(s))
+    failed = failures(summaries)
+    click.echo(f"wrote {store}: {len(summaries) - len(failed)} of {len(summaries)} videos complete"
+               + (f", {len(inputs.skipped)} non-video files skipped" if inputs.skipped else ""))
+    if failed:
+        click.echo(f"{len(failed)} failed:", err=True)
+        for s in failed:
+            click.echo(f"  {s.key}: {s.error}", err=True)
+        click.get_current_context().exit(1)
+
+
+def _summary_line(s) -> str:
+    """One line per video of `trackannot track`."""
+    if s.skipped:
+        return f"{s.key}: {s.status} in an earlier run ({s.frames} frames), skipped"
+    counts = (f"{s.frames} frames, {s.detections} detections, {s.tracks} tracks, "
+              f"{s.fps:.1f} frames/s")
+    resumed = f" (resumed after frame {s.resumed_from})" if s.resumed_from else ""
+    if s.ok:
+        return f"{s.key}: {counts}{resumed}"
+    if s.frames == 0:
+        return f"{s.key}: FAILED, no frame kept{resumed}"
+    return f"{s.key}: FAILED after {s.frames} frames kept{resumed}"
 
 
 _FORMATS = {  # format -> (output name for a video, what it is)

@@ -86,15 +86,23 @@ def test_track_export_eval(clip: Path, seq: Path, tmp_path: Path) -> None:
     assert 80.0 < mota < 100.0 and 80.0 < idf1 < 100.0 and 80.0 < hota < 100.0, result.output
 
 
-def test_existing_store_refused_then_overwritten(clip: Path, seq: Path, tmp_path: Path) -> None:
+def test_existing_store_continued_refused_then_overwritten(clip: Path, seq: Path,
+                                                          tmp_path: Path) -> None:
+    """A rerun on a finished store skips its video; other settings are refused; --overwrite."""
     store = tmp_path / "out.zarr"
     det = seq / "det" / "det.txt"
     assert _invoke("track", clip, "-o", store, "--detections", det, "--quiet").exit_code == 0
-    before = sorted(p.relative_to(store) for p in store.rglob("*"))
+    before = {p.relative_to(store): p.read_bytes() for p in store.rglob("*") if p.is_file()}
     result = _invoke("track", clip, "-o", store, "--detections", det, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert f"clip: complete in an earlier run ({N_FRAMES} frames), skipped" in result.output
+    result = _invoke("track", clip, "-o", store, "--detections", det, "--quiet",
+                     "--set", "track.min_hits=1")
     assert result.exit_code == 1
-    assert "already exists; pass --overwrite" in result.output
-    assert sorted(p.relative_to(store) for p in store.rglob("*")) == before
+    assert "another configuration (track.min_hits: stored 4, now 1)" in result.output
+    assert "pass --overwrite" in result.output
+    after = {p.relative_to(store): p.read_bytes() for p in store.rglob("*") if p.is_file()}
+    assert after == before
     result = _invoke("track", clip, "-o", store, "--detections", det, "--quiet", "--overwrite",
                      "--set", "track.min_hits=1")
     assert result.exit_code == 0, result.output
@@ -146,9 +154,12 @@ def test_bad_video(seq: Path, tmp_path: Path, content: bytes | None, message: st
 
 
 def test_detections_need_one_video(clip: Path, seq: Path, tmp_path: Path) -> None:
-    result = _invoke("track", clip, clip, "-o", tmp_path / "o.zarr", "--detections",
+    other = tmp_path / "other.mp4"  # the same file named twice is one video
+    other.write_bytes(clip.read_bytes())
+    result = _invoke("track", clip, other, "-o", tmp_path / "o.zarr", "--detections",
                      seq / "det" / "det.txt")
-    assert result.exit_code == 2 and "exactly one video" in result.output
+    assert result.exit_code == 2 and "exactly one video, got 2" in result.output
+    assert not (tmp_path / "o.zarr").exists()
 
 
 def test_offline_weights_name_fails_with_fix(clip: Path, tmp_path: Path,
