@@ -18,6 +18,12 @@ configuration, detector or input file (size, hash of the first MiB) differs from
 records is refused before anything is written, unless `overwrite=True`, which deletes the store
 first.
 
+Overlap. Within one video three threads work at once, with bounded queues between them
+(`trackannot.overlap.in_background`): decoding (`decode.prefetch_batches` batches ahead),
+detection (`_DETECT_AHEAD` batches ahead; on CUDA the batch is letterboxed and normalised on the
+GPU, `trackannot.detect.device`) and, in the calling thread, tracking and writing. A slow stage
+blocks the ones before it, so memory stays bounded whatever the video length.
+
 Several videos in flight. With `jobs` > 1, up to `jobs` videos run at once in threads, each
 decoding in its own background thread and writing only its own group; calls to the shared
 detector are serialised by a lock (a model is not safe to call from two threads), so the
@@ -32,7 +38,7 @@ import time
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence
 
 import numpy as np
 import zarr
@@ -41,6 +47,7 @@ from trackannot.boxes import Boxes
 from trackannot.config import PipelineConfig, config_to_dict
 from trackannot.decode import FrameBatch, VideoInfo, decode_frames, probe_video
 from trackannot.errors import StoreError, VideoDecodeError
+from trackannot.overlap import in_background
 from trackannot.store import (
     STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING, StoreWriter, VideoResult, discard_unstarted,
     input_identity, open_root, open_store, remove_temp_files, video_key,
@@ -54,6 +61,10 @@ __all__ = ["Progress", "VideoSummary", "failures", "track_video", "track_videos"
 
 # Committed frames replayed through the tracker per read when a run resumes (bounds memory).
 _REPLAY_FRAMES = 4096
+# Detected batches waiting for the tracker: enough to hide tracker/writer hiccups, each holds its
+# frames, so memory grows with it.
+_DETECT_AHEAD = 2
+_DETECT_THREAD = "trackannot-detect"
 # Attributes that differ between an uninterrupted and a resumed run of the same video.
 RUN_ONLY_ATTRS = ("seconds", "resumed_from")
 
@@ -300,12 +311,20 @@ def _run(path: str | Path, store: str | Path, key: str, cfg: PipelineConfig, det
     t0 = time.perf_counter()
     skipped = 0
     status, error = STATUS_COMPLETE, None
-    try:
+
+    def detected() -> Iterator[tuple[FrameBatch, int, Boxes | None]]:
+        """Decode (its own thread) and detect (this one): batches, frames already committed,
+        detections (None when the whole batch is committed)."""
         for batch in decode_frames(path, cfg.decode):
             done = int(np.searchsorted(batch.index, last_committed, side="right"))
+            # the detector sees the whole batch, as in a run from the start
+            yield batch, done, detector.detect(batch) if done < len(batch) else None
+
+    try:  # decode -> detect -> track and write: three threads, bounded queues between them
+        for batch, done, detections in in_background(detected, _DETECT_AHEAD, _DETECT_THREAD):
             skipped += done
-            if done < len(batch):  # the detector sees the whole batch, as in a run from the start
-                _track_batch(batch, done, detector, tracker, writer, counts)
+            if detections is not None:
+                _track_batch(batch, done, detections, tracker, writer, counts)
             progress.advance(len(batch))
     except VideoDecodeError as err:
         status, error = STATUS_FAILED, str(err)
@@ -325,10 +344,9 @@ def _run(path: str | Path, store: str | Path, key: str, cfg: PipelineConfig, det
                         resumed_from=resumed_from)
 
 
-def _track_batch(batch: FrameBatch, first: int, detector: Detector, tracker: Tracker,
+def _track_batch(batch: FrameBatch, first: int, detections: Boxes, tracker: Tracker,
                  writer: StoreWriter, counts: _Counts) -> None:
-    """Detect a batch, then track and write its frames from position `first` on."""
-    detections = detector.detect(batch)
+    """Track and write the frames of a detected batch from position `first` on."""
     frames = batch.index[first:].tolist()
     for frame, time_s in zip(frames, batch.time_s[first:].tolist()):
         frame_dets = detections.for_frame(frame)
