@@ -35,12 +35,14 @@ from trackannot.export import (
     write_yolo,
 )
 from trackannot.export.mot import write_mot
+from trackannot.inputs import collect_videos, read_manifest
 from trackannot.interpolate import interpolate, interpolate_linear
 from trackannot.keyframes import Keyframes
 from trackannot.review import Answers, ItemKind, ReviewQueue, build_queue
 from trackannot.risk import Reason, Risk, rank_frames, score_risk
 from trackannot.smooth import smooth_tracks
 from trackannot.sparse import sparse_keyframes
+from trackannot.pipeline import VideoSummary, failures, track_videos
 from trackannot.state import AnnotationState
 from trackannot.store import TrackStore, VideoResult, open_store
 from trackannot.track import Tracker, track_detections
@@ -84,11 +86,14 @@ __all__ = [
     "VideoInfo",
     "VideoMeta",
     "VideoResult",
+    "VideoSummary",
     "WeightsNotFoundError",
     "advise",
     "apply_corrections",
     "build_queue",
+    "collect_videos",
     "decode_frames",
+    "failures",
     "interpolate",
     "interpolate_linear",
     "load_config",
@@ -100,6 +105,7 @@ __all__ = [
     "read_corrections_file",
     "read_cvat_video",
     "read_labelstudio",
+    "read_manifest",
     "read_mot_file",
     "read_seqinfo",
     "reviewer_stats",
@@ -107,6 +113,7 @@ __all__ = [
     "smooth_tracks",
     "sparse_keyframes",
     "track_detections",
+    "track_videos",
     "write_coco",
     "write_cvat_video",
     "write_labelstudio",
