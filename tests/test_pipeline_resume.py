@@ -32,8 +32,9 @@ HEIGHT, WIDTH = 64, 128
 # colour channel of each drawn object (red, green, blue); the detector finds each by its channel
 CHANNELS = (0, 1, 2)
 SMALL = StoreConfig(chunk_rows=8, chunk_frames=4)  # a commit every few frames
-# real SIGKILLs per test run (each costs a child process, ~3 s); the 10 pass too
-SIGKILL_POINTS = 3
+# real SIGKILLs per test run (each costs a child process, ~3 s); the 10:
+#   TRACKANNOT_SIGKILL_POINTS=10 python -m pytest tests/test_pipeline_resume.py -k sigkill
+SIGKILL_POINTS = int(os.environ.get("TRACKANNOT_SIGKILL_POINTS", "3"))
 
 
 def _cfg(batch_size: int = 3) -> PipelineConfig:
