@@ -50,15 +50,17 @@ class DecodeConfig:
     hwaccel: "auto" decodes on the GPU (NVDEC through FFmpeg's CUDA hwaccel in PyAV) when torch
         sees a CUDA device, falling back to the CPU if the hardware decoder cannot start or
         does not handle the codec; "cuda" requires it (an error names why it cannot start);
-        "none" always decodes on the CPU. The frames are the same either way: H.264/HEVC
-        decoding is exact and the RGB conversion runs on the CPU after the download.
+        "none" (the default) always decodes on the CPU. The frames are the same either way:
+        H.264/HEVC decoding is exact and the RGB conversion runs on the CPU after the download.
+        The default stays "none" until the GPU path has been measured on a GPU machine (none
+        was lent while it was written; its test runs the CPU side and the error path).
     """
 
     fps: float | None = None
     batch_size: int = 16
     threads: int = 0
     prefetch_batches: int = 4
-    hwaccel: str = "auto"
+    hwaccel: str = "none"
 
     def __post_init__(self) -> None:
         _check(
