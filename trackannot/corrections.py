@@ -44,7 +44,8 @@ import numpy.typing as npt
 
 from trackannot.errors import InputFormatError
 
-__all__ = ["CORRECTION_COLUMNS", "Corrections", "Op", "read_corrections_file", "parse_time"]
+__all__ = ["CORRECTION_COLUMNS", "Corrections", "Op", "parse_box", "parse_line", "parse_time",
+           "read_corrections_file", "read_json_lines"]
 
 
 class Op(IntEnum):
@@ -216,7 +217,7 @@ def _int(line: dict[str, Any], key: str, where: str, minimum: int = 0) -> int:
     return value
 
 
-def _box(line: dict[str, Any], where: str) -> list[float]:
+def parse_box(line: dict[str, Any], where: str) -> list[float]:
     box = line["box"]
     if (
         not isinstance(box, list)
@@ -230,7 +231,7 @@ def _box(line: dict[str, Any], where: str) -> list[float]:
     return [float(v) for v in box]
 
 
-def _parse_line(line: Any, where: str, author: str, time_ns: int) -> dict[str, Any]:
+def parse_line(line: Any, where: str, author: str, time_ns: int) -> dict[str, Any]:
     if not isinstance(line, dict):
         raise InputFormatError(f"{where}: expected a JSON object, got {type(line).__name__}")
     name = line.get("op")
@@ -253,7 +254,7 @@ def _parse_line(line: Any, where: str, author: str, time_ns: int) -> dict[str, A
         "op": int(op),
         "track_id": _int(line, "track", where) if "track" in line else -1,
         "frame": _int(line, "frame", where) if "frame" in line else -1,
-        "xyxy": _box(line, where) if "box" in line else [math.nan] * 4,
+        "xyxy": parse_box(line, where) if "box" in line else [math.nan] * 4,
         "class_id": _int(line, "class", where) if "class" in line else -1,
         "other_id": -1,
         "time_ns": parse_time(line["time"], where) if "time" in line else time_ns,
@@ -266,6 +267,34 @@ def _parse_line(line: Any, where: str, author: str, time_ns: int) -> dict[str, A
     if op == Op.SPLIT and "new_track" in line:
         row["other_id"] = _int(line, "new_track", where)
     return row
+
+
+def read_json_lines(path: str | Path) -> list[tuple[str, int, Any]]:
+    """(where, line number, JSON value) of each line of a JSON Lines file; blank lines and lines
+    starting with # are skipped; `where` is "FILE line N" for messages.
+
+    Raises:
+        InputFormatError: the file is not UTF-8, a line is not JSON (file, line, column), or
+            no line holds anything.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise InputFormatError(f"{path}: not UTF-8 text ({err})") from err
+    out = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        where = f"{path} line {number}"
+        try:
+            out.append((where, number, json.loads(stripped)))
+        except json.JSONDecodeError as err:
+            raise InputFormatError(f"{where} column {err.colno}: invalid JSON: {err.msg}") from err
+    if not out:
+        raise InputFormatError(f"{path}: no corrections in the file")
+    return out
 
 
 def read_corrections_file(path: str | Path, author: str, time_ns: int | None = None) -> Corrections:
@@ -281,21 +310,9 @@ def read_corrections_file(path: str | Path, author: str, time_ns: int | None = N
     """
     path = Path(path)
     now = time_ns if time_ns is not None else int(datetime.now(timezone.utc).timestamp() * 1e9)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise InputFormatError(f"{path}: not UTF-8 text ({err})") from err
     rows, lines = [], []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        where = f"{path} line {number}"
-        try:
-            obj = json.loads(stripped)
-        except json.JSONDecodeError as err:
-            raise InputFormatError(f"{where} column {err.colno}: invalid JSON: {err.msg}") from err
-        rows.append(_parse_line(obj, where, author, now))
+    for where, number, obj in read_json_lines(path):
+        rows.append(parse_line(obj, where, author, now))
         lines.append(number)
     if not rows:
         raise InputFormatError(f"{path}: no corrections in the file")

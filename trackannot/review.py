@@ -13,7 +13,6 @@ Queues and answers live in the store next to the corrections log (`<video>/revie
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from dataclasses import dataclass, fields
 from enum import IntEnum
@@ -412,7 +411,7 @@ def build_queue(state: AnnotationState, detections: Boxes | None, num_frames: in
 
 def _item_line(line: dict[str, Any], queue: ReviewQueue, where: str) -> tuple[int, int, list[float]]:
     """(item, op, box) of one answer line; box NaN where the line gives none."""
-    from trackannot.corrections import Op, _box
+    from trackannot.corrections import Op, parse_box
 
     item = line["item"]
     if isinstance(item, bool) or not isinstance(item, int):
@@ -435,7 +434,7 @@ def _item_line(line: dict[str, Any], queue: ReviewQueue, where: str) -> tuple[in
                                    f"says {key} {line[key]!r}; drop '{key}' or fix 'item'")
     if name == "adjust" and "box" not in line:
         raise InputFormatError(f"{where}: op 'adjust' needs box")
-    box = _box(line, where) if "box" in line else [math.nan] * 4
+    box = parse_box(line, where) if "box" in line else [math.nan] * 4
     return item, int(Op[name.upper()]), box
 
 
@@ -461,23 +460,9 @@ def read_answer_file(path: str | Path, queue: ReviewQueue | None, author: str,
         InputFormatError: naming the file and line: a bad line, an item line without a queue,
             an item not in the queue, or track/frame that disagree with the item.
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise InputFormatError(f"{path}: not UTF-8 text ({err})") from err
-    lines = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        where = f"{path} line {number}"
-        try:
-            lines.append((where, number, json.loads(stripped)))
-        except json.JSONDecodeError as err:
-            raise InputFormatError(f"{where} column {err.colno}: invalid JSON: {err.msg}") from err
-    if not lines:
-        raise InputFormatError(f"{path}: no corrections in the file")
+    from trackannot.corrections import read_json_lines
+
+    lines = read_json_lines(path)
     return answers_from_lines(lines, queue, author, time_ns)
 
 
@@ -495,13 +480,13 @@ def answers_from_lines(lines: Iterable[tuple[str, int, Any]], queue: ReviewQueue
     Raises:
         InputFormatError: naming `where` of the first bad line.
     """
-    from trackannot.corrections import Corrections, Op, _parse_line, parse_time
+    from trackannot.corrections import Corrections, Op, parse_line, parse_time
 
     rows: list[dict[str, Any]] = []
     answers: list[tuple[int, int, list[float], int, str]] = []
     for where, number, obj in lines:
         if not (isinstance(obj, dict) and "item" in obj):
-            rows.append({**_parse_line(obj, where, author, time_ns), "source_line": number})
+            rows.append({**parse_line(obj, where, author, time_ns), "source_line": number})
             continue
         if queue is None:
             raise InputFormatError(f"{where}: refers to a review queue item; pass --queue "
