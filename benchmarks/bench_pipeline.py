@@ -16,8 +16,11 @@ writing see empty frames in the clip rows; the "real boxes" rows time them on PE
 SORT Faster R-CNN detections (MOT15, about 8 boxes a frame) instead.
 
 Stages, per clip and batch size b (frames/s = frames / wall seconds):
-- decode: `decode_frames` over the whole clip (default DecodeConfig, batch_size b).
-- detect: `Detector.detect` on batches of b pre-decoded frames (the clip's first
+- decode: `decode_frames` over the whole clip (DecodeConfig with batch_size b), into the pixel
+  format the pipeline picks for the detector (`decode_config_for`: YUV planes for the on-device
+  path, --preprocess device or auto on CUDA; RGB for ultralytics' predict), into the memory the
+  detector allocates (pinned on CUDA).
+- detect: `Detector.detect` on batches of b pre-decoded frames (in that pixel format) (the clip's first
   max(b, --detect-frames) frames, passes repeated for at least --detect-seconds): the detector
   alone, the upper bound for end to end.
 - e2e: `trackannot.pipeline.track_video` over the whole clip (probe, decode, detect, track,
@@ -90,7 +93,7 @@ from trackannot.boxes import Boxes
 from trackannot.config import DecodeConfig, DetectConfig, PipelineConfig
 from trackannot.decode import FrameBatch, decode_frames, probe_video
 from trackannot.detect import Detector, make_detector, read_mot_file
-from trackannot.pipeline import track_video
+from trackannot.pipeline import decode_config_for, track_video
 from trackannot.store import StoreWriter
 from trackannot.track import Tracker
 
@@ -211,21 +214,22 @@ def random_weights(path: Path, model: str = "yolo11n.yaml") -> Path:
 # -- stage timings ---------------------------------------------------------------------------------
 
 
-def _predecode(path: Path, frames: int) -> FrameBatch:
-    """The first `frames` frames of `path` as one batch (fewer if the clip is shorter)."""
+def _predecode(path: Path, frames: int, decode: DecodeConfig) -> FrameBatch:
+    """The first `frames` frames of `path` as one batch (fewer if the clip is shorter), in the
+    pixel format of `decode`."""
     parts: list[FrameBatch] = []
-    for batch in decode_frames(path, DecodeConfig(batch_size=min(frames, 64))):
+    for batch in decode_frames(path, replace(decode, fps=None, batch_size=min(frames, 64))):
         parts.append(batch)
         if sum(len(p) for p in parts) >= frames:
             break
-    return FrameBatch(np.concatenate([p.frames for p in parts])[:frames],
-                      np.concatenate([p.index for p in parts])[:frames],
-                      np.concatenate([p.time_s for p in parts])[:frames])
+    return _slice(replace(parts[0], frames=np.concatenate([p.frames for p in parts]),
+                          index=np.concatenate([p.index for p in parts]),
+                          time_s=np.concatenate([p.time_s for p in parts])), frames)
 
 
 def _batches(frames: FrameBatch, b: int) -> list[FrameBatch]:
-    return [FrameBatch(frames.frames[i:i + b], frames.index[i:i + b], frames.time_s[i:i + b])
-            for i in range(0, len(frames), b)]
+    return [replace(frames, frames=frames.frames[i:i + b], index=frames.index[i:i + b],
+                    time_s=frames.time_s[i:i + b]) for i in range(0, len(frames), b)]
 
 
 def _repeat(run: Callable[[], object], frames: int, min_seconds: float) -> tuple[int, float]:
@@ -239,9 +243,11 @@ def _repeat(run: Callable[[], object], frames: int, min_seconds: float) -> tuple
             return passes * frames, seconds
 
 
-def _time_decode(clip: Clip, cfg: PipelineConfig) -> tuple[int, float]:
+def _time_decode(clip: Clip, cfg: PipelineConfig, detector: Detector) -> tuple[int, float]:
+    """Decoding alone, into the pixel format the pipeline would use for `detector`."""
+    decode = decode_config_for(cfg, detector)
     t0 = time.perf_counter()
-    n = sum(len(b) for b in decode_frames(clip.path, cfg.decode))
+    n = sum(len(b) for b in decode_frames(clip.path, decode, getattr(detector, "allocate", None)))
     return n, time.perf_counter() - t0
 
 
@@ -365,7 +371,7 @@ def _rss_child(clip: Path, cfg: PipelineConfig, store: Path) -> dict[str, float 
     """
     os.environ["YOLO_OFFLINE"] = "1"
     detector = make_detector(cfg.detect)
-    first = _predecode(clip, 1)
+    first = _predecode(clip, 1, decode_config_for(cfg, detector))
     detector.detect(first)
     Tracker(cfg.track).update(Boxes.empty(), frame=0)
     setup = _vm_hwm_mib()
@@ -401,7 +407,7 @@ class _Prepared:
 def _prepare(clip: Clip, detector: Detector, batches: tuple[int, ...], args: argparse.Namespace,
              cfg: PipelineConfig) -> _Prepared:
     n = min(clip.frames, max(max(batches), args.detect_frames))
-    frames = _predecode(clip.path, n)
+    frames = _predecode(clip.path, n, decode_config_for(cfg, detector))
     detections = Boxes.concat([detector.detect(b) for b in _batches(frames, max(batches))])
     for b in batches:  # warm-up: each batch shape once (cuDNN picks kernels per shape)
         detector.detect(_batches(frames, b)[0])
@@ -419,7 +425,8 @@ def _jobs(prepared: list[_Prepared], detector: Detector, weights: Path, batches:
             cfg = replace(base, decode=replace(base.decode, batch_size=b))
             n = min(len(p.frames), max(b, args.detect_frames))
             parts = _batches(_slice(p.frames, n), b)
-            jobs += [((name, "decode", b), lambda c=cfg, p=p: {"decode": _time_decode(p.clip, c)}),
+            jobs += [((name, "decode", b), lambda c=cfg, p=p: {
+                         "decode": _time_decode(p.clip, c, detector)}),
                      ((name, "detect", b), lambda q=parts: {
                          "detect": _time_detect(detector, q, args.detect_seconds)}),
                      ((name, "e2e", b), lambda c=cfg, p=p: {"e2e": _time_e2e(p.clip, c, detector)})]
@@ -438,7 +445,8 @@ def _jobs(prepared: list[_Prepared], detector: Detector, weights: Path, batches:
 
 
 def _slice(frames: FrameBatch, n: int) -> FrameBatch:
-    return FrameBatch(frames.frames[:n], frames.index[:n], frames.time_s[:n])
+    return replace(frames, frames=frames.frames[:n], index=frames.index[:n],
+                   time_s=frames.time_s[:n])
 
 
 def _time_rounds(jobs: list[tuple[tuple, Callable]], repeats: int) -> dict[tuple, list]:
@@ -504,7 +512,9 @@ def _time_stages(args: argparse.Namespace, clips: list[Clip], weights: Path,
                      "(pip install lap==0.5.13; ultralytics installs it itself only online)")
     rows = _stage_rows(_time_rounds(_jobs(prepared, detector, weights, batches, args, base),
                                     args.repeats))
-    return {"clips": [{**p.clip.as_dict(),
+    return {"detector": type(detector).__name__,
+            "pixel_format": decode_config_for(base, detector).pixel_format,
+            "clips": [{**p.clip.as_dict(),
                        "detections_per_frame": len(p.detections) / max(1, len(p.frames))}
                       for p in prepared],
             "stages": rows, "ratios": _ratios(rows, [c.name for c in clips], batches),
@@ -520,7 +530,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     source = max(real, key=lambda c: c.frames).path
     weights = random_weights(args.weights, args.model)
     base = PipelineConfig(detect=DetectConfig(weights=str(weights), device=args.device,
-                                              imgsz=args.imgsz))
+                                              imgsz=args.imgsz, preprocess=args.preprocess),
+                          decode=DecodeConfig(pixel_format=args.pixel_format))
     results: dict[str, Any] = {"clips": [], "stages": [], "ratios": [], "notes": []}
     if not args.rss_only:
         made = [make_clip(source, args.clips, w, h, args.seconds, encoder) for w, h in args.sizes]
@@ -535,7 +546,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     return result_doc(
         "benchmarks.bench_pipeline", results, git=_git_state(), device=args.device, gpu=_gpu_name(),
         half=args.device.startswith("cuda") and base.detect.half, imgsz=args.imgsz,
-        model=args.model, weights=str(weights), encoder=encoder,
+        model=args.model, weights=str(weights), preprocess=args.preprocess,
+        pixel_format=args.pixel_format, encoder=encoder,
         encoder_options=ENCODER_OPTIONS.get(encoder, {}), source=str(source),
         batch_sizes=list(args.batch_sizes), repeats=args.repeats, torch_threads=_torch_threads())
 
@@ -585,7 +597,8 @@ def print_table(doc: dict[str, Any]) -> None:
     fps = {(r["clip"], r["stage"], r["batch_size"]): r["fps"] for r in res["stages"]}
     ratio = {(r["clip"], r["batch_size"]): r for r in res["ratios"]}
     print(f"\nframes/s, median of {doc['repeats']}; device {doc['device']}, imgsz {doc['imgsz']}, "
-          f"{doc['model']} (random init), encoder {doc['encoder']}")
+          f"{doc['model']} (random init), encoder {doc['encoder']}, "
+          f"{res.get('detector', '-')} on {res.get('pixel_format', '-')} batches")
     w = max([len(c["name"]) for c in res["clips"]] + [len("real boxes")])
     print(f"{'clip':{w}} {'b':>3} {'decode':>8} {'detect':>8} {'e2e':>8} {'e2e/det':>8} "
           f"{'e2e/ultra':>9}")
@@ -626,6 +639,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-sizes", type=int, nargs="+", help="overrides --full")
     parser.add_argument("--imgsz", type=int, help="default 320 on cpu, 640 on cuda")
     parser.add_argument("--model", default="yolo11n.yaml", help="ultralytics model yaml")
+    parser.add_argument("--preprocess", default="auto", choices=("auto", "device", "ultralytics"),
+                        help="detect.preprocess (auto: device on cuda, ultralytics on cpu)")
+    parser.add_argument("--pixel-format", default="auto", choices=("auto", "rgb24", "yuv420p"),
+                        help="decode.pixel_format (auto: what the detector takes)")
     parser.add_argument("--weights", type=Path, help="where the random weights are saved")
     parser.add_argument("--data", type=Path, default=DATA, help="holds video/ (and MOT15/)")
     parser.add_argument("--clips", type=Path, default=OUT / "clips", help="generated clips")

@@ -275,7 +275,7 @@ def test_no_thread_before_iteration_or_after_the_end(tmp_path: Path) -> None:
 def test_prefetch_queue_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     produced: list[int] = []
 
-    def endless(path: Path, cfg: DecodeConfig) -> Iterator[FrameBatch]:
+    def endless(path: Path, cfg: DecodeConfig, allocate: object) -> Iterator[FrameBatch]:
         i = 0
         while True:
             produced.append(i)
@@ -311,7 +311,7 @@ def test_producer_exception_reaches_the_consumer(
 ) -> None:
     path = write_clip(tmp_path / "clip.mp4", patch_frames(4), fps=30)
 
-    def failing(path: Path, cfg: DecodeConfig) -> Iterator[FrameBatch]:
+    def failing(path: Path, cfg: DecodeConfig, allocate: object) -> Iterator[FrameBatch]:
         yield FrameBatch(np.zeros((1, 2, 2, 3), np.uint8), np.array([0]), np.array([0.0]))
         raise MemoryError("decoder ran out of memory")
 

@@ -6,6 +6,7 @@ child process at seeded random points (the K-th file the store writes).
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from tests._video import write_clip
 from trackannot.boxes import Boxes
 from trackannot.config import PipelineConfig, StoreConfig
 from trackannot.decode import FrameBatch
+from trackannot.detect.pixels import batch_rgb
 from trackannot.errors import StoreError, VideoDecodeError
 from trackannot.pipeline import RUN_ONLY_ATTRS, failures, track_video, track_videos
 from trackannot.store import StoreWriter, open_store
@@ -271,6 +273,39 @@ def test_rerun_refuses_other_config_and_file(clips: list[Path], tmp_path: Path) 
         track_videos(clips[:1], store, _cfg(), ColourDetector(), detector_info={"weights": "x"})
     summaries = track_videos([changed], store, _cfg(), ColourDetector(), overwrite=True)
     assert summaries[0].frames == 31 and open_store(store)["v0"].complete
+
+
+class YuvColourDetector(ColourDetector):
+    """`ColourDetector` asking for YUV batches, as the on-device YOLO path does."""
+
+    pixel_format = "yuv420p"
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def detect(self, batch: FrameBatch) -> Boxes:
+        self.seen.add(batch.pixel_format)
+        return super().detect(FrameBatch(batch_rgb(batch), batch.index, batch.time_s))
+
+
+def test_frames_are_decoded_in_the_form_the_detector_takes(
+        clips: list[Path], clean: dict[str, object], tmp_path: Path) -> None:
+    store = tmp_path / "s.zarr"
+    detector = YuvColourDetector()
+    assert not failures(track_videos(clips, store, _cfg(), detector, jobs=2))
+    assert detector.seen == {"yuv420p"}
+    got, want = store_content(store), copy.deepcopy(clean)
+    for key in want:
+        assert got[key]["attrs"].pop("pixel_format") == "yuv420p"  # type: ignore[index]
+        assert want[key]["attrs"].pop("pixel_format") == "rgb24"  # type: ignore[index]
+    assert got == want  # the same boxes: the colours differ by a level at most
+    with pytest.raises(StoreError, match="'v0' was decoded to yuv420p frames, this detector "
+                                         "takes rgb24 .set decode.pixel_format"):
+        track_videos(clips, store, _cfg(), ColourDetector())
+    forced = replace(_cfg(), decode=replace(_cfg().decode, pixel_format="rgb24"))
+    yuv_detector = YuvColourDetector()
+    track_videos(clips[:1], tmp_path / "t.zarr", forced, yuv_detector)
+    assert yuv_detector.seen == {"rgb24"}  # an explicit setting wins over the detector's wish
 
 
 def test_overwrite_refuses_a_directory_that_is_not_a_store(clips: list[Path],

@@ -1,9 +1,10 @@
-"""Decoding: stream a video file into batches of RGB frames, sampled by timestamp at a target fps.
+"""Decoding: stream a video file into batches of frames, sampled by timestamp at a target fps.
 
 `decode_frames` decodes with PyAV (FFmpeg) in a background thread and hands batches through a
-bounded queue, so decoding overlaps the next stage. Memory stays at about
-`(prefetch_batches + 2) x batch_size` RGB frames plus `_REORDER_WINDOW_FRAMES` decoded (YUV)
-frames, whatever the video length.
+bounded queue, so decoding overlaps the next stage. Batches hold RGB or the decoder's YUV planes
+(`trackannot.frames`, `DecodeConfig.pixel_format`). Memory stays at about
+`(prefetch_batches + 2) x batch_size` frames plus `_REORDER_WINDOW_FRAMES` decoded (YUV) frames,
+whatever the video length.
 
 Timestamps. `time_s` is the presentation time in seconds from the stream start. Decoders output
 frames in display order, but some containers store decode-order timestamps (AVI with B-frames,
@@ -33,11 +34,10 @@ from pathlib import Path
 from typing import Iterator
 
 import av
-import numpy as np
-import numpy.typing as npt
 
 from trackannot.config import DecodeConfig
-from trackannot.errors import InputFormatError, VideoDecodeError
+from trackannot.errors import VideoDecodeError
+from trackannot.frames import Allocator, BatchBuilder, FrameBatch
 from trackannot.overlap import in_background
 
 __all__ = ["FrameBatch", "VideoInfo", "decode_frames", "probe_video"]
@@ -51,35 +51,6 @@ _TICK_TOLERANCE_S = 1e-3
 # Bytes hashed for `VideoInfo.first_mib_sha256`.
 _IDENTITY_BYTES = 1 << 20
 _THREAD_NAME = "trackannot-decode"
-
-
-@dataclass(frozen=True, slots=True, eq=False)  # a generated __eq__ breaks on arrays
-class FrameBatch:
-    """Consecutive decoded (and possibly sampled) frames of one video.
-
-    Attributes:
-        frames: (b, h, w, 3) uint8 RGB.
-        index: (b,) int64, 0-based index of each frame among ALL decoded frames of the source, so
-            sampled frames keep their source index (strictly increasing).
-        time_s: (b,) float64, presentation time in seconds from the stream start (non-decreasing).
-    """
-
-    frames: npt.NDArray[np.uint8]
-    index: npt.NDArray[np.int64]
-    time_s: npt.NDArray[np.float64]
-
-    def __post_init__(self) -> None:
-        f, i, t = self.frames, self.index, self.time_s
-        if f.ndim != 4 or f.shape[3] != 3 or f.dtype != np.uint8:
-            raise InputFormatError(f"frames must be (b, h, w, 3) uint8, got {f.shape} {f.dtype}")
-        b = f.shape[0]
-        if i.shape != (b,) or i.dtype != np.int64:
-            raise InputFormatError(f"index must be ({b},) int64, got {i.shape} {i.dtype}")
-        if t.shape != (b,) or t.dtype != np.float64:
-            raise InputFormatError(f"time_s must be ({b},) float64, got {t.shape} {t.dtype}")
-
-    def __len__(self) -> int:
-        return int(self.index.shape[0])
 
 
 @dataclass(frozen=True)
@@ -133,7 +104,8 @@ def probe_video(path: str | Path) -> VideoInfo:
     return info
 
 
-def decode_frames(path: str | Path, cfg: DecodeConfig) -> Iterator[FrameBatch]:
+def decode_frames(path: str | Path, cfg: DecodeConfig,
+                  allocate: Allocator | None = None) -> Iterator[FrameBatch]:
     """Stream a video as `FrameBatch`es of `cfg.batch_size` frames (the last may be shorter).
 
     The file is checked when this is called; decoding starts on the first `next()` in a
@@ -142,7 +114,10 @@ def decode_frames(path: str | Path, cfg: DecodeConfig) -> Iterator[FrameBatch]:
 
     Args:
         path: video file (mp4, avi, mkv, mov, ... with any codec FFmpeg decodes).
-        cfg: sampling rate, batch size, decoder threads, prefetch depth.
+        cfg: sampling rate, batch size, pixel format ("auto" gives rgb24 here; the pipeline
+            resolves it for its detector), decoder threads, prefetch depth.
+        allocate: makes each batch's frames array from its shape (default `np.empty`); a
+            detector that copies batches to a GPU passes one giving pinned memory.
 
     Returns:
         An iterator of batches in display order; see the module docstring for timestamps and the
@@ -161,7 +136,7 @@ def decode_frames(path: str | Path, cfg: DecodeConfig) -> Iterator[FrameBatch]:
     p, _ = _check_file(path)
     with _open_container(p) as container:
         _video_stream(container, p)
-    return _prefetched(p, cfg)
+    return _prefetched(p, cfg, allocate)
 
 
 # -- opening -----------------------------------------------------------------------------------
@@ -312,43 +287,6 @@ class _TickSampler:
 # -- synchronous decoding ----------------------------------------------------------------------
 
 
-class _BatchBuilder:
-    """Converts kept frames to RGB into a preallocated batch and hands out full batches."""
-
-    def __init__(self, batch_size: int) -> None:
-        self._size = batch_size
-        self._reformatter = av.video.reformatter.VideoReformatter()
-        self._shape: tuple[int, int] | None = None  # (h, w) of the first frame
-        self._frames: npt.NDArray[np.uint8] | None = None
-        self._index: list[int] = []
-        self._time_s: list[float] = []
-
-    def add(self, frame: av.VideoFrame, index: int, time_s: float) -> FrameBatch | None:
-        if self._shape is None:
-            self._shape = (frame.height, frame.width)
-        if self._frames is None:
-            self._frames = np.empty((self._size, *self._shape, 3), np.uint8)
-        h, w = self._shape
-        # a mid-stream size change is scaled back to the first size so boxes stay comparable
-        rgb = self._reformatter.reformat(frame, width=w, height=h, format="rgb24")
-        self._frames[len(self._index)] = rgb.to_ndarray()
-        self._index.append(index)
-        self._time_s.append(time_s)
-        return self.take() if len(self._index) == self._size else None
-
-    def take(self) -> FrameBatch | None:
-        n = len(self._index)
-        if n == 0 or self._frames is None:
-            return None
-        batch = FrameBatch(
-            frames=self._frames if n == self._size else self._frames[:n].copy(),
-            index=np.asarray(self._index, np.int64),
-            time_s=np.asarray(self._time_s, np.float64),
-        )
-        self._frames, self._index, self._time_s = None, [], []
-        return batch
-
-
 class _IncompletePacket(Exception):
     """The last packet of the stream is flagged corrupt: the file ends inside it."""
 
@@ -397,7 +335,8 @@ def _at(packet: av.Packet) -> str:
     return f" (at {float(packet.pts * packet.time_base):.3f} s)"
 
 
-def _decode_batches(path: Path, cfg: DecodeConfig) -> Iterator[FrameBatch]:
+def _decode_batches(path: Path, cfg: DecodeConfig,
+                    allocate: Allocator | None) -> Iterator[FrameBatch]:
     """Decode, timestamp, sample and batch one file in the calling thread."""
     with _open_container(path, cfg.hwaccel) as container:
         stream = _video_stream(container, path)
@@ -406,7 +345,8 @@ def _decode_batches(path: Path, cfg: DecodeConfig) -> Iterator[FrameBatch]:
         rate = stream.average_rate or stream.guessed_rate
         clock = _DisplayClock(stream)
         sampler = _TickSampler(cfg.fps, float(rate) if rate else 0.0)
-        builder = _BatchBuilder(cfg.batch_size)
+        pixel_format = "rgb24" if cfg.pixel_format == "auto" else cfg.pixel_format
+        builder = BatchBuilder(cfg.batch_size, pixel_format, allocate)
         decoded = kept = 0
         error: Exception | None = None
         try:
@@ -437,6 +377,8 @@ def _decode_batches(path: Path, cfg: DecodeConfig) -> Iterator[FrameBatch]:
 # -- background prefetch -----------------------------------------------------------------------
 
 
-def _prefetched(path: Path, cfg: DecodeConfig) -> Iterator[FrameBatch]:
+def _prefetched(path: Path, cfg: DecodeConfig,
+                allocate: Allocator | None) -> Iterator[FrameBatch]:
     """Run `_decode_batches` in a thread (`trackannot.overlap.in_background`)."""
-    return in_background(lambda: _decode_batches(path, cfg), cfg.prefetch_batches, _THREAD_NAME)
+    return in_background(lambda: _decode_batches(path, cfg, allocate), cfg.prefetch_batches,
+                         _THREAD_NAME)

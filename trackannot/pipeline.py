@@ -36,7 +36,7 @@ import shutil
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence
 
@@ -44,7 +44,7 @@ import numpy as np
 import zarr
 
 from trackannot.boxes import Boxes
-from trackannot.config import PipelineConfig, config_to_dict
+from trackannot.config import DecodeConfig, PipelineConfig, config_to_dict
 from trackannot.decode import FrameBatch, VideoInfo, decode_frames, probe_video
 from trackannot.errors import StoreError, VideoDecodeError
 from trackannot.overlap import in_background
@@ -57,7 +57,8 @@ from trackannot.track import Tracker
 if TYPE_CHECKING:
     from trackannot.detect import Detector
 
-__all__ = ["Progress", "VideoSummary", "failures", "track_video", "track_videos"]
+__all__ = ["Progress", "VideoSummary", "decode_config_for", "failures", "track_video",
+           "track_videos"]
 
 # Committed frames replayed through the tracker per read when a run resumes (bounds memory).
 _REPLAY_FRAMES = 4096
@@ -139,10 +140,24 @@ def _expected_frames(frame_count: int | None, source_fps: float, target_fps: flo
     return int(round(frame_count * target_fps / source_fps))
 
 
+def _pixel_format(cfg: PipelineConfig, detector: Detector) -> str:
+    """`decode.pixel_format` resolved: "auto" is what the detector takes without converting."""
+    if cfg.decode.pixel_format != "auto":
+        return cfg.decode.pixel_format
+    return str(getattr(detector, "pixel_format", "rgb24"))
+
+
+def decode_config_for(cfg: PipelineConfig, detector: Detector) -> DecodeConfig:
+    """`cfg.decode` with its pixel format resolved for `detector` ("auto": the form the detector
+    takes without a CPU conversion, `Detector.pixel_format`; rgb24 when it names none)."""
+    return replace(cfg.decode, pixel_format=_pixel_format(cfg, detector))
+
+
 def _run_attrs(path: str | Path, info: VideoInfo, cfg: PipelineConfig,
-               detector_info: dict | None) -> dict[str, Any]:
+               detector_info: dict | None, pixel_format: str) -> dict[str, Any]:
     """The attributes that say what a group was made from (compared when a run resumes)."""
     return {
+        "pixel_format": pixel_format,
         "config": config_to_dict(cfg),
         "input": input_identity(path),
         "video": {
@@ -169,6 +184,9 @@ def _mismatch(key: str, stored: dict[str, Any], attrs: dict[str, Any]) -> str | 
                 f"{old.get('size_bytes')} bytes; now {new['path']}, {new['size_bytes']} bytes)")
     if (stored.get("detector") or {}) != attrs["detector"]:
         return f"'{key}' was tracked with another detector ({stored.get('detector')})"
+    if stored.get("pixel_format") != attrs["pixel_format"]:
+        return (f"'{key}' was decoded to {stored.get('pixel_format')} frames, this detector "
+                f"takes {attrs['pixel_format']} (set decode.pixel_format to match)")
     return None
 
 
@@ -218,7 +236,7 @@ def track_video(
     """
     progress = progress or _NoProgress()
     info = probe_video(path)
-    attrs = _run_attrs(path, info, cfg, detector_info)
+    attrs = _run_attrs(path, info, cfg, detector_info, _pixel_format(cfg, detector))
     if _has_root(writer_store):
         discard_unstarted(writer_store, key)  # nothing committed: start it afresh (cleans temps)
     existing = _existing(writer_store, key)
@@ -308,6 +326,8 @@ def _run(path: str | Path, store: str | Path, key: str, cfg: PipelineConfig, det
     if existing is not None:
         _replay(existing, tracker, counts)
     last_committed = writer.last_frame
+    decode_cfg = decode_config_for(cfg, detector)
+    allocate = getattr(detector, "allocate", None)
     t0 = time.perf_counter()
     skipped = 0
     status, error = STATUS_COMPLETE, None
@@ -315,7 +335,7 @@ def _run(path: str | Path, store: str | Path, key: str, cfg: PipelineConfig, det
     def detected() -> Iterator[tuple[FrameBatch, int, Boxes | None]]:
         """Decode (its own thread) and detect (this one): batches, frames already committed,
         detections (None when the whole batch is committed)."""
-        for batch in decode_frames(path, cfg.decode):
+        for batch in decode_frames(path, decode_cfg, allocate):
             done = int(np.searchsorted(batch.index, last_committed, side="right"))
             # the detector sees the whole batch, as in a run from the start
             yield batch, done, detector.detect(batch) if done < len(batch) else None
@@ -361,6 +381,10 @@ class _LockedDetector:
     def __init__(self, detector: Detector) -> None:
         self._detector = detector
         self._lock = threading.Lock()
+        self.pixel_format = getattr(detector, "pixel_format", "rgb24")
+        allocate = getattr(detector, "allocate", None)
+        if allocate is not None:
+            self.allocate = allocate  # thread-safe: it only allocates
 
     def detect(self, batch: FrameBatch) -> Boxes:
         with self._lock:
@@ -412,7 +436,8 @@ def track_videos(
     if store.exists():
         _check_store(store)  # (an empty directory passes: the run creates its root)
     keys = _keys(videos)
-    plan, probe_failed = _plan(videos, keys, store, cfg, detector_info, check=not overwrite)
+    plan, probe_failed = _plan(videos, keys, store, cfg, detector_info,
+                               _pixel_format(cfg, detector), check=not overwrite)
     if not plan:
         raise VideoDecodeError("no video could be opened: " + "; ".join(
             s.error or "" for s in probe_failed.values()))
@@ -453,7 +478,7 @@ def _check_store(store: Path) -> None:
 
 
 def _plan(videos: Sequence[str | Path], keys: list[str], store: Path, cfg: PipelineConfig,
-          detector_info: dict | None,
+          detector_info: dict | None, pixel_format: str,
           check: bool) -> tuple[dict[str, Path], dict[str, VideoSummary]]:
     """Videos to run by key, and failures of those that cannot be opened; with `check`, refuses
     videos whose groups in `store` were made from another configuration, detector or file."""
@@ -470,7 +495,8 @@ def _plan(videos: Sequence[str | Path], keys: list[str], store: Path, cfg: Pipel
             continue
         plan[key] = Path(path)
         if opened is not None and key in opened.videos and opened[key].started:
-            reason = _mismatch(key, opened[key].attrs, _run_attrs(path, info, cfg, detector_info))
+            reason = _mismatch(key, opened[key].attrs,
+                               _run_attrs(path, info, cfg, detector_info, pixel_format))
             if reason is not None:
                 refused.append(reason)
     if refused:

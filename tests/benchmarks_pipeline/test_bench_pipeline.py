@@ -58,9 +58,13 @@ def test_make_clip_upscales_loops_and_is_reused(data, tmp_path):
     assert not list(tmp_path.glob("*.partial*"))
 
 
-def test_tiny_run_writes_every_row_and_ratio(data, tmp_path):
+@pytest.mark.parametrize(("preprocess", "detector", "pixel_format"),
+                         [("auto", "YoloDetector", "rgb24"),
+                          ("device", "DeviceYoloDetector", "yuv420p")],
+                         ids=["ultralytics-rgb", "device-yuv"])
+def test_tiny_run_writes_every_row_and_ratio(data, tmp_path, preprocess, detector, pixel_format):
     out = tmp_path / "pipeline.json"
-    doc = main(["--data", str(data), "--clips", str(tmp_path / "clips"),
+    doc = main(["--preprocess", preprocess, "--data", str(data), "--clips", str(tmp_path / "clips"),
                 "--weights", str(tmp_path / "random.pt"), "--sizes", "96x64", "--seconds", "0.8",
                 "--batch-sizes", *map(str, BATCHES), "--imgsz", "64",
                 "--detect-frames", str(DETECT_FRAMES), "--ultra-frames", str(ULTRA_FRAMES),
@@ -72,6 +76,7 @@ def test_tiny_run_writes_every_row_and_ratio(data, tmp_path):
     assert doc["git"]["commit"] and all(p.startswith(("trackannot/", "kernels/"))
                                         for p in doc["git"]["uncommitted"])
     res = doc["results"]
+    assert (res["detector"], res["pixel_format"]) == (detector, pixel_format)
     clips = {c["name"]: c for c in res["clips"]}
     generated = [c for c in res["clips"] if c["generated"]]
     assert clips["tiny"]["frames"] == SOURCE_FRAMES and not clips["tiny"]["generated"]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from trackannot.config import DetectConfig
-from trackannot.decode import FrameBatch
+from trackannot.config import DecodeConfig, DetectConfig
+from trackannot.decode import FrameBatch, decode_frames
 from trackannot.demo import DEMO_IMGSZ, make_scene
 from trackannot.detect import make_detector
 from trackannot.detect.device import DeviceYoloDetector, letterbox_shape
 from trackannot.detect.ultralytics import YoloDetector
 from trackannot.errors import ConfigError
+from tests._video import write_clip
 
 
 def _batch(frames: list[np.ndarray], index: list[int]) -> FrameBatch:
@@ -63,3 +66,31 @@ def test_make_detector_picks_the_path_by_preprocess() -> None:
     assert isinstance(make_detector(DetectConfig(device="cpu", preprocess="auto")), YoloDetector)
     with pytest.raises(ConfigError, match="detect.preprocess"):
         DetectConfig(preprocess="gpu")
+
+
+@pytest.mark.parametrize("detector_cls", [DeviceYoloDetector, YoloDetector],
+                         ids=["device", "ultralytics"])
+def test_yuv_batches_give_the_boxes_of_rgb_batches(detector_cls: type, tmp_path: Path) -> None:
+    frame, _truth = make_scene(seed=424_242, n_frames=60, width=640, height=360, n_objects=6)
+    clip = write_clip(tmp_path / "scene.mp4", np.stack([frame(t) for t in range(0, 60, 3)]),
+                      fps=10)
+    rgb = next(decode_frames(clip, DecodeConfig(pixel_format="rgb24", batch_size=20)))
+    yuv = next(decode_frames(clip, DecodeConfig(pixel_format="yuv420p", batch_size=20)))
+    detector = detector_cls(DetectConfig(weights=None, device="cpu", imgsz=DEMO_IMGSZ))
+    want, got = detector.detect(rgb), detector.detect(yuv)
+    want = want[want.score >= 0.25]
+    assert len(want) >= 50
+    matched = 0
+    for t in rgb.index.tolist():
+        a, b = want.for_frame(t), got.for_frame(t)
+        if len(a):
+            iou = _iou(a.xyxy, b.xyxy)
+            matched += int((iou.max(axis=1) > 0.9).sum())
+    assert matched >= 0.95 * len(want)  # the colour conversions differ by a level or so
+
+
+def test_device_detector_allocates_batches_the_decoder_fills() -> None:
+    detector = DeviceYoloDetector(DetectConfig(weights=None, device="cpu", imgsz=DEMO_IMGSZ))
+    assert detector.pixel_format == "yuv420p" and YoloDetector.pixel_format == "rgb24"
+    frames = detector.allocate((4, 54, 64))
+    assert frames.shape == (4, 54, 64) and frames.dtype == np.uint8 and frames.flags.writeable

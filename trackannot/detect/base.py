@@ -9,7 +9,7 @@ import numpy.typing as npt
 
 if TYPE_CHECKING:
     from trackannot.boxes import Boxes
-    from trackannot.decode import FrameBatch
+    from trackannot.frames import FrameBatch
 
 __all__ = ["Detector", "rank_within_frame"]
 
@@ -22,6 +22,13 @@ class Detector(Protocol):
     `frame` = the batch's `index` values, `track_id` -1, `origin` DETECTED and `det_index` = the
     row number of the detection within its frame (0..k-1), so the tracker's provenance column
     points back into `boxes.for_frame(f)`.
+
+    Optional attributes the pipeline uses when a detector has them:
+        pixel_format: "rgb24" or "yuv420p", the `FrameBatch` form it takes without a colour
+            conversion on the CPU (`DecodeConfig.pixel_format` "auto" picks it; else rgb24).
+            Every detector must accept both forms.
+        allocate(shape) -> uint8 ndarray: memory for the decoder to write batches into (pinned
+            memory for a detector on CUDA).
     """
 
     def detect(self, batch: FrameBatch) -> Boxes:

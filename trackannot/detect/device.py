@@ -1,12 +1,14 @@
 """Batched YOLO inference with every per-pixel step on the model's device.
 
 `DeviceYoloDetector` runs an ultralytics detection network on a whole `FrameBatch` without
-ultralytics' per-image CPU pre-processing: the uint8 RGB batch goes to the device in one copy
-(from pinned memory on CUDA), and letterboxing (one resize of the whole batch, then padding to a
-stride multiple), normalisation, half precision, the forward pass and non-maximum suppression all
-run there. Only the boxes come back. On a CPU it runs the same steps, so its output can be tested
-here against `YoloDetector` (ultralytics' `predict`): the boxes agree to within the difference of
-the two resize kernels (torch's bilinear vs OpenCV's INTER_LINEAR).
+ultralytics' per-image CPU pre-processing: the uint8 batch (YUV planes by preference, or RGB)
+goes to the device in one copy (from pinned memory on CUDA: the decoder writes batches straight
+into pinned buffers that `allocate` hands out), and colour conversion, letterboxing (one resize
+of the whole batch, then padding to a stride multiple), normalisation, half precision, the
+forward pass and non-maximum suppression all run there (`trackannot.detect.pixels`). Only the
+boxes come back. On a CPU it runs the same steps, so its output can be tested here against
+`YoloDetector` (ultralytics' `predict`): the boxes agree to within the difference of the two
+resize kernels (torch's bilinear vs OpenCV's INTER_LINEAR) and of the colour conversions.
 
 Letterbox (as ultralytics' `LetterBox(auto=True)` for a batch of one frame size): scale
 r = min(imgsz / h, imgsz / w) (never enlarging past imgsz), resize to (round(h r), round(w r)),
@@ -23,8 +25,9 @@ import numpy as np
 
 from trackannot.boxes import Boxes, Origin
 from trackannot.config import DetectConfig
-from trackannot.decode import FrameBatch
 from trackannot.detect.base import rank_within_frame
+from trackannot.detect.pixels import batch_to_device
+from trackannot.frames import FrameBatch
 from trackannot.detect.ultralytics import _load_model, resolve_device, resolve_weights
 
 __all__ = ["DeviceYoloDetector", "letterbox_shape"]
@@ -49,7 +52,10 @@ class DeviceYoloDetector:
         device: "cpu" or "cuda:N".
         half: half precision (CUDA only, when cfg.half).
         names: class id -> class name of the model.
+        pixel_format: "yuv420p", the batches it takes best (converted on the device).
     """
+
+    pixel_format = "yuv420p"
 
     def __init__(self, cfg: DetectConfig) -> None:
         import torch
@@ -72,28 +78,30 @@ class DeviceYoloDetector:
         """Detections in every frame of `batch`, filtered by cfg.classes and cfg.conf_floor."""
         if len(batch.index) == 0:
             return Boxes.empty()
-        torch, cfg = self._torch, self._cfg
-        with torch.inference_mode():
-            x, r, (top, left) = self._prepare(batch.frames)
+        with self._torch.inference_mode():
+            x, r, (top, left) = self._prepare(batch)
             out = self._net(x)
             preds = out[0] if isinstance(out, (list, tuple)) else out
             kept = self._nms(preds)
             return self._to_boxes(kept, r, top, left, batch)
 
-    def _prepare(self, frames: np.ndarray) -> tuple[Any, float, tuple[int, int]]:
-        """uint8 (n, h, w, 3) RGB -> letterboxed (n, 3, H, W) on the device, scale, padding."""
+    def allocate(self, shape: tuple[int, ...]) -> np.ndarray:
+        """A uint8 array for the decoder to fill: pinned host memory when the model is on CUDA
+        (so a batch goes to the GPU without another copy), plain memory otherwise. A pinned
+        block returns to torch's pinned-memory cache when its batch is dropped."""
+        torch = self._torch
+        pinned = self.device.startswith("cuda")
+        return torch.empty(shape, dtype=torch.uint8, pin_memory=pinned).numpy()
+
+    def _prepare(self, batch: FrameBatch) -> tuple[Any, float, tuple[int, int]]:
+        """A batch -> letterboxed (n, 3, H, W) RGB in [0, 1] on the device, scale, padding."""
         torch = self._torch
         import torch.nn.functional as F
 
-        n, h, w, _ = frames.shape
+        h, w = batch.height, batch.width
         r, new_h, new_w, pad_h, pad_w = letterbox_shape(h, w, self._cfg.imgsz, self._stride)
-        x = torch.from_numpy(np.ascontiguousarray(frames))
-        if self.device.startswith("cuda"):
-            x = x.pin_memory().to(self.device, non_blocking=True)
-        x = x.permute(0, 3, 1, 2)
-        x = (x.half() if self.half else x.float()).div_(255.0)
-        if (new_h, new_w) != (h, w):
-            x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False)
+        x = batch_to_device(batch, self.device, torch.float16 if self.half else torch.float32,
+                            (new_h, new_w))
         top, left = (pad_h - new_h) // 2, (pad_w - new_w) // 2
         if (pad_h, pad_w) != (new_h, new_w):
             x = F.pad(x, (left, pad_w - new_w - left, top, pad_h - new_h - top), value=_PAD_VALUE)
@@ -115,7 +123,7 @@ class DeviceYoloDetector:
         if sum(counts) == 0:
             return Boxes.empty()
         table = torch.cat([k[:, :6] for k in kept]).float()
-        h, w = batch.frames.shape[1:3]
+        h, w = batch.height, batch.width
         offset = torch.tensor([left, top, left, top], dtype=table.dtype, device=table.device)
         xyxy = (table[:, :4] - offset) / r
         xyxy[:, 0::2] = xyxy[:, 0::2].clamp(0, w)

@@ -32,7 +32,7 @@ from trackannot.detect.base import rank_within_frame
 from trackannot.errors import InputFormatError
 
 if TYPE_CHECKING:
-    from trackannot.decode import FrameBatch
+    from trackannot.frames import FrameBatch
 
 __all__ = ["PEDESTRIAN", "FileDetector", "read_mot_file", "read_seqinfo"]
 
@@ -236,7 +236,13 @@ class FileDetector:
     Example:
         >>> det = FileDetector("MOT15/PETS09-S2L1/det/det.txt", DetectConfig())  # doctest: +SKIP
         >>> det.detect(batch)  # 768x576 boxes x 0.625 on a 480x360 video  # doctest: +SKIP
+
+    Attributes:
+        pixel_format: "yuv420p": the pixels are never looked at, so batches take the cheapest
+            form (no colour conversion while decoding).
     """
+
+    pixel_format = "yuv420p"
 
     def __init__(self, path: str | Path, cfg: DetectConfig) -> None:
         self.path = Path(path)
@@ -269,6 +275,6 @@ class FileDetector:
             return Boxes.empty()
         rows = self._boxes.frame_range(int(index.min()), int(index.max()) + 1)
         rows = rows[np.isin(rows.frame, index)]
-        sx, sy = self.scale(int(batch.frames.shape[2]), int(batch.frames.shape[1]))
+        sx, sy = self.scale(batch.width, batch.height)
         factors = np.array([sx, sy, sx, sy], dtype=np.float32)
         return rows.replace(xyxy=rows.xyxy * factors, det_index=rank_within_frame(rows.frame))

@@ -19,12 +19,13 @@ import numpy.typing as npt
 from trackannot.boxes import Boxes, Origin
 from trackannot.config import DetectConfig
 from trackannot.detect.base import rank_within_frame
+from trackannot.detect.pixels import batch_rgb
 from trackannot.errors import ConfigError, InputFormatError, WeightsNotFoundError
 
 if TYPE_CHECKING:
     from ultralytics.engine.results import Results
 
-    from trackannot.decode import FrameBatch
+    from trackannot.frames import FrameBatch
 
 __all__ = ["YoloDetector", "resolve_device", "resolve_weights", "results_to_boxes"]
 
@@ -208,12 +209,15 @@ class YoloDetector:
         device: "cpu" or "cuda:N" (cfg.device "auto" picks CUDA when available).
         half: half precision (on CUDA only, when cfg.half).
         names: class id -> class name of the model.
+        pixel_format: "rgb24", the batches it takes without converting them itself.
 
     Example:
         >>> cfg = DetectConfig(weights="/models/yolo11n.pt", classes=(0,))
         >>> det = YoloDetector(cfg)  # doctest: +SKIP
         >>> boxes = det.detect(batch)  # doctest: +SKIP
     """
+
+    pixel_format = "rgb24"
 
     def __init__(self, cfg: DetectConfig) -> None:
         self._cfg = cfg
@@ -230,7 +234,7 @@ class YoloDetector:
             return Boxes.empty()
         cfg = self._cfg
         # ultralytics takes BGR uint8 arrays (cv2 order) and flips them to RGB on the device
-        bgr = np.ascontiguousarray(batch.frames[..., ::-1])
+        bgr = np.ascontiguousarray(batch_rgb(batch)[..., ::-1])
         results = self._model.predict(
             list(bgr), imgsz=cfg.imgsz, conf=cfg.conf_floor, iou=cfg.nms_iou,
             classes=list(cfg.classes) if cfg.classes is not None else None,
