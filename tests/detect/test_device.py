@@ -10,6 +10,7 @@ import pytest
 from trackannot.config import DecodeConfig, DetectConfig
 from trackannot.decode import FrameBatch, decode_frames
 from trackannot.demo import DEMO_IMGSZ, make_scene
+import trackannot.detect as detect_module
 from trackannot.detect import make_detector
 from trackannot.detect.device import DeviceYoloDetector, letterbox_shape
 from trackannot.detect.ultralytics import YoloDetector
@@ -94,3 +95,30 @@ def test_device_detector_allocates_batches_the_decoder_fills() -> None:
     assert detector.pixel_format == "yuv420p" and YoloDetector.pixel_format == "rgb24"
     frames = detector.allocate((4, 54, 64))
     assert frames.shape == (4, 54, 64) and frames.dtype == np.uint8 and frames.flags.writeable
+
+
+@pytest.mark.parametrize(
+    ("weights", "preprocess", "device", "on_device"),
+    [
+        (None, "auto", "cuda:0", True),
+        ("/m/yolo11n.pt", "auto", "cuda:0", True),
+        ("/m/yolo11n.pt", "auto", "cpu", False),
+        ("/m/yolo11n.onnx", "auto", "cuda:0", False),
+        ("/m/yolo11n.engine", "auto", "cuda:0", False),
+        ("/m/yolo11n.engine", "ultralytics", "cuda:0", False),
+        ("/m/yolo11n.pt", "device", "cpu", True),
+    ],
+    ids=["demo-cuda", "pt-cuda", "pt-cpu", "onnx-cuda", "tensorrt-cuda", "tensorrt-ultralytics",
+         "pt-forced"],
+)
+def test_exported_models_run_through_ultralytics(weights: str | None, preprocess: str,
+                                                 device: str, on_device: bool) -> None:
+    cfg = DetectConfig(weights=weights, preprocess=preprocess)
+    assert detect_module._on_device(cfg, device) is on_device
+
+
+def test_device_preprocessing_refuses_an_exported_model() -> None:
+    with pytest.raises(ConfigError, match=r"'/m/yolo11n.engine' is an exported model: set "
+                                          r"detect.preprocess to auto or ultralytics"):
+        make_detector(DetectConfig(weights="/m/yolo11n.engine", preprocess="device",
+                                   device="cpu"))

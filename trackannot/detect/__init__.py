@@ -9,8 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from trackannot.config import DetectConfig
+from trackannot.errors import ConfigError
 from trackannot.detect.base import Detector, rank_within_frame
 from trackannot.detect.from_file import FileDetector, read_mot_file, read_seqinfo
+
+# weights the on-device path loads as a PyTorch module; anything else is an exported model
+_TORCH_SUFFIXES = (".pt", ".pth")
 
 __all__ = [
     "Detector",
@@ -32,22 +36,36 @@ def make_detector(cfg: DetectConfig, detections: str | Path | None = None) -> De
     Returns:
         `FileDetector(detections, cfg)` when `detections` is given, else a YOLO model:
         `DeviceYoloDetector(cfg)` (batch prepared on the device) when cfg.preprocess is "device",
-        or "auto" on CUDA; `YoloDetector(cfg)` (ultralytics' predict) otherwise. ultralytics is
-        imported only for a model.
+        or "auto" on CUDA with PyTorch weights; `YoloDetector(cfg)` (ultralytics' predict)
+        otherwise, which also runs models exported by `yolo export` (ONNX, TensorRT .engine,
+        OpenVINO, ...) through ultralytics' own runtime for each. ultralytics is imported only
+        for a model.
 
     Raises:
         WeightsNotFoundError: the YOLO weights cannot be found (or downloaded).
         InputFormatError: the detections file or the weights file is malformed.
-        ConfigError: cfg.device names a device this machine does not have.
+        ConfigError: cfg.device names a device this machine does not have, or cfg.preprocess
+            is "device" for an exported model.
     """
     if detections is not None:
         return FileDetector(detections, cfg)
     from trackannot.detect.ultralytics import YoloDetector, resolve_device
 
-    on_device = cfg.preprocess == "device" or (
-        cfg.preprocess == "auto" and resolve_device(cfg.device).startswith("cuda"))
-    if on_device:
+    if _on_device(cfg, resolve_device(cfg.device)):
         from trackannot.detect.device import DeviceYoloDetector
 
         return DeviceYoloDetector(cfg)
     return YoloDetector(cfg)
+
+
+def _on_device(cfg: DetectConfig, device: str) -> bool:
+    """Whether batches are prepared on the model's device (`trackannot.detect.device`)."""
+    exported = cfg.weights is not None and not cfg.weights.lower().endswith(_TORCH_SUFFIXES)
+    if cfg.preprocess == "device" and exported:
+        raise ConfigError(
+            f"detect.preprocess 'device' runs PyTorch weights (.pt); {cfg.weights!r} is an "
+            "exported model: set detect.preprocess to auto or ultralytics to run it through "
+            "ultralytics' runtime for its format")
+    if cfg.preprocess == "device":
+        return True
+    return cfg.preprocess == "auto" and device.startswith("cuda") and not exported
