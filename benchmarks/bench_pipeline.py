@@ -43,30 +43,14 @@ peak resident set (/proc VmHWM) of setup (imports, model, a one-frame warm-up), 
 Usage (CPU, about 7 minutes on 2 shared cores; batch sizes 1, 8, 32, imgsz 320):
     python -m benchmarks.bench_pipeline [--full] [--repeats 3] [--out FILE]
 
-GPU (not run yet: no GPU was lent when this was written). Batch sizes 1..64, half precision,
-imgsz 640, 1-minute clips; then peak RSS of 1- and 30-minute 1080p clips in a second command, so
-each stays under the device tool's 10 minutes. The device machine has torch, cv2 and numba but
-not av, zarr, ultralytics or lap, and not ../shared. Here, in the repository root, once:
-    echo /.whl/ >> .git/info/exclude; echo /.benchdata/ >> .git/info/exclude
-    python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
-      --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
-      --platform manylinux2014_x86_64 -d .whl av==18.1.0 zarr==3.1.6 numcodecs==0.16.6 \
-      donfig==0.8.1.post1 google-crc32c==1.9.0 ultralytics==8.4.190 lap==0.5.13
-    mkdir -p .benchdata/MOT15 && cp -r ../shared/data/video .benchdata/ \
-      && cp -r ../shared/data/MOT15/PETS09-S2L1 .benchdata/MOT15/
-(47 MiB of wheels: within the 64 MiB that travels). Then the device tool's `run` with
-carry [".whl", ".benchdata"], timeout_s 600, and the command
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-      --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 \
-      && python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . \
-      && python3 -m benchmarks.bench_pipeline --device cuda --full --data .benchdata \
-      --seconds 60 --detect-frames 256 --ultra-frames 300 --rss-seconds \
-      --out $OUT/pipeline_gpu.json
-and, with the same setup before `&& python3 -m benchmarks.bench_pipeline`,
-    python3 -m benchmarks.bench_pipeline --device cuda --rss-only --data .benchdata \
-      --rss-seconds 60 1800 --rss-size 1920x1080 --out $OUT/pipeline_gpu_rss.json
-(the editable install maps trackannot.kernels to kernels/, as here). Commit the JSON files that
-come back under benchmarks/results/.
+Several videos in flight (--many-jobs N): N copies (links) of each generated clip through
+`track_videos(jobs=N)` at the largest batch size, frames/s of the whole run: the throughput of a
+GPU shared by several decoders, which a single video's decoder cannot feed at 1080p.
+
+GPU: `benchmarks/gpu/prepare.sh` here (wheels for the device machine's Python and a copy of the
+data, in git-ignored folders), then one device call of `bash benchmarks/gpu/run.sh` (stages at
+batch sizes 1-64, imgsz 640, half precision, 4 videos in flight; then peak RSS on 1- and 30-minute
+1080p clips), each step time-limited to fit the call. Not run yet: no GPU was lent so far.
 """
 
 from __future__ import annotations
@@ -93,7 +77,7 @@ from trackannot.boxes import Boxes
 from trackannot.config import DecodeConfig, DetectConfig, PipelineConfig
 from trackannot.decode import FrameBatch, decode_frames, probe_video
 from trackannot.detect import Detector, make_detector, read_mot_file
-from trackannot.pipeline import decode_config_for, track_video
+from trackannot.pipeline import decode_config_for, failures, track_video, track_videos
 from trackannot.store import StoreWriter
 from trackannot.track import Tracker
 
@@ -259,6 +243,23 @@ def _time_detect(detector: Detector, batches: list[FrameBatch],
             detector.detect(batch)
 
     return _repeat(run, sum(len(b) for b in batches), min_seconds)
+
+
+def _time_many(clip: Clip, cfg: PipelineConfig, detector: Detector,
+               jobs: int) -> tuple[int, float]:
+    """`track_videos` over `jobs` copies of `clip` (links) with `jobs` videos in flight: the
+    frames of all of them and the seconds of the whole run."""
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+        copies = []
+        for k in range(jobs):
+            copies.append(Path(tmp) / f"copy{k}{clip.path.suffix}")
+            copies[-1].symlink_to(clip.path.resolve())
+        t0 = time.perf_counter()
+        summaries = track_videos(copies, Path(tmp) / "many.zarr", cfg, detector, jobs=jobs)
+        seconds = time.perf_counter() - t0
+    if failures(summaries):
+        raise RuntimeError(f"{clip.name}: {[s.error for s in failures(summaries)]}")
+    return sum(s.frames for s in summaries), seconds
 
 
 def _time_e2e(clip: Clip, cfg: PipelineConfig, detector: Detector) -> tuple[int, float]:
@@ -430,6 +431,10 @@ def _jobs(prepared: list[_Prepared], detector: Detector, weights: Path, batches:
                      ((name, "detect", b), lambda q=parts: {
                          "detect": _time_detect(detector, q, args.detect_seconds)}),
                      ((name, "e2e", b), lambda c=cfg, p=p: {"e2e": _time_e2e(p.clip, c, detector)})]
+        if args.many_jobs > 1 and p.clip.generated:
+            cfg = replace(base, decode=replace(base.decode, batch_size=max(batches)))
+            jobs.append(((name, f"e2e x{args.many_jobs}", max(batches)), lambda c=cfg, p=p: {
+                f"e2e x{args.many_jobs}": _time_many(p.clip, c, detector, args.many_jobs)}))
         jobs.append(((name, "track+store", None), lambda p=p: _time_track_store(
             p.detections, p.frames.index, base, args.min_seconds)))
         if args.ultra_frames > 0 and importlib.util.find_spec("lap") is not None:
@@ -481,6 +486,12 @@ def _ratios(rows: list[dict[str, Any]], clips: list[str], batches: tuple[int, ..
             out.append({"clip": clip, "batch_size": b,
                         "e2e_over_detect": e2e / det if det > 0 else None,
                         "e2e_over_ultralytics": e2e / ultra if ultra else None})
+        for (name, stage, b), many in fps.items():  # several videos in flight
+            if name == clip and stage.startswith("e2e x"):
+                det = fps[(clip, "detect", b)]
+                out.append({"clip": clip, "batch_size": b, "stage": stage,
+                            "e2e_over_detect": many / det if det > 0 else None,
+                            "e2e_over_ultralytics": many / ultra if ultra else None})
     return out
 
 
@@ -531,7 +542,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     weights = random_weights(args.weights, args.model)
     base = PipelineConfig(detect=DetectConfig(weights=str(weights), device=args.device,
                                               imgsz=args.imgsz, preprocess=args.preprocess),
-                          decode=DecodeConfig(pixel_format=args.pixel_format))
+                          decode=DecodeConfig(pixel_format=args.pixel_format,
+                                              hwaccel=args.hwaccel))
     results: dict[str, Any] = {"clips": [], "stages": [], "ratios": [], "notes": []}
     if not args.rss_only:
         made = [make_clip(source, args.clips, w, h, args.seconds, encoder) for w, h in args.sizes]
@@ -547,7 +559,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "benchmarks.bench_pipeline", results, git=_git_state(), device=args.device, gpu=_gpu_name(),
         half=args.device.startswith("cuda") and base.detect.half, imgsz=args.imgsz,
         model=args.model, weights=str(weights), preprocess=args.preprocess,
-        pixel_format=args.pixel_format, encoder=encoder,
+        pixel_format=args.pixel_format, hwaccel=args.hwaccel, many_jobs=args.many_jobs,
+        encoder=encoder,
         encoder_options=ENCODER_OPTIONS.get(encoder, {}), source=str(source),
         batch_sizes=list(args.batch_sizes), repeats=args.repeats, torch_threads=_torch_threads())
 
@@ -595,7 +608,7 @@ def print_table(doc: dict[str, Any]) -> None:
     """The stage table, the ratios and the RSS lines of a result document."""
     res = doc["results"]
     fps = {(r["clip"], r["stage"], r["batch_size"]): r["fps"] for r in res["stages"]}
-    ratio = {(r["clip"], r["batch_size"]): r for r in res["ratios"]}
+    ratio = {(r["clip"], r["batch_size"]): r for r in res["ratios"] if "stage" not in r}
     print(f"\nframes/s, median of {doc['repeats']}; device {doc['device']}, imgsz {doc['imgsz']}, "
           f"{doc['model']} (random init), encoder {doc['encoder']}, "
           f"{res.get('detector', '-')} on {res.get('pixel_format', '-')} batches")
@@ -628,6 +641,12 @@ def print_table(doc: dict[str, Any]) -> None:
         ratio = res["rss_long_over_short"]
         print(f"peak RSS, longest clip / shortest: process {_fmt(ratio['process_peak'], '.3f')}, "
               f"run alone {_fmt(ratio['run_peak'], '.3f')}")
+    for r in res["ratios"]:
+        if "stage" in r:
+            print(f"{r['clip']}: {r['stage']} videos in flight at b={r['batch_size']}: "
+                  f"{fps[(r['clip'], r['stage'], r['batch_size'])]:.1f} frames/s, "
+                  f"{_fmt(r['e2e_over_detect'], '.2f')}x detect alone, "
+                  f"{_fmt(r['e2e_over_ultralytics'], '.2f')}x ultralytics track")
     for note in res["notes"]:
         print(f"note: {note}")
 
@@ -643,6 +662,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="detect.preprocess (auto: device on cuda, ultralytics on cpu)")
     parser.add_argument("--pixel-format", default="auto", choices=("auto", "rgb24", "yuv420p"),
                         help="decode.pixel_format (auto: what the detector takes)")
+    parser.add_argument("--hwaccel", default="none", choices=("auto", "cuda", "none"),
+                        help="decode.hwaccel (cuda: NVDEC)")
+    parser.add_argument("--many-jobs", type=int, default=0,
+                        help="also time N copies of each generated clip with N videos in flight "
+                        "(track_videos jobs=N) at the largest batch size")
     parser.add_argument("--weights", type=Path, help="where the random weights are saved")
     parser.add_argument("--data", type=Path, default=DATA, help="holds video/ (and MOT15/)")
     parser.add_argument("--clips", type=Path, default=OUT / "clips", help="generated clips")

@@ -69,7 +69,8 @@ def test_tiny_run_writes_every_row_and_ratio(data, tmp_path, preprocess, detecto
                 "--batch-sizes", *map(str, BATCHES), "--imgsz", "64",
                 "--detect-frames", str(DETECT_FRAMES), "--ultra-frames", str(ULTRA_FRAMES),
                 "--rss-seconds", "0.4", "0.8", "--rss-size", "64x48", "--repeats", str(REPEATS),
-                "--detect-seconds", "0.01", "--min-seconds", "0.01", "--out", str(out)])
+                "--detect-seconds", "0.01", "--min-seconds", "0.01", "--many-jobs", "2",
+                "--out", str(out)])
     assert json.loads(out.read_text()) == doc
     assert doc["command"].startswith("python -m benchmarks.bench_pipeline")
     assert (doc["device"], doc["imgsz"], doc["batch_sizes"]) == ("cpu", 64, list(BATCHES))
@@ -88,10 +89,13 @@ def test_tiny_run_writes_every_row_and_ratio(data, tmp_path, preprocess, detecto
     expected |= {(n, s, None) for n in clips for s in ("track", "store")}
     expected |= {("real boxes", s, None) for s in ("track", "store")}
     expected |= {(n, "ultralytics", None) for n in clips} if lap else set()
+    expected |= {(c["name"], "e2e x2", max(BATCHES)) for c in generated}  # 2 copies, 2 in flight
     assert set(rows) == expected
     for (name, stage, b), row in rows.items():
         assert len(row["fps_runs"]) == REPEATS and row["fps"] > 0, (name, stage, b)
         assert row["fps"] == pytest.approx(float(np.median(row["fps_runs"])))
+    for c in generated:
+        assert rows[(c["name"], "e2e x2", max(BATCHES))]["frames"] == 2 * c["frames"]
     for name, clip in clips.items():
         for b in BATCHES:
             assert rows[(name, "e2e", b)]["frames"] == clip["frames"]
@@ -103,10 +107,11 @@ def test_tiny_run_writes_every_row_and_ratio(data, tmp_path, preprocess, detecto
             assert rows[(name, "ultralytics", None)]["frames"] == ULTRA_FRAMES - 1
     assert rows[("real boxes", "track", None)]["frames"] % 5 == 0  # whole passes over 5 frames
 
-    ratios = {(r["clip"], r["batch_size"]): r for r in res["ratios"]}
-    assert set(ratios) == {(n, b) for n in clips for b in BATCHES}
-    for (name, b), r in ratios.items():
-        e2e = rows[(name, "e2e", b)]["fps"]
+    ratios = {(r["clip"], r["batch_size"], r.get("stage", "e2e")): r for r in res["ratios"]}
+    assert set(ratios) == {(n, b, "e2e") for n in clips for b in BATCHES} | {
+        (c["name"], max(BATCHES), "e2e x2") for c in generated}
+    for (name, b, stage), r in ratios.items():
+        e2e = rows[(name, stage, b)]["fps"]
         assert r["e2e_over_detect"] == pytest.approx(e2e / rows[(name, "detect", b)]["fps"])
         if lap:
             ultra = rows[(name, "ultralytics", None)]["fps"]
