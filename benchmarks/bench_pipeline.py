@@ -77,7 +77,8 @@ from trackannot.boxes import Boxes
 from trackannot.config import DecodeConfig, DetectConfig, PipelineConfig
 from trackannot.decode import FrameBatch, decode_frames, probe_video
 from trackannot.detect import Detector, make_detector, read_mot_file
-from trackannot.pipeline import decode_config_for, failures, track_video, track_videos
+from trackannot.pipeline import failures, track_video, track_videos
+from trackannot.provenance import decode_config_for
 from trackannot.store import StoreWriter
 from trackannot.track import Tracker
 

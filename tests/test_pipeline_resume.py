@@ -26,7 +26,8 @@ from trackannot.config import PipelineConfig, StoreConfig
 from trackannot.decode import FrameBatch
 from trackannot.detect.pixels import batch_rgb
 from trackannot.errors import StoreError, VideoDecodeError
-from trackannot.pipeline import RUN_ONLY_ATTRS, failures, track_video, track_videos
+from trackannot.pipeline import failures, track_video, track_videos
+from trackannot.provenance import RUN_ONLY_ATTRS
 from trackannot.store import StoreWriter, open_store
 
 REPO = Path(__file__).resolve().parents[1]

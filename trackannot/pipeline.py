@@ -14,15 +14,17 @@ wholly before the commit point are not detected, the batch that straddles it is 
 commit point are tracked. The tracker's state at the commit point is rebuilt exactly by replaying
 the committed detections through a fresh `Tracker` (it is deterministic and cheap: no image is
 involved), so the finished group equals the one an uninterrupted run writes. A video whose
-configuration, detector or input file (size, hash of the first MiB) differs from what its group
-records is refused before anything is written, unless `overwrite=True`, which deletes the store
-first.
+configuration, detector, pixel format or input file (size, hash of the first MiB) differs from
+what its group records (`trackannot.provenance`) is refused before anything is written, unless
+`overwrite=True`, which deletes the store first.
 
 Overlap. Within one video three threads work at once, with bounded queues between them
-(`trackannot.overlap.in_background`): decoding (`decode.prefetch_batches` batches ahead),
-detection (`_DETECT_AHEAD` batches ahead; on CUDA the batch is letterboxed and normalised on the
-GPU, `trackannot.detect.device`) and, in the calling thread, tracking and writing. A slow stage
-blocks the ones before it, so memory stays bounded whatever the video length.
+(`trackannot.overlap.in_background`): decoding (`decode.prefetch_batches` batches ahead, into
+the form and memory the detector asks for: YUV planes in pinned memory for the on-device path),
+detection (`_DETECT_AHEAD` batches ahead; on CUDA the batch is colour-converted, letterboxed and
+normalised on the GPU, `trackannot.detect.device`) and, in the calling thread, tracking and
+writing. A slow stage blocks the ones before it, so memory stays bounded whatever the video
+length.
 
 Several videos in flight. With `jobs` > 1, up to `jobs` videos run at once in threads, each
 decoding in its own background thread and writing only its own group; calls to the shared
@@ -36,7 +38,7 @@ import shutil
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence
 
@@ -44,21 +46,21 @@ import numpy as np
 import zarr
 
 from trackannot.boxes import Boxes
-from trackannot.config import DecodeConfig, PipelineConfig, config_to_dict
-from trackannot.decode import FrameBatch, VideoInfo, decode_frames, probe_video
+from trackannot.config import PipelineConfig
+from trackannot.decode import FrameBatch, decode_frames, probe_video
 from trackannot.errors import StoreError, VideoDecodeError
 from trackannot.overlap import in_background
+from trackannot.provenance import decode_config_for, mismatch, pixel_format_for, run_attrs
 from trackannot.store import (
     STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING, StoreWriter, VideoResult, discard_unstarted,
-    input_identity, open_root, open_store, remove_temp_files, video_key,
+    open_root, open_store, remove_temp_files, video_key,
 )
 from trackannot.track import Tracker
 
 if TYPE_CHECKING:
     from trackannot.detect import Detector
 
-__all__ = ["Progress", "VideoSummary", "decode_config_for", "failures", "track_video",
-           "track_videos"]
+__all__ = ["Progress", "VideoSummary", "failures", "track_video", "track_videos"]
 
 # Committed frames replayed through the tracker per read when a run resumes (bounds memory).
 _REPLAY_FRAMES = 4096
@@ -66,8 +68,6 @@ _REPLAY_FRAMES = 4096
 # frames, so memory grows with it.
 _DETECT_AHEAD = 2
 _DETECT_THREAD = "trackannot-detect"
-# Attributes that differ between an uninterrupted and a resumed run of the same video.
-RUN_ONLY_ATTRS = ("seconds", "resumed_from")
 
 
 class Progress(Protocol):
@@ -140,67 +140,6 @@ def _expected_frames(frame_count: int | None, source_fps: float, target_fps: flo
     return int(round(frame_count * target_fps / source_fps))
 
 
-def _pixel_format(cfg: PipelineConfig, detector: Detector) -> str:
-    """`decode.pixel_format` resolved: "auto" is what the detector takes without converting."""
-    if cfg.decode.pixel_format != "auto":
-        return cfg.decode.pixel_format
-    return str(getattr(detector, "pixel_format", "rgb24"))
-
-
-def decode_config_for(cfg: PipelineConfig, detector: Detector) -> DecodeConfig:
-    """`cfg.decode` with its pixel format resolved for `detector` ("auto": the form the detector
-    takes without a CPU conversion, `Detector.pixel_format`; rgb24 when it names none)."""
-    return replace(cfg.decode, pixel_format=_pixel_format(cfg, detector))
-
-
-def _run_attrs(path: str | Path, info: VideoInfo, cfg: PipelineConfig,
-               detector_info: dict | None, pixel_format: str) -> dict[str, Any]:
-    """The attributes that say what a group was made from (compared when a run resumes)."""
-    return {
-        "pixel_format": pixel_format,
-        "config": config_to_dict(cfg),
-        "input": input_identity(path),
-        "video": {
-            "width": info.width,
-            "height": info.height,
-            "fps": info.fps,
-            "frame_count": info.frame_count,
-            "codec": info.codec,
-            "duration_s": info.duration_s,
-        },
-        "detector": detector_info or {},
-    }
-
-
-def _mismatch(key: str, stored: dict[str, Any], attrs: dict[str, Any]) -> str | None:
-    """Why group `key` cannot be continued by this run (None when it can)."""
-    if stored.get("config") != attrs["config"]:
-        diffs = _dict_diff(stored.get("config") or {}, attrs["config"])
-        return f"'{key}' was tracked with another configuration ({'; '.join(diffs[:3])})"
-    old, new = stored.get("input") or {}, attrs["input"]
-    if (old.get("size_bytes"), old.get("first_mib_sha256")) != (
-            new["size_bytes"], new["first_mib_sha256"]):
-        return (f"'{key}' was tracked from another file ({old.get('path')}, "
-                f"{old.get('size_bytes')} bytes; now {new['path']}, {new['size_bytes']} bytes)")
-    if (stored.get("detector") or {}) != attrs["detector"]:
-        return f"'{key}' was tracked with another detector ({stored.get('detector')})"
-    if stored.get("pixel_format") != attrs["pixel_format"]:
-        return (f"'{key}' was decoded to {stored.get('pixel_format')} frames, this detector "
-                f"takes {attrs['pixel_format']} (set decode.pixel_format to match)")
-    return None
-
-
-def _dict_diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
-    out = []
-    for k in sorted(set(old) | set(new)):
-        a, b = old.get(k), new.get(k)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _dict_diff(a, b, f"{prefix}{k}.")
-        elif a != b:
-            out.append(f"{prefix}{k}: stored {a!r}, now {b!r}")
-    return out
-
-
 def track_video(
     path: str | Path,
     writer_store: str | Path,
@@ -236,12 +175,12 @@ def track_video(
     """
     progress = progress or _NoProgress()
     info = probe_video(path)
-    attrs = _run_attrs(path, info, cfg, detector_info, _pixel_format(cfg, detector))
+    attrs = run_attrs(path, info, cfg, detector_info, pixel_format_for(cfg, detector))
     if _has_root(writer_store):
         discard_unstarted(writer_store, key)  # nothing committed: start it afresh (cleans temps)
     existing = _existing(writer_store, key)
     if existing is not None:
-        reason = _mismatch(key, existing.attrs, attrs)
+        reason = mismatch(key, existing.attrs, attrs)
         if reason is not None:
             raise StoreError(f"{writer_store}: {reason}; rerun with the same settings and inputs "
                              "to resume, or pass --overwrite to start the store afresh")
@@ -437,7 +376,7 @@ def track_videos(
         _check_store(store)  # (an empty directory passes: the run creates its root)
     keys = _keys(videos)
     plan, probe_failed = _plan(videos, keys, store, cfg, detector_info,
-                               _pixel_format(cfg, detector), check=not overwrite)
+                               pixel_format_for(cfg, detector), check=not overwrite)
     if not plan:
         raise VideoDecodeError("no video could be opened: " + "; ".join(
             s.error or "" for s in probe_failed.values()))
@@ -495,8 +434,8 @@ def _plan(videos: Sequence[str | Path], keys: list[str], store: Path, cfg: Pipel
             continue
         plan[key] = Path(path)
         if opened is not None and key in opened.videos and opened[key].started:
-            reason = _mismatch(key, opened[key].attrs,
-                               _run_attrs(path, info, cfg, detector_info, pixel_format))
+            reason = mismatch(key, opened[key].attrs,
+                               run_attrs(path, info, cfg, detector_info, pixel_format))
             if reason is not None:
                 refused.append(reason)
     if refused:
