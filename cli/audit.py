@@ -34,7 +34,8 @@ def _review_config(result: Any) -> Any:
 def _audit_video(result: Any, manual_k: int) -> dict[str, Any] | None:
     """(reviewers, advice) of one video as plain values; None when nothing was corrected yet."""
     from trackannot.annotate import load_state
-    from trackannot.audit import advise, reviewer_stats
+    from trackannot.advise import advise
+    from trackannot.audit import reviewer_stats
     from trackannot.cost import DEFAULT_COST
 
     records = result.queue_records()

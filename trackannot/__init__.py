@@ -1,7 +1,8 @@
 """trackannot: turn video into tracked pre-labels that people check at a few keyframes."""
 
+from trackannot.advise import Advice, advise
 from trackannot.annotate import apply_corrections, load_state
-from trackannot.audit import Advice, ReviewerStats, advise, reviewer_stats
+from trackannot.audit import ReviewerStats, reviewer_stats
 from trackannot.boxes import COLUMNS, Boxes, Origin
 from trackannot.config import (
     DecodeConfig,

@@ -1,4 +1,4 @@
-"""Reviewer audit and mode advice: honeypot outcomes, per-reviewer correction rates, which mode pays.
+"""Reviewer audit: honeypot outcomes and per-reviewer correction rates, with flags.
 
 Pure functions over review queues (`trackannot.review.ReviewQueue`), the answers given to them
 (`trackannot.review.Answers`) and the corrections log, so they run without a store.
@@ -8,13 +8,11 @@ Honeypots (boxes moved away from a known truth) that were accepted, and a correc
 between the reviewer's earlier and latest batches. A falling rate is only suspicious when the items
 were as risky as before, so the mean risk score of the items seen is compared too.
 
-Mode advice (`advise`) turns the answers so far into an acceptance rate and projected human
-seconds per mode, and says when AI assistance does not pay.
+Which review mode pays is `trackannot.advise`'s job.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
@@ -23,28 +21,16 @@ import numpy.typing as npt
 
 from trackannot.boxes import pair_iou
 from trackannot.config import ReviewConfig
-from trackannot.corrections import Corrections, Op
-from trackannot.cost import ActionCounts, CostModel, counts_from_log
+from trackannot.corrections import Op
 from trackannot.errors import InputFormatError
 from trackannot.review import Answers, ItemKind, ReviewQueue
 
-__all__ = [
-    "Advice", "BatchStats", "HoneypotOutcomes", "ReviewerStats", "advise", "honeypot_outcomes",
-    "reviewer_stats",
-]
+__all__ = ["BatchStats", "HoneypotOutcomes", "ReviewerStats", "honeypot_outcomes", "reviewer_stats"]
 
 # Minimum samples. A rate over fewer items says little: at 20 items a 30% rate has a 95% interval
 # of about +-20 points, so one small batch must not flag anyone.
 MIN_WINDOW_ITEMS = 20  # items in each window before a correction-rate drop is flagged
 MIN_HONEYPOTS = 3  # honeypots a reviewer must have seen before a low catch rate is flagged
-MIN_ANSWERS = 30  # answered items before a mode is recommended on the numbers
-MIN_SPOT_CHECKS = 20  # spot-check answers before their error rate is trusted
-SPOT_ERROR_MAX = 0.05  # spot checks changed above this share: confident boxes are wrong too
-TOP_RISK_SHARE = 0.25  # "high-risk items": the top quarter of answered items by risk score
-MIN_TOP_ITEMS = 10  # answered items in each of top / rest before concentration is judged
-CONCENTRATION_RATIO = 3.0  # changed share in the top items >= this x the rest: errors concentrate
-
-MODES = ("manual first", "fast review", "strict review", "active loop")
 
 
 def _pct(x: float) -> str:
@@ -353,269 +339,3 @@ def reviewer_stats(queues: list[ReviewQueue], answers: Mapping[str, Answers],
             flags=flags + pot_flags, notes=notes + pot_notes, **windows,
         ))
     return out
-
-
-@dataclass(frozen=True)
-class Advice:
-    """Which review mode pays on this video, with the numbers behind it (see `advise`).
-
-    Attributes:
-        mode: one of MODES.
-        reasons: plain-language reasons with their numbers.
-        source: where the acceptance rate comes from: "queue" (answered non-honeypot items),
-            "log" (accept / (accept + adjust + absent) in the corrections log) or "" (no data).
-        answered, accepted: items (or log box edits) answered, and accepted as shown.
-        spot_checks, spot_errors: spot-check answers, and those that changed the box.
-        honeypots, caught: honeypot answers, and those that changed the box.
-        top_items, top_changed, rest_items, rest_changed: answered items in the top
-            TOP_RISK_SHARE by risk score and the rest, and how many of each were changed.
-        seconds_spent: human seconds so far (cost model on the log plus honeypot answers).
-        check_s: seconds to check one pre-label: verify_s + (1 - acceptance) x adjust_s.
-        break_even_acceptance: acceptance where check_s == draw_s (below it review costs more).
-        manual_k, num_frames, boxes_in_video: the projection's inputs.
-        projected_s: whole-video human seconds per mode (None: not measurable yet).
-        saved_s: manual minus the recommended mode's projection (0 for manual first).
-    """
-
-    mode: str
-    reasons: list[str]
-    source: str
-    answered: int
-    accepted: int
-    spot_checks: int
-    spot_errors: int
-    honeypots: int
-    caught: int
-    top_items: int
-    top_changed: int
-    rest_items: int
-    rest_changed: int
-    seconds_spent: float
-    check_s: float | None
-    break_even_acceptance: float
-    manual_k: int
-    num_frames: int
-    boxes_in_video: int
-    projected_s: dict[str, float | None]
-    saved_s: float | None
-
-    @property
-    def acceptance(self) -> float | None:
-        return self.accepted / self.answered if self.answered else None
-
-    @property
-    def spot_error_rate(self) -> float | None:
-        return self.spot_errors / self.spot_checks if self.spot_checks else None
-
-    @property
-    def catch_rate(self) -> float | None:
-        return self.caught / self.honeypots if self.honeypots else None
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready values, rates included."""
-        return {**asdict(self), "acceptance": self.acceptance, "spot_error_rate": self.spot_error_rate,
-                "catch_rate": self.catch_rate}
-
-    def lines(self) -> list[str]:
-        """The advice as printable lines."""
-        out = [f"recommended mode: {self.mode}"]
-        out += [f"  - {r}" for r in self.reasons]
-        acc = "n/a" if self.acceptance is None else _pct(self.acceptance)
-        out.append(f"acceptance {acc} of {self.answered} answered ({self.source or 'no data'}); "
-                   f"human time so far {_hours(self.seconds_spent)}")
-        if self.spot_checks:
-            out.append(f"spot checks changed {self.spot_errors} of {self.spot_checks}")
-        if self.honeypots:
-            out.append(f"honeypots caught {self.caught} of {self.honeypots}")
-        proj = ", ".join(f"{m} {_hours(s)}" for m, s in self.projected_s.items() if s is not None)
-        if proj:
-            out.append(f"projected for the whole video (keyframe every {self.manual_k} frames, "
-                       f"{self.boxes_in_video} boxes): {proj}")
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class _Measured:
-    """Counts `advise` decides on."""
-
-    source: str
-    answered: int
-    accepted: int
-    spot: tuple[int, int]
-    pots: tuple[int, int]
-    top: tuple[int, int]
-    rest: tuple[int, int]
-    pot_counts: ActionCounts
-
-
-def _measure(queues: list[ReviewQueue], answers: Mapping[str, Answers], log: Corrections,
-             cfg: ReviewConfig) -> _Measured:
-    joined = _join(queues, answers)
-    changed = _changed(joined.op)
-    real = joined.kind != ItemKind.HONEYPOT
-    if real.any():
-        source, answered, accepted = "queue", int(real.sum()), int((real & ~changed).sum())
-    else:
-        box_ops = np.isin(log.op, [Op.ACCEPT, Op.ADJUST, Op.ABSENT])
-        answered, accepted = int(box_ops.sum()), int((log.op == Op.ACCEPT).sum())
-        source = "log" if answered else ""
-    spot = joined.kind == ItemKind.SPOT_CHECK
-    pots = [honeypot_outcomes(q, answers[q.queue_id], cfg.catch_iou) for q in queues
-            if q.queue_id in answers]
-    pot_op = np.concatenate([p.op for p in pots]) if pots else np.zeros(0, np.uint8)
-    # top TOP_RISK_SHARE of the answered risk-ranked items by score vs the rest; ties with the
-    # cut-off score go to the top, so equal scores never split items arbitrarily
-    risk_items = np.flatnonzero(joined.kind == ItemKind.RISK)
-    score = joined.score[risk_items]
-    k = math.ceil(TOP_RISK_SHARE * len(risk_items))
-    cut = np.sort(score)[::-1][k - 1] if k else np.inf
-    top, rest = risk_items[score >= cut], risk_items[score < cut]
-    return _Measured(
-        source=source, answered=answered, accepted=accepted,
-        spot=(int(spot.sum()), int((spot & changed).sum())),
-        pots=(len(pot_op), int((pot_op != Op.ACCEPT).sum())),
-        top=(len(top), int(changed[top].sum())), rest=(len(rest), int(changed[rest].sum())),
-        pot_counts=ActionCounts(verify=int((pot_op == Op.ACCEPT).sum()),
-                                adjust=int((pot_op == Op.ADJUST).sum()),
-                                delete=int((pot_op == Op.ABSENT).sum())),
-    )
-
-
-def _project(m: _Measured, boxes_in_video: int, manual_k: int, cost: CostModel,
-             cfg: ReviewConfig) -> tuple[float | None, dict[str, float | None]]:
-    """(check_s, whole-video seconds per mode); see `advise` for the formulas."""
-    keyframes = boxes_in_video / manual_k  # = frames to review (F / k) x boxes per frame (B / F)
-    manual_s = keyframes * cost.draw_s
-    if not m.answered:
-        return None, {"manual first": manual_s, "fast review": None, "strict review": None,
-                      "active loop": None}
-    a = m.accepted / m.answered
-    check_s = cost.verify_s + (1 - a) * cost.adjust_s
-    fast_s = keyframes * check_s
-    active_s = None
-    if m.top[0]:
-        top_accept = 1 - m.top[1] / m.top[0]
-        active_s = keyframes * TOP_RISK_SHARE * (cost.verify_s + (1 - top_accept) * cost.adjust_s)
-    return check_s, {
-        "manual first": manual_s, "fast review": fast_s,
-        "strict review": fast_s * (1 + cfg.spot_check_rate + cfg.honeypot_rate),
-        "active loop": active_s,
-    }
-
-
-def _decide(m: _Measured, check_s: float | None, projected: dict[str, float | None],
-            break_even: float, cost: CostModel, cfg: ReviewConfig,
-            flagged: list[ReviewerStats]) -> tuple[str, list[str]]:
-    """The rules of `advise`, in order; returns (mode, reasons)."""
-    if m.answered < MIN_ANSWERS:
-        return "strict review", [
-            f"not enough data yet (n = {m.answered} < {MIN_ANSWERS} answered items): review in "
-            f"strict mode to measure acceptance and confident errors"]
-    a = m.accepted / m.answered
-    check_s = check_s if check_s is not None else math.inf  # answered > 0: always set
-    if check_s >= cost.draw_s:  # the same as fast >= manual: both cover the same B / k boxes
-        return "manual first", [
-            f"AI assistance does not pay here: at {_pct(a)} acceptance checking a pre-label costs "
-            f"{cost.verify_s:g} + (1 - {a:.2f}) x {cost.adjust_s:g} = {check_s:.1f} s, not less "
-            f"than drawing it ({cost.draw_s:g} s); break-even acceptance {_pct(break_even)}",
-            f"projected review {_hours(projected['fast review'])} vs manual "
-            f"{_hours(projected['manual first'])}"]
-    reasons = []
-    spot_n, spot_err = m.spot
-    if spot_n >= MIN_SPOT_CHECKS and spot_err > SPOT_ERROR_MAX * spot_n:
-        reasons.append(f"spot checks found confident errors: {spot_err} of {spot_n} changed "
-                       f"({_pct(spot_err / spot_n)} > {_pct(SPOT_ERROR_MAX)})")
-    pot_n, caught = m.pots
-    if pot_n >= MIN_HONEYPOTS and caught < cfg.flag_catch_rate * pot_n:
-        reasons.append(f"reviewers caught {caught} of {pot_n} honeypots ({_pct(caught / pot_n)} < "
-                       f"flag_catch_rate {_pct(cfg.flag_catch_rate)}): accepted boxes are not all "
-                       f"looked at")
-    for stats in flagged:
-        reasons.append(f"reviewer {stats.author} is flagged: {stats.flags[0]}")
-    if reasons:
-        return "strict review", reasons
-    (top_n, top_c), (rest_n, rest_c) = m.top, m.rest
-    if top_n >= MIN_TOP_ITEMS and rest_n >= MIN_TOP_ITEMS and top_c > 0 and \
-            top_c * rest_n >= CONCENTRATION_RATIO * rest_c * top_n:
-        return "active loop", [
-            f"errors concentrate in high-risk items: {_pct(top_c / top_n)} of the top "
-            f"{_pct(TOP_RISK_SHARE)} by risk changed vs {_pct(rest_c / rest_n)} of the rest "
-            f"(>= {CONCENTRATION_RATIO:g}x): review -> correct -> re-rank"]
-    return "fast review", [
-        f"at {_pct(a)} acceptance checking a pre-label costs {check_s:.1f} s vs {cost.draw_s:g} s "
-        f"to draw it (break-even acceptance {_pct(break_even)}), and no sign of confident errors "
-        f"or of unchecked accepts"]
-
-
-def advise(queues: list[ReviewQueue], answers: Mapping[str, Answers], log: Corrections,
-           num_frames: int, boxes_in_video: int, cost: CostModel, *, cfg: ReviewConfig | None = None,
-           manual_k: int = 10) -> Advice:
-    """Recommend a review mode from the answers so far, with the numbers behind it.
-
-    Measured: acceptance a = accepted / answered non-honeypot items (from the log's accept /
-    (accept + adjust + absent) when no queue was answered); spot-check error rate (share of
-    spot-check items changed: confident boxes that were wrong); honeypot catch rate; changed share
-    of the top TOP_RISK_SHARE risk-ranked items vs the rest; human seconds so far (the cost model
-    on the log, plus honeypot answers, which never reach the log).
-
-    Projected whole-video seconds, with B = boxes_in_video and k = manual_k:
-        manual first:  B / k x draw_s (a keyframe every k frames of each object track, drawn)
-        fast review:   B / k x check_s, check_s = verify_s + (1 - a) x adjust_s (the same frames,
-                       F / k frames x B / F boxes per frame, each pre-label checked, not drawn)
-        strict review: fast x (1 + spot_check_rate + honeypot_rate) (spot checks and honeypots
-                       on top of the same risk frames)
-        active loop:   B / k x TOP_RISK_SHARE x (verify_s + (1 - a_top) x adjust_s): only the
-                       top-risk items are checked each round (a lower bound: re-ranking rounds
-                       after corrections add more)
-    Break-even: check_s = draw_s, i.e. a* = 1 - (draw_s - verify_s) / adjust_s.
-
-    Rules, first match wins:
-        1. answered < MIN_ANSWERS: "strict review", to measure ("not enough data yet").
-        2. check_s >= draw_s (the same as fast >= manual): "manual first": AI assistance does
-           not pay.
-        3. spot checks changed > SPOT_ERROR_MAX (>= MIN_SPOT_CHECKS of them), honeypot catch
-           rate < flag_catch_rate (>= MIN_HONEYPOTS), or a reviewer flagged by `reviewer_stats`
-           (e.g. a correction rate that fell on equally risky items): "strict review".
-        4. changed share in the top-risk items >= CONCENTRATION_RATIO x the rest (>= MIN_TOP_ITEMS
-           in each): "active loop".
-        5. otherwise "fast review".
-
-    Args:
-        queues: the video's queues.
-        answers: queue_id -> its answers.
-        log: the committed corrections log.
-        num_frames: frames in the video.
-        boxes_in_video: boxes of the current annotation.
-        cost: seconds per action.
-        cfg: spot_check_rate, honeypot_rate, catch_iou, flag_catch_rate (default `ReviewConfig()`).
-        manual_k: manual keyframe interval, frames.
-
-    Returns:
-        The `Advice`.
-
-    Raises:
-        InputFormatError: manual_k < 1, or an answer names an item its queue does not have.
-    """
-    if manual_k < 1:
-        raise InputFormatError(f"manual_k must be an int >= 1, got {manual_k}")
-    cfg = cfg or ReviewConfig()
-    m = _measure(queues, answers, log, cfg)
-    check_s, projected = _project(m, boxes_in_video, manual_k, cost, cfg)
-    break_even = min(max(1 - (cost.draw_s - cost.verify_s) / cost.adjust_s, 0.0), 1.0)
-    flagged = [r for r in reviewer_stats(queues, dict(answers), cfg) if r.flags]
-    mode, reasons = _decide(m, check_s, projected, break_even, cost, cfg, flagged)
-    manual_s, mode_s = projected["manual first"], projected[mode]
-    saved = None if manual_s is None or mode_s is None else manual_s - mode_s
-    if saved is not None and mode != "manual first" and m.answered >= MIN_ANSWERS:
-        reasons.append(f"{mode} projected {_hours(mode_s)} vs manual {_hours(manual_s)}: "
-                       f"saves {_hours(saved)}")
-    spent = counts_from_log(log)
-    spent.add(m.pot_counts)
-    return Advice(
-        mode=mode, reasons=reasons, source=m.source, answered=m.answered, accepted=m.accepted,
-        spot_checks=m.spot[0], spot_errors=m.spot[1], honeypots=m.pots[0], caught=m.pots[1],
-        top_items=m.top[0], top_changed=m.top[1], rest_items=m.rest[0], rest_changed=m.rest[1],
-        seconds_spent=cost.seconds(spent), check_s=check_s, break_even_acceptance=break_even,
-        manual_k=manual_k, num_frames=num_frames, boxes_in_video=boxes_in_video,
-        projected_s=projected, saved_s=saved,
-    )
