@@ -1,0 +1,284 @@
+"""Store writing: one writer per video group, appending whole chunks and committing them."""
+
+from __future__ import annotations
+
+import bisect
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import zarr
+
+from trackannot.boxes import COLUMNS, Boxes
+from trackannot.config import StoreConfig
+from trackannot.errors import StoreError
+from trackannot.store._layout import (
+    _NOTHING_COMMITTED, STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING, TABLES, open_root,
+)
+
+class _TableWriter:
+    """Buffers one Boxes table and appends it to its zarr arrays in whole chunks.
+
+    `written` rows and `starts_written` row_start entries are on disk; writes end on chunk
+    boundaries (counted from row 0), so after a resume from a committed row count inside a chunk
+    the first write completes that chunk.
+    """
+
+    def __init__(self, group: zarr.Group, cfg: StoreConfig, *, resume: bool = False) -> None:
+        if resume:
+            self._arrays = {name: group[name] for name in COLUMNS}
+            self._row_start = group["row_start"]
+        else:
+            self._arrays = {
+                name: group.create_array(
+                    name, shape=(0, *tail), dtype=dtype, chunks=(cfg.chunk_rows, *tail)
+                )
+                for name, (dtype, tail) in COLUMNS.items()
+            }
+            self._row_start = group.create_array(
+                "row_start", shape=(0,), dtype=np.int64, chunks=(cfg.chunk_frames,)
+            )
+        self._chunk_rows = cfg.chunk_rows
+        self._chunk_frames = cfg.chunk_frames
+        self._parts: list[Boxes] = []
+        self._buffered_rows = 0
+        self._starts: list[int] = []
+        self.rows = 0  # rows seen so far (written + buffered)
+        self.written = 0  # rows on disk
+        self.starts_written = 0  # row_start entries on disk
+        self.ends: list[int] = []  # row end of each frame not yet committed (see StoreWriter)
+
+    def truncate(self, frames: int, rows: int) -> None:
+        """Cut the arrays back to a committed extent (rows past it are crash leftovers)."""
+        for arr in (*self._arrays.values(), self._row_start):
+            n = rows if arr is not self._row_start else frames
+            if arr.shape[0] != n:
+                arr.resize((n, *arr.shape[1:]))
+        self.rows = self.written = rows
+        self.starts_written = frames
+
+    def add_frame(self, boxes: Boxes) -> None:
+        self._starts.append(self.rows)
+        self.rows += len(boxes)
+        self.ends.append(self.rows)
+        if len(boxes):
+            self._parts.append(boxes)
+            self._buffered_rows += len(boxes)
+        if self.written + self._buffered_rows >= _next_boundary(self.written, self._chunk_rows):
+            self._write_rows(final=False)
+        if self.starts_written + len(self._starts) >= _next_boundary(self.starts_written,
+                                                                     self._chunk_frames):
+            self._write_starts(final=False)
+
+    def _write_rows(self, final: bool) -> None:
+        if not self._parts:
+            return
+        buffered = Boxes.concat(self._parts)
+        end = self.written + len(buffered)
+        chunk = self._chunk_rows
+        n_write = len(buffered) if final else end // chunk * chunk - self.written
+        if n_write > 0:
+            head = buffered[slice(0, n_write)]
+            for name, arr in self._arrays.items():
+                arr.append(getattr(head, name), axis=0)
+            self.written += n_write
+        rest = buffered[slice(max(n_write, 0), len(buffered))]
+        self._parts = [rest] if len(rest) else []
+        self._buffered_rows = len(rest)
+
+    def _write_starts(self, final: bool) -> None:
+        end = self.starts_written + len(self._starts)
+        chunk = self._chunk_frames
+        n = len(self._starts) if final else end // chunk * chunk - self.starts_written
+        if n > 0:
+            self._row_start.append(np.asarray(self._starts[:n], dtype=np.int64))
+            del self._starts[:n]
+            self.starts_written += n
+
+    def close(self) -> None:
+        self._write_rows(final=True)
+        self._write_starts(final=True)
+
+
+def _next_boundary(n: int, chunk: int) -> int:
+    """The first multiple of `chunk` above `n`: where the chunk holding entry `n` ends."""
+    return (n // chunk + 1) * chunk
+
+
+class StoreWriter:
+    """Writes one video's results into a group of a store, chunk by chunk, committing as it goes.
+
+    Whole chunks are written as they fill. After each write the group's `committed` attribute
+    records the extent that is entirely on disk, one attribute write being the commit point::
+
+        committed = {"frames": F, "rows": {"detections": R_d, "tracks": R_t}, "last_frame": i}
+
+        F    frames processed in full (frames/index[:F], row_start[:F] and their rows written)
+        R_*  rows of those F frames in each table
+        i    decoded index of frame F - 1 (-1 when F == 0): where a resumed run continues
+
+    Rows and frames past it are crash leftovers: readers ignore them and `resume` cuts them off.
+    The tracker's state at the commit point is not stored: it is a deterministic function of the
+    committed detections, so a resumed run rebuilds it by replaying them (see
+    `trackannot.pipeline`).
+
+    Example:
+        >>> writer = StoreWriter.create("out.zarr", "clip", StoreConfig(), attrs={})  # doctest: +SKIP
+        >>> writer.add_frame(frame=0, time_s=0.0, detections=dets, tracks=tracks)     # doctest: +SKIP
+        >>> writer.close()                                                            # doctest: +SKIP
+    """
+
+    def __init__(self, group: zarr.Group, cfg: StoreConfig,
+                 committed: Mapping[str, Any] | None = None) -> None:
+        self._group = group
+        resume = committed is not None
+        if resume:
+            frames_group = group["frames"]
+            self._index, self._time = frames_group["index"], frames_group["time_s"]
+        else:
+            frames_group = group.create_group("frames")
+            self._index = frames_group.create_array(
+                "index", shape=(0,), dtype=np.int64, chunks=(cfg.chunk_frames,)
+            )
+            self._time = frames_group.create_array(
+                "time_s", shape=(0,), dtype=np.float64, chunks=(cfg.chunk_frames,)
+            )
+        self._chunk_frames = cfg.chunk_frames
+        self._frame_buf: list[int] = []
+        self._time_buf: list[float] = []
+        self._tables = {name: _TableWriter(group.require_group(name), cfg, resume=resume)
+                        for name in TABLES}
+        done = committed or _NOTHING_COMMITTED
+        self.frames = self._frames_written = self._committed = int(done["frames"])
+        self._last_frame = int(done["last_frame"])
+        self._pending_index: list[int] = []  # frame index of each frame not yet committed
+        if resume:
+            for arr in (self._index, self._time):
+                if arr.shape[0] != self.frames:
+                    arr.resize((self.frames,))
+            for name, table in self._tables.items():
+                table.truncate(self.frames, int(done["rows"][name]))
+
+    @classmethod
+    def create(
+        cls,
+        store_path: str | Path,
+        key: str,
+        cfg: StoreConfig,
+        attrs: Mapping[str, Any],
+    ) -> StoreWriter:
+        """Create group `key` in the store at `store_path` (creating the store if needed).
+
+        Raises:
+            StoreError: the group already exists (results are never overwritten in place).
+        """
+        root = open_root(store_path)
+        if key in root:
+            raise StoreError(f"{store_path}: group '{key}' already exists; refusing to overwrite it")
+        # attributes in the group's first write: a group never exists without its status
+        group = root.create_group(key, attributes={**attrs, "status": STATUS_RUNNING,
+                                                   "committed": _NOTHING_COMMITTED})
+        return cls(group, cfg)
+
+    @classmethod
+    def resume(cls, store_path: str | Path, key: str, cfg: StoreConfig) -> StoreWriter:
+        """Reopen the "running" group `key` at its committed extent, to write on from there.
+
+        Rows past the commit point (a crash's leftovers) are cut off; the next frame added is
+        the one after `committed["last_frame"]`.
+
+        Raises:
+            StoreError: no such group, or its status is not "running".
+        """
+        root = zarr.open_group(str(store_path), mode="a", zarr_format=3)
+        if key not in root:
+            raise StoreError(f"{store_path}: no group '{key}' to resume")
+        group = root[key]
+        status = group.attrs.get("status")
+        if status != STATUS_RUNNING:
+            raise StoreError(f"{store_path}: group '{key}' is {status!r}; only a 'running' group "
+                             "can be resumed")
+        return cls(group, cfg, committed=dict(group.attrs.get("committed") or _NOTHING_COMMITTED))
+
+    @property
+    def committed_frames(self) -> int:
+        """Frames whose results are on disk and committed."""
+        return self._committed
+
+    @property
+    def last_frame(self) -> int:
+        """Decoded index of the last committed frame (-1: none)."""
+        return self._last_frame
+
+    def add_frame(self, frame: int, time_s: float, detections: Boxes, tracks: Boxes) -> None:
+        """Append one processed frame: its detections and its tracked boxes (either may be empty)."""
+        self._frame_buf.append(int(frame))
+        self._time_buf.append(float(time_s))
+        self._pending_index.append(int(frame))
+        self._tables["detections"].add_frame(detections)
+        self._tables["tracks"].add_frame(tracks)
+        self.frames += 1
+        if self.frames >= _next_boundary(self._frames_written, self._chunk_frames):
+            self._write_frames(final=False)
+        self._commit()
+
+    def _write_frames(self, final: bool) -> None:
+        end = self.frames
+        n = len(self._frame_buf) if final else (
+            end // self._chunk_frames * self._chunk_frames - self._frames_written)
+        if n > 0:
+            self._index.append(np.asarray(self._frame_buf[:n], dtype=np.int64))
+            self._time.append(np.asarray(self._time_buf[:n], dtype=np.float64))
+            del self._frame_buf[:n], self._time_buf[:n]
+            self._frames_written += n
+
+    def _commit_extent(self) -> int:
+        """Frames entirely on disk: frame entries, row offsets and rows of every table."""
+        done = self._frames_written
+        for table in self._tables.values():
+            rows_done = self._committed + bisect.bisect_right(table.ends, table.written)
+            done = min(done, table.starts_written, rows_done)
+        return done
+
+    def _commit(self) -> None:
+        """Advance the `committed` attribute to what is on disk (one attribute write)."""
+        done = self._commit_extent()
+        if done <= self._committed:
+            return
+        k = done - self._committed
+        rows = {name: int(table.ends[k - 1]) for name, table in self._tables.items()}
+        self._last_frame = self._pending_index[k - 1]
+        for table in self._tables.values():
+            del table.ends[:k]
+        del self._pending_index[:k]
+        self._committed = done
+        self._group.attrs["committed"] = {"frames": done, "rows": rows,
+                                          "last_frame": self._last_frame}
+
+    def close(self, extra_attrs: Mapping[str, Any] | None = None,
+              status: str = STATUS_COMPLETE) -> None:
+        """Write what is buffered, commit it and set the group's status in one attribute write.
+
+        Args:
+            extra_attrs: more attributes for the group (run time, the error of a failed run).
+            status: "complete", or "failed" for a video whose decoding failed: its frames
+                decoded before the failure are kept.
+        """
+        if status not in (STATUS_COMPLETE, STATUS_FAILED):
+            raise StoreError(f"close(status=...) takes 'complete' or 'failed', got {status!r}")
+        self._write_frames(final=True)
+        for table in self._tables.values():
+            table.close()
+        rows = {name: t.rows for name, t in self._tables.items()}
+        if self._pending_index:
+            self._last_frame = self._pending_index[-1]
+        self._committed = self.frames
+        self._group.attrs.update(
+            {
+                **(extra_attrs or {}),
+                "frames_processed": self.frames,
+                "rows": rows,
+                "committed": {"frames": self.frames, "rows": rows, "last_frame": self._last_frame},
+                "status": status,
+            }
+        )
