@@ -2,10 +2,11 @@
 
 Clips. Every *.avi / *.mp4 in DATA/video (the real footage, as it is), plus clips generated at run
 time from the longest of them into benchmarks/out/clips/ (git-ignored, reused when present): the
-source upscaled (stretched) to each --sizes (default 1280x720 and 1920x1080), looped to
---seconds at the source's frame rate, encoded H.264 with libx264 (preset veryfast, crf 23: B-frames
-and CABAC, as real footage). Without libx264 in PyAV the next H.264 encoder that opens is used, else
-mpeg4; the encoder is printed and recorded.
+source upscaled (stretched) to each --sizes (default 1280x720 and 1920x1080), encoded H.264 with
+libx264 (preset veryfast, crf 23: B-frames and CABAC, as real footage) and looped to about
+--seconds at the source's frame rate by repeating the encoded pass's packets (`make_clip`).
+Without libx264 in PyAV the next H.264 encoder that opens is used, else mpeg4; the encoder is
+printed and recorded.
 
 Model. `YOLO('yolo11n.yaml')`: random-init weights, which run exactly as fast as trained ones.
 trackannot's weights lookup (`resolve_weights`) takes weights files and ultralytics asset names and
@@ -33,7 +34,8 @@ imgsz, device, half)`, its other settings at their defaults (BoT-SORT, conf 0.1)
 counted; a video source runs one frame at a time whatever b). Every timing is repeated --repeats
 rounds, the order of the timed runs rotating from round to round, and the median is reported
 (timings on a shared machine vary by 40% run to run). Ratios: e2e / detect at the same b, and
-e2e / ultralytics.
+e2e / ultralytics. After each round the results so far are written to --out ("rounds_done"),
+so a run stopped by a time limit still leaves its finished rounds.
 
 Peak RSS: one fresh process per clip (spawned), running e2e on a clip of each --rss-seconds
 (default 20 and 120 s at 480x360: the source size, looped, so it finishes on a CPU); reports the
@@ -139,6 +141,11 @@ def make_clip(source: Path, out_dir: Path, width: int, height: int, seconds: flo
               encoder: str) -> Path:
     """Encode `source` resized to width x height and looped to `seconds` (reused if present).
 
+    One pass over the source is encoded (or fewer frames, for a shorter clip); longer clips
+    repeat that pass's packets with shifted timestamps, so a 30-minute clip costs one encode of
+    the source: each pass starts at a keyframe, and decoding it is as much work as decoding an
+    encode of the whole length.
+
     Args:
         source: the real footage to loop; frames keep its frame rate.
         out_dir: where the clip goes; written as `.partial.mp4`, then renamed, so an
@@ -158,23 +165,61 @@ def make_clip(source: Path, out_dir: Path, width: int, height: int, seconds: flo
     out_dir.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial.mp4")
     total = max(1, round(seconds * float(rate)))
-    with av.open(str(partial), mode="w") as dst:
+    one_pass = partial.with_suffix(".pass.mp4")
+    encoded = _encode_pass(source, one_pass, width, height, rate, total, encoder)
+    if encoded < total:
+        _loop_packets(one_pass, partial, total)
+        one_pass.unlink()
+    else:
+        one_pass.replace(partial)
+    partial.replace(path)
+    return path
+
+
+def _encode_pass(source: Path, out: Path, width: int, height: int, rate: Fraction, limit: int,
+                 encoder: str) -> int:
+    """Encode the frames of `source` (at most `limit`) resized; returns how many."""
+    written = 0
+    with av.open(str(out), mode="w") as dst, av.open(str(source)) as src:
         stream = dst.add_stream(encoder, rate=rate, options=ENCODER_OPTIONS.get(encoder, {}))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.time_base = 1 / rate
-        written = 0
-        while written < total:
-            with av.open(str(source)) as src:
-                for frame in src.decode(video=0):
-                    out = frame.reformat(width=width, height=height, format="yuv420p")
-                    out.pts, out.time_base = written, 1 / rate
-                    dst.mux(stream.encode(out))
-                    written += 1
-                    if written == total:
-                        break
+        for frame in src.decode(video=0):
+            out_frame = frame.reformat(width=width, height=height, format="yuv420p")
+            out_frame.pts, out_frame.time_base = written, 1 / rate
+            dst.mux(stream.encode(out_frame))
+            written += 1
+            if written == limit:
+                break
         dst.mux(stream.encode(None))
-    partial.replace(path)
-    return path
+    return written
+
+
+def _loop_packets(one_pass: Path, out: Path, total: int) -> None:
+    """Write `total` frames: the packets of `one_pass` repeated, timestamps shifted by a pass.
+
+    The last, partial pass ends where its packets (in decode order) hold exactly the first
+    frames in display order, so every packet written decodes and no frame is missing.
+    """
+    with av.open(str(one_pass)) as src:
+        stream = src.streams.video[0]
+        packets = [(bytes(p), int(p.pts), int(p.dts), p.is_keyframe, p.duration)
+                   for p in src.demux(stream) if p.size]
+        pts = sorted(p[1] for p in packets)
+        step = pts[1] - pts[0] if len(pts) > 1 else 1
+        span = pts[-1] - pts[0] + step  # one pass, in stream time base units
+        with av.open(str(out), mode="w") as dst:
+            out_stream = dst.add_stream_from_template(stream)
+            passes, rest = divmod(total, len(packets))
+            while rest and {p[1] for p in packets[:rest]} != set(pts[:rest]):
+                rest -= 1  # B-frames: this cut would leave a gap in display order
+            for k in range(passes + (rest > 0)):
+                for data, p_pts, p_dts, key, duration in packets[: rest if k == passes else None]:
+                    packet = av.Packet(data)
+                    packet.pts, packet.dts = p_pts + k * span, p_dts + k * span
+                    packet.is_keyframe, packet.duration = key, duration
+                    packet.time_base, packet.stream = stream.time_base, out_stream
+                    dst.mux(packet)
 
 
 def _clip(path: Path, generated: bool) -> Clip:
@@ -455,8 +500,10 @@ def _slice(frames: FrameBatch, n: int) -> FrameBatch:
                    time_s=frames.time_s[:n])
 
 
-def _time_rounds(jobs: list[tuple[tuple, Callable]], repeats: int) -> dict[tuple, list]:
-    """Run every job `repeats` times, the order rotating each round: {(clip, stage, b): runs}."""
+def _time_rounds(jobs: list[tuple[tuple, Callable]], repeats: int,
+                 after_round: Callable[[dict[tuple, list], int], None]) -> dict[tuple, list]:
+    """Run every job `repeats` times, the order rotating each round: {(clip, stage, b): runs}.
+    `after_round(runs, rounds done)` is called after each round (a checkpoint of the results)."""
     runs: dict[tuple, list[tuple[int, float]]] = {}
     for r in range(repeats):
         shift = r * len(jobs) // repeats
@@ -464,6 +511,7 @@ def _time_rounds(jobs: list[tuple[tuple, Callable]], repeats: int) -> dict[tuple
             for stage, timing in job().items():
                 runs.setdefault((clip, stage, b), []).append(timing)
         print(f"  round {r + 1}/{repeats} done", flush=True)
+        after_round(runs, r + 1)
     return runs
 
 
@@ -513,8 +561,10 @@ def _real_clips(args: argparse.Namespace) -> list[Clip]:
 
 
 def _time_stages(args: argparse.Namespace, clips: list[Clip], weights: Path,
-                 base: PipelineConfig) -> dict[str, Any]:
-    """Every stage on every clip and batch size: clips, stage rows, ratios, notes."""
+                 base: PipelineConfig,
+                 checkpoint: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Every stage on every clip and batch size: clips, stage rows, ratios, notes, the rounds
+    done. `checkpoint(results)` gets the results after each round (all rounds in the last)."""
     detector = make_detector(base.detect)
     batches = tuple(args.batch_sizes)
     prepared = [_prepare(c, detector, batches, args, base) for c in clips]
@@ -522,15 +572,20 @@ def _time_stages(args: argparse.Namespace, clips: list[Clip], weights: Path,
     if args.ultra_frames > 0 and importlib.util.find_spec("lap") is None:
         notes.append("ultralytics track not run: its tracker needs the 'lap' package "
                      "(pip install lap==0.5.13; ultralytics installs it itself only online)")
-    rows = _stage_rows(_time_rounds(_jobs(prepared, detector, weights, batches, args, base),
-                                    args.repeats))
-    return {"detector": type(detector).__name__,
-            "pixel_format": decode_config_for(base, detector).pixel_format,
-            "clips": [{**p.clip.as_dict(),
-                       "detections_per_frame": len(p.detections) / max(1, len(p.frames))}
-                      for p in prepared],
-            "stages": rows, "ratios": _ratios(rows, [c.name for c in clips], batches),
-            "notes": notes}
+
+    def results(runs: dict[tuple, list], rounds: int) -> dict[str, Any]:
+        rows = _stage_rows(runs)
+        return {"detector": type(detector).__name__,
+                "pixel_format": decode_config_for(base, detector).pixel_format,
+                "clips": [{**p.clip.as_dict(),
+                           "detections_per_frame": len(p.detections) / max(1, len(p.frames))}
+                          for p in prepared],
+                "stages": rows, "ratios": _ratios(rows, [c.name for c in clips], batches),
+                "rounds_done": rounds, "notes": notes}
+
+    runs = _time_rounds(_jobs(prepared, detector, weights, batches, args, base), args.repeats,
+                        lambda runs, rounds: checkpoint(results(runs, rounds)))
+    return results(runs, args.repeats)
 
 
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
@@ -545,25 +600,32 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                                               imgsz=args.imgsz, preprocess=args.preprocess),
                           decode=DecodeConfig(pixel_format=args.pixel_format,
                                               hwaccel=args.hwaccel))
+    fields = dict(
+        git=_git_state(), device=args.device, gpu=_gpu_name(),
+        half=args.device.startswith("cuda") and base.detect.half, imgsz=args.imgsz,
+        model=args.model, weights=str(weights), preprocess=args.preprocess,
+        pixel_format=args.pixel_format, hwaccel=args.hwaccel, many_jobs=args.many_jobs,
+        encoder=encoder, encoder_options=ENCODER_OPTIONS.get(encoder, {}), source=str(source),
+        batch_sizes=list(args.batch_sizes), repeats=args.repeats, torch_threads=_torch_threads())
+
+    def checkpoint(partial: dict[str, Any]) -> None:
+        """The rounds so far, written over --out: a run stopped later still leaves them."""
+        write_json(args.out, result_doc("benchmarks.bench_pipeline",
+                                        {**partial, "rss": [], "rss_long_over_short": None},
+                                        **fields))
+
     results: dict[str, Any] = {"clips": [], "stages": [], "ratios": [], "notes": []}
     if not args.rss_only:
         made = [make_clip(source, args.clips, w, h, args.seconds, encoder) for w, h in args.sizes]
         clips = real + [_clip(p, generated=True) for p in made]
-        results = _time_stages(args, clips, weights, base)
+        results = _time_stages(args, clips, weights, base, checkpoint)
     rss = []
     for seconds in args.rss_seconds:
         clip = make_clip(source, args.clips, *args.rss_size, seconds, encoder)
         rss.append({"clip": clip.stem, "seconds": seconds, **_measure_rss(clip, base)})
         print(f"  peak RSS run on {clip.name} done", flush=True)
     results.update(rss=rss, rss_long_over_short=_rss_ratios(rss))
-    return result_doc(
-        "benchmarks.bench_pipeline", results, git=_git_state(), device=args.device, gpu=_gpu_name(),
-        half=args.device.startswith("cuda") and base.detect.half, imgsz=args.imgsz,
-        model=args.model, weights=str(weights), preprocess=args.preprocess,
-        pixel_format=args.pixel_format, hwaccel=args.hwaccel, many_jobs=args.many_jobs,
-        encoder=encoder,
-        encoder_options=ENCODER_OPTIONS.get(encoder, {}), source=str(source),
-        batch_sizes=list(args.batch_sizes), repeats=args.repeats, torch_threads=_torch_threads())
+    return result_doc("benchmarks.bench_pipeline", results, **fields)
 
 
 def _rss_ratios(rss: list[dict[str, Any]]) -> dict[str, float | None] | None:

@@ -396,17 +396,19 @@ def test_truncated_file_yields_valid_frames_then_raises(tmp_path: Path, threads:
     assert _wait_no_decode_thread() == []
 
 
-def test_gpu_decode_gives_the_cpu_frames_where_it_exists(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pixel_format", ["rgb24", "yuv420p"])
+def test_gpu_decode_gives_the_cpu_frames_where_it_exists(tmp_path: Path, pixel_format: str) -> None:
     import torch
 
     rng = np.random.default_rng(3)
     clip = write_clip(tmp_path / "noise.mp4", rng.integers(0, 256, (24, 64, 96, 3), np.uint8), fps=25)
-    cpu = _concat(_decode_all(clip, hwaccel="none"))
-    auto = _concat(_decode_all(clip, hwaccel="auto"))  # the GPU decoder where there is one
+    cpu = _concat(_decode_all(clip, hwaccel="none", pixel_format=pixel_format))
+    # the GPU decoder where there is one
+    auto = _concat(_decode_all(clip, hwaccel="auto", pixel_format=pixel_format))
     for a, b in zip(cpu, auto):
         np.testing.assert_array_equal(a, b)
     if torch.cuda.is_available():
-        gpu = _concat(_decode_all(clip, hwaccel="cuda"))
+        gpu = _concat(_decode_all(clip, hwaccel="cuda", pixel_format=pixel_format))
         for a, b in zip(cpu, gpu):
             np.testing.assert_array_equal(a, b)
     else:  # asking for it where it cannot start says why and how to go on

@@ -15,6 +15,7 @@ from trackannot.detect import make_detector
 from trackannot.detect.device import DeviceYoloDetector, letterbox_shape
 from trackannot.detect.ultralytics import YoloDetector
 from trackannot.errors import ConfigError
+from tests._devices import DEVICES
 from tests._video import write_clip
 
 
@@ -90,11 +91,34 @@ def test_yuv_batches_give_the_boxes_of_rgb_batches(detector_cls: type, tmp_path:
     assert matched >= 0.95 * len(want)  # the colour conversions differ by a level or so
 
 
-def test_device_detector_allocates_batches_the_decoder_fills() -> None:
-    detector = DeviceYoloDetector(DetectConfig(weights=None, device="cpu", imgsz=DEMO_IMGSZ))
+@pytest.mark.parametrize("device", DEVICES)
+def test_device_detector_allocates_batches_the_decoder_fills(device: str) -> None:
+    import torch
+
+    detector = DeviceYoloDetector(DetectConfig(weights=None, device=device, imgsz=DEMO_IMGSZ))
     assert detector.pixel_format == "yuv420p" and YoloDetector.pixel_format == "rgb24"
     frames = detector.allocate((4, 54, 64))
     assert frames.shape == (4, 54, 64) and frames.dtype == np.uint8 and frames.flags.writeable
+    # pinned (page-locked) host memory where batches go to a GPU, so no copy is needed first
+    assert torch.from_numpy(frames).is_pinned() == device.startswith("cuda")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_each_device_and_precision_finds_the_cpu_float32_boxes(device: str, tmp_path: Path) -> None:
+    frame, _truth = make_scene(seed=424_242, n_frames=60, width=640, height=360, n_objects=6)
+    clip = write_clip(tmp_path / "scene.mp4", np.stack([frame(t) for t in range(0, 60, 3)]),
+                      fps=10)
+    cpu = DeviceYoloDetector(DetectConfig(weights=None, device="cpu", imgsz=DEMO_IMGSZ))
+    on_device = DeviceYoloDetector(DetectConfig(weights=None, device=device, imgsz=DEMO_IMGSZ))
+    assert on_device.half == device.startswith("cuda")  # half precision on CUDA only
+    decode = DecodeConfig(pixel_format="yuv420p", batch_size=20)
+    yuv = next(decode_frames(clip, decode, on_device.allocate))  # pinned memory on CUDA
+    want, got = cpu.detect(yuv), on_device.detect(yuv)
+    want = want[want.score >= 0.25]
+    assert len(want) >= 50
+    matched = sum(int((_iou(want.for_frame(t).xyxy, got.for_frame(t).xyxy).max(axis=1) > 0.9)
+                      .sum()) for t in yuv.index.tolist() if len(want.for_frame(t)))
+    assert matched >= 0.95 * len(want)
 
 
 @pytest.mark.parametrize(

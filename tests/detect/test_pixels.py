@@ -13,6 +13,7 @@ from trackannot.config import DecodeConfig
 from trackannot.decode import decode_frames
 from trackannot.detect.pixels import batch_rgb, batch_to_device, yuv_to_rgb_affine
 from trackannot.frames import COLORSPACES, FrameBatch
+from tests._devices import DEVICES
 from tests._video import patch_frames, write_clip
 
 # RGB (0..1) -> YUV by each standard's forward equations, the inverse of what is tested
@@ -99,3 +100,15 @@ def test_flat_yuv_values_give_the_expected_colour() -> None:
     half = batch_to_device(batch, "cpu", torch.float16, (2, 2))
     assert half.dtype == torch.float16
     np.testing.assert_allclose(half.float().numpy()[0, :, 0, 0], [1, 0, 0], atol=0.01)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("pixel_format", ["rgb24", "yuv420p"])
+def test_every_device_gives_the_cpu_float32_result(data_dir: Path, device: str,
+                                                   pixel_format: str) -> None:
+    batch = _decoded(data_dir / "video" / "vtest_PETS09-S2L1_480x360_h264.avi", pixel_format)
+    want = batch_to_device(batch, "cpu", torch.float32, (240, 320))
+    for dtype, atol in ((torch.float32, 1e-5), (torch.float16, 4e-3)):
+        got = batch_to_device(batch, device, dtype, (240, 320))
+        assert got.device.type == torch.device(device).type and got.dtype == dtype
+        np.testing.assert_allclose(got.float().cpu().numpy(), want.numpy(), atol=atol)
