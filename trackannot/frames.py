@@ -165,13 +165,11 @@ class BatchBuilder:
         self._shape = (frame.height, frame.width)
         if frame.height % 2 or frame.width % 2:
             self._format = "rgb24"
-        if self._format == "yuv420p":
-            # the tags as they are after conversion to yuv420p (a full-range yuvj420p source
-            # stays full range)
-            out = self._reformatter.reformat(frame, format="yuv420p")
-            self._colorspace = _AVCOL_SPC.get(int(out.colorspace), "bt601")
-            self._full_range = int(out.color_range) == _AVCOL_RANGE_JPEG or \
-                frame.format.name.startswith("yuvj")
+        # the source's tags: conversion to yuv420p keeps them (a full-range yuvj420p source
+        # stays full range)
+        self._colorspace = _AVCOL_SPC.get(int(frame.colorspace), "bt601")
+        self._full_range = int(frame.color_range) == _AVCOL_RANGE_JPEG or \
+            frame.format.name.startswith("yuvj")
 
 
 def _copy_planes(frame: av.VideoFrame, out: npt.NDArray[np.uint8], h: int, w: int) -> None:

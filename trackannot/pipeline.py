@@ -50,7 +50,7 @@ from trackannot.config import PipelineConfig
 from trackannot.decode import FrameBatch, decode_frames, probe_video
 from trackannot.errors import StoreError, VideoDecodeError
 from trackannot.overlap import in_background
-from trackannot.provenance import decode_config_for, mismatch, pixel_format_for, run_attrs
+from trackannot.provenance import decode_config_for, mismatch, run_attrs
 from trackannot.store import (
     STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING, StoreWriter, VideoResult, discard_unstarted,
     open_root, open_store, remove_temp_files, video_key,
@@ -175,7 +175,8 @@ def track_video(
     """
     progress = progress or _NoProgress()
     info = probe_video(path)
-    attrs = run_attrs(path, info, cfg, detector_info, pixel_format_for(cfg, detector))
+    attrs = run_attrs(path, info, cfg, detector_info,
+                      decode_config_for(cfg, detector).pixel_format)
     if _has_root(writer_store):
         discard_unstarted(writer_store, key)  # nothing committed: start it afresh (cleans temps)
     existing = _existing(writer_store, key)
@@ -376,7 +377,8 @@ def track_videos(
         _check_store(store)  # (an empty directory passes: the run creates its root)
     keys = _keys(videos)
     plan, probe_failed = _plan(videos, keys, store, cfg, detector_info,
-                               pixel_format_for(cfg, detector), check=not overwrite)
+                               decode_config_for(cfg, detector).pixel_format,
+                               check=not overwrite)
     if not plan:
         raise VideoDecodeError("no video could be opened: " + "; ".join(
             s.error or "" for s in probe_failed.values()))

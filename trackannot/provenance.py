@@ -19,23 +19,18 @@ from trackannot.store import input_identity
 if TYPE_CHECKING:
     from trackannot.detect import Detector
 
-__all__ = ["RUN_ONLY_ATTRS", "decode_config_for", "mismatch", "pixel_format_for", "run_attrs"]
+__all__ = ["RUN_ONLY_ATTRS", "decode_config_for", "mismatch", "run_attrs"]
 
 # Attributes that differ between an uninterrupted and a resumed run of the same video.
 RUN_ONLY_ATTRS = ("seconds", "resumed_from")
 
 
-def pixel_format_for(cfg: PipelineConfig, detector: Detector) -> str:
-    """`decode.pixel_format` resolved: "auto" is what the detector takes without converting."""
-    if cfg.decode.pixel_format != "auto":
-        return cfg.decode.pixel_format
-    return str(getattr(detector, "pixel_format", "rgb24"))
-
-
 def decode_config_for(cfg: PipelineConfig, detector: Detector) -> DecodeConfig:
     """`cfg.decode` with its pixel format resolved for `detector` ("auto": the form the detector
     takes without a CPU conversion, `Detector.pixel_format`; rgb24 when it names none)."""
-    return replace(cfg.decode, pixel_format=pixel_format_for(cfg, detector))
+    if cfg.decode.pixel_format != "auto":
+        return cfg.decode
+    return replace(cfg.decode, pixel_format=str(getattr(detector, "pixel_format", "rgb24")))
 
 
 def run_attrs(path: str | Path, info: VideoInfo, cfg: PipelineConfig,

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from trackannot.config import DetectConfig
-from trackannot.errors import ConfigError
 from trackannot.detect.base import Detector, rank_within_frame
 from trackannot.detect.from_file import FileDetector, read_mot_file, read_seqinfo
+from trackannot.errors import ConfigError
 
 # weights the on-device path loads as a PyTorch module; anything else is an exported model
 _TORCH_SUFFIXES = (".pt", ".pth")
@@ -61,11 +61,11 @@ def make_detector(cfg: DetectConfig, detections: str | Path | None = None) -> De
 def _on_device(cfg: DetectConfig, device: str) -> bool:
     """Whether batches are prepared on the model's device (`trackannot.detect.device`)."""
     exported = cfg.weights is not None and not cfg.weights.lower().endswith(_TORCH_SUFFIXES)
-    if cfg.preprocess == "device" and exported:
-        raise ConfigError(
-            f"detect.preprocess 'device' runs PyTorch weights (.pt); {cfg.weights!r} is an "
-            "exported model: set detect.preprocess to auto or ultralytics to run it through "
-            "ultralytics' runtime for its format")
     if cfg.preprocess == "device":
+        if exported:
+            raise ConfigError(
+                f"detect.preprocess 'device' runs PyTorch weights (.pt); {cfg.weights!r} is an "
+                "exported model: set detect.preprocess to auto or ultralytics to run it through "
+                "ultralytics' runtime for its format")
         return True
     return cfg.preprocess == "auto" and device.startswith("cuda") and not exported

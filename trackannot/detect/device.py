@@ -27,8 +27,8 @@ from trackannot.boxes import Boxes, Origin
 from trackannot.config import DetectConfig
 from trackannot.detect.base import rank_within_frame
 from trackannot.detect.pixels import batch_to_device
-from trackannot.frames import FrameBatch
 from trackannot.detect.ultralytics import _load_model, resolve_device, resolve_weights
+from trackannot.frames import FrameBatch
 
 __all__ = ["DeviceYoloDetector", "letterbox_shape"]
 
@@ -89,9 +89,10 @@ class DeviceYoloDetector:
         """A uint8 array for the decoder to fill: pinned host memory when the model is on CUDA
         (so a batch goes to the GPU without another copy), plain memory otherwise. A pinned
         block returns to torch's pinned-memory cache when its batch is dropped."""
+        if not self.device.startswith("cuda"):
+            return np.empty(shape, np.uint8)
         torch = self._torch
-        pinned = self.device.startswith("cuda")
-        return torch.empty(shape, dtype=torch.uint8, pin_memory=pinned).numpy()
+        return torch.empty(shape, dtype=torch.uint8, pin_memory=True).numpy()
 
     def _prepare(self, batch: FrameBatch) -> tuple[Any, float, tuple[int, int]]:
         """A batch -> letterboxed (n, 3, H, W) RGB in [0, 1] on the device, scale, padding."""

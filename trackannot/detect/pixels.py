@@ -19,6 +19,7 @@ to within 3 levels of 255 (tested on real footage).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -88,9 +89,7 @@ def batch_to_device(batch: FrameBatch, device: str, dtype: torch.dtype,
         chroma = F.interpolate(chroma, size=size, mode="bilinear", align_corners=False)
     else:
         chroma = chroma.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
-    a, c = yuv_to_rgb_affine(batch.colorspace, batch.full_range)
-    weight = torch.as_tensor(a, dtype=dtype, device=x.device)[:, :, None, None]
-    bias = torch.as_tensor(c, dtype=dtype, device=x.device)
+    weight, bias = _affine_tensors(batch.colorspace, batch.full_range, dtype, str(x.device))
     rgb = F.conv2d(torch.cat([luma, chroma], dim=1), weight, bias)  # A [Y, U, V] + c per pixel
     return rgb.clamp_(0.0, 1.0).contiguous()
 
@@ -109,6 +108,18 @@ def batch_rgb(batch: FrameBatch) -> npt.NDArray[np.uint8]:
         rgb = batch_to_device(batch, "cpu", torch.float32)
         out = rgb.mul_(255.0).round_().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
     return out.numpy()
+
+
+@lru_cache(maxsize=32)
+def _affine_tensors(colorspace: str, full_range: bool, dtype: torch.dtype,
+                    device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """`yuv_to_rgb_affine` as a (3, 3, 1, 1) conv weight and (3,) bias on `device`, made once
+    per combination (a fresh host -> GPU copy per batch would wait for the batch's own copy)."""
+    import torch
+
+    a, c = yuv_to_rgb_affine(colorspace, full_range)
+    weight = torch.as_tensor(a, dtype=dtype, device=device)[:, :, None, None]
+    return weight, torch.as_tensor(c, dtype=dtype, device=device)
 
 
 def _to_device(frames: npt.NDArray[np.uint8], device: str) -> torch.Tensor:
