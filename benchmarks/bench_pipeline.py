@@ -21,9 +21,9 @@ Stages, per clip and batch size b (frames/s = frames / wall seconds):
   format the pipeline picks for the detector (`decode_config_for`: YUV planes for the on-device
   path, --preprocess device or auto on CUDA; RGB for ultralytics' predict), into the memory the
   detector allocates (pinned on CUDA).
-- detect: `Detector.detect` on batches of b pre-decoded frames (in that pixel format) (the clip's first
-  max(b, --detect-frames) frames, passes repeated for at least --detect-seconds): the detector
-  alone, the upper bound for end to end.
+- detect: `Detector.detect` on batches of b frames pre-decoded in that pixel format (the clip's
+  first max(b, --detect-frames) frames, passes repeated for at least --detect-seconds): the
+  detector alone, the upper bound for end to end.
 - e2e: `trackannot.pipeline.track_video` over the whole clip (probe, decode, detect, track,
   store), into a fresh store each time.
 Per clip (no batch size): track (`Tracker.update` frame by frame on the detector's boxes of those
@@ -258,8 +258,7 @@ def _predecode(path: Path, frames: int, decode: DecodeConfig) -> FrameBatch:
 
 
 def _batches(frames: FrameBatch, b: int) -> list[FrameBatch]:
-    return [replace(frames, frames=frames.frames[i:i + b], index=frames.index[i:i + b],
-                    time_s=frames.time_s[i:i + b]) for i in range(0, len(frames), b)]
+    return [_slice(frames, n=i + b, start=i) for i in range(0, len(frames), b)]
 
 
 def _repeat(run: Callable[[], object], frames: int, min_seconds: float) -> tuple[int, float]:
@@ -495,9 +494,10 @@ def _jobs(prepared: list[_Prepared], detector: Detector, weights: Path, batches:
     return jobs
 
 
-def _slice(frames: FrameBatch, n: int) -> FrameBatch:
-    return replace(frames, frames=frames.frames[:n], index=frames.index[:n],
-                   time_s=frames.time_s[:n])
+def _slice(frames: FrameBatch, n: int, start: int = 0) -> FrameBatch:
+    """Frames start..n-1 of a batch, in its pixel format."""
+    return replace(frames, frames=frames.frames[start:n], index=frames.index[start:n],
+                   time_s=frames.time_s[start:n])
 
 
 def _time_rounds(jobs: list[tuple[tuple, Callable]], repeats: int,
