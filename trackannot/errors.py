@@ -8,7 +8,10 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "ConflictError",
+    "CorruptStoreError",
     "InputFormatError",
+    "LockedError",
     "StoreError",
     "TrackannotError",
     "VideoDecodeError",
@@ -38,3 +41,17 @@ class VideoDecodeError(TrackannotError):
 
 class StoreError(TrackannotError):
     """A result store is missing, incomplete, or would be overwritten."""
+
+
+class ConflictError(StoreError):
+    """Another writer holds or changed what this call wanted to write (retry later or re-read)."""
+
+
+class LockedError(ConflictError):
+    """A video group (or the store) is being written by another process; the message names it."""
+
+
+class CorruptStoreError(StoreError):
+    """Stored data is damaged: a chunk is missing or fails its checksum, metadata does not load,
+    or the corrections log does not replay. The message names the array, chunk and rows, and
+    what to run (`trackannot check STORE`)."""
