@@ -12,6 +12,7 @@ __all__ = [
     "CorruptStoreError",
     "InputFormatError",
     "LockedError",
+    "NotAVideoError",
     "StoreError",
     "TrackannotError",
     "VideoDecodeError",
@@ -37,6 +38,11 @@ class WeightsNotFoundError(TrackannotError, FileNotFoundError):
 
 class VideoDecodeError(TrackannotError):
     """A video is missing, empty, not a video, or damaged beyond its valid frames."""
+
+
+class NotAVideoError(VideoDecodeError):
+    """A file holds no video at all (text, an image, audio only, unknown bytes, 0 bytes), as
+    opposed to a damaged video; run inputs skip these files instead of failing them."""
 
 
 class StoreError(TrackannotError):
