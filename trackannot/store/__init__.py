@@ -3,6 +3,7 @@
 Layout of a store (a directory)::
 
     STORE/                         attrs: format, trackannot version
+      .trackannot/                 the store's own: locks, derived caches, groups being replaced
       <video>/                     attrs: status, config, input, video, versions, committed
         frames/index               (f,) int64   decoded frame index of each processed frame
         frames/time_s              (f,) float64 presentation time of each processed frame
@@ -11,6 +12,7 @@ Layout of a store (a directory)::
         tracks/<column>            (m, ...)     tracked boxes, same columns
         tracks/row_start           (f,) int64   first tracks row of each processed frame
         corrections/<column>       (c, ...)     the audit log of human corrections (append-only)
+        corrections/batches/<col>  (b, ...)     one row per batch: its rows, record, digest
         review/                    attrs: review = {"queues": [record, ...]}
         review/<queue>/items/<column>    (n, ...)  the queue's items (`trackannot.review.ITEM_COLUMNS`)
         review/<queue>/answers/<column>  (a, ...)  answers to them, committed by the log's batches
@@ -21,7 +23,7 @@ committed answers and committed by the corrections-log batch that brings them (t
 "queue" and the "answers" row range): one commit point for corrections and answers.
 
 Rows are written in whole chunks as they fill, so memory does not grow with video length, and
-each group has one writer (`StoreWriter`; zarr has no locking). After each write of whole chunks
+each group has one writer (`StoreWriter`, holding the group's lock). After each write of whole chunks
 one write of the group's `committed` attribute records the frames and rows now entirely on disk
 (see `StoreWriter`): a crash loses at most the work since then; readers (`VideoResult`) read the
 committed extent only and `StoreWriter.resume` cuts off what lies past it and writes on. A
@@ -31,28 +33,45 @@ frames decoded before the failure are kept. Every file zarr writes is written wh
 file, then a rename), so a killed process never leaves a torn chunk or attribute. Reading a frame
 range touches only the chunks that hold it: `frames/index` locates the frames, `row_start` the rows.
 
-The corrections log is append-only: a batch is written past the committed rows, and only then does
-the group's `corrections` attribute advance `rows` and list the batch (who, when, from which file).
-Readers read the committed rows only, so a batch lands whole or not at all; history is never
-rewritten.
+The corrections log is append-only: a batch is written past the committed rows, its record (who,
+when, from which file) as a row of the batch table, and only then does the group's `corrections`
+attribute advance `rows` and `batches` (`trackannot.store._log`). Readers read the committed rows
+only, so a batch lands whole or not at all; history is never rewritten.
 
-The package: `_layout` (format, statuses, column schemas, group names, set-up), `_writer`
-(`StoreWriter`) and `_video` (`VideoResult`, `TrackStore`, `open_store`).
+Only one process writes a video's group at a time: every writer holds the group's lock
+(`group_lock`, an OS file lock under `STORE/.trackannot/locks/`), and store-wide changes hold
+the store lock (`store_lock`); see `trackannot.store._lock` for what that guarantees where.
+`TrackStore.writer(key)` hands out a video for writing with its lock held. Format /2 chunks
+carry a CRC-32C and are all written, so reads (`trackannot.store._read`) refuse missing or
+damaged chunks instead of returning zeros. `--overwrite` builds a video's new group beside the
+old one and swaps it in (`trackannot.store._replace`).
+
+The package: `_layout` (format, statuses, column schemas, codecs, group names, set-up), `_lock`
+(writer locks), `_read` (verified reads), `_log` (the corrections log and its batch table),
+`_replace` (replacing a group), `_writer` (`StoreWriter`) and `_video` (`VideoResult`,
+`TrackStore`, `open_store`).
 """
 
 from __future__ import annotations
 
 from trackannot.store._layout import (
-    FORMAT, LOG_COLUMNS, QUEUE_OPEN, QUEUE_SUPERSEDED, REVIEW_ANSWER_COLUMNS, STATUS_COMPLETE,
-    STATUS_FAILED, STATUS_RUNNING, TABLES, discard_unstarted, input_identity, open_root,
-    package_versions, remove_temp_files, video_key,
+    FORMAT, FORMATS_READ, INTERNAL, LOG_COLUMNS, QUEUE_OPEN, QUEUE_SUPERSEDED,
+    REVIEW_ANSWER_COLUMNS, STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING, TABLES,
+    discard_unstarted, input_identity, open_root, package_versions, remove_temp_files, video_key,
 )
-from trackannot.store._video import TrackStore, VideoResult, open_store
+from trackannot.store._lock import DEFAULT_LOCK_TIMEOUT_S, WriterLock, group_lock, store_lock
+from trackannot.store._log import LogInfo
+from trackannot.store._replace import (
+    discard_replacement, finished_replacement, recover, replacement_path, swap_in,
+)
+from trackannot.store._video import TrackStore, VideoResult, find_group, open_store
 from trackannot.store._writer import StoreWriter
 
 __all__ = [
-    "FORMAT", "LOG_COLUMNS", "QUEUE_OPEN", "QUEUE_SUPERSEDED", "REVIEW_ANSWER_COLUMNS",
-    "STATUS_COMPLETE", "STATUS_FAILED", "STATUS_RUNNING", "TABLES", "StoreWriter", "TrackStore",
-    "VideoResult", "discard_unstarted", "input_identity", "open_root", "open_store",
-    "package_versions", "remove_temp_files", "video_key",
+    "DEFAULT_LOCK_TIMEOUT_S", "FORMAT", "FORMATS_READ", "INTERNAL", "LOG_COLUMNS", "LogInfo",
+    "QUEUE_OPEN", "QUEUE_SUPERSEDED", "REVIEW_ANSWER_COLUMNS", "STATUS_COMPLETE",
+    "STATUS_FAILED", "STATUS_RUNNING", "TABLES", "StoreWriter", "TrackStore", "VideoResult",
+    "WriterLock", "discard_replacement", "discard_unstarted", "find_group", "finished_replacement",
+    "group_lock", "input_identity", "open_root", "open_store", "package_versions", "recover",
+    "remove_temp_files", "replacement_path", "store_lock", "swap_in", "video_key",
 ]

@@ -1,8 +1,10 @@
-"""Store layout: format, statuses, column schemas, group names and the root group's set-up."""
+"""Store layout: format, statuses, column schemas, codecs, group names and the root's set-up."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
 from importlib import metadata
 from pathlib import Path
@@ -10,23 +12,36 @@ from typing import Any
 
 import numpy as np
 import zarr
+import zarr.codecs
 
 from trackannot.corrections import CORRECTION_COLUMNS
+from trackannot.errors import CorruptStoreError, StoreError
 from trackannot.review import ANSWER_COLUMNS
 
-FORMAT = "trackannot.store/1"
+# /2: chunks carry a CRC-32C checksum and are written even when they hold only fill values (so a
+# missing chunk is damage, never "all zeros"); the log's batch records are a table, not a
+# growing attribute. /1 stores are read and written; their log moves to the table on its next
+# batch, and the root's format attribute is raised to /2 by the next writer.
+FORMAT = "trackannot.store/2"
+FORMATS_READ = ("trackannot.store/1", FORMAT)
 TABLES = ("detections", "tracks")
 STATUS_RUNNING = "running"
 STATUS_COMPLETE = "complete"
 STATUS_FAILED = "failed"
+# The store's own folder (a zarr group, so zarr lists it as one and never warns): locks, derived
+# caches and groups being replaced. Video keys never start with a dot.
+INTERNAL = ".trackannot"
 # the `committed` attribute of a group nothing of which is on disk yet (see StoreWriter)
 _NOTHING_COMMITTED: dict[str, Any] = {
     "frames": 0, "rows": {name: 0 for name in TABLES}, "last_frame": -1,
 }
 _IDENTITY_BYTES = 1 << 20
-# name of a temporary file of zarr's LocalStore (written, then renamed into place)
-_ZARR_TEMP = re.compile(r"\.[0-9a-f]{32}\.partial$")
+# a temporary file: zarr's LocalStore writes `<name>.<32 hex>.partial`, we write
+# `<name>.<pid>.partial`, each then renamed into place
+_TEMP = re.compile(r"\.[0-9a-f]+\.partial$")
 _LOG_CHUNK_ROWS = 4096
+_ZSTD_LEVEL = 0  # zarr's default level
+_STR = np.dtypes.StringDType()
 # audit log columns: the correction (see trackannot.corrections) and what it replaced
 LOG_COLUMNS: dict[str, tuple[np.dtype[Any], tuple[int, ...]]] = {
     **CORRECTION_COLUMNS,
@@ -36,6 +51,18 @@ LOG_COLUMNS: dict[str, tuple[np.dtype[Any], tuple[int, ...]]] = {
     "prev_origin": (np.dtype(np.uint8), ()),  # its Origin, 255: no box
     "prev_class": (np.dtype(np.int32), ()),  # the track's class before (-1: new track)
 }
+# one row per batch of the log: its rows, its answers' rows, when, and the record (JSON: source
+# file, its hash, author, time, queue) with the chained digest of everything logged so far
+BATCH_COLUMNS: dict[str, tuple[Any, tuple[int, ...]]] = {
+    "row_start": (np.dtype(np.int64), ()),
+    "row_end": (np.dtype(np.int64), ()),
+    "answers_start": (np.dtype(np.int64), ()),  # -1: no answers
+    "answers_end": (np.dtype(np.int64), ()),
+    "time_ns": (np.dtype(np.int64), ()),
+    "record": (_STR, ()),
+    "digest": (_STR, ()),
+}
+_BATCH_CHUNK_ROWS = 1024
 # review answers: the answer and its author (index into the log's `authors` attribute)
 REVIEW_ANSWER_COLUMNS: dict[str, tuple[np.dtype[Any], tuple[int, ...]]] = {
     **ANSWER_COLUMNS, "author": (np.dtype(np.int32), ()),
@@ -43,6 +70,31 @@ REVIEW_ANSWER_COLUMNS: dict[str, tuple[np.dtype[Any], tuple[int, ...]]] = {
 QUEUE_OPEN = "open"
 QUEUE_SUPERSEDED = "superseded"
 _VERSIONED = ("trackannot", "numpy", "numba", "zarr", "av", "torch", "ultralytics", "scipy")
+_WRITE_CONFIG = {"write_empty_chunks": True}
+
+
+def create_column(group: zarr.Group, name: str, dtype: Any, tail: tuple[int, ...], chunk: int,
+                  rows: int = 0) -> zarr.Array:
+    """A new column array of `rows` rows (chunked along rows), checksummed, written in full.
+
+    Every chunk carries a CRC-32C of its compressed bytes (checked on read), and chunks are
+    written even when they hold only the fill value, so a chunk that is not there is damage.
+    """
+    return group.create_array(
+        name, shape=(rows, *tail), dtype=dtype, chunks=(chunk, *tail),
+        compressors=[zarr.codecs.ZstdCodec(level=_ZSTD_LEVEL), zarr.codecs.Crc32cCodec()],
+        config=_WRITE_CONFIG, overwrite=True,
+    )
+
+
+def writable(array: zarr.Array) -> zarr.Array:
+    """`array` as it must be opened for writing: every chunk written, even all-fill ones."""
+    return array.with_config(_WRITE_CONFIG)
+
+
+def checksummed(array: zarr.Array) -> bool:
+    """Whether the array's chunks carry a CRC-32C (format /2): then each chunk must exist."""
+    return any(isinstance(codec, zarr.codecs.Crc32cCodec) for codec in array.metadata.codecs)
 
 
 def input_identity(path: str | Path) -> dict[str, Any]:
@@ -69,8 +121,12 @@ def package_versions() -> dict[str, str]:
 
 
 def video_key(path: str | Path, taken: set[str] | None = None) -> str:
-    """A group name for a video: its file stem with unsafe characters replaced, made unique."""
-    base = re.sub(r"[^A-Za-z0-9._-]", "_", Path(path).stem) or "video"
+    """A group name for a video: its file stem with unsafe characters replaced, made unique.
+
+    Never empty and never starting with a dot (those names are the store's own, `INTERNAL`):
+    `..mp4` is "video", `.hidden.mp4` is "hidden".
+    """
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", Path(path).stem).lstrip(".") or "video"
     key, n = base, 1
     while taken is not None and key in taken:
         n += 1
@@ -78,20 +134,88 @@ def video_key(path: str | Path, taken: set[str] | None = None) -> str:
     return key
 
 
+def is_video_key(name: str) -> bool:
+    """Whether a child of the root is a video's group (not the store's own folder)."""
+    return bool(name) and not name.startswith(".")
+
+
+def ensure_internal(store_path: str | Path) -> Path:
+    """The store's own folder (`INTERNAL`), created as an empty zarr group if missing."""
+    folder = Path(store_path) / INTERNAL
+    meta = folder / "zarr.json"
+    if not meta.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        doc = {"zarr_format": 3, "node_type": "group",
+               "attributes": {"trackannot": "the store's own: locks, caches, groups being "
+                                            "replaced; not a video"}}
+        _write_atomic(meta, json.dumps(doc).encode())
+    return folder
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+
+
+def check_format(store_path: str | Path, attrs: Any) -> None:
+    """Refuse a root group whose format attribute this version cannot read."""
+    found = attrs.get("format")
+    if found not in FORMATS_READ:
+        if found is None:
+            raise StoreError(f"{store_path}: not a trackannot store (format attribute missing)")
+        raise StoreError(f"{store_path}: store format {found!r} is newer than this trackannot "
+                         f"reads ({', '.join(FORMATS_READ)}); upgrade trackannot")
+
+
 def open_root(store_path: str | Path) -> zarr.Group:
-    """The store's root group for writing, created with its attributes in one write if new."""
-    root = zarr.open_group(str(store_path), mode="a", zarr_format=3,
-                           attributes={"format": FORMAT, "versions": package_versions()})
-    if "format" not in root.attrs:
-        root.attrs.update({"format": FORMAT, "versions": package_versions()})
-    return root
+    """The store's root group for writing: created with its attributes in one write if new,
+    its format raised to the current one (store lock held for either), its own folder made."""
+    from trackannot.store._lock import store_lock
+
+    path = Path(store_path)
+    root = _root_if_current(path)
+    if root is not None and not _has_temp_files(path):
+        return root
+    with store_lock(path, "creating the store"):
+        remove_temp_files(path)  # of root writes a killed process never renamed into place
+        root = _root_if_current(path)
+        if root is not None:
+            return root
+        if (path / "zarr.json").is_file():
+            root = _open_existing(path, "a")
+            check_format(path, root.attrs)
+            root.attrs.update({"format": FORMAT, "versions": package_versions()})
+            return root
+        return zarr.open_group(str(path), mode="a", zarr_format=3,
+                               attributes={"format": FORMAT, "versions": package_versions()})
+
+
+def _has_temp_files(path: Path) -> bool:
+    return any(_TEMP.search(p.name) for p in path.iterdir() if p.is_file())
+
+
+def _root_if_current(path: Path) -> zarr.Group | None:
+    if not (path / "zarr.json").is_file() or not (path / INTERNAL / "zarr.json").is_file():
+        return None
+    root = _open_existing(path, "a")
+    return root if root.attrs.get("format") == FORMAT else None
+
+
+def _open_existing(path: Path, mode: str) -> zarr.Group:
+    try:
+        return zarr.open_group(str(path), mode=mode, zarr_format=3)
+    except (ValueError, KeyError, TypeError) as err:  # json.JSONDecodeError is a ValueError
+        raise CorruptStoreError(f"{path}/zarr.json: the store's root metadata does not load "
+                                f"({err}); run `trackannot check {path}`") from err
 
 
 def remove_temp_files(store_path: str | Path, key: str | None = None) -> int:
     """Delete the temporary files of writes a killed process never renamed into place.
 
-    zarr writes every file as `<name>.<32 hex>.partial`, then renames it. Only call this with no
-    other writer at work on the same part of the store.
+    zarr writes every file as `<name>.<32 hex>.partial`, then renames it (our own small files
+    are `<name>.<pid>.partial`). Only call this with no other writer at work on the same part
+    of the store (its group lock held).
 
     Args:
         store_path: the store.
@@ -104,18 +228,17 @@ def remove_temp_files(store_path: str | Path, key: str | None = None) -> int:
     if not folder.is_dir():
         return 0
     found = [p for p in (folder.iterdir() if key is None else folder.rglob("*"))
-             if p.is_file() and _ZARR_TEMP.search(p.name)]
+             if p.is_file() and _TEMP.search(p.name)]
     for p in found:
-        p.unlink()
+        p.unlink(missing_ok=True)
     return len(found)
 
 
 def discard_unstarted(store_path: str | Path, key: str) -> bool:
-    """Prepare group `key` for a rerun: delete it if it is "running" with nothing committed (a
-    run killed while it was being set up: it may lack arrays), else clean a running group's
-    temporary files (`remove_temp_files`). Returns whether the group was deleted. Finished
-    groups are never touched (a running group has no other writer: corrections need a
-    complete one)."""
+    """Prepare group `key` for a rerun (its group lock held): delete it if it is "running" with
+    nothing committed (a run killed while it was being set up: it may lack arrays), else clean a
+    running group's temporary files (`remove_temp_files`). Returns whether the group was
+    deleted. Finished groups are never touched."""
     root = open_root(store_path)
     if key not in root:
         return False

@@ -3,29 +3,47 @@ queues and their answers), and the store of many videos."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import numpy as np
 import numpy.typing as npt
 import zarr
+from zarr.core.sync import sync
 
 from trackannot.boxes import COLUMNS, Boxes
 from trackannot.corrections import CORRECTION_COLUMNS, Corrections
-from trackannot.errors import StoreError
+from trackannot.errors import CorruptStoreError, StoreError
 from trackannot.review import ANSWER_COLUMNS, ITEM_COLUMNS, Answers, ReviewQueue
 from trackannot.store._layout import (
-    _LOG_CHUNK_ROWS, _NOTHING_COMMITTED, FORMAT, LOG_COLUMNS, QUEUE_OPEN, QUEUE_SUPERSEDED,
-    REVIEW_ANSWER_COLUMNS, STATUS_COMPLETE, STATUS_FAILED, TABLES,
+    _NOTHING_COMMITTED, LOG_COLUMNS, QUEUE_OPEN, QUEUE_SUPERSEDED, STATUS_COMPLETE,
+    STATUS_FAILED, TABLES, check_format, create_column, is_video_key,
 )
+from trackannot.store._lock import DEFAULT_LOCK_TIMEOUT_S, WriterLock, group_lock
+from trackannot.store._log import (
+    LogInfo, append_batch, ensure_answers, log_info, read_answer_rows, read_batches,
+    read_log_rows,
+)
+from trackannot.store._read import open_array, open_child, read_rows
+from trackannot.store._replace import REPLACING, finished_replacement, recover, replacement_path
+
 
 @dataclass(frozen=True)
 class VideoResult:
-    """Read access to one video's group; arrays are read lazily, by frame range."""
+    """Read access to one video's group; arrays are read lazily, by frame range.
+
+    Every read stays inside the committed extent and is verified (`trackannot.store._read`):
+    a chunk that is missing or damaged raises `CorruptStoreError`, never reads as zeros.
+    Writes (`append_log`, `write_queue`) need the group's lock: get the video from
+    `TrackStore.writer(key)`.
+    """
 
     key: str
     group: zarr.Group
+    lock: WriterLock | None = field(default=None, compare=False)
 
     @property
     def attrs(self) -> dict[str, Any]:
@@ -49,21 +67,31 @@ class VideoResult:
         done = self.group.attrs.get("committed") or _NOTHING_COMMITTED
         return self.status in (STATUS_COMPLETE, STATUS_FAILED) or int(done["frames"]) > 0
 
+    def _array(self, path: str) -> zarr.Array:
+        return open_array(self.group, path, self.key)
+
+    def _rows(self, path: str, start: int, stop: int) -> np.ndarray:
+        return read_rows(self._array(path), start, stop, f"{self.key}/{path}")
+
     def committed(self) -> tuple[int, dict[str, int]]:
         """(frames, rows per table) committed; what was written past them is ignored.
 
         A group without the `committed` attribute (written before it existed) counts whole.
         """
         done = self.group.attrs.get("committed")
-        if done is None:
-            return (self.group["frames/index"].shape[0],
-                    {name: self.group[f"{name}/frame"].shape[0] for name in TABLES})
-        return int(done["frames"]), {name: int(n) for name, n in done["rows"].items()}
+        try:
+            if done is None:
+                return (self._array("frames/index").shape[0],
+                        {name: self._array(f"{name}/frame").shape[0] for name in TABLES})
+            return int(done["frames"]), {name: int(done["rows"][name]) for name in TABLES}
+        except (KeyError, TypeError, ValueError) as err:
+            raise CorruptStoreError(f"{self.key}: the committed attribute {done!r} does not "
+                                    "load; run `trackannot check STORE`") from err
 
     def frames(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """(index, time_s) of every processed (committed) frame."""
         n, _ = self.committed()
-        return self.group["frames/index"][:n], self.group["frames/time_s"][:n]
+        return self._rows("frames/index", 0, n), self._rows("frames/time_s", 0, n)
 
     def read(self, start: int | None = None, stop: int | None = None, table: str = "tracks") -> Boxes:
         """`Boxes` of `table` for decoded frames start <= frame < stop, reading only those rows.
@@ -72,56 +100,85 @@ class VideoResult:
             start: first decoded frame index (inclusive); None from the beginning.
             stop: end decoded frame index (exclusive); None to the end.
             table: "tracks" or "detections".
+
+        Raises:
+            CorruptStoreError: a chunk of those rows is missing or damaged.
         """
         if table not in TABLES:
             raise StoreError(f"unknown table {table!r}; expected one of {TABLES}")
         n_frames, rows = self.committed()
-        index = self.group["frames/index"][:n_frames]
+        index = self._rows("frames/index", 0, n_frames)
         lo = 0 if start is None else int(np.searchsorted(index, start, side="left"))
         hi = len(index) if stop is None else int(np.searchsorted(index, stop, side="left"))
-        tab = self.group[table]
         n_rows = rows[table]
-        row_start = tab["row_start"]
-        r0 = int(row_start[lo]) if lo < len(index) else n_rows
-        r1 = int(row_start[hi]) if hi < len(index) else n_rows
-        return Boxes(**{name: tab[name][r0:r1] for name in COLUMNS})
+        starts = self._rows(f"{table}/row_start", lo, min(hi + 1, len(index)))
+        r0 = int(starts[0]) if lo < len(index) else n_rows
+        r1 = int(starts[hi - lo]) if hi < len(index) else n_rows
+        if not 0 <= r0 <= r1 <= n_rows:
+            raise CorruptStoreError(f"{self.key}/{table}/row_start: frames {lo}..{hi - 1} point "
+                                    f"at rows {r0}..{r1}, outside the {n_rows} committed rows; "
+                                    "run `trackannot check STORE`")
+        return Boxes(**{name: self._rows(f"{table}/{name}", r0, r1) for name in COLUMNS})
 
     def row_starts(self, table: str = "tracks") -> npt.NDArray[np.int64]:
         """(f + 1,) int64 offsets of each committed frame's rows in `read(table=table)`."""
         n_frames, rows = self.committed()
-        starts = self.group[f"{table}/row_start"][:n_frames]
+        starts = self._rows(f"{table}/row_start", 0, n_frames)
         return np.append(starts, np.int64(rows[table])).astype(np.int64)
+
+    def column(self, table: str, name: str) -> np.ndarray:
+        """One column of `table`, every committed row (e.g. `column("tracks", "track_id")`)."""
+        _, rows = self.committed()
+        return self._rows(f"{table}/{name}", 0, rows[table])
 
     @property
     def num_frames(self) -> int:
         """Frames in the video: the header's count, or past the last processed frame if more."""
         n, _ = self.committed()
-        last = int(self.group["frames/index"][n - 1]) + 1 if n else 0
+        last = int(self._rows("frames/index", n - 1, n)[0]) + 1 if n else 0
         return max(int((self.attrs.get("video") or {}).get("frame_count") or 0), last)
 
-    def log_info(self) -> dict[str, Any]:
-        """The corrections log's attribute: committed `rows`, `batches`, `authors`."""
-        return dict(self.group.attrs.get("corrections") or {"rows": 0, "batches": [], "authors": []})
+    # ------------------------------------------------------------------------- corrections log
 
-    def read_log(self) -> tuple[Corrections, dict[str, np.ndarray]]:
-        """The committed corrections, in order, and the log's other columns (batch, prev_*)."""
+    def log_info(self) -> LogInfo:
+        """The corrections log's committed extent: rows, batches, authors, digest."""
+        return log_info(self.group, self.key)
+
+    def batches(self, start: int = 0, stop: int | None = None) -> list[dict[str, Any]]:
+        """Records of committed batches start..stop-1 (number, rows, source, author, time,
+        queue and answers), read from the batch table."""
+        return read_batches(self.group, self.key, self.log_info(), start, stop)
+
+    def read_log(self, start: int = 0, stop: int | None = None
+                 ) -> tuple[Corrections, dict[str, np.ndarray]]:
+        """Committed corrections start..stop-1 (default: all), in order, and every log column
+        (batch, prev_*)."""
         info = self.log_info()
-        n = int(info["rows"])
-        if n == 0:
-            return Corrections.empty(), {k: np.zeros((0, *t), d) for k, (d, t) in LOG_COLUMNS.items()}
-        log = self.group["corrections"]
-        cols = {name: log[name][:n] for name in LOG_COLUMNS}
-        authors = np.asarray(info["authors"], dtype=str)
+        stop = info.rows if stop is None else min(stop, info.rows)
+        cols = read_log_rows(self.group, self.key, start, stop)
+        n = len(cols["op"])
+        authors = np.asarray(info.authors, dtype=str)
+        if n and (cols["author"].min() < 0 or cols["author"].max() >= len(authors)):
+            raise CorruptStoreError(f"{self.key}: corrections log rows {start}..{stop - 1} name "
+                                    f"authors outside the {len(authors)} recorded; run "
+                                    "`trackannot check STORE`")
         corrections = Corrections(
             **{name: cols[name] for name in CORRECTION_COLUMNS},
-            author=authors[cols["author"]],
+            author=authors[cols["author"]] if n else np.zeros(0, dtype=str),
             source_line=np.zeros(n, np.int64),
         )
         return corrections, cols
 
+    def _require_lock(self, doing: str) -> None:
+        if self.group.store.read_only:
+            raise StoreError(f"{self.key}: store opened read-only; cannot {doing}")
+        if self.lock is None or not self.lock.held:
+            raise StoreError(f"{self.key}: {doing} needs the video's writer lock; use "
+                             "`with open_store(path, mode='a').writer(key) as video:`")
+
     def append_log(self, corrections: Corrections, extra: Mapping[str, np.ndarray],
                    batch: Mapping[str, Any], answers: tuple[str, Answers] | None = None) -> int:
-        """Append one batch to the corrections log; returns the batch number.
+        """Append one batch to the corrections log and commit it; returns the batch number.
 
         Args:
             corrections: the batch, with every new track id resolved.
@@ -131,38 +188,33 @@ class VideoResult:
                 queue's committed answers and committed with the batch.
 
         Raises:
-            StoreError: the store was opened read-only, or the answers' queue is unknown.
+            StoreError: the store was opened read-only, the lock is not held, or the answers'
+                queue is unknown.
         """
-        if self.group.store.read_only:
-            raise StoreError(f"{self.key}: store opened read-only; open_store(path, mode='a')")
+        self._require_lock("appending corrections")
         info = self.log_info()
-        n0, k = int(info["rows"]), len(corrections)
-        authors = list(info["authors"])
+        authors = list(info.authors)
         names = corrections.author.tolist() + (answers[1].author.tolist() if answers else [])
-        for a in dict.fromkeys(sorted(set(names))):
+        for a in sorted(set(names)):
             if a not in authors:
                 authors.append(a)
-        number = len(info["batches"])
-        record: dict[str, Any] = {}
-        if answers is not None:
-            record = self._write_answers(answers[0], answers[1], number, authors, info)
-        cols = {name: getattr(corrections, name) for name in CORRECTION_COLUMNS}
         lookup = {a: i for i, a in enumerate(authors)}
+        k = len(corrections)
+        cols = {name: getattr(corrections, name) for name in CORRECTION_COLUMNS}
         cols["author"] = np.asarray([lookup[a] for a in corrections.author.tolist()], np.int32)
-        cols["batch"] = np.full(k, number, np.int32)
-        cols.update({name: np.asarray(extra[name]) for name in ("prev_xyxy", "prev_origin", "prev_class")})
-        if "corrections" not in self.group:
-            log = self.group.create_group("corrections")
-            for name, (dtype, tail) in LOG_COLUMNS.items():
-                log.create_array(name, shape=(0, *tail), dtype=dtype, chunks=(_LOG_CHUNK_ROWS, *tail))
-        log = self.group["corrections"]
-        for name in LOG_COLUMNS:  # rows past the committed count are leftovers of a crash
-            arr = log[name]
-            arr.resize((n0 + k, *arr.shape[1:]))
-            arr[n0 : n0 + k] = cols[name]
-        batches = [*info["batches"], {**batch, **record, "number": number, "rows": [n0, n0 + k]}]
-        self.group.attrs["corrections"] = {"rows": n0 + k, "batches": batches, "authors": authors}
-        return number
+        cols["batch"] = np.full(k, info.batches, np.int32)
+        cols.update({name: np.asarray(extra[name]) for name in ("prev_xyxy", "prev_origin",
+                                                                 "prev_class")})
+        answer_rows = None
+        if answers is not None:
+            queue_id, given = answers
+            self._record(queue_id)
+            answer_rows = (queue_id, {
+                **{name: getattr(given, name) for name in ANSWER_COLUMNS},
+                "batch": np.full(len(given), info.batches, np.int32),
+                "author": np.asarray([lookup[a] for a in given.author.tolist()], np.int32),
+            })
+        return append_batch(self.group, self.key, info, cols, dict(batch), authors, answer_rows)
 
     # ------------------------------------------------------------------------------ review queues
 
@@ -171,7 +223,12 @@ class VideoResult:
         frames, status ("open" or "superseded"), superseded_by, settings."""
         if "review" not in self.group:
             return []
-        return [dict(r) for r in (self.group["review"].attrs.get("review") or {}).get("queues", [])]
+        review = open_child(self.group, "review", self.key)
+        try:
+            return [dict(r) for r in (review.attrs.get("review") or {}).get("queues", [])]
+        except (AttributeError, TypeError) as err:
+            raise CorruptStoreError(f"{self.key}: the review attribute does not load ({err}); "
+                                    "run `trackannot check STORE`") from err
 
     def _record(self, queue_id: str) -> dict[str, Any]:
         records = self.queue_records()
@@ -184,8 +241,9 @@ class VideoResult:
     def write_queue(self, queue: ReviewQueue, settings: Mapping[str, Any]) -> dict[str, Any]:
         """Store a new review queue; every earlier open queue becomes superseded by it.
 
-        The items are written first; one write of the review group's attribute then lists the
-        queue and supersedes the others (items of a crash before it are overwritten next time).
+        The items (and empty answer arrays) are written first; one write of the review group's
+        attribute then lists the queue and supersedes the others (what a crash before it left
+        is overwritten next time). Needs the group's lock (`TrackStore.writer`).
 
         Args:
             queue: the queue (its id must be new in this video).
@@ -195,25 +253,26 @@ class VideoResult:
             The queue's record.
 
         Raises:
-            StoreError: read-only store, or a queue with this id exists.
+            StoreError: read-only store, lock not held, or a queue with this id exists.
         """
-        from datetime import datetime, timezone
-
-        if self.group.store.read_only:
-            raise StoreError(f"{self.key}: store opened read-only; open_store(path, mode='a')")
+        self._require_lock("writing a review queue")
         records = self.queue_records()
         if any(r["id"] == queue.queue_id for r in records):
             raise StoreError(f"{self.key}: review queue {queue.queue_id!r} already exists")
         review = self.group.require_group("review")
-        items = review.require_group(queue.queue_id).require_group("items")
+        folder = review.require_group(queue.queue_id)
+        items = folder.require_group("items")
         for name, (dtype, tail) in ITEM_COLUMNS.items():
-            arr = items.create_array(name, shape=(len(queue), *tail), dtype=dtype,
-                                     chunks=(max(len(queue), 1), *tail), overwrite=True)
+            arr = create_column(items, name, dtype, tail, max(len(queue), 1), rows=len(queue))
             if len(queue):
                 arr[:] = getattr(queue, name)
+        if "answers" in folder:  # a crash's leftovers under this (never listed) id
+            del folder["answers"]
+        ensure_answers(self.group, queue.queue_id)
+        info = self.log_info()
         record = {
             "id": queue.queue_id, "created": datetime.now(timezone.utc).isoformat(),
-            "based_on": int(queue.based_on), "based_on_batches": len(self.log_info()["batches"]),
+            "based_on": int(queue.based_on), "based_on_batches": info.batches,
             "mode": queue.mode, "budget": int(queue.budget), "items": len(queue),
             "frames": len(queue.frames), "status": QUEUE_OPEN, "superseded_by": None,
             "settings": {k: settings[k] for k in ("spot_check_rate", "honeypot_rate",
@@ -233,14 +292,11 @@ class VideoResult:
             StoreError: no such queue (the message lists the video's queues).
         """
         record = self._record(queue_id)
-        items = self.group[f"review/{queue_id}/items"]
+        n = int(record["items"])
         return ReviewQueue(queue_id=queue_id, based_on=int(record["based_on"]), mode=record["mode"],
                            budget=int(record["budget"]),
-                           **{name: items[name][:] for name in ITEM_COLUMNS})
-
-    def _committed_answers(self, queue_id: str, info: Mapping[str, Any]) -> int:
-        ends = [b["answers"][1] for b in info["batches"] if b.get("queue") == queue_id]
-        return int(max(ends, default=0))
+                           **{name: self._rows(f"review/{queue_id}/items/{name}", 0, n)
+                              for name in ITEM_COLUMNS})
 
     def read_answers(self, queue_id: str) -> Answers:
         """The committed answers to queue `queue_id`, in the order they were logged.
@@ -250,35 +306,17 @@ class VideoResult:
         """
         self._record(queue_id)
         info = self.log_info()
-        n = self._committed_answers(queue_id, info)
+        n = info.answers.get(queue_id, 0)
         if n == 0:
             return Answers.create(item=[], op=[])
-        group = self.group[f"review/{queue_id}/answers"]
-        cols = {name: group[name][:n] for name in REVIEW_ANSWER_COLUMNS}
-        authors = np.asarray(info["authors"], dtype=str)
+        cols = read_answer_rows(self.group, self.key, queue_id, 0, n)
+        authors = np.asarray(info.authors, dtype=str)
         return Answers(**{name: cols[name] for name in ANSWER_COLUMNS}, author=authors[cols["author"]])
-
-    def _write_answers(self, queue_id: str, answers: Answers, number: int, authors: list[str],
-                       info: Mapping[str, Any]) -> dict[str, Any]:
-        """Write answer rows past the queue's committed ones; the batch record's part for them."""
-        self._record(queue_id)
-        a0, k = self._committed_answers(queue_id, info), len(answers)
-        lookup = {a: i for i, a in enumerate(authors)}
-        cols = {name: getattr(answers, name) for name in ANSWER_COLUMNS}
-        cols["batch"] = np.full(k, number, np.int32)
-        cols["author"] = np.asarray([lookup[a] for a in answers.author.tolist()], np.int32)
-        group = self.group[f"review/{queue_id}"].require_group("answers")
-        for name, (dtype, tail) in REVIEW_ANSWER_COLUMNS.items():
-            if name not in group:
-                group.create_array(name, shape=(0, *tail), dtype=dtype, chunks=(_LOG_CHUNK_ROWS, *tail))
-            arr = group[name]  # rows past the committed count are leftovers of a crash
-            arr.resize((a0 + k, *arr.shape[1:]))
-            arr[a0 : a0 + k] = cols[name]
-        return {"queue": queue_id, "answers": [a0, a0 + k]}
 
 
 class TrackStore:
-    """A store opened for reading: `store.videos`, `store[key]`, iteration over `VideoResult`."""
+    """A store opened for reading (mode "r") or for writes under locks (mode "a"):
+    `store.videos`, `store[key]`, iteration over `VideoResult`, `store.writer(key)`."""
 
     def __init__(self, path: str | Path, mode: str = "r") -> None:
         self.path = Path(path)
@@ -286,28 +324,91 @@ class TrackStore:
             raise StoreError(f"{self.path}: no such store")
         if mode not in ("r", "a"):
             raise StoreError(f"mode must be 'r' (read) or 'a' (append corrections), got {mode!r}")
+        self.mode = mode
+        if not (self.path / "zarr.json").is_file():
+            raise StoreError(f"{self.path}: not a trackannot store (no zarr.json)")
         try:
             self._root = zarr.open_group(str(self.path), mode=mode, zarr_format=3)
-        except (FileNotFoundError, ValueError, zarr.errors.GroupNotFoundError) as err:
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError) as err:
             raise StoreError(f"{self.path}: not a trackannot store ({err})") from err
-        if self._root.attrs.get("format") != FORMAT:
-            raise StoreError(f"{self.path}: not a trackannot store (format attribute missing)")
+        except (ValueError, KeyError, TypeError) as err:
+            raise CorruptStoreError(f"{self.path}/zarr.json: the store's root metadata does not "
+                                    f"load ({err}); run `trackannot check {self.path}`") from err
+        check_format(self.path, self._root.attrs)
 
     @property
     def videos(self) -> list[str]:
-        return sorted(name for name, _ in self._root.groups())
+        """Keys of the store's video groups, sorted (a group whose metadata is damaged is listed:
+        opening it raises `CorruptStoreError`)."""
+        names = {n for n in sync(_children(self._root.store)) if is_video_key(n)}
+        found = {n for n in names if self._exists(n)}
+        # a replacement a crash left finished but not yet renamed into place (see _replace)
+        found |= {n for n in self._pending_replacements() if n not in found}
+        return sorted(found)
+
+    def _exists(self, path: str) -> bool:
+        return bool(sync(self._root.store.exists(f"{path}/zarr.json")))
+
+    def _pending_replacements(self) -> list[str]:
+        folder = self.path / REPLACING
+        if not folder.is_dir():
+            return []
+        return [p.name for p in folder.iterdir() if is_video_key(p.name)
+                and finished_replacement(self.path, p.name)]
 
     def __getitem__(self, key: str) -> VideoResult:
-        if key not in self.videos:
+        path = key
+        if not is_video_key(key):
             raise StoreError(f"{self.path}: no video '{key}'; videos: {', '.join(self.videos)}")
-        return VideoResult(key, self._root[key])
+        if not self._exists(key):
+            if not finished_replacement(self.path, key):
+                raise StoreError(f"{self.path}: no video '{key}'; videos: "
+                                 f"{', '.join(self.videos)}")
+            path = replacement_path(key)
+        group = open_child(self._root, path, key)
+        if not isinstance(group, zarr.Group):
+            raise CorruptStoreError(f"{key}: should be a group, found an array")
+        return VideoResult(key, group)
 
     def __iter__(self) -> Iterator[VideoResult]:
         return (self[key] for key in self.videos)
 
+    @contextlib.contextmanager
+    def writer(self, key: str, command: str | None = None,
+               timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[VideoResult]:
+        """Video `key` for writing, its group lock held for the block; everything read inside
+        the block (state, log extent) is read under the lock, so a batch is checked against the
+        state it is appended to.
+
+        Raises:
+            LockedError: another process holds the lock longer than `timeout` seconds.
+            StoreError: read-only store, or no such video.
+        """
+        if self.mode != "a":
+            raise StoreError(f"{self.path}: opened read-only; open_store(path, mode='a')")
+        with group_lock(self.path, key, command, timeout) as lock:
+            recover(self.path, key)  # finish a replacement a crash interrupted
+            result = self[key]
+            yield VideoResult(key, result.group, lock)
+
+
+async def _children(store: Any) -> list[str]:
+    return [name async for name in store.list_dir("")]
+
+
+def find_group(store: str | Path, key: str, path: str | None = None) -> VideoResult | None:
+    """Video `key`'s group at `path` inside the store (default `key`), None if it does not
+    exist. Looked up by name, without listing the store (other writers may be creating their
+    groups at the same moment)."""
+    root = zarr.open_group(str(store), mode="r", zarr_format=3)
+    path = path or key
+    if not sync(root.store.exists(f"{path}/zarr.json")):
+        return None
+    return VideoResult(key, open_child(root, path, key))
+
 
 def open_store(path: str | Path, mode: str = "r") -> TrackStore:
-    """Open a result store: mode "r" to read, "a" to also append corrections.
+    """Open a result store: mode "r" to read, "a" to also write (under `TrackStore.writer`).
 
     Example:
         >>> store = open_store("out.zarr")                      # doctest: +SKIP

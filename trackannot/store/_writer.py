@@ -13,8 +13,12 @@ from trackannot.boxes import COLUMNS, Boxes
 from trackannot.config import StoreConfig
 from trackannot.errors import StoreError
 from trackannot.store._layout import (
-    _NOTHING_COMMITTED, STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING, TABLES, open_root,
+    _NOTHING_COMMITTED, STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING, TABLES, create_column,
+    open_root, writable,
 )
+from trackannot.store._lock import WriterLock, group_lock
+from trackannot.store._log import ensure_log
+from trackannot.store._read import open_array, open_child
 
 class _TableWriter:
     """Buffers one Boxes table and appends it to its zarr arrays in whole chunks.
@@ -24,20 +28,15 @@ class _TableWriter:
     the first write completes that chunk.
     """
 
-    def __init__(self, group: zarr.Group, cfg: StoreConfig, *, resume: bool = False) -> None:
+    def __init__(self, group: zarr.Group, cfg: StoreConfig, what: str, *,
+                 resume: bool = False) -> None:
         if resume:
-            self._arrays = {name: group[name] for name in COLUMNS}
-            self._row_start = group["row_start"]
+            self._arrays = {name: writable(open_array(group, name, what)) for name in COLUMNS}
+            self._row_start = writable(open_array(group, "row_start", what))
         else:
-            self._arrays = {
-                name: group.create_array(
-                    name, shape=(0, *tail), dtype=dtype, chunks=(cfg.chunk_rows, *tail)
-                )
-                for name, (dtype, tail) in COLUMNS.items()
-            }
-            self._row_start = group.create_array(
-                "row_start", shape=(0,), dtype=np.int64, chunks=(cfg.chunk_frames,)
-            )
+            self._arrays = {name: create_column(group, name, dtype, tail, cfg.chunk_rows)
+                            for name, (dtype, tail) in COLUMNS.items()}
+            self._row_start = create_column(group, "row_start", np.int64, (), cfg.chunk_frames)
         self._chunk_rows = cfg.chunk_rows
         self._chunk_frames = cfg.chunk_frames
         self._parts: list[Boxes] = []
@@ -100,6 +99,16 @@ class _TableWriter:
         self._write_starts(final=True)
 
 
+def _held(lock: WriterLock | None, store_path: str | Path, key: str) -> WriterLock:
+    """The caller's lock (which it must hold), or the group's lock, taken here."""
+    if lock is None:
+        lock = group_lock(store_path, key, "trackannot (writing tracks)")
+        lock.acquire()
+    elif not lock.held:
+        raise StoreError(f"{store_path}: writing video '{key}' needs its group lock held")
+    return lock
+
+
 def _next_boundary(n: int, chunk: int) -> int:
     """The first multiple of `chunk` above `n`: where the chunk holding entry `n` ends."""
     return (n // chunk + 1) * chunk
@@ -128,26 +137,30 @@ class StoreWriter:
         >>> writer.close()                                                            # doctest: +SKIP
     """
 
-    def __init__(self, group: zarr.Group, cfg: StoreConfig,
-                 committed: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, group: zarr.Group, cfg: StoreConfig, key: str, lock: WriterLock,
+                 committed: Mapping[str, Any] | None = None, owns_lock: bool = False) -> None:
         self._group = group
+        self.key = key
+        self.lock = lock
+        self._owns_lock = owns_lock
         resume = committed is not None
         if resume:
-            frames_group = group["frames"]
-            self._index, self._time = frames_group["index"], frames_group["time_s"]
+            self._index = writable(open_array(group, "frames/index", key))
+            self._time = writable(open_array(group, "frames/time_s", key))
         else:
             frames_group = group.create_group("frames")
-            self._index = frames_group.create_array(
-                "index", shape=(0,), dtype=np.int64, chunks=(cfg.chunk_frames,)
-            )
-            self._time = frames_group.create_array(
-                "time_s", shape=(0,), dtype=np.float64, chunks=(cfg.chunk_frames,)
-            )
+            self._index = create_column(frames_group, "index", np.int64, (), cfg.chunk_frames)
+            self._time = create_column(frames_group, "time_s", np.float64, (), cfg.chunk_frames)
+            ensure_log(group)  # the corrections log exists from the start: its first batch
+            # then only appends
         self._chunk_frames = cfg.chunk_frames
         self._frame_buf: list[int] = []
         self._time_buf: list[float] = []
-        self._tables = {name: _TableWriter(group.require_group(name), cfg, resume=resume)
-                        for name in TABLES}
+        self._tables = {
+            name: _TableWriter(open_child(group, name, key) if resume else group.create_group(name),
+                               cfg, key, resume=resume)
+            for name in TABLES
+        }
         done = committed or _NOTHING_COMMITTED
         self.frames = self._frames_written = self._committed = int(done["frames"])
         self._last_frame = int(done["last_frame"])
@@ -166,39 +179,73 @@ class StoreWriter:
         key: str,
         cfg: StoreConfig,
         attrs: Mapping[str, Any],
+        *,
+        lock: WriterLock | None = None,
+        path: str | None = None,
     ) -> StoreWriter:
         """Create group `key` in the store at `store_path` (creating the store if needed).
 
+        Args:
+            store_path, key, cfg: the store, the video's key, chunk sizes.
+            attrs: the group's attributes (config, input, video, detector).
+            lock: the video's group lock, held by the caller for as long as it writes; None:
+                take it here (waiting the default time) and release it in `close`.
+            path: where the group goes inside the store (default `key`; a replacement is built
+                elsewhere, see `trackannot.store._replace`).
+
         Raises:
             StoreError: the group already exists (results are never overwritten in place).
+            LockedError: another process writes this video.
         """
-        root = open_root(store_path)
-        if key in root:
-            raise StoreError(f"{store_path}: group '{key}' already exists; refusing to overwrite it")
-        # attributes in the group's first write: a group never exists without its status
-        group = root.create_group(key, attributes={**attrs, "status": STATUS_RUNNING,
-                                                   "committed": _NOTHING_COMMITTED})
-        return cls(group, cfg)
+        own = lock is None
+        lock = _held(lock, store_path, key)
+        try:
+            root = open_root(store_path)
+            path = path or key
+            if path in root:
+                raise StoreError(f"{store_path}: group '{path}' already exists; refusing to "
+                                 "overwrite it")
+            parent, _, name = path.rpartition("/")
+            base = root.require_group(parent) if parent else root
+            # attributes in the group's first write: a group never exists without its status
+            group = base.create_group(name, attributes={**attrs, "status": STATUS_RUNNING,
+                                                        "committed": _NOTHING_COMMITTED})
+            return cls(group, cfg, key, lock, owns_lock=own)
+        except BaseException:
+            if own:
+                lock.release()
+            raise
 
     @classmethod
-    def resume(cls, store_path: str | Path, key: str, cfg: StoreConfig) -> StoreWriter:
+    def resume(cls, store_path: str | Path, key: str, cfg: StoreConfig, *,
+               lock: WriterLock | None = None, path: str | None = None) -> StoreWriter:
         """Reopen the "running" group `key` at its committed extent, to write on from there.
 
         Rows past the commit point (a crash's leftovers) are cut off; the next frame added is
-        the one after `committed["last_frame"]`.
+        the one after `committed["last_frame"]`. `lock` and `path` as in `create`.
 
         Raises:
             StoreError: no such group, or its status is not "running".
+            LockedError: another process writes this video.
         """
-        root = zarr.open_group(str(store_path), mode="a", zarr_format=3)
-        if key not in root:
-            raise StoreError(f"{store_path}: no group '{key}' to resume")
-        group = root[key]
-        status = group.attrs.get("status")
-        if status != STATUS_RUNNING:
-            raise StoreError(f"{store_path}: group '{key}' is {status!r}; only a 'running' group "
-                             "can be resumed")
-        return cls(group, cfg, committed=dict(group.attrs.get("committed") or _NOTHING_COMMITTED))
+        own = lock is None
+        lock = _held(lock, store_path, key)
+        try:
+            root = zarr.open_group(str(store_path), mode="a", zarr_format=3)
+            path = path or key
+            if path not in root:
+                raise StoreError(f"{store_path}: no group '{path}' to resume")
+            group = open_child(root, path, key)
+            status = group.attrs.get("status")
+            if status != STATUS_RUNNING:
+                raise StoreError(f"{store_path}: group '{key}' is {status!r}; only a 'running' "
+                                 "group can be resumed")
+            committed = dict(group.attrs.get("committed") or _NOTHING_COMMITTED)
+            return cls(group, cfg, key, lock, committed=committed, owns_lock=own)
+        except BaseException:
+            if own:
+                lock.release()
+            raise
 
     @property
     def committed_frames(self) -> int:
@@ -266,6 +313,8 @@ class StoreWriter:
         """
         if status not in (STATUS_COMPLETE, STATUS_FAILED):
             raise StoreError(f"close(status=...) takes 'complete' or 'failed', got {status!r}")
+        if not self.lock.held:
+            raise StoreError(f"{self.key}: the writer's group lock was released before close()")
         self._write_frames(final=True)
         for table in self._tables.values():
             table.close()
@@ -282,3 +331,5 @@ class StoreWriter:
                 "status": status,
             }
         )
+        if self._owns_lock:
+            self.lock.release()
