@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from trackannot.config import PipelineConfig
     from trackannot.export.meta import VideoMeta
     from trackannot.review import ReviewQueue
-    from trackannot.store import VideoResult
+    from trackannot.store import TrackStore, VideoResult
 
 __all__ = ["review"]
 
@@ -56,16 +56,18 @@ def review(store: Path, budget: int, video: str | None, mode: str | None, config
         raise click.BadParameter("--budget must be >= 1 frame", param_hint="--budget")
     with _errors():
         cfg = _resolve_config(config, sets, **{"review.mode": mode})
-        result = _pick_video(store, video)
-        queue, meta, eligible = _build_review(result, budget, cfg, not no_honeypots)
+        opened, key = _pick_video(store, video)
+        # built from the state and stored under the video's lock: no batch lands in between
+        with opened.writer(key, "trackannot review") as result:
+            queue, meta, eligible = _build_review(result, budget, cfg, not no_honeypots)
         from trackannot.export.review_tasks import write_review_tasks
 
         paths = write_review_tasks(out_dir, queue, meta)
-    _echo_queue(result.key, queue, eligible, budget, paths)
+    _echo_queue(key, queue, eligible, budget, paths)
 
 
-def _pick_video(store: Path, video: str | None) -> VideoResult:
-    """The store's video `video` (opened for appending), or its only one."""
+def _pick_video(store: Path, video: str | None) -> tuple[TrackStore, str]:
+    """The store (opened for writing) and the key of its video `video`, or of its only one."""
     from trackannot.store import open_store
 
     opened = open_store(store, mode="a")
@@ -74,7 +76,8 @@ def _pick_video(store: Path, video: str | None) -> VideoResult:
             raise click.UsageError(f"{store} holds {len(opened.videos)} videos "
                                    f"({', '.join(opened.videos)}); choose one with --video")
         video = opened.videos[0]
-    return opened[video]
+    opened[video]  # no such video: say so before taking its lock
+    return opened, video
 
 
 def _build_review(result: VideoResult, budget: int, cfg: PipelineConfig,
@@ -96,7 +99,7 @@ def _build_review(result: VideoResult, budget: int, cfg: PipelineConfig,
     if not len(boxes):
         raise click.ClickException(f"{result.key}: the annotation has no boxes to review")
     meta = video_meta(result)
-    based_on = int(result.log_info()["rows"])
+    based_on = result.log_info().rows
     settings = config_to_dict(cfg.review) | {"honeypots": honeypots, "budget": budget}
     number = len(result.queue_records())
     digest = hashlib.sha256(json.dumps([number, based_on, settings], sort_keys=True).encode())

@@ -72,9 +72,9 @@ def test_a_batch_is_logged_with_author_time_and_previous_values(store, tmp_path)
     assert cols["prev_origin"].tolist() == [Origin.DETECTED, Origin.DETECTED, NO_BOX]
     # the automatic boxes are smoothed (interpolate.smooth_seconds); a straight track stays put
     np.testing.assert_allclose(cols["prev_xyxy"][0], [20, 10, 50, 90], atol=0.01)
-    info = video.log_info()
-    assert info["rows"] == 3 and info["batches"][0]["source"].endswith("fix.jsonl")
-    assert len(info["batches"][0]["sha256"]) == 64 and info["authors"] == ["ana", "bo"]
+    info, batches = video.log_info(), video.batches()
+    assert info.rows == 3 and batches[0]["source"].endswith("fix.jsonl")
+    assert len(batches[0]["sha256"]) == 64 and info.authors == ["ana", "bo"]
 
 
 def test_the_state_is_replayed_from_the_log(store, tmp_path):
@@ -92,7 +92,7 @@ def test_the_state_is_replayed_from_the_log(store, tmp_path):
     np.testing.assert_array_equal(t1.xyxy[t1.frame == 10][0], [1, 1, 11, 11])
     assert boxes[boxes.track_id == 2].frame.max() == 19
     assert boxes[boxes.track_id == 3].frame.tolist() == list(range(20, 30))
-    assert [b["number"] for b in open_store(store)["clip"].log_info()["batches"]] == [0, 1]
+    assert [b["number"] for b in open_store(store)["clip"].batches()] == [0, 1]
 
 
 @pytest.mark.parametrize("lines, match", [
@@ -152,6 +152,8 @@ def test_read_only_store_refuses_to_append(store):
              "prev_class": np.zeros(0, np.int32)}
     with pytest.raises(StoreError, match="read-only"):
         open_store(store)["clip"].append_log(Corrections.empty(), empty, {})
+    with pytest.raises(StoreError, match="needs the video's writer lock"):  # not by construction
+        open_store(store, mode="a")["clip"].append_log(Corrections.empty(), empty, {})
 
 
 def test_load_state_smooths_the_automatic_boxes_unless_told_not_to(tmp_path):

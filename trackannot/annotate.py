@@ -24,7 +24,7 @@ from trackannot.keyframes import Keyframes
 from trackannot.review import Answers, ReviewQueue, answers_from_lines, read_answer_file
 from trackannot.smooth import smooth_tracks, strength_for_fps
 from trackannot.state import AnnotationState
-from trackannot.store import VideoResult, open_store
+from trackannot.store import DEFAULT_LOCK_TIMEOUT_S, VideoResult, open_store
 
 __all__ = ["BatchSummary", "apply_corrections", "check_queue", "keyframe_corrections", "load_state",
            "video_meta"]
@@ -80,7 +80,7 @@ def load_state(result: VideoResult, cfg: InterpolateConfig | None = None) -> Ann
         cfg=cfg,
     )
     corrections, _ = result.read_log()
-    for batch in result.log_info()["batches"]:
+    for batch in result.batches():
         a, b = batch["rows"]
         try:
             state.apply(corrections[a:b], source=f"log batch {batch['number']}")
@@ -115,8 +115,8 @@ def video_meta(result: VideoResult) -> VideoMeta:
     fps = _fps(result)
     names = (result.attrs.get("detector") or {}).get("class_names")
     if not names:
-        classes = result.group["tracks/class_id"]
-        top = int(classes[:].max()) if classes.shape[0] else 0
+        classes = result.column("tracks", "class_id")
+        top = int(classes.max()) if len(classes) else 0
         names = ["object"] if top == 0 else [f"class{i}" for i in range(top + 1)]
     return VideoMeta(name=result.key, width=width, height=height, num_frames=result.num_frames,
                      fps=fps, class_names=tuple(names))
@@ -176,9 +176,10 @@ def check_queue(result: VideoResult, queue_id: str) -> ReviewQueue:
         raise StoreError(f"{result.key}: queue {queue_id} was re-ranked as {newer} (the annotation "
                          f"changed since it was built); answer {newer}'s items")
     info = result.log_info()
-    since = info["batches"][int(record.get("based_on_batches", 0)):]
+    since = result.batches(int(record.get("based_on_batches", 0))) \
+        if info.rows != int(record["based_on"]) else []
     others = [b for b in since if b.get("queue") != queue_id]
-    if int(info["rows"]) != int(record["based_on"]) and others:
+    if others:
         landed = sum(b["rows"][1] - b["rows"][0] for b in others)
         raise StoreError(f"{result.key}: queue {queue_id} is stale: {landed} corrections in "
                          f"{len(others)} batch(es) landed since it was built; run `trackannot "
@@ -248,8 +249,13 @@ def _read_batch(path: Path, state: AnnotationState, result: VideoResult, author:
 
 
 def apply_corrections(store: str | Path, path: str | Path, *, video: str | None = None,
-                      author: str, dry_run: bool = False, queue: str | None = None) -> BatchSummary:
+                      author: str, dry_run: bool = False, queue: str | None = None,
+                      lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> BatchSummary:
     """Apply one file of corrections to one video of a store, all or none.
+
+    The video's writer lock is held from reading its current state to committing the batch, so
+    concurrent applies to one video run one after the other, each checked against the state it
+    is appended to: none is lost.
 
     Args:
         store: the store directory.
@@ -258,14 +264,16 @@ def apply_corrections(store: str | Path, path: str | Path, *, video: str | None 
             (`trackannot.export.review_tasks`) as the reviewers saved them.
         video: the video's group; may be omitted when the store holds one video.
         author: recorded for edits that name no author.
-        dry_run: check the batch against the state, write nothing.
+        dry_run: check the batch against the state, write nothing (no lock taken).
         queue: id of the review queue the file's `"item": N` lines answer
             (`trackannot.review.read_answer_file`); the answers are logged with the batch.
+        lock_timeout: seconds to wait while another process writes this video.
 
     Raises:
         InputFormatError: the file is malformed or does not fit the video (names the file and line),
             or has item lines but no queue; the store is unchanged.
         StoreError: no such store or video; unknown, re-ranked or stale queue.
+        LockedError: another process held the video longer than `lock_timeout`.
     """
     path = Path(path)
     opened = open_store(store, mode="r" if dry_run else "a")
@@ -274,7 +282,15 @@ def apply_corrections(store: str | Path, path: str | Path, *, video: str | None 
             raise StoreError(f"{store} holds {len(opened.videos)} videos ({', '.join(opened.videos)}); "
                              "pass --video")
         video = opened.videos[0]
-    result = opened[video]
+    if dry_run:
+        return _apply(opened[video], path, author, queue, write=False)
+    with opened.writer(video, f"trackannot correct {path.name}", lock_timeout) as result:
+        return _apply(result, path, author, queue, write=True)
+
+
+def _apply(result: VideoResult, path: Path, author: str, queue: str | None,
+           write: bool) -> BatchSummary:
+    """Check a file's batch against the video's current state and, with `write`, log it."""
     review = check_queue(result, queue) if queue is not None else None
     state = load_state(result)
     now = int(datetime.now(timezone.utc).timestamp() * 1e9)
@@ -288,7 +304,7 @@ def apply_corrections(store: str | Path, path: str | Path, *, video: str | None 
         other_id=np.where(batch.op == Op.SPLIT, previous.track_id, batch.other_id),
     )
     number = -1
-    if not dry_run:
+    if write:
         number = result.append_log(
             resolved,
             {"prev_xyxy": previous.xyxy, "prev_origin": previous.origin, "prev_class": previous.class_id},
@@ -297,12 +313,13 @@ def apply_corrections(store: str | Path, path: str | Path, *, video: str | None 
                 "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
                 "author": author,
                 "time": datetime.fromtimestamp(now / 1e9, tz=timezone.utc).isoformat(),
+                "time_ns": now,
             },
             answers=(queue, answers) if queue is not None and answers is not None else None,
         )
     ops, counts = np.unique(batch.op, return_counts=True)
     return BatchSummary(
-        video=video,
+        video=result.key,
         batch=number,
         counts={Op(int(o)).name.lower(): int(c) for o, c in zip(ops, counts)},
         tracks_touched=len(set(previous.track_id.tolist())),

@@ -34,26 +34,27 @@ overlap is of decoding, tracking and writing with detection.
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from dataclasses import replace as _with
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence
 
 import numpy as np
-import zarr
 
 from trackannot.boxes import Boxes
 from trackannot.config import PipelineConfig
 from trackannot.decode import FrameBatch, decode_frames, probe_video
-from trackannot.errors import StoreError, VideoDecodeError
+from trackannot.errors import LockedError, StoreError, VideoDecodeError
 from trackannot.overlap import in_background
 from trackannot.provenance import decode_config_for, mismatch, run_attrs
 from trackannot.store import (
-    STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING, StoreWriter, VideoResult, discard_unstarted,
-    open_root, open_store, remove_temp_files, video_key,
+    DEFAULT_LOCK_TIMEOUT_S, INTERNAL, STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING,
+    StoreWriter, VideoResult, WriterLock, discard_replacement, discard_unstarted, find_group,
+    group_lock, open_root, open_store, recover, remove_temp_files, replacement_path, swap_in,
+    video_key,
 )
 from trackannot.track import Tracker
 
@@ -104,6 +105,8 @@ class VideoSummary:
         error: why it failed (None when complete).
         resumed_from: frames committed by an earlier, interrupted run (0: started afresh).
         skipped: finished by an earlier run; nothing was done now.
+        replaced: an existing group was replaced (`--overwrite`).
+        busy: another process was writing this video (`error` names it); nothing was done.
     """
 
     key: str
@@ -117,6 +120,8 @@ class VideoSummary:
     error: str | None = None
     resumed_from: int = 0
     skipped: bool = False
+    replaced: bool = False
+    busy: bool = False
 
     @property
     def fps(self) -> float:
@@ -149,12 +154,14 @@ def track_video(
     *,
     detector_info: dict | None = None,
     progress: Progress | None = None,
+    replace: bool = False,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S,
 ) -> VideoSummary:
     """Track one video into group `key` of the store at `writer_store`, or continue it.
 
     A new group is created; a "running" group with the same configuration, detector and input
     is continued from its last commit (module docstring); a "complete" or "failed" one is left
-    as it is (`skipped`).
+    as it is (`skipped`) unless `replace`. The video's group lock is held throughout.
 
     Args:
         path: the video file.
@@ -164,6 +171,10 @@ def track_video(
         detector: any `Detector`; its output goes through a fresh `Tracker`.
         detector_info: what the detector is (weights, detections file), for the attributes.
         progress: receives the frame count as the run goes.
+        replace: build a new group beside an existing one and swap it in when finished
+            (`trackannot.store._replace`); the old group, corrections included, is dropped then.
+            A replacement an earlier run left unfinished is continued.
+        lock_timeout: seconds to wait for another writer of this video.
 
     Returns:
         The video's summary; `status` "failed" when decoding failed mid-stream (the frames
@@ -172,26 +183,57 @@ def track_video(
     Raises:
         VideoDecodeError: the file cannot be opened as a video at all (no group is written).
         StoreError: the group exists but was made from another configuration, detector or file.
+        LockedError: another process writes this video.
     """
     progress = progress or _NoProgress()
     info = probe_video(path)
     attrs = run_attrs(path, info, cfg, detector_info,
                       decode_config_for(cfg, detector).pixel_format)
-    if _has_root(writer_store):
-        discard_unstarted(writer_store, key)  # nothing committed: start it afresh (cleans temps)
-    existing = _existing(writer_store, key)
+    with group_lock(writer_store, key, _command(replace), lock_timeout) as lock:
+        recover(writer_store, key)  # a replacement a crash left finished: swap it in
+        if replace and _existing(writer_store, key) is not None:
+            return _replace(path, writer_store, key, cfg, detector, attrs, info, progress, lock)
+        if _has_root(writer_store):
+            discard_unstarted(writer_store, key)  # nothing committed: start afresh (cleans temps)
+        existing = _existing(writer_store, key)
+        if existing is not None:
+            reason = mismatch(key, existing.attrs, attrs)
+            if reason is not None:
+                raise StoreError(f"{writer_store}: {reason}; rerun with the same settings and "
+                                 "inputs to resume, or pass --overwrite to replace it")
+            if existing.status != STATUS_RUNNING:
+                return _stored_summary(existing, str(path), skipped=True)
+            writer = StoreWriter.resume(writer_store, key, cfg.store, lock=lock)
+        else:
+            writer = StoreWriter.create(writer_store, key, cfg.store, attrs, lock=lock)
+        progress.start(key, _expected_frames(info.frame_count, info.fps, cfg.decode.fps))
+        return _run(path, writer_store, key, cfg, detector, writer, progress, existing)
+
+
+def _command(replace: bool) -> str:
+    return "trackannot track --overwrite" if replace else "trackannot track"
+
+
+def _replace(path: str | Path, store: str | Path, key: str, cfg: PipelineConfig,
+             detector: Detector, attrs: dict[str, Any], info: Any, progress: Progress,
+             lock: WriterLock) -> VideoSummary:
+    """Build `key`'s new group at its replacement path (continuing one an interrupted run left
+    with the same settings), then swap it in. Readers see the old group until then."""
+    spot = replacement_path(key)
+    existing = _existing(store, key, spot)
+    if existing is not None and (existing.status != STATUS_RUNNING or not existing.started
+                                 or mismatch(key, existing.attrs, attrs) is not None):
+        discard_replacement(store, key)
+        existing = None
     if existing is not None:
-        reason = mismatch(key, existing.attrs, attrs)
-        if reason is not None:
-            raise StoreError(f"{writer_store}: {reason}; rerun with the same settings and inputs "
-                             "to resume, or pass --overwrite to start the store afresh")
-        if existing.status != STATUS_RUNNING:
-            return _stored_summary(existing, str(path), skipped=True)
-        writer = StoreWriter.resume(writer_store, key, cfg.store)
+        remove_temp_files(store, spot)
+        writer = StoreWriter.resume(store, key, cfg.store, lock=lock, path=spot)
     else:
-        writer = StoreWriter.create(writer_store, key, cfg.store, attrs)
+        writer = StoreWriter.create(store, key, cfg.store, attrs, lock=lock, path=spot)
     progress.start(key, _expected_frames(info.frame_count, info.fps, cfg.decode.fps))
-    return _run(path, writer_store, key, cfg, detector, writer, progress, existing)
+    summary = _run(path, store, key, cfg, detector, writer, progress, existing)
+    swap_in(store, key)
+    return _with(summary, replaced=True)
 
 
 def _has_root(store: str | Path) -> bool:
@@ -199,19 +241,19 @@ def _has_root(store: str | Path) -> bool:
     return (Path(store) / "zarr.json").is_file()
 
 
-def _existing(store: str | Path, key: str) -> VideoResult | None:
-    """Group `key` if it exists. Looked up by name: listing the store's groups while other
-    threads create theirs could meet a group folder whose metadata is not written yet."""
+def _existing(store: str | Path, key: str, path: str | None = None) -> VideoResult | None:
+    """Group `key` (at `path`, default `key`) if it exists. Looked up by name: listing the
+    store's groups while other threads create theirs could meet a group folder whose metadata
+    is not written yet."""
     if not _has_root(store):
         return None
-    root = zarr.open_group(str(store), mode="r", zarr_format=3)
-    return VideoResult(key, root[key]) if key in root else None
+    return find_group(store, key, path)
 
 
 def _stored_summary(video: VideoResult, path: str, **extra: Any) -> VideoSummary:
     """A summary of what a group holds (for videos finished by an earlier run)."""
     frames, rows = video.committed()
-    track_id = video.group["tracks/track_id"][: rows["tracks"]]
+    track_id = video.column("tracks", "track_id")
     attrs = video.attrs
     return VideoSummary(
         video.key, path, frames, rows["detections"], rows["tracks"],
@@ -247,7 +289,7 @@ def _replay(video: VideoResult, tracker: Tracker, counts: _Counts) -> None:
     _, rows = video.committed()
     counts.frames = len(index)
     counts.detections, counts.tracked_boxes = rows["detections"], rows["tracks"]
-    counts.track_ids.update(np.unique(video.group["tracks/track_id"][: rows["tracks"]]).tolist())
+    counts.track_ids.update(np.unique(video.column("tracks", "track_id")).tolist())
     for lo in range(0, len(index), _REPLAY_FRAMES):
         hi = min(lo + _REPLAY_FRAMES, len(index))
         block = video.read(int(index[lo]), int(index[hi - 1]) + 1, table="detections")
@@ -339,15 +381,19 @@ def track_videos(
     *,
     detector_info: dict | None = None,
     overwrite: bool = False,
+    discard_corrections: bool = False,
     progress: Progress | None = None,
     jobs: int = 1,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S,
 ) -> list[VideoSummary]:
     """Track several videos into one store, one group per video, resuming an interrupted run.
 
     Every video is checked first: one that cannot be opened is a failure (no group); one whose
-    group was made from another configuration, detector or file is refused. Then the videos run
-    (up to `jobs` at once); a video whose decoding fails mid-stream keeps its valid frames
-    (status "failed") and the run goes on. See the module docstring for commits and resume.
+    group was made from another configuration, detector or file is refused (unless
+    `overwrite`). Then the videos run (up to `jobs` at once), each holding its group's lock; a
+    video whose decoding fails mid-stream keeps its valid frames (status "failed") and the run
+    goes on; a video another process is writing is reported `busy` and the run goes on. See
+    the module docstring for commits and resume.
 
     Args:
         videos: video files (see `trackannot.inputs.collect_videos` for directories and
@@ -356,17 +402,22 @@ def track_videos(
         cfg: the resolved configuration.
         detector: the detector every video goes through.
         detector_info: what the detector is, for the attributes (and the resume check).
-        overwrite: delete an existing store (corrections included) and start afresh.
+        overwrite: replace the groups of these videos (built beside the old ones and swapped
+            in when finished, `trackannot.store._replace`); other videos of the store stay.
+        discard_corrections: with `overwrite`, allow replacing groups that hold human
+            corrections or review answers (they are discarded with the group).
         progress: receives frame counts (ignored when jobs > 1).
         jobs: videos in flight at once.
+        lock_timeout: seconds to wait for another process writing one of the videos.
 
     Returns:
         One summary per video, in input order; `failures(summaries)` are those not complete.
 
     Raises:
         VideoDecodeError: no video can be opened at all (nothing is written).
-        StoreError: `store` exists but is not a trackannot store, or a video's group was made
-            from another configuration, detector or file (nothing is written).
+        StoreError: `store` exists but is not a trackannot store, a video's group was made
+            from another configuration, detector or file, or `overwrite` would discard
+            corrections without `discard_corrections` (nothing is written).
         InputFormatError, WeightsNotFoundError: from the stages; groups being written stay
             "running" at their last commit, so a rerun resumes them.
     """
@@ -378,16 +429,15 @@ def track_videos(
     keys = _keys(videos)
     plan, probe_failed = _plan(videos, keys, store, cfg, detector_info,
                                decode_config_for(cfg, detector).pixel_format,
-                               check=not overwrite)
+                               overwrite=overwrite, discard_corrections=discard_corrections)
     if not plan:
         raise VideoDecodeError("no video could be opened: " + "; ".join(
             s.error or "" for s in probe_failed.values()))
-    if overwrite and store.exists():
-        shutil.rmtree(store)
     _create_root(store)
     run_progress = progress if progress is not None and jobs == 1 else None
     try:
-        done = _run_all(plan, store, cfg, detector, detector_info, run_progress, jobs)
+        done = _run_all(plan, store, cfg, detector, detector_info, run_progress, jobs,
+                        replace=overwrite, lock_timeout=lock_timeout)
     finally:
         if progress is not None:
             progress.close()
@@ -407,10 +457,13 @@ def _keys(videos: Sequence[str | Path]) -> list[str]:
 
 def _check_store(store: Path) -> None:
     """An existing output must be a trackannot store (never delete or write into anything else),
-    or the empty directory of a run killed before the store's first file was in place."""
-    remove_temp_files(store)  # of a killed run: zarr would not list the store's groups
-    if store.is_dir() and not any(store.iterdir()):
-        return
+    or the directory of a run killed before the store's root was in place (empty, or holding
+    only the store's own folder and temporary files)."""
+    if store.is_dir() and not (store / "zarr.json").exists():
+        leftovers = [p for p in store.iterdir()
+                     if p.name != INTERNAL and not p.name.endswith(".partial")]
+        if not leftovers:
+            return
     try:
         open_store(store)
     except StoreError as err:
@@ -419,14 +472,17 @@ def _check_store(store: Path) -> None:
 
 
 def _plan(videos: Sequence[str | Path], keys: list[str], store: Path, cfg: PipelineConfig,
-          detector_info: dict | None, pixel_format: str,
-          check: bool) -> tuple[dict[str, Path], dict[str, VideoSummary]]:
-    """Videos to run by key, and failures of those that cannot be opened; with `check`, refuses
-    videos whose groups in `store` were made from another configuration, detector or file."""
-    opened = open_store(store) if check and _has_root(store) else None
+          detector_info: dict | None, pixel_format: str, *, overwrite: bool,
+          discard_corrections: bool) -> tuple[dict[str, Path], dict[str, VideoSummary]]:
+    """Videos to run by key, and failures of those that cannot be opened. Refuses videos whose
+    groups in `store` were made from another configuration, detector or file (unless
+    `overwrite`), and, with `overwrite`, groups holding human work (unless
+    `discard_corrections`)."""
+    opened = open_store(store) if _has_root(store) else None
+    stored = set(opened.videos) if opened is not None else set()
     plan: dict[str, Path] = {}
     failed: dict[str, VideoSummary] = {}
-    refused = []
+    refused, human = [], []
     for key, path in zip(keys, videos):
         try:
             info = probe_video(path)
@@ -435,16 +491,41 @@ def _plan(videos: Sequence[str | Path], keys: list[str], store: Path, cfg: Pipel
                                        error=str(err))
             continue
         plan[key] = Path(path)
-        if opened is not None and key in opened.videos and opened[key].started:
-            reason = mismatch(key, opened[key].attrs,
-                               run_attrs(path, info, cfg, detector_info, pixel_format))
+        if opened is None or key not in stored:
+            continue
+        video = opened[key]
+        if overwrite:
+            work = human_work(video)
+            if work:
+                human.append(f"'{key}' holds {work}")
+        elif video.started:
+            reason = mismatch(key, video.attrs,
+                              run_attrs(path, info, cfg, detector_info, pixel_format))
             if reason is not None:
                 refused.append(reason)
     if refused:
         more = f"; and {len(refused) - 3} more" if len(refused) > 3 else ""
         raise StoreError(f"{store}: {'; '.join(refused[:3])}{more}; rerun with the same settings "
-                         "and inputs to resume, or pass --overwrite to start the store afresh")
+                         "and inputs to resume, or pass --overwrite to replace those videos")
+    if human and not discard_corrections:
+        raise StoreError(f"{store}: --overwrite would discard human work: {'; '.join(human)}; "
+                         "pass --discard-corrections as well to replace them anyway, or leave "
+                         "those videos out")
     return plan, failed
+
+
+def human_work(video: VideoResult) -> str:
+    """What people made in a video's group, in words ("" when nothing): corrections by whom,
+    review answers."""
+    info = video.log_info()
+    parts = []
+    if info.rows:
+        parts.append(f"{info.rows} corrections in {info.batches} batches by "
+                     f"{', '.join(info.authors)}")
+    answered = sum(info.answers.values())
+    if answered:
+        parts.append(f"{answered} review answers")
+    return " and ".join(parts)
 
 
 def _create_root(store: Path) -> None:
@@ -453,17 +534,20 @@ def _create_root(store: Path) -> None:
 
 
 def _run_all(plan: dict[str, Path], store: Path, cfg: PipelineConfig, detector: Detector,
-             detector_info: dict | None, progress: Progress | None,
-             jobs: int) -> dict[str, VideoSummary]:
+             detector_info: dict | None, progress: Progress | None, jobs: int, *,
+             replace: bool, lock_timeout: float) -> dict[str, VideoSummary]:
     """Run every planned video, `jobs` at a time; each group is written by one thread only."""
 
     def one(key: str, path: Path, shared: Detector) -> VideoSummary:
         try:
             return track_video(path, store, key, cfg, shared, detector_info=detector_info,
-                               progress=progress)
+                               progress=progress, replace=replace, lock_timeout=lock_timeout)
         except VideoDecodeError as err:  # the file changed since it was probed
             return VideoSummary(key, str(path), 0, 0, 0, 0, 0.0, status=STATUS_FAILED,
                                 error=str(err))
+        except LockedError as err:  # another process writes it: the others go on
+            return VideoSummary(key, str(path), 0, 0, 0, 0, 0.0, status=STATUS_RUNNING,
+                                error=str(err), busy=True)
 
     if jobs == 1:
         return {key: one(key, path, detector) for key, path in plan.items()}

@@ -46,7 +46,8 @@ def store(tmp_path: Path) -> Path:
 
 def _answer(store: Path, tmp_path: Path) -> None:
     """ana answers every item: 6 risk items adjusted, the rest accepted, both honeypots accepted."""
-    open_store(store, mode="a")["clip"].write_queue(_queue(), {})
+    with open_store(store, mode="a").writer("clip") as video:
+        video.write_queue(_queue(), {})
     lines: list[dict] = []
     for item in range(2 * FRAMES):
         track, frame = (1, 2)[item % 2], item // 2
@@ -109,12 +110,12 @@ def test_audit_manual_k_below_one_is_a_usage_error(store):
 def test_audit_flags_a_reviewer_whose_correction_rate_drops_on_equally_risky_items(store, tmp_path):
     from dataclasses import replace
 
-    video = open_store(store, mode="a")["clip"]
     first = replace(_queue(), kind=np.zeros(2 * FRAMES, np.uint8),
                     truth_xyxy=np.full((2 * FRAMES, 4), np.nan, np.float32))
     first = replace(first, xyxy=np.float32([_box(t, f) for t, f in zip(first.track_id.tolist(),
                                                                         first.frame.tolist())]))
-    video.write_queue(first, {})
+    with open_store(store, mode="a").writer("clip") as video:
+        video.write_queue(first, {})
 
     def answer(queue_id: str, adjusted: set[int], name: str) -> None:
         lines = []
@@ -127,9 +128,9 @@ def test_audit_flags_a_reviewer_whose_correction_rate_drops_on_equally_risky_ite
         apply_corrections(store, write_lines(tmp_path / name, lines), author="bo", queue=queue_id)
 
     answer("q0000-test", set(range(0, 48, 2)), "a1.jsonl")  # 24 of 60 changed: 40%
-    video = open_store(store, mode="a")["clip"]
-    second = replace(first, queue_id="q0001-test", based_on=int(video.log_info()["rows"]))
-    video.write_queue(second, {})
+    with open_store(store, mode="a").writer("clip") as video:
+        second = replace(first, queue_id="q0001-test", based_on=video.log_info().rows)
+        video.write_queue(second, {})
     answer("q0001-test", {0}, "a2.jsonl")  # 1 of 60 on items as risky as before: rubber-stamping
     result = CliRunner().invoke(audit, [str(store)])
     assert result.exit_code == 0, result.output

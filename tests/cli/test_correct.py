@@ -27,7 +27,7 @@ def test_correct_applies_a_file_and_says_what_it_did(store, tmp_path):
     result = CliRunner().invoke(main, ["correct", str(store), str(fix), "--author", "ana"])
     assert result.exit_code == 0, result.output
     assert "clip: applied as batch 0: 2 corrections (1 accept, 1 adjust); 1 tracks" in result.output
-    assert open_store(store)["clip"].log_info()["authors"] == ["ana"]
+    assert open_store(store)["clip"].log_info().authors == ["ana"]
 
 
 def test_correct_with_a_bad_line_exits_1_names_the_line_and_changes_nothing(store, tmp_path):
