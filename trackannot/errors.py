@@ -41,8 +41,8 @@ class VideoDecodeError(TrackannotError):
 
 
 class NotAVideoError(VideoDecodeError):
-    """A file holds no video at all (text, an image, audio only, unknown bytes, 0 bytes), as
-    opposed to a damaged video; run inputs skip these files instead of failing them."""
+    """A file holds no video at all (text, an image, audio only, unknown bytes), as opposed to a
+    damaged video; run inputs skip these files instead of failing them."""
 
 
 class StoreError(TrackannotError):
