@@ -15,6 +15,7 @@ from typing import Iterator, Sequence
 import click
 import numpy as np
 
+from trackannot.cli.options import lock_timeout_option
 from trackannot.config import PipelineConfig, load_config
 from trackannot.errors import ConfigError, TrackannotError
 
@@ -105,13 +106,19 @@ def main() -> None:
               help="YAML config (see configs/default.yaml).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override one setting, e.g. --set track.min_iou=0.4 (repeatable).")
-@click.option("--overwrite", is_flag=True, help="Delete an existing store (its corrections too) "
-              "and start afresh, instead of continuing it.")
+@click.option("--overwrite", is_flag=True, help="Replace the groups of these videos (tracked "
+              "afresh beside the old ones and swapped in when done; other videos of the store "
+              "stay as they are), instead of continuing them.")
+@click.option("--discard-corrections", is_flag=True, help="With --overwrite: also replace videos "
+              "that hold human corrections or review answers (they are discarded; without this "
+              "flag such videos are refused, and the message says how many edits they hold).")
+@lock_timeout_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def track(videos: tuple[Path, ...], store: Path, manifest: Path | None, recursive: bool, jobs: int,
           weights: str | None, detections: Path | None, fps: float | None,
           batch_size: int | None, device: str | None, config: Path | None,
-          sets: tuple[str, ...], overwrite: bool, quiet: bool) -> None:
+          sets: tuple[str, ...], overwrite: bool, discard_corrections: bool, lock_timeout: float,
+          quiet: bool) -> None:
     """Detect and track objects in VIDEOS (files or directories); one store group per video.
 
     \b
@@ -122,6 +129,8 @@ def track(videos: tuple[Path, ...], store: Path, manifest: Path | None, recursiv
     command after a crash skips finished videos and continues the others from
     their last commit, giving the same store as an uninterrupted run. A store
     made with other settings or files is refused (see --overwrite).
+    One writer per video: a video another process is writing is waited for
+    (--lock-timeout), then reported busy while the others go on.
     Exit code: 0 when every video completed, 1 otherwise.
     """
     from trackannot.detect import make_detector
@@ -132,6 +141,8 @@ def track(videos: tuple[Path, ...], store: Path, manifest: Path | None, recursiv
         raise click.UsageError("name videos or directories, or pass --manifest FILE")
     if detections is not None and weights is not None:
         raise click.UsageError("--weights and --detections exclude each other")
+    if discard_corrections and not overwrite:
+        raise click.UsageError("--discard-corrections goes with --overwrite")
     with _errors():
         inputs = collect_videos(videos, manifest, recursive=recursive)
         if detections is not None and len(inputs.videos) != 1:
@@ -148,8 +159,9 @@ def track(videos: tuple[Path, ...], store: Path, manifest: Path | None, recursiv
         for skipped in inputs.skipped:
             click.echo(f"skipped {skipped.path}: {skipped.reason}")
         summaries = track_videos(inputs.videos, store, cfg, detector, detector_info=info,
-                                 overwrite=overwrite, progress=_TqdmProgress(not quiet),
-                                 jobs=jobs)
+                                 overwrite=overwrite, discard_corrections=discard_corrections,
+                                 progress=_TqdmProgress(not quiet), jobs=jobs,
+                                 lock_timeout=lock_timeout)
     for s in summaries:
         click.echo(_summary_line(s))
     failed = failures(summaries)
@@ -164,11 +176,14 @@ def track(videos: tuple[Path, ...], store: Path, manifest: Path | None, recursiv
 
 def _summary_line(s) -> str:
     """One line per video of `trackannot track`."""
+    if s.busy:
+        return f"{s.key}: BUSY, not written (another process is writing it)"
     if s.skipped:
         return f"{s.key}: {s.status} in an earlier run ({s.frames} frames), skipped"
     counts = (f"{s.frames} frames, {s.detections} detections, {s.tracks} tracks, "
               f"{s.fps:.1f} frames/s")
     resumed = f" (resumed after frame {s.resumed_from})" if s.resumed_from else ""
+    resumed += " (replaced the earlier group)" if s.replaced else ""
     if s.ok:
         return f"{s.key}: {counts}{resumed}"
     if s.frames == 0:
@@ -254,8 +269,9 @@ def _write_export(fmt: str, path: Path, state, video, iou_tolerance: float) -> N
 @click.option("--dry-run", is_flag=True, help="Check the file against the store; write nothing.")
 @click.option("--queue", "queue_id", help="Review queue the file's {\"item\": N, ...} lines answer "
               "(see `trackannot review`).")
+@lock_timeout_option
 def correct(store: Path, file: Path, video: str | None, author: str, dry_run: bool,
-            queue_id: str | None) -> None:
+            queue_id: str | None, lock_timeout: float) -> None:
     """Apply the corrections in FILE to STORE, all or none.
 
     \b
@@ -268,7 +284,9 @@ def correct(store: Path, file: Path, video: str | None, author: str, dry_run: bo
       .json   Label Studio video annotations of this video
 
     Every edit is appended to the video's audit log (who, when, what, previous value); nothing is
-    overwritten. A file with any bad line leaves the store unchanged, byte for byte.
+    overwritten. A file with any bad line leaves the store unchanged, byte for byte. The batch is
+    checked and appended under the video's writer lock: corrections applied at the same time by
+    several people land one after the other, each checked against the ones before it.
 
     \b
     Answering a review queue (--queue ID): lines may name a queue item instead of track/frame:
@@ -282,7 +300,7 @@ def correct(store: Path, file: Path, video: str | None, author: str, dry_run: bo
 
     with _errors():
         summary = apply_corrections(store, file, video=video, author=author, dry_run=dry_run,
-                                    queue=queue_id)
+                                    queue=queue_id, lock_timeout=lock_timeout)
     ops = ", ".join(f"{n} {op}" for op, n in sorted(summary.counts.items()))
     verb = "would apply" if dry_run else f"applied as batch {summary.batch}:"
     click.echo(f"{summary.video}: {verb} {sum(summary.counts.values())} corrections ({ops}); "

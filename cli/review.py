@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Sequence
 import click
 import numpy as np
 
+from trackannot.cli.options import lock_timeout_option
+
 if TYPE_CHECKING:
     from trackannot.config import PipelineConfig
     from trackannot.export.meta import VideoMeta
@@ -32,8 +34,9 @@ __all__ = ["review"]
               default=Path("."), show_default="current directory",
               help="Directory for the task files.")
 @click.option("--no-honeypots", is_flag=True, help="Queue no honeypots this round.")
+@lock_timeout_option
 def review(store: Path, budget: int, video: str | None, mode: str | None, config: Path | None,
-           sets: tuple[str, ...], out_dir: Path, no_honeypots: bool) -> None:
+           sets: tuple[str, ...], out_dir: Path, no_honeypots: bool, lock_timeout: float) -> None:
     """Write a ranked review queue of the current annotation in STORE, and its task files.
 
     \b
@@ -58,7 +61,7 @@ def review(store: Path, budget: int, video: str | None, mode: str | None, config
         cfg = _resolve_config(config, sets, **{"review.mode": mode})
         opened, key = _pick_video(store, video)
         # built from the state and stored under the video's lock: no batch lands in between
-        with opened.writer(key, "trackannot review") as result:
+        with opened.writer(key, "trackannot review", lock_timeout) as result:
             queue, meta, eligible = _build_review(result, budget, cfg, not no_honeypots)
         from trackannot.export.review_tasks import write_review_tasks
 
