@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from enum import IntEnum
@@ -43,9 +44,10 @@ import numpy as np
 import numpy.typing as npt
 
 from trackannot.errors import InputFormatError
+from trackannot.validate import INT32_MAX, INT64_MAX, check_box, check_int
 
-__all__ = ["CORRECTION_COLUMNS", "Corrections", "Op", "parse_box", "parse_line", "parse_time",
-           "read_corrections_file", "read_json_lines"]
+__all__ = ["CORRECTION_COLUMNS", "Corrections", "Op", "check_author", "load_json", "parse_box",
+           "parse_line", "parse_time", "read_corrections_file", "read_json_lines"]
 
 
 class Op(IntEnum):
@@ -147,25 +149,45 @@ class Corrections:
         author: npt.ArrayLike | str = "",
         source_line: npt.ArrayLike | None = None,
     ) -> Corrections:
-        """Build from array-likes; omitted columns get their "unset" value."""
-        ops = np.asarray(op, dtype=np.uint8).reshape(-1)
+        """Build from array-likes; omitted columns get their "unset" value.
+
+        Integer columns must hold integers that fit their dtype (checked before the cast, so
+        2**70 or 1e23 is refused, never wrapped); `xyxy` must fit float32 (1e300 is refused
+        here; `trackannot.validate.check_corrections` checks the boxes themselves).
+
+        Raises:
+            InputFormatError: a value that does not fit its column, or columns whose lengths
+                differ.
+        """
+        ops = _int_column(op, "op", np.uint8).reshape(-1)
         n = len(ops)
 
-        def col(value: Any, dtype: Any, fill: Any, tail: tuple[int, ...] = ()) -> np.ndarray:
+        def col(value: Any, dtype: Any, fill: Any, tail: tuple[int, ...] = (),
+                name: str = "") -> np.ndarray:
             if value is None:
                 return np.full((n, *tail), fill, dtype=dtype)
-            return np.broadcast_to(np.asarray(value, dtype=dtype), (n, *tail)).copy()
+            arr = (_float_column(value, name) if np.dtype(dtype).kind == "f"
+                   else _int_column(value, name, dtype))
+            try:
+                return np.broadcast_to(arr, (n, *tail)).copy()
+            except ValueError as err:
+                raise InputFormatError(f"Corrections.{name} has shape {arr.shape}, expected "
+                                       f"{(n, *tail)} (one row per op)") from err
 
+        try:
+            authors = np.broadcast_to(np.asarray(author, dtype=str), (n,)).copy()
+        except ValueError as err:
+            raise InputFormatError(f"Corrections.author must be one string or {n} strings") from err
         return cls(
             op=ops,
-            track_id=col(track_id, np.int64, -1),
-            frame=col(frame, np.int64, -1),
-            xyxy=col(xyxy, np.float32, np.nan, (4,)),
-            class_id=col(class_id, np.int32, -1),
-            other_id=col(other_id, np.int64, -1),
-            time_ns=col(time_ns, np.int64, 0),
-            author=np.broadcast_to(np.asarray(author, dtype=str), (n,)).copy(),
-            source_line=col(source_line, np.int64, 0),
+            track_id=col(track_id, np.int64, -1, name="track_id"),
+            frame=col(frame, np.int64, -1, name="frame"),
+            xyxy=col(xyxy, np.float32, np.nan, (4,), name="xyxy"),
+            class_id=col(class_id, np.int32, -1, name="class_id"),
+            other_id=col(other_id, np.int64, -1, name="other_id"),
+            time_ns=col(time_ns, np.int64, 0, name="time_ns"),
+            author=authors,
+            source_line=col(source_line, np.int64, 0, name="source_line"),
         )
 
     @classmethod
@@ -197,46 +219,109 @@ class Corrections:
         return f"{source} correction {i + 1}" if source else f"correction {i + 1}"
 
 
+def _int_column(value: Any, name: str, dtype: Any) -> np.ndarray:
+    """An integer column, refused (not wrapped) when a value does not fit `dtype`."""
+    info = np.iinfo(dtype)
+    try:
+        arr = np.asarray(value)
+    except (ValueError, OverflowError) as err:
+        raise InputFormatError(f"Corrections.{name} must be integers, got {value!r:.80}") from err
+    if arr.dtype.kind == "O" and arr.size:  # Python ints too large for int64, or other objects
+        flat = arr.reshape(-1).tolist()
+        bad = [v for v in flat if isinstance(v, bool) or not isinstance(v, int)
+               or not info.min <= v <= info.max]
+        if bad:
+            raise InputFormatError(f"Corrections.{name} must be integers in {info.min}.."
+                                   f"{info.max} ({np.dtype(dtype)}), got {bad[0]!r:.80}")
+        return np.asarray(flat, dtype=dtype).reshape(arr.shape)
+    if arr.size == 0:
+        return arr.astype(dtype)
+    if arr.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(arr) | (arr != np.round(arr)) | (arr < info.min) | (arr > info.max)
+        if bad.any():
+            raise InputFormatError(f"Corrections.{name} must be integers in {info.min}.."
+                                   f"{info.max} ({np.dtype(dtype)}), got {arr[bad].flat[0]!r}")
+    elif arr.dtype.kind not in "iu":
+        raise InputFormatError(f"Corrections.{name} must be integers, got {arr.dtype} values")
+    elif (arr.min() < info.min) or (arr.max() > info.max):
+        worst = arr.min() if arr.min() < info.min else arr.max()
+        raise InputFormatError(f"Corrections.{name} must be integers in {info.min}..{info.max} "
+                               f"({np.dtype(dtype)}), got {worst}")
+    return arr.astype(dtype)
+
+
+def _float_column(value: Any, name: str) -> np.ndarray:
+    """A float32 column; values beyond float32 are refused, not turned into inf."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (ValueError, OverflowError, TypeError) as err:
+        raise InputFormatError(f"Corrections.{name} must be numbers, got {value!r:.80}") from err
+    with np.errstate(invalid="ignore"):
+        big = np.abs(arr) > np.finfo(np.float32).max
+    if big.any():
+        raise InputFormatError(f"Corrections.{name} value {arr[big].flat[0]!r} is beyond the "
+                               "float32 range boxes are stored in")
+    return arr.astype(np.float32)
+
+
 def parse_time(text: str, where: str) -> int:
-    """ISO 8601 time -> nanoseconds since the epoch, UTC (naive times are taken as UTC)."""
+    """ISO 8601 time -> nanoseconds since the epoch, UTC (naive times are taken as UTC).
+
+    Raises:
+        InputFormatError: not a string in ISO 8601, or a time int64 nanoseconds cannot hold
+            (before 1677 or after 2262).
+    """
+    if not isinstance(text, str):
+        raise InputFormatError(f"{where}: 'time' must be an ISO 8601 string (e.g. "
+                               f"2026-11-23T10:15:00Z), got {text!r:.80}")
     try:
         t = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as err:
         raise InputFormatError(
-            f"{where}: time {text!r} is not ISO 8601 (e.g. 2026-11-23T10:15:00Z)"
+            f"{where}: time {text!r:.80} is not ISO 8601 (e.g. 2026-11-23T10:15:00Z)"
         ) from err
     if t.tzinfo is None:
         t = t.replace(tzinfo=timezone.utc)
-    return int(round(t.timestamp() * 1e9))
+    try:
+        ns = int(round(t.timestamp() * 1e9))
+    except (OverflowError, ValueError) as err:
+        raise InputFormatError(f"{where}: time {text!r:.80} is out of range") from err
+    if not -INT64_MAX <= ns <= INT64_MAX:
+        raise InputFormatError(f"{where}: time {text!r:.80} is outside 1677..2262, the range "
+                               "stored as int64 nanoseconds")
+    return ns
 
 
-def _int(line: dict[str, Any], key: str, where: str, minimum: int = 0) -> int:
-    value = line[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InputFormatError(f"{where}: '{key}' must be an integer >= {minimum}, got {value!r}")
-    return value
+def _int(line: dict[str, Any], key: str, where: str, minimum: int = 0,
+         maximum: int = INT64_MAX) -> int:
+    return check_int(line[key], where, key, minimum=minimum, maximum=maximum)
 
 
 def parse_box(line: dict[str, Any], where: str) -> list[float]:
-    box = line["box"]
-    if (
-        not isinstance(box, list)
-        or len(box) != 4
-        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)
-        or not all(math.isfinite(v) for v in box)
-    ):
-        raise InputFormatError(f"{where}: 'box' must be [x1, y1, x2, y2], four finite numbers; got {box!r}")
-    if box[2] <= box[0] or box[3] <= box[1]:
-        raise InputFormatError(f"{where}: 'box' {box} is empty: need x2 > x1 and y2 > y1")
-    return [float(v) for v in box]
+    """The line's 'box' as it will be stored: four float32 values (as Python floats), finite,
+    x2 > x1 and y2 > y1 (`trackannot.validate.check_box`)."""
+    return [float(v) for v in check_box(line["box"], where, "box")]
+
+
+def check_author(value: Any, where: str) -> str:
+    """A non-empty string the store can write (UTF-8: no lone surrogates)."""
+    if not isinstance(value, str) or not value:
+        raise InputFormatError(f"{where}: 'author' must be a non-empty string, got {value!r:.80}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise InputFormatError(f"{where}: 'author' {value!r:.80} is not valid Unicode text") from err
+    return value
 
 
 def parse_line(line: Any, where: str, author: str, time_ns: int) -> dict[str, Any]:
     if not isinstance(line, dict):
         raise InputFormatError(f"{where}: expected a JSON object, got {type(line).__name__}")
     name = line.get("op")
-    if name not in _OPS_BY_NAME:
-        raise InputFormatError(f"{where}: 'op' must be one of {', '.join(_OPS_BY_NAME)}; got {name!r}")
+    if not isinstance(name, str) or name not in _OPS_BY_NAME:
+        raise InputFormatError(f"{where}: 'op' must be one of {', '.join(_OPS_BY_NAME)}; "
+                               f"got {name!r:.80}")
     op = _OPS_BY_NAME[name]
     missing = [k for k in _REQUIRED[op] if k not in line]
     if missing:
@@ -247,15 +332,13 @@ def parse_line(line: Any, where: str, author: str, time_ns: int) -> dict[str, An
         raise InputFormatError(
             f"{where}: unknown field(s) {', '.join(unknown)} for op '{name}'; allowed: {', '.join(sorted(allowed))}"
         )
-    who = line.get("author", author)
-    if not isinstance(who, str) or not who:
-        raise InputFormatError(f"{where}: 'author' must be a non-empty string, got {who!r}")
+    who = check_author(line.get("author", author), where)
     row = {
         "op": int(op),
         "track_id": _int(line, "track", where) if "track" in line else -1,
         "frame": _int(line, "frame", where) if "frame" in line else -1,
         "xyxy": parse_box(line, where) if "box" in line else [math.nan] * 4,
-        "class_id": _int(line, "class", where) if "class" in line else -1,
+        "class_id": _int(line, "class", where, maximum=INT32_MAX) if "class" in line else -1,
         "other_id": -1,
         "time_ns": parse_time(line["time"], where) if "time" in line else time_ns,
         "author": who,
@@ -274,27 +357,59 @@ def read_json_lines(path: str | Path) -> list[tuple[str, int, Any]]:
     starting with # are skipped; `where` is "FILE line N" for messages.
 
     Raises:
-        InputFormatError: the file is not UTF-8, a line is not JSON (file, line, column), or
-            no line holds anything.
+        InputFormatError: the file is unreadable or not UTF-8, a line is not JSON (file, line,
+            column), holds NaN or Infinity (not JSON), nests deeper than Python can parse, or
+            an integer of more than 4300 digits; or no line holds anything.
     """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise InputFormatError(f"{path}: not UTF-8 text ({err})") from err
+    except OSError as err:
+        raise InputFormatError(f"cannot read {path}: {err.strerror or err}") from err
     out = []
     for number, raw in enumerate(text.splitlines(), start=1):
         stripped = raw.strip()
         if not stripped or stripped.startswith("#"):
             continue
         where = f"{path} line {number}"
-        try:
-            out.append((where, number, json.loads(stripped)))
-        except json.JSONDecodeError as err:
-            raise InputFormatError(f"{where} column {err.colno}: invalid JSON: {err.msg}") from err
+        out.append((where, number, load_json(stripped, where)))
     if not out:
         raise InputFormatError(f"{path}: no corrections in the file")
     return out
+
+
+def _no_constant(name: str) -> Any:
+    raise InputFormatError(f"{name} is not a JSON number (JSON has no NaN or Infinity); give a "
+                           "finite number")
+
+
+def load_json(text: str, where: str, *, document: bool = False) -> Any:
+    """`json.loads` for input files: every failure is an `InputFormatError` naming `where`.
+
+    Refuses what Python's json module would otherwise accept or crash on: the NaN, Infinity and
+    -Infinity literals (not JSON), nesting deeper than the interpreter's recursion limit
+    (RecursionError), and integers of more than 4300 digits (ValueError).
+
+    Args:
+        text: the JSON text.
+        where: "FILE line N" for one line of a JSON Lines file, or "FILE" for a whole document.
+        document: `text` is a whole file: errors name its line and column.
+    """
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as err:
+        at = (f"{where}: malformed JSON at line {err.lineno}, column {err.colno}" if document
+              else f"{where} column {err.colno}: invalid JSON")
+        raise InputFormatError(f"{at}: {err.msg}") from err
+    except InputFormatError as err:
+        raise InputFormatError(f"{where}: {err}") from err
+    except RecursionError as err:
+        raise InputFormatError(f"{where}: JSON nested too deeply to read (more than about "
+                               f"{sys.getrecursionlimit()} levels)") from err
+    except ValueError as err:  # int('1' * 5000): the interpreter's digit limit
+        raise InputFormatError(f"{where}: {err}") from err
 
 
 def read_corrections_file(path: str | Path, author: str, time_ns: int | None = None) -> Corrections:

@@ -195,6 +195,9 @@ class AnnotationState:
                 box where the track has none, or contradicts an earlier edit of the batch. The
                 state is unchanged.
         """
+        from trackannot.validate import check_corrections  # values first: ids, boxes, classes
+
+        check_corrections(corrections, source)
         snapshot = self._snapshot()
         try:
             return self._apply(corrections, source)
