@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trackannot.boxes import Origin
+from trackannot.boxes import Boxes, Origin
 from trackannot.config import DecodeConfig, DetectConfig
 from trackannot.decode import FrameBatch, decode_frames
 from trackannot.detect import FileDetector, make_detector, read_mot_file, read_seqinfo
@@ -121,8 +121,8 @@ GOOD = "1,-1,10,20,30,40,0.9\n"
         ("2,-1,10,20,30,-4,0.9\n", r"det\.txt line 3: height should be >= 0"),
         ("2,-1,10,20,30,40,0.9,1\n", r"det\.txt line 3: expected 7 comma-separated fields like "
          r"line 1, got 8"),
-        ("0,-1,10,20,30,40,0.9\n", r"det\.txt line 3: frame should be an integer >= 1"),
-        ("2.5,-1,10,20,30,40,0.9\n", r"det\.txt line 3: frame should be an integer >= 1"),
+        ("0,-1,10,20,30,40,0.9\n", r"det\.txt line 3: frame should be an integer in 1\.\."),
+        ("2.5,-1,10,20,30,40,0.9\n", r"det\.txt line 3: frame should be an integer in 1\.\."),
         ("2,-1,nan,20,30,40,0.9\n", r"det\.txt line 3: frame, id, box and conf must be finite"),
     ],
     ids=["too-few-fields", "non-numeric", "negative-width", "negative-height",
@@ -219,3 +219,81 @@ def test_file_detector_empty_batch_and_frames_without_rows(data_dir: Path) -> No
     detector = FileDetector(det_path, DetectConfig())
     assert len(detector.detect(_batch([]))) == 0
     assert len(detector.detect(_batch([0, 1, 2], height=375, width=1242))) == 0
+
+
+@pytest.mark.parametrize(
+    ("line", "match"),
+    [
+        ("2,-1,10,20,30,40,1e39\n", r"line 2: box .* and conf must be finite as float32"),
+        ("2,-1,1e300,20,30,40,0.9\n", r"line 2: box .* and conf must be finite as float32"),
+        ("2,-1,3e38,20,3e38,40,0.9\n", r"line 2: box .* and conf must be finite as float32"),
+        ("1e23,-1,10,20,30,40,0.9\n", r"line 2: frame should be an integer in 1\.\."),
+        ("2,1e23,10,20,30,40,0.9\n", r"line 2: id should be an integer of at most"),
+        ("2,1.5,10,20,30,40,0.9\n", r"line 2: id should be an integer"),
+        ("2,-1,10,20,30,40,0.9,1e12\n", r"line 2: class should be an integer in 0\.\."),
+        ("2,-1,10,20,30,40,0.9,-3\n", r"line 2: class should be an integer in 0\.\."),
+        ("2,-1,10,20,30,40,0.9,1,nan\n", r"line 2: visibility must be finite"),
+    ],
+    ids=["conf-1e39", "x-1e300", "right-edge-overflows", "frame-1e23", "id-1e23", "id-fraction",
+         "class-huge", "class-negative", "visibility-nan"],
+)
+def test_values_are_checked_as_stored(tmp_path: Path, line: str, match: str) -> None:
+    """float32 for boxes and conf, exact integers for frames, ids and classes: no inf reaches
+    the tracker, no OverflowError."""
+    path = tmp_path / "det.txt"
+    first = "1,-1,10,20,30,40,0.9" + ",1" * (line.count(",") - 6) + "\n"
+    path.write_text(first + line)
+    with pytest.raises(InputFormatError, match=match) as info:
+        read_mot_file(path)
+    assert str(path) in str(info.value)
+
+
+def test_file_detector_clips_to_the_frame_drops_empty_boxes_and_counts(tmp_path: Path) -> None:
+    path = tmp_path / "det.txt"  # no seqinfo.ini: scale 1; a 480x360 frame
+    path.write_text(
+        "1,-1,-20,10,40,50,0.9\n"     # partly left of the frame: clipped to x1 = 0
+        "1,-1,470,350,30,30,0.8\n"    # partly right and below: clipped to 480, 360
+        "1,-1,500,10,40,50,0.7\n"     # entirely outside: dropped
+        "1,-1,100,100,0,50,0.6\n"     # zero width: dropped
+        "1,-1,100,100,20,20,0.5\n"    # inside: as is
+    )
+    detector = FileDetector(path, DetectConfig())
+    boxes = detector.detect(_batch([0]))
+    np.testing.assert_array_equal(boxes.xyxy, [[0, 10, 20, 60], [470, 350, 480, 360],
+                                               [100, 100, 120, 120]])
+    assert boxes.score.tolist() == pytest.approx([0.9, 0.8, 0.5])
+    assert boxes.det_index.tolist() == [0, 1, 2]
+    assert detector.counts == {"clipped": 2, "dropped": 2, "over_max_det": 0}
+
+
+def test_file_detector_keeps_max_det_boxes_per_frame_by_conf(tmp_path: Path) -> None:
+    path = tmp_path / "det.txt"
+    rows = [f"1,-1,{10 * i},0,5,5,{s}" for i, s in enumerate([0.2, 0.9, 0.5, 0.9, 0.1])]
+    path.write_text("\n".join(rows + ["2,-1,0,0,5,5,0.3"]) + "\n")
+    detector = FileDetector(path, DetectConfig(max_det=2))
+    boxes = detector.detect(_batch([0, 1]))
+    # frame 0: the two 0.9 boxes (file order kept), frame 1 untouched
+    assert boxes.frame.tolist() == [0, 0, 1]
+    assert boxes.xyxy[:, 0].tolist() == [10, 30, 0]
+    assert boxes.det_index.tolist() == [0, 1, 0]
+    assert detector.counts["over_max_det"] == 3
+
+
+@pytest.mark.parametrize(("seq", "clipped"), [("PETS09-S2L1", 76), ("TUD-Campus", 20)],
+                         ids=["PETS09-S2L1", "TUD-Campus"])
+def test_real_acf_detections_are_clipped_not_refused(data_dir: Path, seq: str,
+                                                     clipped: int) -> None:
+    """The official MOT15 detections: some boxes reach past the frame (none lies entirely
+    outside): every box is kept, clipped to the frame; the counts say how many."""
+    root = data_dir / "MOT15" / seq
+    info = read_seqinfo(root / "seqinfo.ini")
+    width, height = int(info["imWidth"]), int(info["imHeight"])
+    raw = read_mot_file(root / "det" / "det.txt")
+    detector = FileDetector(root / "det" / "det.txt", DetectConfig(file_scale=1.0))
+    frames = sorted(set(raw.frame.tolist()))
+    boxes = Boxes.concat([detector.detect(_batch(frames[i:i + 16], height=height, width=width))
+                          for i in range(0, len(frames), 16)])
+    assert len(boxes) == len(raw)
+    assert detector.counts == {"clipped": clipped, "dropped": 0, "over_max_det": 0}
+    assert boxes.xyxy[:, :2].min() >= 0
+    assert (boxes.xyxy[:, 2] <= width).all() and (boxes.xyxy[:, 3] <= height).all()
