@@ -18,7 +18,7 @@ import trackannot.decode as decode_module
 from tests._video import patch_frames, write_clip
 from trackannot.config import DecodeConfig
 from trackannot.decode import FrameBatch, decode_frames, probe_video
-from trackannot.errors import InputFormatError, VideoDecodeError
+from trackannot.errors import InputFormatError, NotAVideoError, VideoDecodeError
 
 VTEST = "video/vtest_PETS09-S2L1_480x360_h264.avi"
 MOT17_CLIP = "video/MOT17-04_frames0001-0008_1920x1080_mpeg4.mp4"
@@ -283,9 +283,7 @@ def test_prefetch_queue_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
             i += 1
 
     monkeypatch.setattr(decode_module, "_decode_batches", endless)
-    monkeypatch.setattr(decode_module, "_check_file", lambda p: (Path(p), 1))
-    monkeypatch.setattr(decode_module, "_open_container", lambda p: _FakeContainer())
-    monkeypatch.setattr(decode_module, "_video_stream", lambda c, p: None)
+    monkeypatch.setattr(decode_module, "_check_video", Path)
     with closing(decode_frames("endless.mp4", DecodeConfig(prefetch_batches=3))) as batches:
         assert next(batches).index.tolist() == [0]
         # at most: 1 consumed, 3 queued, 1 produced and waiting to be put
@@ -296,14 +294,6 @@ def test_prefetch_queue_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         assert len(produced) == 5
         assert next(batches).index.tolist() == [1]
     assert _decode_threads() == []
-
-
-class _FakeContainer:
-    def __enter__(self) -> "_FakeContainer":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def test_producer_exception_reaches_the_consumer(
@@ -349,26 +339,31 @@ def _truncated_mp4_without_index(path: Path) -> Path:
 
 
 BAD_INPUTS = [
-    ("missing.mp4", lambda p: p, "video file not found"),
-    ("empty.mp4", lambda p: (p.write_bytes(b""), p)[1], r"empty \(0 bytes\)"),
-    ("text.mp4", lambda p: (p.write_text("not a video\n" * 50), p)[1],
-     "cannot read this file as a video container"),
-    ("folder.mp4", lambda p: (p.mkdir(), p)[1], "expected a video file, got a directory"),
-    ("audio.m4a", _audio_only, r"no video stream \(found: audio\)"),
-    ("cut.mp4", _truncated_mp4_without_index, r"cut short before its index"),
+    ("missing.mp4", lambda p: p, VideoDecodeError, "video file not found"),
+    ("empty.mp4", lambda p: (p.write_bytes(b""), p)[1], VideoDecodeError, r"empty \(0 bytes\)"),
+    ("text.mp4", lambda p: (p.write_text("not a video\n" * 50), p)[1], NotAVideoError,
+     "not a video: FFmpeg finds no container in it"),
+    ("folder.mp4", lambda p: (p.mkdir(), p)[1], VideoDecodeError,
+     "expected a video file, got a directory"),
+    ("audio.m4a", _audio_only, NotAVideoError, r"no video stream \(found: audio\)"),
+    ("cut.mp4", _truncated_mp4_without_index, VideoDecodeError,
+     r"a damaged MP4/MOV file: .*cut short before its index"),
 ]
 
 
 @pytest.mark.parametrize(
-    ("name", "make", "message"), BAD_INPUTS, ids=[b[0].split(".")[0] for b in BAD_INPUTS]
+    ("name", "make", "kind", "message"), BAD_INPUTS, ids=[b[0].split(".")[0] for b in BAD_INPUTS]
 )
-def test_bad_input_is_a_clear_error(tmp_path: Path, name: str, make, message: str) -> None:
+def test_bad_input_is_a_clear_error(tmp_path: Path, name: str, make, kind: type,
+                                    message: str) -> None:
     path = make(tmp_path / name)
     with pytest.raises(VideoDecodeError, match=message) as probe_err:
         probe_video(path)
+    assert type(probe_err.value) is kind  # not a video / damaged: callers branch on the type
     assert str(path) in str(probe_err.value)
     with pytest.raises(VideoDecodeError, match=message) as decode_err:
         decode_frames(path, DecodeConfig())  # raised at call time, before any thread starts
+    assert type(decode_err.value) is kind
     assert str(path) in str(decode_err.value)
     assert _decode_threads() == []
 

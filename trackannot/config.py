@@ -30,6 +30,13 @@ __all__ = [
 ]
 
 
+# Decode memory bounds (`DecodeConfig`): past these a setting only costs memory.
+_MAX_BATCH_FRAMES = 1024
+_MAX_PREFETCH_BATCHES = 64
+_MAX_DECODE_THREADS = 64
+_MAX_FRAMES_IN_FLIGHT = 4096
+
+
 def _check(ok: bool, key: str, expected: str, value: Any) -> None:
     if not ok:
         raise ConfigError(f"{key} should be {expected}. The selected value is {value!r}.")
@@ -42,11 +49,13 @@ class DecodeConfig:
     fps: target sampling rate in frames per second; null keeps every frame. Frames are chosen by
         timestamp, so a 30 fps source at fps=10 keeps every third frame, also for variable frame
         rate. Lower: less work downstream, coarser tracks.
-    batch_size: frames per `FrameBatch`. Larger batches keep the detector busier but cost memory
-        (batch_size x height x width x 3 bytes each in RGB, half that in YUV).
-    threads: decoder threads; 0 lets FFmpeg choose (one per core).
-    prefetch_batches: decoded batches waiting in the queue while the next stage works. More hides
-        decode hiccups at the cost of memory.
+    batch_size: frames per `FrameBatch`, 1 to 1024. Larger batches keep the detector busier but
+        cost memory (batch_size x height x width x 3 bytes each in RGB, half that in YUV: 6 MB
+        a 1080p RGB frame, so 1024 frames are 6.4 GB).
+    threads: decoder threads, 0 to 64; 0 lets FFmpeg choose (one per core).
+    prefetch_batches: decoded batches waiting in the queue while the next stage works, 1 to 64.
+        More hides decode hiccups at the cost of memory. A video holds up to
+        (prefetch_batches + 2) x batch_size frames at once, at most 4096 (25 GB of 1080p RGB).
     hwaccel: "auto" decodes on the GPU (NVDEC through FFmpeg's CUDA hwaccel in PyAV) when torch
         sees a CUDA device, falling back to the CPU if the hardware decoder cannot start or
         does not handle the codec; "cuda" requires it (an error names why it cannot start);
@@ -77,12 +86,19 @@ class DecodeConfig:
             "null or a number > 0",
             self.fps,
         )
-        _check(self.batch_size >= 1, "decode.batch_size", "an int >= 1", self.batch_size)
-        _check(self.threads >= 0, "decode.threads", "an int >= 0", self.threads)
-        _check(
-            self.prefetch_batches >= 1, "decode.prefetch_batches", "an int >= 1",
-            self.prefetch_batches,
-        )
+        _check(1 <= self.batch_size <= _MAX_BATCH_FRAMES, "decode.batch_size",
+               f"an int from 1 to {_MAX_BATCH_FRAMES} (each frame of a batch is held in memory: "
+               "6 MB at 1080p in RGB)", self.batch_size)
+        _check(0 <= self.threads <= _MAX_DECODE_THREADS, "decode.threads",
+               f"an int from 0 to {_MAX_DECODE_THREADS} (0 lets FFmpeg choose)", self.threads)
+        _check(1 <= self.prefetch_batches <= _MAX_PREFETCH_BATCHES, "decode.prefetch_batches",
+               f"an int from 1 to {_MAX_PREFETCH_BATCHES}", self.prefetch_batches)
+        in_flight = (self.prefetch_batches + 2) * self.batch_size
+        _check(in_flight <= _MAX_FRAMES_IN_FLIGHT,
+               "decode.batch_size x (decode.prefetch_batches + 2)",
+               f"at most {_MAX_FRAMES_IN_FLIGHT}, the frames a video holds at once (4096 1080p "
+               "RGB frames are 25 GB): lower decode.batch_size or decode.prefetch_batches",
+               in_flight)
         _check(self.hwaccel in ("auto", "cuda", "none"), "decode.hwaccel",
                "'auto', 'cuda' or 'none'", self.hwaccel)
         _check(self.pixel_format in ("auto", "rgb24", "yuv420p"), "decode.pixel_format",

@@ -1,15 +1,24 @@
 """Inputs: the videos of a run, from files, directories and a manifest, told apart by probing.
 
-- A file named directly (on the command line or in a manifest) is a video to track, whatever it
-  holds: if it cannot be decoded, the run reports it as a failure.
+- Every file, named directly (on the command line or in a manifest) or found in a directory, is
+  probed (`trackannot.decode.probe_video`), so its content decides, never its suffix:
+  - a video is tracked;
+  - a file that holds no video (`NotAVideoError`: text, a still image, audio only, bytes in
+    which FFmpeg finds no container and that start with no video container signature) is
+    skipped and listed with the reason, whatever its suffix (random bytes named `.mp4` too);
+  - a damaged video (it starts with a video container's signature, e.g. an MP4 cut before its
+    index, a cut MKV, but cannot be opened or decoded to its end) is tracked, and the run
+    reports it failed, keeping the frames decoded before the damage.
+- A 0-byte file has no content to probe, so its name decides: with a video suffix
+  (`VIDEO_SUFFIXES`) it is a video whose recording or copy failed (tracked, reported failed),
+  otherwise it is skipped.
 - A directory contributes the files in it (not in its subdirectories unless `recursive`), in name
-  order. Each is opened with FFmpeg: a file with a video stream (not a still image) is a video; a
-  file that cannot be opened is a damaged video if its suffix is a video suffix (`VIDEO_SUFFIXES`),
-  so the run reports it, and otherwise a non-video file, skipped with the reason.
+  order; hidden files are left out.
 - A manifest is a text file with one path per line; blank lines and lines starting with `#` are
   ignored; relative paths are relative to the manifest's folder; a path may name a directory.
 
 A file reached twice (named, in a directory, in the manifest) is tracked once, at its first place.
+Probing reads each file's header and decodes its first frame (a few milliseconds a file).
 """
 
 from __future__ import annotations
@@ -18,27 +27,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import av
-
-from trackannot.errors import InputFormatError
+from trackannot.decode import probe_video
+from trackannot.errors import InputFormatError, NotAVideoError, VideoDecodeError
 
 __all__ = ["VIDEO_SUFFIXES", "Skipped", "VideoInputs", "collect_videos", "read_manifest"]
 
-# Suffixes of video files: a file in a directory with one of these that FFmpeg cannot open is
-# reported as a damaged video rather than skipped as a non-video file.
+# Suffixes of video files: a 0-byte file with one of these is a video whose recording or copy
+# failed (reported failed), any other 0-byte file is skipped.
 VIDEO_SUFFIXES = frozenset({
     ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
     ".wmv", ".flv", ".3gp", ".ogv", ".h264", ".h265", ".hevc",
 })
-# FFmpeg demuxers that open still images (or text art) as a one-frame "video".
-_NOT_VIDEO_FORMATS = frozenset({"image2", "tty", "gif"})
-_IMAGE_PIPE = "_pipe"  # png_pipe, jpeg_pipe, ...: an image without its usual suffix
 _COMMENT = "#"
 
 
 @dataclass(frozen=True)
 class Skipped:
-    """A file in an input directory that is not a video, and why."""
+    """An input file that is not a video, and why (module docstring)."""
 
     path: Path
     reason: str
@@ -50,7 +55,7 @@ class VideoInputs:
 
     Attributes:
         videos: the videos to track, in order (absolute paths, each once).
-        skipped: files found in input directories that are not videos.
+        skipped: input files that are not videos (named or found in directories).
     """
 
     videos: tuple[Path, ...]
@@ -71,7 +76,8 @@ def collect_videos(
         recursive: also look into subdirectories of the directories.
 
     Returns:
-        The videos in order and the skipped non-video files.
+        The videos in order (damaged ones included: the run reports them) and the skipped
+        non-video files.
 
     Raises:
         InputFormatError: a path that does not exist (for a manifest entry: the manifest's file
@@ -82,16 +88,17 @@ def collect_videos(
         named += [(p, f"{manifest} line {line}") for p, line in read_manifest(manifest)]
     videos: dict[Path, None] = {}
     skipped: list[Skipped] = []
+    seen: set[Path] = set()
     for path, where in named:
         if not path.exists():
             raise InputFormatError(f"{where}: {path}: video file not found; check the path")
-        if not path.is_dir():
-            videos.setdefault(path.resolve(), None)
-            continue
-        for entry in _directory_files(path, recursive):
+        for entry in _directory_files(path, recursive) if path.is_dir() else [path]:
+            if entry.resolve() in seen:
+                continue
+            seen.add(entry.resolve())
             reason = _not_a_video(entry)
             if reason is None:
-                videos.setdefault(entry.resolve(), None)
+                videos[entry.resolve()] = None
             else:
                 skipped.append(Skipped(entry, reason))
     if not videos:
@@ -146,18 +153,15 @@ def _directory_files(directory: Path, recursive: bool) -> list[Path]:
 
 
 def _not_a_video(path: Path) -> str | None:
-    """None for a video (or a damaged one with a video suffix), else why the file is skipped."""
-    if path.suffix.lower() in VIDEO_SUFFIXES:
-        return None  # tracked; if it cannot be decoded, the run says why
+    """None for a video, damaged or not; else why the file is skipped (module docstring)."""
     if path.stat().st_size == 0:
-        return "empty file"
+        return None if path.suffix.lower() in VIDEO_SUFFIXES else "empty file (0 bytes)"
     try:
-        with av.open(str(path), mode="r") as container:
-            name = container.format.name
-            if name in _NOT_VIDEO_FORMATS or name.endswith(_IMAGE_PIPE):
-                return f"not a video (FFmpeg reads it as {name})"
-            if not container.streams.video:
-                return "no video stream"
-    except (av.FFmpegError, OSError) as err:
-        return f"not a video (FFmpeg cannot open it: {getattr(err, 'strerror', None) or err})"
+        probe_video(path)
+    except NotAVideoError as err:
+        message = str(err)
+        prefix = f"{path}: "
+        return message[len(prefix):] if message.startswith(prefix) else message
+    except VideoDecodeError:
+        return None  # a damaged video: tracked, and the run reports it failed
     return None

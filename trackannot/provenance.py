@@ -47,6 +47,8 @@ def run_attrs(path: str | Path, info: VideoInfo, cfg: PipelineConfig,
             "frame_count": info.frame_count,
             "codec": info.codec,
             "duration_s": info.duration_s,
+            "rotation": info.rotation,  # turned upright before detection: boxes in display pixels
+            "container": info.container,
         },
         "detector": detector_info or {},
     }
@@ -64,6 +66,10 @@ def mismatch(key: str, stored: dict[str, Any], attrs: dict[str, Any]) -> str | N
                 f"{old.get('size_bytes')} bytes; now {new['path']}, {new['size_bytes']} bytes)")
     if (stored.get("detector") or {}) != attrs["detector"]:
         return f"'{key}' was tracked with another detector ({stored.get('detector')})"
+    turned = (stored.get("video") or {}).get("rotation", 0)  # groups before rotation: upright
+    if turned != attrs["video"]["rotation"]:
+        return (f"'{key}' was decoded with frames turned {turned} degrees, this run turns them "
+                f"{attrs['video']['rotation']} (an older trackannot kept the stored orientation)")
     if stored.get("pixel_format") != attrs["pixel_format"]:
         return (f"'{key}' was decoded to {stored.get('pixel_format')} frames, this detector "
                 f"takes {attrs['pixel_format']} (set decode.pixel_format to match)")
