@@ -393,6 +393,43 @@ def demo(out_dir: Path, seconds: float, seed: int, quiet: bool) -> None:
         click.echo(line)
 
 
+@main.command()
+@click.argument("store", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--repair", is_flag=True, help="Delete crash leftovers, finish interrupted "
+              "replacements and roll damaged automatic results back to their last good commit "
+              "(rerun `trackannot track` to redo them). Never touches what people made.")
+@click.option("--video", "keys", multiple=True, help="Check only this video (repeatable).")
+@lock_timeout_option
+def check(store: Path, repair: bool, keys: tuple[str, ...], lock_timeout: float) -> None:
+    """Verify every video of STORE: metadata, commit markers, every chunk, the corrections log.
+
+    \b
+    Reads every committed chunk (missing chunks and failed checksums are damage), compares the
+    arrays with their commit markers, recomputes the corrections log's digest and replays it.
+    Exit code: 0 when the store is consistent (after --repair: when everything found could be
+    repaired), 1 when damage remains. Damage to corrections or review queues is never repaired
+    (that would lose human work): restore those from a backup.
+    """
+    from trackannot.check import check_store
+
+    with _errors():
+        report = check_store(store, repair=repair, videos=list(keys) or None,
+                             lock_timeout=lock_timeout)
+    for finding in report.findings:
+        fix = f" [--repair: {finding.repair}]" if finding.repair else \
+            (" [not repairable without losing human work]" if finding.kind == "damage" else "")
+        click.echo(f"{finding.kind.upper()}: {finding.message}{fix}")
+    for line in report.repaired:
+        click.echo(f"repaired: {line}")
+    for note in report.notes:
+        click.echo(f"note: {note}")
+    found = len(report.findings)
+    verdict = "consistent" if report.consistent else f"DAMAGED ({len(report.remaining)} problems left)"
+    click.echo(f"{store}: {len(report.videos)} videos checked, {found} findings; store {verdict}")
+    if not report.consistent:
+        click.get_current_context().exit(1)
+
+
 def _register() -> None:
     """Commands that live in their own modules."""
     from trackannot.cli.audit import audit

@@ -62,14 +62,14 @@ from trackannot.store._layout import (
 from trackannot.store._lock import DEFAULT_LOCK_TIMEOUT_S, WriterLock, group_lock, store_lock
 from trackannot.store._log import LogInfo
 from trackannot.store._replace import (
-    discard_replacement, finished_replacement, recover, replacement_path, swap_in,
+    REPLACING, discard_replacement, finished_replacement, recover, replacement_path, swap_in,
 )
 from trackannot.store._video import TrackStore, VideoResult, find_group, open_store
 from trackannot.store._writer import StoreWriter
 
 __all__ = [
     "DEFAULT_LOCK_TIMEOUT_S", "FORMAT", "FORMATS_READ", "INTERNAL", "LOG_COLUMNS", "LogInfo",
-    "QUEUE_OPEN", "QUEUE_SUPERSEDED", "REVIEW_ANSWER_COLUMNS", "STATUS_COMPLETE",
+    "QUEUE_OPEN", "QUEUE_SUPERSEDED", "REPLACING", "REVIEW_ANSWER_COLUMNS", "STATUS_COMPLETE",
     "STATUS_FAILED", "STATUS_RUNNING", "TABLES", "StoreWriter", "TrackStore", "VideoResult",
     "WriterLock", "discard_replacement", "discard_unstarted", "find_group", "finished_replacement",
     "group_lock", "input_identity", "open_root", "open_store", "package_versions", "recover",

@@ -236,17 +236,21 @@ def remove_temp_files(store_path: str | Path, key: str | None = None) -> int:
 
 def discard_unstarted(store_path: str | Path, key: str) -> bool:
     """Prepare group `key` for a rerun (its group lock held): delete it if it is "running" with
-    nothing committed (a run killed while it was being set up: it may lack arrays), else clean a
-    running group's temporary files (`remove_temp_files`). Returns whether the group was
-    deleted. Finished groups are never touched."""
+    nothing committed and no human work (a run killed while it was being set up: it may lack
+    arrays), else clean a running group's temporary files (`remove_temp_files`). Returns
+    whether the group was deleted. Finished groups, and groups holding corrections or review
+    queues (a group `trackannot check --repair` rolled back), are never deleted."""
     root = open_root(store_path)
     if key not in root:
         return False
-    attrs = root[key].attrs
+    group = root[key]
+    attrs = group.attrs
     if attrs.get("status") in (STATUS_COMPLETE, STATUS_FAILED):
         return False
     remove_temp_files(store_path, key)
     if int((attrs.get("committed") or _NOTHING_COMMITTED)["frames"]) > 0:
+        return False
+    if attrs.get("corrections") or "review" in group:
         return False
     del root[key]
     return True
