@@ -14,7 +14,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CODEC_OPTIONS", "patch_frames", "write_clip"]
+__all__ = ["CODEC_OPTIONS", "garble", "noise_frames", "patch_frames", "truncate", "write_clip"]
 
 # Near-lossless, quiet encoder settings so decoded pixels can be compared with written ones.
 CODEC_OPTIONS: dict[str, dict[str, str]] = {
@@ -33,6 +33,7 @@ def write_clip(
     pts: Sequence[int] | None = None,
     time_base: Fraction | None = None,
     options: dict[str, str] | None = None,
+    rotation: int = 0,
 ) -> Path:
     """Encode RGB frames into a video file.
 
@@ -46,6 +47,8 @@ def write_clip(
             variable frame rate; None writes frame i at i / fps.
         time_base: unit of `pts` in seconds; None uses 1 / fps.
         options: muxer options, e.g. {"movflags": "+faststart"} to put an MP4's index first.
+        rotation: display rotation written to the container (degrees counter-clockwise, as
+            `VideoFrame.rotation` reads it back); players turn the frames by it. Not in AVI.
 
     Returns:
         The path written.
@@ -59,6 +62,8 @@ def write_clip(
         stream.width, stream.height = int(first.shape[1]), int(first.shape[0])
         stream.pix_fmt = "yuv420p"
         stream.codec_context.time_base = time_base
+        if rotation:
+            stream.set_display_rotation(rotation)
         for i, rgb in enumerate(frames_rgb):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
             frame.pts = int(pts[i]) if pts is not None else int(round(i / rate / time_base))
@@ -86,3 +91,36 @@ def patch_frames(n: int, height: int = 64, width: int = 96) -> npt.NDArray[np.ui
         frames[i, h2:, :w2] = (0, 0, level)
         frames[i, h2:, w2:] = (level, level, level)
     return frames
+
+
+def noise_frames(n: int, height: int = 48, width: int = 64, seed: int = 0
+                 ) -> npt.NDArray[np.uint8]:
+    """Seeded random frames: every frame costs about the same bytes to encode, so cutting a file
+    at a fraction of its bytes cuts about that fraction of its frames.
+
+    Returns:
+        (n, height, width, 3) uint8 RGB.
+    """
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, height, width, 3), np.uint8)
+
+
+def truncate(source: str | Path, target: str | Path, fraction: float) -> Path:
+    """Write the first `fraction` of `source`'s bytes to `target` (a copy cut short)."""
+    data = Path(source).read_bytes()
+    target = Path(target)
+    target.write_bytes(data[: int(len(data) * fraction)])
+    return target
+
+
+def garble(source: str | Path, target: str | Path, at: float, n_bytes: int,
+           seed: int = 0) -> Path:
+    """Copy `source` to `target` with `n_bytes` seeded random bytes written over it at fraction
+    `at` of its length (damage in the middle; the length stays the same)."""
+    data = bytearray(Path(source).read_bytes())
+    start = int(len(data) * at)
+    data[start:start + n_bytes] = np.random.default_rng(seed).integers(
+        0, 256, min(n_bytes, len(data) - start), np.uint8).tobytes()
+    target = Path(target)
+    target.write_bytes(bytes(data))
+    return target

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import re
 import threading
 import time
 from contextlib import closing
@@ -15,9 +16,10 @@ import numpy as np
 import pytest
 
 import trackannot.decode as decode_module
-from tests._video import patch_frames, write_clip
+from tests._video import noise_frames, patch_frames, truncate, write_clip
 from trackannot.config import DecodeConfig
 from trackannot.decode import FrameBatch, decode_frames, probe_video
+from trackannot.demo.synth import write_demo_clip
 from trackannot.errors import InputFormatError, NotAVideoError, VideoDecodeError
 
 VTEST = "video/vtest_PETS09-S2L1_480x360_h264.avi"
@@ -416,3 +418,151 @@ def test_hwaccel_setting_is_checked() -> None:
 
     with pytest.raises(ConfigError, match="decode.hwaccel"):
         DecodeConfig(hwaccel="nvdec")
+
+
+# -- streams that end before their header says -----------------------------------------------------
+
+CUT_CONTAINERS = [("avi", "avi", "libx264"), ("mkv", "matroska", "libx264"),
+                  ("webm", "webm", "libvpx-vp9"), ("mp4", "mp4", "libx264"),
+                  ("mov", "mov", "libx264")]
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.6, 0.9], ids=["cut30", "cut60", "cut90"])
+@pytest.mark.parametrize(("ext", "muxer", "codec"), CUT_CONTAINERS,
+                         ids=[c[0] for c in CUT_CONTAINERS])
+def test_a_cut_video_fails_in_every_container_after_its_valid_frames(
+        tmp_path: Path, ext: str, muxer: str, codec: str, fraction: float) -> None:
+    written = noise_frames(60)
+    # MP4/MOV with their index first (the index-last ones cannot be opened at all: test_probe)
+    options = {"movflags": "+faststart"} if ext in ("mp4", "mov") else None
+    full = write_clip(tmp_path / f"full.{ext}", written, fps=30, codec=codec, container=muxer,
+                      options=options)
+    cut = truncate(full, tmp_path / f"cut.{ext}", fraction)
+    got: list[FrameBatch] = []
+    with pytest.raises(VideoDecodeError) as err:
+        for batch in decode_frames(cut, DecodeConfig(batch_size=8, fps=10)):  # keeps 1 of 3
+            got.append(batch)
+    decoded = int(re.search(r"decoding failed after (\d+) frames", str(err.value)).group(1))
+    assert 0 < decoded < 60
+    assert abs(decoded - 60 * fraction) <= 6  # noise frames cost the same bytes each
+    frames, index, _ = _concat(got)
+    np.testing.assert_array_equal(index, np.arange(0, decoded, 3))
+    assert f"({len(index)} kept and yielded)" in str(err.value)
+    assert str(cut) in str(err.value)
+    if ext in ("mkv", "webm"):  # Matroska ends cleanly: only the header's duration tells
+        assert re.search(r"the stream ends at \d\.\d{3} s but its header states 2\.000 s, about "
+                         r"60 frames", str(err.value))
+    # what was yielded is right: exactly the frames the whole file decodes to
+    whole, _, _ = _concat(_decode_all(full, fps=10))
+    np.testing.assert_array_equal(frames, whole[: len(index)])
+
+
+def _vfr(path: Path, muxer: str, codec: str) -> Path:
+    gaps_ms = [33, 40, 120, 33, 250, 33, 33, 500, 66, 33, 900]  # the last frame 0.9 s long
+    pts = np.concatenate([[0], np.cumsum(gaps_ms)]).tolist()
+    return write_clip(path, patch_frames(len(pts)), fps=30, codec=codec, container=muxer, pts=pts,
+                      time_base=Fraction(1, 1000))
+
+
+def _edit_list_mp4(path: Path) -> Path:
+    # timestamps shifted 10 frames below zero: the muxer writes an edit list that hides them,
+    # so the header's sample count (60) is more than the frames decoded (50)
+    with av.open(str(path), mode="w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        packets = []
+        for i, rgb in enumerate(patch_frames(60)):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = i
+            packets += stream.encode(frame)
+        packets += stream.encode(None)
+        for packet in packets:
+            packet.pts -= 10
+            packet.dts -= 10
+            out.mux(packet)
+    return path
+
+
+HEALTHY = [
+    ("ntsc-mkv", lambda p: write_clip(p / "a.mkv", patch_frames(37), Fraction(30000, 1001),
+                                      container="matroska")),
+    ("film-webm", lambda p: write_clip(p / "a.webm", patch_frames(37), Fraction(24000, 1001),
+                                       codec="libvpx-vp9")),
+    ("1fps-mkv", lambda p: write_clip(p / "a.mkv", patch_frames(5), 1, container="matroska")),
+    ("120fps-mov", lambda p: write_clip(p / "a.mov", patch_frames(37), 120)),
+    ("25fps-avi", lambda p: write_clip(p / "a.avi", patch_frames(37), 25, codec="mpeg4")),
+    ("vfr-mp4", lambda p: _vfr(p / "a.mp4", "mp4", "libx264")),
+    ("vfr-mkv", lambda p: _vfr(p / "a.mkv", "matroska", "libx264")),
+    ("vfr-webm", lambda p: _vfr(p / "a.webm", "webm", "libvpx-vp9")),
+    ("vfr-avi", lambda p: _vfr(p / "a.avi", "avi", "mpeg4")),  # empty chunks in the count
+    ("edit-list-mp4", lambda p: _edit_list_mp4(p / "a.mp4")),
+    ("demo-clip", lambda p: (write_demo_clip(p / "demo.mp4", seconds=2, width=160, height=96),
+                             p / "demo.mp4")[1]),
+]
+
+
+@pytest.mark.parametrize("fps", [None, 2.0], ids=["all-frames", "sampled"])
+@pytest.mark.parametrize(("name", "make"), HEALTHY, ids=[h[0] for h in HEALTHY])
+def test_healthy_videos_never_count_as_cut(tmp_path: Path, name: str, make,
+                                           fps: float | None) -> None:
+    path = make(tmp_path)
+    batches = _decode_all(path, fps=fps)  # raises if the rule fired
+    assert sum(len(b) for b in batches) > 0
+
+
+def test_real_footage_never_counts_as_cut(data_dir: Path) -> None:
+    # the B-frame AVI with permuted pts and the 8-frame MPEG-4 MP4, sampled and not
+    for clip, frames in ((VTEST, 795), (MOT17_CLIP, 8)):
+        assert sum(len(b) for b in _decode_all(data_dir / clip, batch_size=64)) == frames
+        assert sum(len(b) for b in _decode_all(data_dir / clip, fps=1.0)) > 0
+
+
+def test_an_unstated_duration_is_not_checked(tmp_path: Path) -> None:
+    # MPEG-TS states no duration: a cut TS ends without a trace and completes
+    full = write_clip(tmp_path / "full.ts", noise_frames(60), fps=30, container="mpegts")
+    cut = truncate(full, tmp_path / "cut.ts", 0.5)
+    assert 0 < sum(len(b) for b in _decode_all(cut)) < 60
+
+
+# -- orientation -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("ext", "muxer", "degrees"),
+                         [("mp4", "mp4", 90), ("mov", "mov", -90), ("mkv", "matroska", 180)],
+                         ids=["mp4-90", "mov-270", "mkv-180"])
+def test_rotated_videos_are_turned_upright(tmp_path: Path, ext: str, muxer: str,
+                                           degrees: int) -> None:
+    written = patch_frames(6)  # 64 x 96, quadrants red, green, blue, grey
+    path = write_clip(tmp_path / f"clip.{ext}", written, fps=30, container=muxer,
+                      rotation=degrees)
+    upright = np.rot90(written, k=degrees // 90, axes=(1, 2))  # counter-clockwise, as players
+    frames, index, _ = _concat(_decode_all(path, batch_size=4, pixel_format="rgb24"))
+    assert frames.shape == upright.shape
+    np.testing.assert_array_equal(index, np.arange(6))
+    assert _mae(frames, upright).max() < MAX_PATCH_MAE
+    # YUV batches are turned the same way: (h * 3 / 2, w) planes of the upright size
+    (yuv,) = _decode_all(path, batch_size=8, pixel_format="yuv420p")
+    h, w = upright.shape[1:3]
+    assert yuv.frames.shape == (6, h * 3 // 2, w)
+
+
+# -- settings that could exhaust memory -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [({"batch_size": 100_000_000}, r"decode\.batch_size should be an int from 1 to 1024"),
+     ({"batch_size": 0}, r"decode\.batch_size should be an int from 1 to 1024"),
+     ({"prefetch_batches": 65}, r"decode\.prefetch_batches should be an int from 1 to 64"),
+     ({"threads": 10_000}, r"decode\.threads should be an int from 0 to 64"),
+     ({"batch_size": 1024, "prefetch_batches": 3},
+      r"decode\.batch_size x \(decode\.prefetch_batches \+ 2\) should be at most 4096.*lower "
+      r"decode\.batch_size or decode\.prefetch_batches\. The selected value is 5120")],
+    ids=["huge-batch", "zero-batch", "deep-prefetch", "many-threads", "too-many-in-flight"],
+)
+def test_decode_settings_are_bounded(settings: dict[str, int], message: str) -> None:
+    from trackannot.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        DecodeConfig(**settings)  # type: ignore[arg-type]
+    DecodeConfig(batch_size=1024, prefetch_batches=2)  # 4096 frames in flight: allowed

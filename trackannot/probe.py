@@ -275,10 +275,11 @@ def _open_container(p: Path, hwaccel: str,
                     "with no video container's signature; expected a video file (mp4, mkv, "
                     "avi, mov, webm, ...)"
                 ) from err
+            hint = (" An MP4/MOV cut short before its index (moov atom) cannot be opened."
+                    if signature == "MP4/MOV" else "")
             raise VideoDecodeError(
                 f"{p}: a damaged {signature} file: FFmpeg cannot read it as a video container "
-                f"({reason}). An MP4/MOV cut short before its index (moov atom) cannot be "
-                "opened: check the file is complete (re-copy or re-export it)"
+                f"({reason}).{hint} Check the file is complete (re-copy or re-export it)"
             ) from err
     name = container.format.name
     if name in _STILL_FORMATS or name.endswith(_IMAGE_PIPE):
