@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from trackannot.config import InterpolateConfig
-from trackannot.corrections import Corrections, Op, read_corrections_file
+from trackannot.corrections import Corrections, Op, load_json, read_corrections_file
 from trackannot.errors import InputFormatError, StoreError
 from trackannot.export.meta import VideoMeta
 from trackannot.keyframes import Keyframes
@@ -25,6 +24,7 @@ from trackannot.review import Answers, ReviewQueue, answers_from_lines, read_ans
 from trackannot.smooth import smooth_tracks, strength_for_fps
 from trackannot.state import AnnotationState
 from trackannot.store import DEFAULT_LOCK_TIMEOUT_S, VideoResult, open_store
+from trackannot.validate import check_corrections, clip_to_frame
 
 __all__ = ["BatchSummary", "apply_corrections", "check_queue", "keyframe_corrections", "load_state",
            "video_meta"]
@@ -123,12 +123,25 @@ def video_meta(result: VideoResult) -> VideoMeta:
 
 
 def keyframe_corrections(state: AnnotationState, keyframes: Keyframes, author: str,
-                         time_ns: int) -> Corrections:
+                         time_ns: int, frame_size: tuple[int, int] | None = None) -> Corrections:
     """Corrections that make `state` hold `keyframes` (imported from an annotation tool).
 
-    Keyframes that equal the current box become ACCEPT, others ADJUST (with their class), outside
-    ones ABSENT; a track id the state does not have is created at its first keyframe. Tracks not in
-    `keyframes` are left as they are.
+    A track whose every keyframe matches the current annotation is unchanged and gets no
+    correction at all (an exported file imported unchanged records nothing): a present keyframe
+    matches when it equals the track's current box there (within `_ACCEPT_TOLERANCE_PX`, the box
+    clipped to the frame as exporters write it) with the track's class; an outside keyframe
+    when the track shows nothing there. In a track that changed, keyframes that equal the
+    current box become ACCEPT, others ADJUST (with their class), outside ones ABSENT. A keyframe
+    Label Studio needs before an outside frame (the box interpolated toward the outside
+    keyframe's, see `trackannot.export.labelstudio`) is read back as that outside keyframe, not
+    as an edit. A track id the state does not have is created at its first keyframe. Tracks not
+    in `keyframes` are left as they are.
+
+    Args:
+        state: the current annotation.
+        keyframes: the tool file's keyframes.
+        author, time_ns: recorded with every correction.
+        frame_size: (width, height) the exporters clipped boxes to; None: no clipping.
     """
     ids = set(state.track_ids)
     rows: dict[str, list] = {k: [] for k in ("op", "track_id", "frame", "xyxy", "class_id")}
@@ -137,26 +150,99 @@ def keyframe_corrections(state: AnnotationState, keyframes: Keyframes, author: s
         for k, v in zip(rows, (int(op), track, frame, xyxy, cls)):
             rows[k].append(v)
 
-    for i in range(len(keyframes)):
-        track, frame = int(keyframes.track_id[i]), int(keyframes.frame[i])
-        xyxy, cls = keyframes.xyxy[i], int(keyframes.class_id[i])
+    tracks, starts = keyframes.track_bounds()
+    for t, track in enumerate(tracks.tolist()):
+        keys = keyframes[int(starts[t]):int(starts[t + 1])]
         if track not in ids:
-            if keyframes.outside[i]:
-                continue  # a track that starts outside: nothing to create yet
-            add(Op.CREATE, track, frame, xyxy, cls)
-            ids.add(track)
-        elif keyframes.outside[i]:
-            add(Op.ABSENT, track, frame, xyxy, -1)
-        else:
+            for i in range(len(keys)):
+                frame, xyxy, cls = int(keys.frame[i]), keys.xyxy[i], int(keys.class_id[i])
+                if track in ids:
+                    add(Op.ABSENT if keys.outside[i] else Op.ADJUST, track, frame, xyxy,
+                        -1 if keys.outside[i] else cls)
+                elif not keys.outside[i]:  # a track that starts outside: nothing to create yet
+                    add(Op.CREATE, track, frame, xyxy, cls)
+                    ids.add(track)
+            continue
+        shown = _shown_boxes(state, track, frame_size)
+        keys = _outside_as_written(keys, shown)
+        same = _same_as_shown(keys, shown, state.track_class(track))
+        if same.all():
+            continue  # nothing in this track changed
+        for i in range(len(keys)):
             # every edit carries its box, so the batch pins exactly the file's keyframes whatever
             # the order edits are applied in (an absent removes later automatic boxes)
-            current = state.box_at(track, frame)
-            same = current is not None and np.abs(current[0] - xyxy).max() <= _ACCEPT_TOLERANCE_PX
-            same = same and cls == state.track_class(track)
-            add(Op.ACCEPT if same else Op.ADJUST, track, frame, xyxy, -1 if same else cls)
+            frame, xyxy = int(keys.frame[i]), keys.xyxy[i]
+            if keys.outside[i]:
+                add(Op.ABSENT, track, frame, xyxy, -1)
+            else:
+                add(Op.ACCEPT if same[i] else Op.ADJUST, track, frame, xyxy,
+                    -1 if same[i] else int(keys.class_id[i]))
     if not rows["op"]:
         return Corrections.empty()
     return Corrections.create(**rows, author=author, time_ns=time_ns)
+
+
+def _shown_boxes(state: AnnotationState, track: int,
+                 frame_size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
+    """(frames, xyxy) a track shows: its current boxes clipped to the frame, as exporters write
+    them, without those with no area left in it."""
+    boxes = state.track_boxes(track)
+    if frame_size is None:
+        return boxes.frame, boxes.xyxy
+    xyxy, _, empty = clip_to_frame(boxes.xyxy, *frame_size)
+    return boxes.frame[~empty], xyxy[~empty]
+
+
+def _box_shown_at(shown: tuple[np.ndarray, np.ndarray], frame: int) -> np.ndarray | None:
+    frames, xyxy = shown
+    i = int(np.searchsorted(frames, frame))
+    return xyxy[i] if i < len(frames) and frames[i] == frame else None
+
+
+def _same_as_shown(keys: Keyframes, shown: tuple[np.ndarray, np.ndarray],
+                   track_class: int) -> np.ndarray:
+    """(n,) bool: keyframes of one track that match what it shows (present: the same box and
+    class; outside: no box there)."""
+    same = np.zeros(len(keys), bool)
+    for i in range(len(keys)):
+        box = _box_shown_at(shown, int(keys.frame[i]))
+        if keys.outside[i]:
+            same[i] = box is None
+        else:
+            same[i] = (box is not None and int(keys.class_id[i]) == track_class
+                       and float(np.abs(box - keys.xyxy[i]).max()) <= _ACCEPT_TOLERANCE_PX)
+    return same
+
+
+def _outside_as_written(keys: Keyframes, shown: tuple[np.ndarray, np.ndarray]) -> Keyframes:
+    """One track's keyframes with each Label Studio rendering of an outside keyframe undone.
+
+    Label Studio cannot mark a frame outside; our writer puts a disabled keyframe at g = f - 1
+    holding the box interpolated from the previous keyframe (frame p, box P) toward the outside
+    keyframe's box, which is the track's last box before the gap (S, shown at g). The reader
+    gives back a present keyframe at g and an outside one at f, both with that box. When the
+    box at g is exactly P + (S - P) * (g - p) / (f - p) (within `_ACCEPT_TOLERANCE_PX`) and the
+    track shows nothing at f, the pair is the outside keyframe at f with box S.
+    """
+    drop, boxes = [], keys.xyxy.copy()
+    for i in range(1, len(keys) - 1):
+        g, f, p = int(keys.frame[i]), int(keys.frame[i + 1]), int(keys.frame[i - 1])
+        pattern = (not keys.outside[i] and keys.outside[i + 1] and not keys.outside[i - 1]
+                   and f == g + 1 and p < g and np.array_equal(keys.xyxy[i], keys.xyxy[i + 1]))
+        last = _box_shown_at(shown, g) if pattern else None
+        if last is None or _box_shown_at(shown, f) is not None:
+            continue
+        start = keys.xyxy[i - 1].astype(np.float64)
+        rendered = start + (last.astype(np.float64) - start) * ((g - p) / (f - p))
+        if float(np.abs(rendered - keys.xyxy[i]).max()) <= _ACCEPT_TOLERANCE_PX:
+            drop.append(i)
+            boxes[i + 1] = last
+    if not drop:
+        return keys
+    keep = np.ones(len(keys), bool)
+    keep[drop] = False
+    return Keyframes(track_id=keys.track_id[keep], frame=keys.frame[keep], xyxy=boxes[keep],
+                     outside=keys.outside[keep], class_id=keys.class_id[keep])
 
 
 def check_queue(result: VideoResult, queue_id: str) -> ReviewQueue:
@@ -191,11 +277,11 @@ def _has_item_line(path: Path) -> int:
     """Line number of the first line of a JSON Lines file that answers a queue item (0: none)."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
+    except (UnicodeDecodeError, OSError):
         return 0  # the reader reports it
     for number, raw in enumerate(lines, start=1):
-        with contextlib.suppress(json.JSONDecodeError):
-            obj = json.loads(raw)
+        with contextlib.suppress(InputFormatError):  # the reader reports bad lines
+            obj = load_json(raw, f"{path} line {number}")
             if isinstance(obj, dict) and "item" in obj:
                 return number
     return 0
@@ -203,10 +289,21 @@ def _has_item_line(path: Path) -> int:
 
 def _read_batch(path: Path, state: AnnotationState, result: VideoResult, author: str,
                 time_ns: int, queue: ReviewQueue | None = None) -> tuple[Corrections, Answers | None]:
+    """The file's batch (and its answers to `queue`), every value checked as the store will hold
+    it, boxes inside the video's frame (`trackannot.validate.check_corrections`)."""
+    meta = video_meta(result)
+    batch, answers = _parse_batch(path, state, meta, author, time_ns, queue)
+    check_corrections(batch, str(path), (meta.width, meta.height))
+    return batch, answers
+
+
+def _parse_batch(path: Path, state: AnnotationState, meta: VideoMeta, author: str, time_ns: int,
+                 queue: ReviewQueue | None) -> tuple[Corrections, Answers | None]:
     suffix = path.suffix.lower()
+    frame_size = (meta.width, meta.height)
     if suffix in (".jsonl", ".ndjson"):
         if queue is not None:
-            return read_answer_file(path, queue, author, time_ns)
+            return read_answer_file(path, queue, author, time_ns, frame_size=frame_size)
         line = _has_item_line(path)
         if line:
             raise InputFormatError(f"{path} line {line}: refers to a review queue item; pass "
@@ -216,10 +313,9 @@ def _read_batch(path: Path, state: AnnotationState, result: VideoResult, author:
         from trackannot.export.review_tasks import read_cvat_answers, read_labelstudio_answers
 
         if suffix == ".xml":
-            lines = read_cvat_answers(path, queue)
+            lines = read_cvat_answers(path, queue, frame_size)
         elif suffix == ".json":
-            meta = video_meta(result)
-            lines = read_labelstudio_answers(path, queue, (meta.width, meta.height))
+            lines = read_labelstudio_answers(path, queue, frame_size)
         else:
             raise InputFormatError(
                 f"{path}: unknown answers format {suffix or '(no suffix)'!r}; expected .jsonl "
@@ -228,24 +324,24 @@ def _read_batch(path: Path, state: AnnotationState, result: VideoResult, author:
             )
         if not lines:
             raise InputFormatError(f"{path}: the file answers no frame of queue {queue.queue_id}")
-        return answers_from_lines(lines, queue, author, time_ns)
+        return answers_from_lines(lines, queue, author, time_ns, frame_size=frame_size)
     if suffix == ".xml":
         from trackannot.export.cvat import read_cvat_video
 
-        keyframes = read_cvat_video(path, video_meta(result))
+        keyframes = read_cvat_video(path, meta)
     elif suffix == ".json":
         from trackannot.export.labelstudio import read_labelstudio
 
-        keyframes = read_labelstudio(path, video_meta(result))
+        keyframes = read_labelstudio(path, meta)
     else:
         raise InputFormatError(
             f"{path}: unknown corrections format {suffix or '(no suffix)'!r}; expected .jsonl "
             "(trackannot corrections), .xml (CVAT for video 1.1) or .json (Label Studio)"
         )
-    batch = keyframe_corrections(state, keyframes, author, time_ns)
-    if not len(batch):
+    if not len(keyframes):
         raise InputFormatError(f"{path}: no keyframes in the file")
-    return batch, None
+    # an unchanged file gives an empty batch: logged, it records that nothing changed
+    return keyframe_corrections(state, keyframes, author, time_ns, frame_size), None
 
 
 def apply_corrections(store: str | Path, path: str | Path, *, video: str | None = None,

@@ -412,26 +412,25 @@ def build_queue(state: AnnotationState, detections: Boxes | None, num_frames: in
 def _item_line(line: dict[str, Any], queue: ReviewQueue, where: str) -> tuple[int, int, list[float]]:
     """(item, op, box) of one answer line; box NaN where the line gives none."""
     from trackannot.corrections import Op, parse_box
+    from trackannot.validate import check_int
 
-    item = line["item"]
-    if isinstance(item, bool) or not isinstance(item, int):
-        raise InputFormatError(f"{where}: 'item' must be an integer, got {item!r}")
+    item = check_int(line["item"], where, "item")
     if not 0 <= item < len(queue):
         raise InputFormatError(f"{where}: item {item} is not in queue {queue.queue_id} "
                                f"(items 0..{len(queue) - 1})")
     name = line.get("op")
-    if name not in _ITEM_OPS:
+    if not isinstance(name, str) or name not in _ITEM_OPS:
         raise InputFormatError(f"{where}: an item answer's 'op' must be one of "
-                               f"{', '.join(_ITEM_OPS)}; got {name!r}")
+                               f"{', '.join(_ITEM_OPS)}; got {name!r:.80}")
     allowed = {"item", "op", "box", "track", "frame", "author", "time"}
     unknown = sorted(set(line) - allowed)
     if unknown:
         raise InputFormatError(f"{where}: unknown field(s) {', '.join(unknown)} for an item answer; "
                                f"allowed: {', '.join(sorted(allowed))}")
     for key, col in (("track", queue.track_id), ("frame", queue.frame)):
-        if key in line and line[key] != int(col[item]):
+        if key in line and (isinstance(line[key], bool) or line[key] != int(col[item])):
             raise InputFormatError(f"{where}: item {item} is {key} {int(col[item])}, but the line "
-                                   f"says {key} {line[key]!r}; drop '{key}' or fix 'item'")
+                                   f"says {key} {line[key]!r:.80}; drop '{key}' or fix 'item'")
     if name == "adjust" and "box" not in line:
         raise InputFormatError(f"{where}: op 'adjust' needs box")
     box = parse_box(line, where) if "box" in line else [math.nan] * 4
@@ -439,7 +438,8 @@ def _item_line(line: dict[str, Any], queue: ReviewQueue, where: str) -> tuple[in
 
 
 def read_answer_file(path: str | Path, queue: ReviewQueue | None, author: str,
-                     time_ns: int) -> tuple[Corrections, Answers]:
+                     time_ns: int, *, frame_size: tuple[int, int] | None = None
+                     ) -> tuple[Corrections, Answers]:
     """Parse a JSON Lines corrections file whose lines may answer queue items (`"item": N`).
 
     An item line gives op accept, adjust (with box) or absent; its track and frame come from the
@@ -452,6 +452,8 @@ def read_answer_file(path: str | Path, queue: ReviewQueue | None, author: str,
         queue: the queue the items belong to; None: item lines are an error.
         author: author of lines that name none.
         time_ns: time of lines that give none.
+        frame_size: (width, height) of the video: an accepted item pins its shown box clipped
+            to the frame, as the task files show it (see `answers_from_lines`).
 
     Returns:
         (corrections in line order, one answer per item line; `batch` 0, set when logged).
@@ -463,11 +465,12 @@ def read_answer_file(path: str | Path, queue: ReviewQueue | None, author: str,
     from trackannot.corrections import read_json_lines
 
     lines = read_json_lines(path)
-    return answers_from_lines(lines, queue, author, time_ns)
+    return answers_from_lines(lines, queue, author, time_ns, frame_size=frame_size)
 
 
 def answers_from_lines(lines: Iterable[tuple[str, int, Any]], queue: ReviewQueue | None, author: str,
-                       time_ns: int) -> tuple[Corrections, Answers]:
+                       time_ns: int, *, frame_size: tuple[int, int] | None = None
+                       ) -> tuple[Corrections, Answers]:
     """Corrections and answers of parsed lines (see `read_answer_file`).
 
     Args:
@@ -476,11 +479,15 @@ def answers_from_lines(lines: Iterable[tuple[str, int, Any]], queue: ReviewQueue
         queue: the queue item lines answer; None: item lines are an error.
         author: author of lines that name none.
         time_ns: time of lines that give none.
+        frame_size: (width, height) of the video. An accepted item pins the box the reviewer
+            saw: the shown box clipped to the frame, as every task file shows it (a tracked box
+            can reach a pixel or two past the frame edge). None: the shown box as stored.
 
     Raises:
         InputFormatError: naming `where` of the first bad line.
     """
-    from trackannot.corrections import Corrections, Op, parse_line, parse_time
+    from trackannot.corrections import Corrections, Op, check_author, parse_line, parse_time
+    from trackannot.validate import clip_to_frame
 
     rows: list[dict[str, Any]] = []
     answers: list[tuple[int, int, list[float], int, str]] = []
@@ -492,11 +499,12 @@ def answers_from_lines(lines: Iterable[tuple[str, int, Any]], queue: ReviewQueue
             raise InputFormatError(f"{where}: refers to a review queue item; pass --queue "
                                    "(queue=) with the queue's id")
         item, op, box = _item_line(obj, queue, where)
-        who = obj.get("author", author)
-        if not isinstance(who, str) or not who:
-            raise InputFormatError(f"{where}: 'author' must be a non-empty string, got {who!r}")
+        who = check_author(obj.get("author", author), where)
         when = parse_time(obj["time"], where) if "time" in obj else time_ns
-        shown = queue.xyxy[item].tolist()
+        shown_xyxy = queue.xyxy[item:item + 1]
+        if frame_size is not None:
+            shown_xyxy = clip_to_frame(shown_xyxy, *frame_size)[0]
+        shown = shown_xyxy[0].tolist()
         # the reviewer's box: accept the shown box, adjust the new box, absent none
         given_box = shown if op == Op.ACCEPT else box if op == Op.ADJUST else [math.nan] * 4
         answers.append((item, op, given_box, when, who))

@@ -66,13 +66,26 @@ def test_export_mot_writes_the_corrected_tracks(store, tmp_path):
     np.testing.assert_allclose(frame5[2:6], [100, 100, 10, 20])  # left, top, width, height
 
 
-def _boxes_before_and_after(store, tmp_path, fmt, name):
-    from trackannot.annotate import load_state
+def _boxes_before_and_after(store, tmp_path, fmt, name, move_track=None):
+    """Export, optionally move the first box of one track in the file by 1 px, import."""
+    from trackannot.annotate import load_state, video_meta
 
     before = load_state(open_store(store)["clip"]).boxes()
     out = tmp_path / "exp"
     result = CliRunner().invoke(main, ["export", str(store), "--format", fmt, "-o", str(out)])
     assert result.exit_code == 0, result.output
+    if move_track is not None:
+        from trackannot.export.cvat import read_cvat_video, write_cvat_video
+        from trackannot.export.labelstudio import read_labelstudio, write_labelstudio
+
+        read, write = ((read_cvat_video, write_cvat_video) if fmt == "cvat"
+                       else (read_labelstudio, write_labelstudio))
+        meta = video_meta(open_store(store)["clip"])
+        keys = read(out / name, meta)
+        i = int(np.flatnonzero((keys.track_id == move_track) & ~keys.outside)[0])
+        xyxy = keys.xyxy.copy()
+        xyxy[i] += 1
+        write(out / name, keys.replace(xyxy=xyxy), meta)
     result = CliRunner().invoke(main, ["correct", str(store), str(out / name), "--author", "cy"])
     assert result.exit_code == 0, result.output
     after = load_state(open_store(store)["clip"]).boxes()
@@ -80,30 +93,33 @@ def _boxes_before_and_after(store, tmp_path, fmt, name):
 
 
 @pytest.mark.parametrize("fmt, name", [("cvat", "clip.xml"), ("labelstudio", "clip.json")])
-def test_a_tool_file_exported_then_imported_accepts_the_same_tracks(store, tmp_path, fmt, name):
-    """The file holds sparse keyframes (IoU tolerance 0.9): importing it pins them, and the
-    boxes between are re-interpolated, so every box stays within that tolerance."""
-    from trackannot.kernels.iou import iou_matrix
-
+def test_a_tool_file_exported_then_imported_unchanged_records_nothing(store, tmp_path, fmt, name):
+    """Every keyframe of the file equals the current annotation: no track changed, so no edit
+    is recorded (an empty batch says the file was applied) and no box moves."""
     before, after, output = _boxes_before_and_after(store, tmp_path, fmt, name)
-    assert "accept" in output, output
+    assert "applied as batch 0: 0 corrections" in output, output
     assert after.frame.tolist() == before.frame.tolist()
     assert after.track_id.tolist() == before.track_id.tolist()
-    iou = np.diag(iou_matrix(after.xyxy, before.xyxy))
-    assert iou.min() >= 0.9 - 1e-6, iou.min()
+    np.testing.assert_array_equal(after.xyxy, before.xyxy)
 
 
 @pytest.mark.parametrize("fmt, name", [("cvat", "clip.xml"), ("labelstudio", "clip.json")])
-def test_a_track_with_a_gap_round_trips_through_a_tool_file(tmp_path, fmt, name):
-    """The file's outside keyframe ends a run before the track's next run: importing it must pin
-    the later run's keyframes too, not drop them with the automatic boxes after the gap."""
+def test_a_changed_track_with_a_gap_round_trips_through_a_tool_file(tmp_path, fmt, name):
+    """A track that changed is pinned keyframe by keyframe: its outside keyframe ends a run
+    before the track's next run, and importing it must pin the later run's keyframes too, not
+    drop them with the automatic boxes after the gap. The other track is unchanged: no edit."""
+    from trackannot.kernels.iou import iou_matrix
+
     store = make_store(tmp_path / "gap.zarr", gap=range(15, 22))
-    before, after, output = _boxes_before_and_after(store, tmp_path, fmt, name)
-    assert "absent" in output, output
+    before, after, output = _boxes_before_and_after(store, tmp_path, fmt, name, move_track=1)
+    assert "absent" in output and "1 adjust" in output, output
+    assert "; 1 tracks" in output, output  # track 2 is unchanged: nothing recorded for it
     assert after.frame.tolist() == before.frame.tolist()
     assert after.track_id.tolist() == before.track_id.tolist()
     t1 = after[after.track_id == 1]
     assert not np.isin(t1.frame, np.arange(15, 22)).any() and t1.frame.max() == 39
+    iou = np.diag(iou_matrix(after.xyxy, before.xyxy))
+    assert iou.min() >= 0.9 - 1e-6, iou.min()  # the file's sparse keyframes: IoU tolerance 0.9
 
 
 def test_a_cvat_file_with_a_moved_box_becomes_an_adjust(store, tmp_path):

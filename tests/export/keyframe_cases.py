@@ -11,6 +11,7 @@ from trackannot.detect.from_file import read_mot_file, read_seqinfo
 from trackannot.export.meta import VideoMeta
 from trackannot.interpolate import interpolate_linear
 from trackannot.keyframes import Keyframes
+from trackannot.validate import clip_to_frame
 
 META = VideoMeta("clip.mp4", 1280, 720, 60, 30.0, ("person", "car", "bicycle"))
 
@@ -89,14 +90,19 @@ def box_table(boxes: Boxes) -> dict[tuple[int, int], np.ndarray]:
 
 
 def mot17_gt(data_dir: Path, sequence: str = "MOT17-09-FRCNN") -> tuple[Boxes, VideoMeta]:
-    """Pedestrian gt boxes (flag 1, class 1) of a MOT17 sequence as one class, and its video."""
+    """Pedestrian gt boxes (flag 1, class 1) of a MOT17 sequence as one class, and its video.
+
+    The boxes are clipped to the frame, as an annotation tool holds them (MOT gt boxes reach
+    past the frame edge; tools draw nothing there and our importers refuse such boxes).
+    """
     seq = data_dir / "MOT17" / sequence
     info = read_seqinfo(seq / "seqinfo.ini")
     boxes, extra = read_mot_file(seq / "gt" / "gt.txt", with_extra=True)
     boxes = boxes[(extra["flag"] == 1) & (extra["class"] == 1)].replace(class_id=0)
     meta = VideoMeta(sequence, int(info["imWidth"]), int(info["imHeight"]),
                      int(info["seqLength"]), float(info["frameRate"]), ("pedestrian",))
-    return boxes, meta
+    xyxy, _, empty = clip_to_frame(boxes.xyxy, meta.width, meta.height)
+    return boxes.replace(xyxy=xyxy)[~empty], meta
 
 
 def keyframes_every(boxes: Boxes, num_frames: int, step: int) -> Keyframes:

@@ -233,7 +233,7 @@ def test_unknown_source_is_refused() -> None:
 
 def test_labels_with_xml_characters_survive(tmp_path: Path) -> None:
     meta = VideoMeta("a&b.mp4", 64, 48, 10, 5.0, ('say "hi"', "<tag>", "a&b"))
-    keys = Keyframes.create(track_id=[0, 1, 2], frame=[0, 1, 2], xyxy=np.ones((3, 4)),
+    keys = Keyframes.create(track_id=[0, 1, 2], frame=[0, 1, 2], xyxy=[[1, 1, 5, 5]] * 3,
                             class_id=[0, 1, 2])
     path = write_cvat_video(tmp_path / "x.xml", keys, meta)
     assert read_cvat_video(path, meta).equals(close_tracks(keys, meta.num_frames))

@@ -27,7 +27,11 @@ What CVAT does with a track (read from cvat-ai/cvat, `cvat/apps/dataset_manager/
 
 Reading a CVAT export keeps the keyframe="1" rows and the outside rows; a track whose last
 keyframe is a box gets a keyframe with that box at the video's last frame, so interpolation
-reproduces CVAT's propagation to the end.
+reproduces CVAT's propagation to the end. Values are checked as they will be stored
+(`trackannot.validate`): ids and frames as integers before any cast, boxes finite in float32 with
+xbr > xtl and ybr > ytl, and inside the frame (the video's, or the file's `<original_size>`);
+anything else is refused with the file and line. Writing clips boxes to the frame
+(`fit_to_frame`), as CVAT itself does, so every file we write reads back.
 """
 
 from __future__ import annotations
@@ -44,10 +48,12 @@ from trackannot.export.meta import (
     VideoMeta,
     check_keyframes,
     close_tracks,
+    fit_to_frame,
     propagate_to_end,
     write_text_atomic,
 )
 from trackannot.keyframes import Keyframes
+from trackannot.validate import check_box, check_frame_box, check_int
 
 __all__ = ["format_cvat_video", "read_cvat_video", "write_cvat_video"]
 
@@ -61,7 +67,8 @@ def format_cvat_video(keyframes: Keyframes, meta: VideoMeta, *, source: str = "a
 
     Args:
         keyframes: the keyframes to write (already sparse: every row becomes a CVAT keyframe).
-            Tracks are closed first (`close_tracks`).
+            Boxes are clipped to the frame (`fit_to_frame`), then tracks are closed
+            (`close_tracks`).
         meta: the video; labels are `meta.class_names`, which must equal the CVAT task's labels.
         source: the tracks' `source` attribute, one of `CVAT_SOURCES` (CVAT sets "file" on import).
 
@@ -72,7 +79,7 @@ def format_cvat_video(keyframes: Keyframes, meta: VideoMeta, *, source: str = "a
     check_keyframes(keyframes, meta, what="format_cvat_video")
     if source not in CVAT_SOURCES:
         raise InputFormatError(f"CVAT track source must be one of {CVAT_SOURCES}, got {source!r}")
-    keys = close_tracks(keyframes, meta.num_frames)
+    keys = close_tracks(fit_to_frame(keyframes, meta), meta.num_frames)
     lines = _meta_lines(meta)
     ids, starts = keys.track_bounds()
     coords = keys.xyxy.astype(np.float64).tolist()  # float32 -> float64 is exact; repr round-trips
@@ -145,8 +152,10 @@ def read_cvat_video(path: str | Path, meta: VideoMeta | None = None) -> Keyframe
 
     Raises:
         InputFormatError: malformed XML (file, line, column), a missing or bad attribute (line),
-            an unknown label, a frame outside the video, a track that is not a box track, a CVAT
-            for images file, or a file made for another video (frame count or frame size).
+            an id or frame beyond int64, a box that is not finite in float32, empty or inverted,
+            or not inside the frame, an unknown label, a frame outside the video, a track that is
+            not a box track, a CVAT for images file, or a file made for another video (frame
+            count or frame size).
     """
     path = Path(path)
     reader = _CvatReader(path, meta)
@@ -160,6 +169,8 @@ def read_cvat_video(path: str | Path, meta: VideoMeta | None = None) -> Keyframe
             parser.ParseFile(f)
     except FileNotFoundError as err:
         raise InputFormatError(f"CVAT file not found: {path}") from err
+    except OSError as err:
+        raise InputFormatError(f"cannot read {path}: {err.strerror or err}") from err
     except expat.ExpatError as err:
         raise InputFormatError(
             f"{path}: malformed XML at line {err.lineno}, column {err.offset + 1}: "
@@ -181,6 +192,7 @@ class _CvatReader:
         self.file_labels: list[str] = []
         self.class_names: tuple[str, ...] | None = None
         self.num_frames = 0
+        self.frame_size: tuple[int, int] | None = None  # (width, height) boxes must lie in
         self.meta_checked = False
         self.track: tuple[int, int, int] | None = None  # (id, class, line)
         self.track_frames: dict[int, int] = {}  # frame -> line, within the open track
@@ -251,22 +263,25 @@ class _CvatReader:
                 "trackannot needs a task of every frame of the video from frame 0"
             )
         size = _int_or_none(v.get(f"{kind}/size"))
+        # tasks keep <original_size> in <task>, jobs directly in <meta>
+        width = _int_or_none(v.get(f"{kind}/original_size/width", v.get("original_size/width")))
+        height = _int_or_none(v.get(f"{kind}/original_size/height", v.get("original_size/height")))
         if meta is None:
             if kind == "job" or size is None:
                 raise InputFormatError(
                     f"{path}: no task <size> in <meta> (a job export?); pass meta=VideoMeta(...)"
                 )
             self.num_frames = size
+            if width is not None and height is not None and width > 0 and height > 0:
+                self.frame_size = (width, height)
             return
         self.num_frames = meta.num_frames
+        self.frame_size = (meta.width, meta.height)
         if kind == "task" and size is not None and size != meta.num_frames:
             raise InputFormatError(
                 f"{path}: made for a task of {size} frames, but video {meta.name!r} has "
                 f"{meta.num_frames} frames; export the CVAT task made from this video"
             )
-        # tasks keep <original_size> in <task>, jobs directly in <meta>
-        width = _int_or_none(v.get(f"{kind}/original_size/width", v.get("original_size/width")))
-        height = _int_or_none(v.get(f"{kind}/original_size/height", v.get("original_size/height")))
         size_known = width is not None and height is not None
         if size_known and (width, height) != (meta.width, meta.height):
             raise InputFormatError(
@@ -287,9 +302,7 @@ class _CvatReader:
         for key in ("id", "label"):
             if key not in attrs:
                 raise InputFormatError(f"{self.where()}: <track> has no '{key}' attribute")
-        track_id = _parse(attrs, "id", int, self.where)
-        if track_id < 0:
-            raise InputFormatError(f"{self.where()}: track id {track_id} is negative")
+        track_id = check_int(_parse(attrs, "id", int, self.where), self.where(), "id")
         if track_id in self.seen_ids:
             raise InputFormatError(
                 f"{self.where()}: track id {track_id} repeats the track at line "
@@ -321,21 +334,25 @@ class _CvatReader:
                 f"{self.where()}: box frame {frame} is outside the video's frames "
                 f"0..{self.num_frames - 1}"
             )
-        box = [_parse(attrs, k, float, self.where) for k in ("xtl", "ytl", "xbr", "ybr")]
-        if float(attrs.get("rotation", "0")) != 0.0:
+        values = [_parse(attrs, k, float, self.where) for k in ("xtl", "ytl", "xbr", "ybr")]
+        if "rotation" in attrs and _parse(attrs, "rotation", float, self.where) != 0.0:
             raise InputFormatError(
-                f"{self.where()}: rotated box (rotation={attrs['rotation']}); trackannot reads "
-                "axis-aligned boxes only"
+                f"{self.where()}: rotated box (rotation={attrs['rotation'][:40]}); trackannot "
+                "reads axis-aligned boxes only"
             )
         if not (keyframe or outside):
             return  # an interpolated row: CVAT recomputes it, so do we
+        frame = check_int(frame, self.where(), "frame")
+        box = check_box(values, self.where(), "xtl, ytl, xbr, ybr")
+        if self.frame_size is not None:
+            check_frame_box(box, self.frame_size, self.where(), "xtl, ytl, xbr, ybr")
         if frame in self.track_frames:
             raise InputFormatError(
                 f"{self.where()}: track {track[0]} has two keyframes at frame {frame} "
                 f"(also line {self.track_frames[frame]})"
             )
         self.track_frames[frame] = self.parser.CurrentLineNumber
-        self.rows.append((track[0], frame, outside, track[1], *box))
+        self.rows.append((track[0], frame, outside, track[1], *box.tolist()))
 
     def finish(self) -> Keyframes:
         if not self.rows:
@@ -351,7 +368,7 @@ class _CvatReader:
 def _int_or_none(text: str | None) -> int | None:
     try:
         return int(text) if text not in (None, "") else None
-    except ValueError:
+    except ValueError:  # not an int, or more digits than int() converts
         return None
 
 
@@ -361,8 +378,8 @@ def _parse(attrs: dict[str, str], key: str, kind: type, where: Any) -> Any:
     except ValueError as err:
         expected = "an int" if kind is int else "a number"
         raise InputFormatError(
-            f"{where()}: attribute {key}={attrs[key]!r} is not {expected}"
+            f"{where()}: attribute {key}={attrs[key]!r:.80} is not {expected}"
         ) from err
     if kind is float and not np.isfinite(value):
-        raise InputFormatError(f"{where()}: attribute {key}={attrs[key]!r} is not finite")
+        raise InputFormatError(f"{where()}: attribute {key}={attrs[key]!r:.80} is not finite")
     return value

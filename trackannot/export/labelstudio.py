@@ -31,7 +31,15 @@ reverses this: `enabled: false` followed by a gap gives an outside keyframe on t
 and a region whose last keyframe is enabled gets its box repeated on the video's last frame.
 Percent values are written with full float64 precision, so keyframe boxes read back equal after
 float32 rounding; boxes added before an outside keyframe are interpolated in float64 and agree
-with `trackannot.interpolate` to within two float32 ulps.
+with `trackannot.interpolate` to within two float32 ulps. Importing recognises such an added
+keyframe (`trackannot.annotate.keyframe_corrections`): it is the file's rendering of the outside
+keyframe, not a person's edit.
+
+Writing clips boxes to the frame (`fit_to_frame`), so percentages stay in 0..100. Reading checks
+every value as it will be stored (`trackannot.validate`): frames and region ids as integers
+before any cast, percentages finite, boxes finite in float32 with positive width and height and
+inside the frame (0 <= x, x + width <= 100, the same for y); anything else is refused with the
+file and the JSON path of the value.
 """
 
 from __future__ import annotations
@@ -43,14 +51,17 @@ from typing import Any
 
 import numpy as np
 
+from trackannot.corrections import load_json
 from trackannot.errors import InputFormatError
 from trackannot.export.meta import (
     VideoMeta,
     check_keyframes,
+    fit_to_frame,
     propagate_to_end,
     write_text_atomic,
 )
 from trackannot.keyframes import Keyframes
+from trackannot.validate import INT64_MAX, check_box, check_frame_box, check_number
 
 __all__ = ["format_labelstudio", "read_labelstudio", "write_labelstudio"]
 
@@ -58,7 +69,7 @@ __all__ = ["format_labelstudio", "read_labelstudio", "write_labelstudio"]
 # differ by one from the decoded frame count; a larger difference means another video or a wrong
 # framerate in the labeling config.
 FRAMES_COUNT_SLACK = 1
-_REGION_ID = re.compile(r"^t(\d+)$")
+_REGION_ID = re.compile(r"^t(\d{1,19})$")  # int64 ids at most
 
 
 def format_labelstudio(
@@ -76,7 +87,7 @@ def format_labelstudio(
 
     Args:
         keyframes: the keyframes (every row becomes a Label Studio keyframe, see the module
-            docstring for outside keyframes).
+            docstring for outside keyframes); boxes are clipped to the frame (`fit_to_frame`).
         meta: the video; labels are `meta.class_names`.
         as_predictions: put the regions in `predictions` (the ML-backend format, shown as
             pre-annotations) instead of `annotations`.
@@ -92,6 +103,7 @@ def format_labelstudio(
         InputFormatError: keyframes that do not fit `meta` (see `check_keyframes`).
     """
     check_keyframes(keyframes, meta, what="format_labelstudio")
+    keyframes = fit_to_frame(keyframes, meta)
     ids, starts = keyframes.track_bounds()
     origin = "prediction" if as_predictions else "manual"
     result = []
@@ -179,19 +191,14 @@ def read_labelstudio(
         Keyframes; track ids from region ids "t<id>" (as written here), else new ids.
 
     Raises:
-        InputFormatError: malformed JSON (line, column), a missing or bad field (its path in the
-            JSON), an unknown label, a rotated box, a frame outside the video, or a framesCount
-            for another video.
+        InputFormatError: malformed JSON (line, column) or JSON Python cannot hold (NaN,
+            Infinity, nesting too deep, huge integers), a missing or bad field (its path in the
+            JSON), an unknown label, a rotated box, a box that is empty, inverted, not finite in
+            float32 or not inside the frame, a frame outside the video, or a framesCount for
+            another video.
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise InputFormatError(f"Label Studio file not found: {path}") from err
-    except json.JSONDecodeError as err:
-        raise InputFormatError(
-            f"{path}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}"
-        ) from err
+    data = load_json(_read_text(path, "Label Studio file"), str(path), document=True)
     where, task = _pick_task(data, path, meta)
     where, result = _pick_result(task, where, annotation)
     regions = [
@@ -199,7 +206,7 @@ def read_labelstudio(
         if isinstance(r, dict) and r.get("type") == "videorectangle"
     ]
     parts = [_read_region(r, w, meta) for w, r in regions]
-    ids = [_REGION_ID.match(str(r.get("id", ""))) for _, r in regions]
+    ids = [_region_id(r) for _, r in regions]
     taken = {int(m.group(1)) for m in ids if m}
     fresh = iter(i for i in range(len(regions) + len(taken) + 1) if i not in taken)
     tables, seen = [], {}
@@ -214,6 +221,24 @@ def read_labelstudio(
     return propagate_to_end(Keyframes.concat(tables), meta.num_frames)
 
 
+def _read_text(path: Path, what: str) -> str:
+    """A JSON file's text; every failure an `InputFormatError`."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as err:
+        raise InputFormatError(f"{what} not found: {path}") from err
+    except UnicodeDecodeError as err:
+        raise InputFormatError(f"{path}: not UTF-8 text ({err})") from err
+    except OSError as err:
+        raise InputFormatError(f"cannot read {path}: {err.strerror or err}") from err
+
+
+def _region_id(region: dict[str, Any]) -> re.Match[str] | None:
+    """The match of a region id "t<track id>" naming an int64 track id (as written here)."""
+    match = _REGION_ID.match(str(region.get("id", ""))[:24])
+    return match if match and int(match.group(1)) <= INT64_MAX else None
+
+
 def _pick_task(data: Any, path: Path, meta: VideoMeta) -> tuple[str, dict[str, Any]]:
     if isinstance(data, dict):
         return f"{path}: task", data
@@ -222,8 +247,8 @@ def _pick_task(data: Any, path: Path, meta: VideoMeta) -> tuple[str, dict[str, A
     if len(data) == 1:
         return f"{path}: task 0", data[0]
     hits = [
-        i for i, t in enumerate(data)
-        if any(str(v).endswith(meta.name) for v in (t.get("data") or {}).values())
+        i for i, t in enumerate(data) if isinstance(t.get("data"), dict)
+        and any(isinstance(v, str) and v.endswith(meta.name) for v in t["data"].values())
     ]
     if len(hits) != 1:
         raise InputFormatError(
@@ -235,6 +260,9 @@ def _pick_task(data: Any, path: Path, meta: VideoMeta) -> tuple[str, dict[str, A
 
 def _pick_result(task: dict[str, Any], where: str, annotation: int | None) -> tuple[str, list]:
     anns, preds = task.get("annotations") or [], task.get("predictions") or []
+    for key, value in (("annotations", anns), ("predictions", preds)):
+        if not isinstance(value, list):
+            raise InputFormatError(f"{where}.{key} is {value!r:.80}, expected a list")
     if annotation is not None:
         if not 0 <= annotation < len(anns):
             raise InputFormatError(
@@ -267,15 +295,15 @@ def _read_region(
             f"(LS default 24) other than the video's {meta.fps:g} fps"
         )
     labels = _field(value, "labels", list, where)
-    if len(labels) != 1 or labels[0] not in meta.class_names:
+    if len(labels) != 1 or not isinstance(labels[0], str) or labels[0] not in meta.class_names:
         raise InputFormatError(
-            f"{where}.labels is {labels!r}; expected one label of {list(meta.class_names)}"
+            f"{where}.labels is {labels!r:.80}; expected one label of {list(meta.class_names)}"
         )
     keys = []
     for j, item in enumerate(_field(value, "sequence", list, where)):
         at = f"{where}.sequence[{j}]"
         if not isinstance(item, dict):
-            raise InputFormatError(f"{at}: expected an object, got {item!r}")
+            raise InputFormatError(f"{at}: expected an object, got {item!r:.80}")
         frame = _field(item, "frame", int, at)
         if not 1 <= frame <= meta.num_frames:
             raise InputFormatError(
@@ -283,11 +311,17 @@ def _read_region(
                 "are 1-based)"
             )
         x, y, w, h = (_field(item, k, float, at) for k in ("x", "y", "width", "height"))
-        if item.get("rotation", 0) not in (0, 0.0):
-            raise InputFormatError(f"{at}: rotation {item['rotation']!r}; only 0 is supported")
-        box = [x * meta.width / 100, y * meta.height / 100,
-               (x + w) * meta.width / 100, (y + h) * meta.height / 100]
-        keys.append((frame - 1, bool(item.get("enabled", True)), box, at))
+        rotation = item.get("rotation", 0)
+        if isinstance(rotation, bool) or rotation not in (0, 0.0):
+            raise InputFormatError(f"{at}: rotation {rotation!r:.40}; only 0 is supported")
+        enabled = item.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise InputFormatError(f"{at}.enabled is {enabled!r:.40}, expected true or false")
+        box = check_box([x * meta.width / 100, y * meta.height / 100,
+                         (x + w) * meta.width / 100, (y + h) * meta.height / 100],
+                        at, "x, y, width, height")
+        check_frame_box(box, (meta.width, meta.height), at, "x, y, width, height")
+        keys.append((frame - 1, enabled, box.tolist(), at))
     keys.sort(key=lambda k: k[0])
     rows: list[tuple[int, bool, list[float]]] = []
     for j, (frame, enabled, box, at) in enumerate(keys):
@@ -315,7 +349,9 @@ def _field(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:
         raise InputFormatError(f"{where}: missing field {key!r}")
     value = obj[key]
     if kind is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok:
+            return check_number(value, where, key)
     elif kind is int:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -323,5 +359,5 @@ def _field(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:
     else:
         ok = isinstance(value, kind)
     if not ok:
-        raise InputFormatError(f"{where}.{key} is {value!r}, expected {kind.__name__}")
+        raise InputFormatError(f"{where}.{key} is {value!r:.80}, expected {kind.__name__}")
     return value

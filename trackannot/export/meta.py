@@ -5,7 +5,9 @@ Label Studio the frame count and duration, COCO and YOLO one image per frame. `V
 those facts and the class names (`class_id` k is `class_names[k]`). `check_keyframes` rejects
 keyframes a tool could not hold, and `close_tracks` adds the outside keyframe after each track's
 last box, because both CVAT and Label Studio propagate a track's last box to the end of the video
-while `trackannot.interpolate` emits nothing after a track's last keyframe.
+while `trackannot.interpolate` emits nothing after a track's last keyframe. `fit_to_frame` clips
+what the exporters write to the frame: the tools draw nothing outside it, and the importers refuse
+a box that is not inside it (`trackannot.validate`), so an exported file always reads back.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ import numpy as np
 
 from trackannot.errors import InputFormatError
 from trackannot.keyframes import Keyframes
+from trackannot.validate import clip_to_frame
 
 __all__ = [
     "VideoMeta",
     "check_keyframes",
     "close_tracks",
+    "fit_to_frame",
     "propagate_to_end",
     "write_text_atomic",
 ]
@@ -125,6 +129,43 @@ def check_keyframes(keyframes: Keyframes, meta: VideoMeta, *, what: str = "keyfr
             f"{meta.class_names[keyframes.class_id[i + 1]]!r} (frame {keyframes.frame[i + 1]}); "
             "annotation tools give a track one label: split it into two tracks"
         )
+
+
+def fit_to_frame(keyframes: Keyframes, meta: VideoMeta) -> Keyframes:
+    """Keyframes as a tool can hold them: every box clipped to the meta.width x meta.height frame.
+
+    Automatic tracks can reach a little past the frame (the Kalman estimate of an object at the
+    edge, up to about 2 px on MOT15 PETS09-S2L1); annotation tools draw nothing there. A present
+    keyframe with no area left inside the frame (e.g. a predicted box that left it) becomes an
+    outside keyframe (nothing to show there); an outside keyframe keeps a drawable box, its own
+    clipped or else the nearest drawable box of its track, since the tools interpolate toward
+    it; a track with no drawable box at all is left out.
+
+    Args:
+        keyframes: finite boxes (see `check_keyframes`).
+        meta: the video.
+
+    Returns:
+        The keyframes (the input itself when every box is inside the frame).
+    """
+    if len(keyframes) == 0:
+        return keyframes
+    xyxy, changed, empty = clip_to_frame(keyframes.xyxy, meta.width, meta.height)
+    if not changed.any() and not empty.any():
+        return keyframes
+    outside = keyframes.outside | empty
+    keep = np.ones(len(keyframes), bool)
+    _, starts = keyframes.track_bounds()
+    for lo, hi in zip(starts[:-1].tolist(), starts[1:].tolist()):
+        drawable = np.flatnonzero(~empty[lo:hi]) + lo
+        if not len(drawable):
+            keep[lo:hi] = False  # nothing of this track can be shown
+            continue
+        for i in np.flatnonzero(empty[lo:hi]) + lo:
+            before = drawable[drawable < i]
+            xyxy[i] = xyxy[before[-1] if len(before) else drawable[0]]
+    return Keyframes(track_id=keyframes.track_id[keep], frame=keyframes.frame[keep],
+                     xyxy=xyxy[keep], outside=outside[keep], class_id=keyframes.class_id[keep])
 
 
 def close_tracks(keyframes: Keyframes, num_frames: int) -> Keyframes:

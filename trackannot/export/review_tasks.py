@@ -17,6 +17,13 @@ Reading answered files back (`read_cvat_answers`, `read_labelstudio_answers`) gi
 for `trackannot.review.answers_from_lines`: at every frame the file answers, a box with its item
 unchanged (within `UNCHANGED_PX`) is an accept, a moved one an adjust, an item whose box is gone
 an absent, and a box with no item a new track (create). Frames the file leaves out stay unanswered.
+
+Every file shows boxes clipped to the frame (a tracked box can reach a pixel or two past its
+edge; the tools draw nothing there), and "unchanged" is judged against that clipped box. The
+readers check every value as the store will hold it (`trackannot.validate`): numbers finite,
+boxes finite in float32 with positive width and height and, given the frame size, inside the
+frame; item and track numbers integers; anything else is refused with the file and line (CVAT)
+or task and region (Label Studio).
 """
 
 from __future__ import annotations
@@ -32,18 +39,21 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
+from trackannot.corrections import load_json
 from trackannot.errors import InputFormatError
 from trackannot.export.meta import VideoMeta, write_text_atomic
 from trackannot.review import ReviewQueue
 from trackannot.risk import Reason
+from trackannot.validate import check_box, check_frame_box, check_number, clip_to_frame
 
 __all__ = ["FRAME_NAME", "TASK_COLUMNS", "UNCHANGED_PX", "format_cvat_images",
            "format_labelstudio_tasks", "format_task_csv", "format_task_json", "read_cvat_answers",
            "read_labelstudio_answers", "write_review_tasks"]
 
 FRAME_NAME = "frame_{:06d}.png"
-_FRAME_RE = re.compile(r"frame_(\d+)\.\w+$")
-_ITEM_ID_RE = re.compile(r"^item(\d+)$")
+_FRAME_RE = re.compile(r"frame_(\d{1,18})\.\w+$")
+_ITEM_ID_RE = re.compile(r"^item(\d{1,18})$")
+_INT_TEXT = re.compile(r"^-?[0-9]{1,19}$")
 # a box within this many pixels (every coordinate) of the shown box was left as shown: CVAT
 # writes two decimals, Label Studio percents round-trip to about 1e-4 px
 UNCHANGED_PX = 0.01
@@ -51,32 +61,44 @@ TASK_COLUMNS = ("queue_id", "video", "item", "rank", "frame", "track", "x1", "y1
                 "reason", "score")
 
 
-def _items(queue: ReviewQueue, video: str) -> list[dict[str, Any]]:
+def shown_boxes(queue: ReviewQueue, frame_size: tuple[int, int] | None) -> np.ndarray:
+    """(n, 4) float32: the box each item shows, clipped to a (width, height) frame when given."""
+    if frame_size is None:
+        return queue.xyxy
+    return clip_to_frame(queue.xyxy, *frame_size)[0]
+
+
+def _items(queue: ReviewQueue, video: str,
+           frame_size: tuple[int, int] | None = None) -> list[dict[str, Any]]:
     """The reviewer's view of each item (no kind, no truth), in queue order."""
+    shown = shown_boxes(queue, frame_size)
     return [
         {
             "item": int(queue.item[i]), "rank": int(queue.rank[i]), "frame": int(queue.frame[i]),
-            "track": int(queue.track_id[i]), "box": [float(v) for v in queue.xyxy[i]],
+            "track": int(queue.track_id[i]), "box": [float(v) for v in shown[i]],
             "reason": Reason(int(queue.reason[i])).label, "score": round(float(queue.score[i]), 4),
         }
         for i in range(len(queue))
     ]
 
 
-def format_task_json(queue: ReviewQueue, video: str) -> str:
+def format_task_json(queue: ReviewQueue, video: str,
+                     frame_size: tuple[int, int] | None = None) -> str:
     """Task list JSON: {queue_id, video, frames, items: [{item, rank, frame, track, box, reason,
-    score}]}."""
+    score}]}; boxes clipped to a (width, height) `frame_size` when given."""
     doc = {"queue_id": queue.queue_id, "video": video,
-           "frames": [int(f) for f in queue.frames], "items": _items(queue, video)}
+           "frames": [int(f) for f in queue.frames], "items": _items(queue, video, frame_size)}
     return json.dumps(doc, indent=1) + "\n"
 
 
-def format_task_csv(queue: ReviewQueue, video: str) -> str:
-    """Task list CSV, one row per item (columns `TASK_COLUMNS`)."""
+def format_task_csv(queue: ReviewQueue, video: str,
+                    frame_size: tuple[int, int] | None = None) -> str:
+    """Task list CSV, one row per item (columns `TASK_COLUMNS`); boxes clipped to a (width,
+    height) `frame_size` when given."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(TASK_COLUMNS)
-    for it in _items(queue, video):
+    for it in _items(queue, video, frame_size):
         writer.writerow([queue.queue_id, video, it["item"], it["rank"], it["frame"], it["track"],
                          *it["box"], it["reason"], it["score"]])
     return out.getvalue()
@@ -89,6 +111,7 @@ def _label(meta: VideoMeta) -> str:
 def format_cvat_images(queue: ReviewQueue, meta: VideoMeta) -> str:
     """CVAT for images 1.1 XML: one image per queued frame in review order, boxes with their item."""
     label = _label(meta)
+    shown = shown_boxes(queue, (meta.width, meta.height))
     lines = ['<?xml version="1.0" encoding="utf-8"?>', "<annotations>", "  <version>1.1</version>",
              "  <meta>", "    <task>", f"      <name>{queue.queue_id}</name>",
              f"      <size>{len(queue.frames)}</size>", "      <mode>annotation</mode>",
@@ -105,7 +128,7 @@ def format_cvat_images(queue: ReviewQueue, meta: VideoMeta) -> str:
         lines.append(f'  <image id="{i}" name="{FRAME_NAME.format(frame)}" width="{meta.width}" '
                      f'height="{meta.height}">')
         for r in rows.tolist():
-            x1, y1, x2, y2 = (repr(float(v)) for v in queue.xyxy[r])
+            x1, y1, x2, y2 = (repr(float(v)) for v in shown[r])
             lines.append(f'    <box label={quoteattr(label)} source="auto" occluded="0" xtl="{x1}" '
                          f'ytl="{y1}" xbr="{x2}" ybr="{y2}" z_order="0">')
             lines.append(f'      <attribute name="item">{int(queue.item[r])}</attribute>')
@@ -119,12 +142,13 @@ def format_cvat_images(queue: ReviewQueue, meta: VideoMeta) -> str:
 def format_labelstudio_tasks(queue: ReviewQueue, meta: VideoMeta) -> list[dict[str, Any]]:
     """Label Studio tasks, one per queued frame in review order, boxes as percent predictions."""
     label = _label(meta)
+    shown = shown_boxes(queue, (meta.width, meta.height))
     tasks = []
     for frame in queue.frames.tolist():
         rows = np.flatnonzero(queue.frame == frame).tolist()
         result = []
         for r in rows:
-            x1, y1, x2, y2 = (float(v) for v in queue.xyxy[r])
+            x1, y1, x2, y2 = (float(v) for v in shown[r])
             result.append({
                 "id": f"item{int(queue.item[r])}", "type": "rectanglelabels", "from_name": "label",
                 "to_name": "image", "original_width": meta.width, "original_height": meta.height,
@@ -152,8 +176,8 @@ def write_review_tasks(out_dir: str | Path, queue: ReviewQueue, meta: VideoMeta)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{meta.name}.{queue.queue_id}"
     texts = {
-        f"{stem}.csv": format_task_csv(queue, meta.name),
-        f"{stem}.json": format_task_json(queue, meta.name),
+        f"{stem}.csv": format_task_csv(queue, meta.name, (meta.width, meta.height)),
+        f"{stem}.json": format_task_json(queue, meta.name, (meta.width, meta.height)),
         f"{stem}.cvat.xml": format_cvat_images(queue, meta),
         f"{stem}.labelstudio.json": json.dumps(format_labelstudio_tasks(queue, meta), indent=1) + "\n",
     }
@@ -168,7 +192,7 @@ AnswerLine = tuple[str, int, dict[str, Any]]
 def _frame_of(name: str, where: str, queue: ReviewQueue) -> int:
     match = _FRAME_RE.search(name.replace("\\", "/").rsplit("/", 1)[-1])
     if not match:
-        raise InputFormatError(f"{where}: image name {name!r} is not frame_NNNNNN.png")
+        raise InputFormatError(f"{where}: image name {name!r:.80} is not frame_NNNNNN.png")
     frame = int(match.group(1))
     if frame not in set(queue.frames.tolist()):
         raise InputFormatError(f"{where}: frame {frame} is not in queue {queue.queue_id}; was the "
@@ -177,8 +201,9 @@ def _frame_of(name: str, where: str, queue: ReviewQueue) -> int:
 
 
 def _frame_answers(frame: int, boxes: list[tuple[str, int | None, int | None, list[float]]],
-                   queue: ReviewQueue) -> list[AnswerLine]:
-    """Answer lines of one frame: (where, item or None, track or None, box) of each box in it."""
+                   queue: ReviewQueue, shown: np.ndarray) -> list[AnswerLine]:
+    """Answer lines of one frame: (where, item or None, track or None, box) of each box in it;
+    `shown` is what each item showed (`shown_boxes`)."""
     lines: list[AnswerLine] = []
     seen: set[int] = set()
     for where, item, track, box in boxes:
@@ -192,7 +217,7 @@ def _frame_answers(frame: int, boxes: list[tuple[str, int | None, int | None, li
             if item in seen:
                 raise InputFormatError(f"{where}: item {item} has two boxes in the frame")
             seen.add(item)
-            same = np.abs(np.asarray(box) - queue.xyxy[item]).max() <= UNCHANGED_PX
+            same = np.abs(np.asarray(box) - shown[item]).max() <= UNCHANGED_PX
             line.update({"op": "accept"} if same else {"op": "adjust", "box": box})
         else:
             line["op"] = "accept"  # answers_from_lines names the unknown item
@@ -202,14 +227,32 @@ def _frame_answers(frame: int, boxes: list[tuple[str, int | None, int | None, li
     return lines
 
 
-def read_cvat_answers(path: str | Path, queue: ReviewQueue) -> list[AnswerLine]:
+def _checked_box(values: list[float], where: str, frame_size: tuple[int, int] | None
+                 ) -> list[float]:
+    """A reviewer's box as the store will hold it (finite float32, non-empty, in the frame)."""
+    box = check_box(values, where, "box")
+    if frame_size is not None:
+        check_frame_box(box, frame_size, where, "box")
+    return box.tolist()
+
+
+def read_cvat_answers(path: str | Path, queue: ReviewQueue,
+                      frame_size: tuple[int, int] | None = None) -> list[AnswerLine]:
     """Answer lines of a CVAT for images 1.1 file made from `format_cvat_images` and edited.
 
+    Args:
+        path: the file.
+        queue: the queue it answers.
+        frame_size: (width, height) of the video: boxes must lie inside it, and an unchanged box
+            is judged against the shown box clipped to it (as the file showed it).
+
     Raises:
-        InputFormatError: malformed XML, a bad box, an image that is not a frame of the queue
-            (file and line).
+        InputFormatError: malformed XML, a bad box (not finite in float32, empty, inverted, not
+            inside the frame), a non-integer item or track, an image that is not a frame of the
+            queue (file and line).
     """
     path = Path(path)
+    shown = shown_boxes(queue, frame_size)
     images: list[tuple[int, list[tuple[str, int | None, int | None, list[float]]]]] = []
     state: dict[str, Any] = {"box": None, "attr": None, "chars": []}
     parser = expat.ParserCreate()
@@ -223,9 +266,10 @@ def read_cvat_answers(path: str | Path, queue: ReviewQueue) -> list[AnswerLine]:
             images.append((_frame_of(attrs.get("name", ""), where(), queue), []))
         elif tag == "box" and images:
             try:
-                box = [float(attrs[k]) for k in ("xtl", "ytl", "xbr", "ybr")]
+                values = [float(attrs[k]) for k in ("xtl", "ytl", "xbr", "ybr")]
             except (KeyError, ValueError) as err:
                 raise InputFormatError(f"{where()}: <box> needs numeric xtl, ytl, xbr, ybr") from err
+            box = _checked_box(values, where(), frame_size)
             state["box"] = {"where": where(), "box": box, "item": None, "track": None}
         elif tag == "attribute" and state["box"] is not None:
             state["attr"] = attrs.get("name")
@@ -234,9 +278,9 @@ def read_cvat_answers(path: str | Path, queue: ReviewQueue) -> list[AnswerLine]:
         box = state["box"]
         if tag == "attribute" and box is not None and state["attr"] in ("item", "track"):
             text = "".join(state["chars"]).strip()
-            if not text.lstrip("-").isdigit():
+            if not _INT_TEXT.match(text):
                 raise InputFormatError(f"{where()}: attribute {state['attr']} must be an integer, "
-                                       f"got {text!r}")
+                                       f"got {text!r:.80}")
             box[state["attr"]] = int(text)
         elif tag == "box" and box is not None:
             images[-1][1].append((box["where"], box["item"], box["track"], box["box"]))
@@ -247,19 +291,22 @@ def read_cvat_answers(path: str | Path, queue: ReviewQueue) -> list[AnswerLine]:
     parser.CharacterDataHandler = lambda data: state["chars"].append(data)
     try:
         parser.Parse(path.read_bytes(), True)
+    except OSError as err:
+        raise InputFormatError(f"cannot read {path}: {err.strerror or err}") from err
     except expat.ExpatError as err:
         raise InputFormatError(f"{path}: malformed XML at line {err.lineno}, column "
                                f"{err.offset + 1}: {expat.ErrorString(err.code)}") from err
     if not images:
         raise InputFormatError(f"{path}: no <image> in the file; expected a CVAT for images 1.1 "
                                "export of a review queue")
-    return [line for frame, boxes in images for line in _frame_answers(frame, boxes, queue)]
+    return [line for frame, boxes in images for line in _frame_answers(frame, boxes, queue, shown)]
 
 
 def _region_item(region: dict[str, Any]) -> int | None:
     meta = region.get("meta")
-    if isinstance(meta, dict) and isinstance(meta.get("item"), int):
-        return int(meta["item"])
+    item = meta.get("item") if isinstance(meta, dict) else None
+    if isinstance(item, int) and not isinstance(item, bool):
+        return item
     match = _ITEM_ID_RE.match(str(region.get("id", "")))
     return int(match.group(1)) if match else None
 
@@ -272,39 +319,51 @@ def read_labelstudio_answers(path: str | Path, queue: ReviewQueue,
     unanswered. Percent boxes are turned back into pixels of a `frame_size` (width, height) frame.
 
     Raises:
-        InputFormatError: not JSON, not a list of tasks, a task that is not a frame of the queue,
-            a region without a rectangle (file, task and region).
+        InputFormatError: not JSON (or JSON Python cannot hold: NaN, Infinity, nesting too deep,
+            huge integers), not a list of tasks, a task that is not a frame of the queue, a
+            region without a rectangle, a box not finite in float32, empty, inverted or not
+            inside the frame (file, task and region).
     """
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputFormatError(f"{path}: not JSON ({err})") from err
+        text = path.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError) as err:
+        raise InputFormatError(f"{path}: not readable as UTF-8 text ({err})") from err
+    data = load_json(text, str(path), document=True)
     tasks = data if isinstance(data, list) else [data]
     width, height = frame_size
+    shown = shown_boxes(queue, frame_size)
     lines: list[AnswerLine] = []
     for k, task in enumerate(tasks):
         where = f"{path} task {k}"
         if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
             raise InputFormatError(f"{where}: expected a task object with 'data'")
         frame = _frame_of(str(task["data"].get("image", "")), where, queue)
-        done = [a for a in task.get("annotations") or [] if isinstance(a, dict)
-                and not a.get("was_cancelled")]
+        annotations = task.get("annotations") or []
+        if not isinstance(annotations, list):
+            raise InputFormatError(f"{where}: 'annotations' must be a list, got "
+                                   f"{annotations!r:.80}")
+        done = [a for a in annotations if isinstance(a, dict) and not a.get("was_cancelled")]
         if not done:
             continue
+        result = done[-1].get("result") or []
+        if not isinstance(result, list):
+            raise InputFormatError(f"{where}: the annotation's 'result' must be a list, got "
+                                   f"{result!r:.80}")
         boxes = []
-        for j, region in enumerate(done[-1].get("result") or []):
+        for j, region in enumerate(result):
             here = f"{where} region {j}"
             value = region.get("value") if isinstance(region, dict) else None
-            try:
-                x, y = float(value["x"]) * width / 100, float(value["y"]) * height / 100
-                box = [x, y, x + float(value["width"]) * width / 100,
-                       y + float(value["height"]) * height / 100]
-            except (KeyError, TypeError, ValueError) as err:
+            if not isinstance(value, dict) or not all(k in value for k in ("x", "y", "width",
+                                                                          "height")):
                 raise InputFormatError(f"{here}: expected a rectangle value with x, y, width, "
-                                       "height in percent") from err
+                                       "height in percent")
+            x, y, w, h = (check_number(value[k], here, k) for k in ("x", "y", "width", "height"))
+            box = _checked_box([x * width / 100, y * height / 100, (x + w) * width / 100,
+                                (y + h) * height / 100], here, frame_size)
             meta = region.get("meta") if isinstance(region.get("meta"), dict) else {}
-            track = meta.get("track") if isinstance(meta.get("track"), int) else None
+            track = meta.get("track")
+            track = track if isinstance(track, int) and not isinstance(track, bool) else None
             boxes.append((here, _region_item(region), track, box))
-        lines += _frame_answers(frame, boxes, queue)
+        lines += _frame_answers(frame, boxes, queue, shown)
     return lines
