@@ -43,7 +43,7 @@ class CorpusFile:
     """One corpus file and what trackannot does with it.
 
     Attributes:
-        name: file name in the corpus folder (the store group is its stem).
+        name: file name in the corpus folder; its stem (unique) names the store group.
         case: what was done to it, e.g. "cut at 60% of its bytes".
         container: the container it was written as ("-" for files that are not videos).
         expect: "complete", "failed" or "skipped".
@@ -112,12 +112,12 @@ def _special_videos(folder: Path, work: Path) -> list[CorpusFile]:
     out.append(CorpusFile("mkv-named.mp4", "an MKV named .mp4", "MKV", "complete", "all", 30))
     pts = np.concatenate([[0], np.cumsum(_VFR_GAPS_MS)]).tolist()
     for ext in ("mp4", "mkv"):
-        write_clip(folder / f"vfr.{ext}", frames[: len(pts)], fps=CLIP_FPS,
+        write_clip(folder / f"vfr-{ext}.{ext}", frames[: len(pts)], fps=CLIP_FPS,
                    container=CONTAINERS[ext][0], pts=pts, time_base=Fraction(1, 1000))
-        out.append(CorpusFile(f"vfr.{ext}", "variable frame rate (33 ms to 0.9 s)", ext.upper(),
-                              "complete", "all", len(pts)))
+        out.append(CorpusFile(f"vfr-{ext}.{ext}", "variable frame rate (33 ms to 0.9 s)",
+                              ext.upper(), "complete", "all", len(pts)))
     for ext, degrees in (("mp4", 90), ("mkv", -90)):
-        name = f"rotated{degrees % 360}.{ext}"
+        name = f"rotated{degrees % 360}-{ext}.{ext}"
         write_clip(folder / name, frames[:20], fps=CLIP_FPS, container=CONTAINERS[ext][0],
                    rotation=degrees)
         out.append(CorpusFile(name, f"display rotation {degrees % 360} degrees", ext.upper(),
@@ -128,21 +128,22 @@ def _special_videos(folder: Path, work: Path) -> list[CorpusFile]:
 def _not_videos(folder: Path, work: Path) -> list[CorpusFile]:
     rng = np.random.default_rng(5)
     (folder / "zero-length.mp4").write_bytes(b"")
-    (folder / "zero-length.dat").write_bytes(b"")
-    (folder / "random.mp4").write_bytes(rng.integers(0, 256, 65536, np.uint8).tobytes())
+    (folder / "zero-length-dat.dat").write_bytes(b"")
+    (folder / "random-mp4.mp4").write_bytes(rng.integers(0, 256, 65536, np.uint8).tobytes())
     # FFmpeg's text-art demuxer takes 200 kB named .bin for a 1280 x 10000 "video"
-    (folder / "random.bin").write_bytes(rng.integers(0, 256, 200_000, np.uint8).tobytes())
-    (folder / "text.avi").write_text("shot list: take 1, take 2\n" * 40)
-    _write_png(folder / "image.mp4", noise_frames(1, seed=3)[0])
+    (folder / "random-bin.bin").write_bytes(rng.integers(0, 256, 200_000, np.uint8).tobytes())
+    (folder / "text-avi.avi").write_text("shot list: take 1, take 2\n" * 40)
+    _write_png(folder / "png-image.mp4", noise_frames(1, seed=3)[0])
     _write_audio(folder / "audio-only.m4a")
     return [
         CorpusFile("zero-length.mp4", "0 bytes, video suffix", "-", "failed", "none", 0),
-        CorpusFile("zero-length.dat", "0 bytes", "-", "skipped", "none", 0),
-        CorpusFile("random.mp4", "64 KiB of random bytes named .mp4", "-", "skipped", "none", 0),
-        CorpusFile("random.bin", "200 kB of random bytes named .bin", "-", "skipped", "none",
+        CorpusFile("zero-length-dat.dat", "0 bytes", "-", "skipped", "none", 0),
+        CorpusFile("random-mp4.mp4", "64 KiB of random bytes named .mp4", "-", "skipped", "none",
                    0),
-        CorpusFile("text.avi", "a text file named .avi", "-", "skipped", "none", 0),
-        CorpusFile("image.mp4", "a PNG image named .mp4", "-", "skipped", "none", 0),
+        CorpusFile("random-bin.bin", "200 kB of random bytes named .bin", "-", "skipped", "none",
+                   0),
+        CorpusFile("text-avi.avi", "a text file named .avi", "-", "skipped", "none", 0),
+        CorpusFile("png-image.mp4", "a PNG image named .mp4", "-", "skipped", "none", 0),
         CorpusFile("audio-only.m4a", "AAC audio, no video", "MP4", "skipped", "none", 0),
     ]
 
