@@ -63,7 +63,8 @@ class CorpusFile:
 
 
 def make_damaged_corpus(folder: str | Path) -> list[CorpusFile]:
-    """Write the corpus into `folder` (created) and return its files, in name order."""
+    """Write the corpus into `folder` (created) and return its files: each container's cases,
+    then the special videos, then the files that are not videos."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     work = folder / ".work"  # hidden: input directories leave hidden files out
@@ -76,7 +77,7 @@ def make_damaged_corpus(folder: str | Path) -> list[CorpusFile]:
     for leftover in work.iterdir():
         leftover.unlink()
     work.rmdir()
-    return sorted(files, key=lambda f: f.name)
+    return files
 
 
 def _container_cases(folder: Path, work: Path, ext: str, muxer: str,

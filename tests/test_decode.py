@@ -546,7 +546,7 @@ def test_rotated_videos_are_turned_upright(tmp_path: Path, ext: str, muxer: str,
     assert yuv.frames.shape == (6, h * 3 // 2, w)
 
 
-# -- settings that could exhaust memory -------------------------------------------------------------
+# -- settings that could exhaust memory ----------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,8 @@ VTEST = "video/vtest_PETS09-S2L1_480x360_h264.avi"
 MOT17_CLIP = "video/MOT17-04_frames0001-0008_1920x1080_mpeg4.mp4"
 
 
-def _clip(path: Path, container: str | None = None, **kw: object) -> Path:
-    return write_clip(path, noise_frames(20), fps=25, container=container, **kw)  # type: ignore[arg-type]
+def _clip(path: Path, container: str | None = None) -> Path:
+    return write_clip(path, noise_frames(20), fps=25, container=container)
 
 
 def _random(path: Path, n_bytes: int = 200_000) -> Path:
