@@ -56,7 +56,9 @@ def test_only_non_videos_is_an_error_that_counts_them(corpus: tuple[Path, list[C
                                                       ) -> None:
     folder, _ = corpus
     with pytest.raises(InputFormatError, match=r"no video to track in .*random-bin\.bin.*"
-                                               r"text-avi\.avi \(2 non-video files skipped\)"):
+                                               r"text-avi\.avi \(2 non-video files skipped: "
+                                               r"random-bin\.bin: not a video: FFmpeg reads it "
+                                               r"as bin .*; text-avi\.avi: not a video"):
         collect_videos([folder / "random-bin.bin", folder / "text-avi.avi"])
 
 

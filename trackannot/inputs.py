@@ -39,6 +39,7 @@ VIDEO_SUFFIXES = frozenset({
     ".wmv", ".flv", ".3gp", ".ogv", ".h264", ".h265", ".hevc",
 })
 _COMMENT = "#"
+_REASONS_SHOWN = 3  # skipped files whose reason the "no video" error quotes
 
 
 @dataclass(frozen=True)
@@ -102,10 +103,7 @@ def collect_videos(
             else:
                 skipped.append(Skipped(entry, reason))
     if not videos:
-        found = f" ({len(skipped)} non-video files skipped)" if skipped else ""
-        suffixes = ", ".join(sorted(VIDEO_SUFFIXES)[:6])
-        raise InputFormatError(f"no video to track in {', '.join(w for _, w in named)}{found}; "
-                               f"expected video files ({suffixes}, ...)")
+        raise InputFormatError(_nothing_to_track(named, skipped))
     return VideoInputs(tuple(videos), tuple(skipped))
 
 
@@ -142,6 +140,16 @@ def read_manifest(path: str | Path) -> list[tuple[Path, int]]:
         raise InputFormatError(f"{manifest}: lists no video; expected one path per line "
                                f"(lines starting with {_COMMENT!r} are comments)")
     return entries
+
+
+def _nothing_to_track(named: list[tuple[Path, str]], skipped: list[Skipped]) -> str:
+    """The message for inputs that hold no video: what was looked at and why each was skipped."""
+    why = "; ".join(f"{s.path.name}: {s.reason}" for s in skipped[:_REASONS_SHOWN])
+    more = f"; and {len(skipped) - _REASONS_SHOWN} more" if len(skipped) > _REASONS_SHOWN else ""
+    found = f" ({len(skipped)} non-video files skipped: {why}{more})" if skipped else ""
+    suffixes = ", ".join(sorted(VIDEO_SUFFIXES)[:6])
+    return (f"no video to track in {', '.join(w for _, w in named)}{found}; expected video files "
+            f"({suffixes}, ...)")
 
 
 def _directory_files(directory: Path, recursive: bool) -> list[Path]:
