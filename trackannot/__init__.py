@@ -21,6 +21,7 @@ from trackannot.detect import Detector, FileDetector, make_detector, read_mot_fi
 from trackannot.errors import (
     ConfigError,
     InputFormatError,
+    NotAVideoError,
     StoreError,
     TrackannotError,
     VideoDecodeError,
@@ -69,6 +70,7 @@ __all__ = [
     "InterpolateConfig",
     "ItemKind",
     "Keyframes",
+    "NotAVideoError",
     "Op",
     "Origin",
     "PipelineConfig",
