@@ -76,10 +76,18 @@ _REORDER_WINDOW_FRAMES = 16
 # a quarter of the source or target frame interval, whichever is shorter.
 _TICK_TOLERANCE_S = 1e-3
 _THREAD_NAME = "trackannot-decode"
-# A stream ending this much before its stated duration is cut short (module docstring, Damage):
-# at least _END_SLACK_S, and _END_SLACK_FRAMES frame intervals.
+# A stream ending more than this before its stated duration is cut short (module docstring,
+# Damage): _END_SLACK_S, or _END_SLACK_FRAMES x the longer of the nominal frame interval and the
+# longest gap between decoded frames when that is more. 0.1 s absorbs Matroska's millisecond
+# timestamps and the rounding of muxers that state the duration from another clock.
 _END_SLACK_S = 0.1
 _END_SLACK_FRAMES = 2
+# FFmpeg filters turning a frame counter-clockwise by 1, 2 or 3 quarter turns (as the `ffmpeg`
+# command's autorotate does).
+_TURN_FILTERS = {1: (("transpose", "cclock"),), 2: (("hflip", ""), ("vflip", "")),
+                 3: (("transpose", "clock"),)}
+
+
 def decode_frames(path: str | Path, cfg: DecodeConfig,
                   allocate: Allocator | None = None) -> Iterator[FrameBatch]:
     """Stream a video as `FrameBatch`es of `cfg.batch_size` frames (the last may be shorter).
@@ -100,8 +108,8 @@ def decode_frames(path: str | Path, cfg: DecodeConfig,
         sampling rule.
 
     Raises:
-        VideoDecodeError: at call time for a missing or unreadable file (`NotAVideoError` for
-            one that holds no video); during iteration when the decoder fails or the stream ends
+        VideoDecodeError: at call time for a missing, empty or unreadable file
+            (`NotAVideoError` for one that holds no video); during iteration when the decoder fails or the stream ends
             before the duration its header states (a damaged or truncated file, module
             docstring). In that case every frame decoded before has been yielded first, and the
             message says how many frames were decoded and kept.
@@ -229,9 +237,6 @@ class _Upright:
     or pixel format changes. Frames without a rotation pass through untouched.
     """
 
-    _FILTERS = {1: (("transpose", "cclock"),), 2: (("hflip", ""), ("vflip", "")),
-                3: (("transpose", "clock"),)}
-
     def __init__(self) -> None:
         self._graph: av.filter.Graph | None = None
         self._key: tuple[int, int, int, str] | None = None
@@ -247,7 +252,7 @@ class _Upright:
             source = graph.add_buffer(width=frame.width, height=frame.height,
                                       format=frame.format,
                                       time_base=frame.time_base or Fraction(1, 1))
-            steps = [graph.add(name, args) for name, args in self._FILTERS[turns]]
+            steps = [graph.add(name, args) for name, args in _TURN_FILTERS[turns]]
             graph.link_nodes(source, *steps, graph.add("buffersink")).configure()
             self._graph, self._key = graph, key
         graph.vpush(frame)
