@@ -483,6 +483,26 @@ def _edit_list_mp4(path: Path) -> Path:
     return path
 
 
+def _long_audio(path: Path, muxer: str) -> Path:
+    # 1 s of video, 3 s of audio: the file lasts 3 s, the video stream states its own 1 s
+    with av.open(str(path), mode="w", format=muxer) as out:
+        video = out.add_stream("libx264", rate=30)
+        video.width, video.height, video.pix_fmt = 96, 64, "yuv420p"
+        audio = out.add_stream("aac", rate=48000)
+        for i, rgb in enumerate(patch_frames(30)):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        for i in range(3 * 48000 // 1024):
+            sound = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp",
+                                               layout="mono")
+            sound.sample_rate, sound.pts = 48000, i * 1024
+            out.mux(audio.encode(sound))
+        out.mux(audio.encode(None))
+    return path
+
+
 HEALTHY = [
     ("ntsc-mkv", lambda p: write_clip(p / "a.mkv", patch_frames(37), Fraction(30000, 1001),
                                       container="matroska")),
@@ -496,6 +516,8 @@ HEALTHY = [
     ("vfr-webm", lambda p: _vfr(p / "a.webm", "webm", "libvpx-vp9")),
     ("vfr-avi", lambda p: _vfr(p / "a.avi", "avi", "mpeg4")),  # empty chunks in the count
     ("edit-list-mp4", lambda p: _edit_list_mp4(p / "a.mp4")),
+    ("long-audio-mkv", lambda p: _long_audio(p / "a.mkv", "matroska")),
+    ("long-audio-mp4", lambda p: _long_audio(p / "a.mp4", "mp4")),
     ("demo-clip", lambda p: (write_demo_clip(p / "demo.mp4", seconds=2, width=160, height=96),
                              p / "demo.mp4")[1]),
 ]
