@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests._store import store_digest
 from trackannot.annotate import apply_corrections, load_state
 from trackannot.boxes import Boxes, Origin
 from trackannot.config import PipelineConfig, StoreConfig, config_to_dict
@@ -46,9 +46,8 @@ def write_lines(path: Path, lines: list[dict | str]) -> Path:
 
 
 def digest(root: Path) -> dict[str, str]:
-    """Every file under a directory -> SHA-256 of its bytes."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every file of a store -> SHA-256 of its bytes (locks and caches aside: `store_digest`)."""
+    return store_digest(root)
 
 
 @pytest.fixture

@@ -233,7 +233,7 @@ def store_content_raw(path: Path) -> dict[str, object]:
     for sub in ("frames", "detections", "tracks"):
         for name, arr in group[sub].arrays():
             out[f"{sub}/{name}"] = arr[:].tolist()
-    out["attrs"] = {k: v for k, v in group.attrs.items()}
+    out["attrs"] = {k: v for k, v in group.attrs.items() if k not in RUN_ONLY_ATTRS}
     return out
 
 

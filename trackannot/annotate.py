@@ -1,8 +1,10 @@
-"""Corrections against a store: load a video's current annotation, apply a file of edits, all or none.
+"""Corrections against a store: apply a file of edits to a video, all or none.
 
 This is what `trackannot correct` and annotation backends call. A batch is parsed and checked in full
-against the current state (the automatic tracks with the log replayed) before anything is written;
-then it is appended to the video's audit log in one commit. A bad batch leaves the store untouched.
+against the current state (the automatic tracks with the log replayed, `trackannot.replay`) before
+anything is written; then it is appended to the video's audit log in one commit. A bad batch leaves
+the store untouched. `load_state` (re-exported from `trackannot.replay`) gives a video's current
+annotation.
 """
 
 from __future__ import annotations
@@ -15,13 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from trackannot.config import InterpolateConfig
 from trackannot.corrections import Corrections, Op, load_json, read_corrections_file
 from trackannot.errors import InputFormatError, StoreError
 from trackannot.export.meta import VideoMeta
 from trackannot.keyframes import Keyframes
 from trackannot.review import Answers, ReviewQueue, answers_from_lines, read_answer_file
-from trackannot.smooth import smooth_tracks, strength_for_fps
+from trackannot.replay import StateWriter, load_state, video_fps
 from trackannot.state import AnnotationState
 from trackannot.store import DEFAULT_LOCK_TIMEOUT_S, VideoResult, open_store
 from trackannot.validate import check_corrections, clip_to_frame
@@ -45,60 +46,6 @@ class BatchSummary:
     answers: int = 0  # queue items answered (honeypots included)
 
 
-def _interpolate_config(result: VideoResult, cfg: InterpolateConfig | None) -> InterpolateConfig:
-    if cfg is not None:
-        return cfg
-    stored = (result.attrs.get("config") or {}).get("interpolate")
-    if not stored:
-        return InterpolateConfig()  # a store made before interpolation settings existed
-    try:
-        return InterpolateConfig(**stored)
-    except TypeError as err:
-        raise StoreError(f"{result.key}: stored interpolate settings {stored} do not load: {err}") from err
-
-
-def load_state(result: VideoResult, cfg: InterpolateConfig | None = None) -> AnnotationState:
-    """The current annotation of one stored video: its tracks with the corrections log replayed.
-
-    Args:
-        result: the video's group (`open_store(path)[key]`).
-        cfg: interpolation settings; default: those the store was made with.
-
-    Raises:
-        StoreError: the video's run did not complete, or its log does not replay.
-    """
-    if not result.complete:
-        raise StoreError(f"{result.key}: the tracking run did not complete; rerun `trackannot track`")
-    cfg = _interpolate_config(result, cfg)
-    tracks = result.read(table="tracks")
-    if cfg.smooth_seconds > 0:
-        tracks = smooth_tracks(tracks, strength_for_fps(_fps(result), cfg.smooth_seconds))
-    state = AnnotationState(
-        tracks,
-        num_frames=result.num_frames,
-        detections=result.read(table="detections"),
-        cfg=cfg,
-    )
-    corrections, _ = result.read_log()
-    for batch in result.batches():
-        a, b = batch["rows"]
-        try:
-            state.apply(corrections[a:b], source=f"log batch {batch['number']}")
-        except InputFormatError as err:
-            raise StoreError(f"{result.key}: the corrections log does not replay: {err}") from err
-    return state
-
-
-def _fps(result: VideoResult) -> float:
-    """Frames per second of a stored video: the header's, else measured from frame times."""
-    fps = float((result.attrs.get("video") or {}).get("fps") or 0.0)
-    if fps > 0:
-        return fps
-    index, time_s = result.frames()
-    steps = np.diff(time_s) / np.maximum(np.diff(index), 1)
-    return 1.0 / float(np.median(steps)) if len(steps) and np.median(steps) > 0 else 25.0
-
-
 def video_meta(result: VideoResult) -> VideoMeta:
     """Name, size, frame count, rate and class names of a stored video, for exporters.
 
@@ -112,7 +59,7 @@ def video_meta(result: VideoResult) -> VideoMeta:
     width, height = int(video.get("width") or 0), int(video.get("height") or 0)
     if width <= 0 or height <= 0:
         raise StoreError(f"{result.key}: the store does not record the video's frame size")
-    fps = _fps(result)
+    fps = video_fps(result)
     names = (result.attrs.get("detector") or {}).get("class_names")
     if not names:
         classes = result.column("tracks", "class_id")
@@ -386,21 +333,33 @@ def apply_corrections(store: str | Path, path: str | Path, *, video: str | None 
 
 def _apply(result: VideoResult, path: Path, author: str, queue: str | None,
            write: bool) -> BatchSummary:
-    """Check a file's batch against the video's current state and, with `write`, log it."""
+    """Check a file's batch against the video's current state and, with `write`, log it (the
+    video's lock held): the state reads only the tracks the batch touches (`StateWriter`)."""
     review = check_queue(result, queue) if queue is not None else None
-    state = load_state(result)
+    if not write:
+        return _check_and_log(result, load_state(result), path, author, queue, review, None)
+    with StateWriter(result) as writer:
+        return _check_and_log(result, writer.state, path, author, queue, review, writer)
+
+
+def _check_and_log(result: VideoResult, state: AnnotationState, path: Path, author: str,
+                   queue: str | None, review: ReviewQueue | None,
+                   writer: StateWriter | None) -> BatchSummary:
     now = int(datetime.now(timezone.utc).timestamp() * 1e9)
     batch, answers = _read_batch(path, state, result, author, now, review)
     before = state.recomputed_rows
     previous = state.apply(batch, source=str(path))
-    # record the ids new tracks got, so the log replays without choosing ids again
+    # record the ids new tracks got and the box each keyframe pinned (an accept or absent that
+    # gave none pins the track's box), so the log replays without choosing ids or boxes again
+    pins = np.isin(batch.op, [Op.ACCEPT, Op.ABSENT]) & np.isnan(batch.xyxy).any(axis=1)
     resolved = replace(
         batch,
         track_id=np.where(batch.op == Op.CREATE, previous.track_id, batch.track_id),
         other_id=np.where(batch.op == Op.SPLIT, previous.track_id, batch.other_id),
+        xyxy=np.where(pins[:, None], previous.pinned, batch.xyxy).astype(np.float32),
     )
     number = -1
-    if write:
+    if writer is not None:
         number = result.append_log(
             resolved,
             {"prev_xyxy": previous.xyxy, "prev_origin": previous.origin, "prev_class": previous.class_id},
@@ -413,6 +372,7 @@ def _apply(result: VideoResult, path: Path, author: str, queue: str | None,
             },
             answers=(queue, answers) if queue is not None and answers is not None else None,
         )
+        writer.saved()  # after the log's commit: a crash in between leaves the cache behind
     ops, counts = np.unique(batch.op, return_counts=True)
     return BatchSummary(
         video=result.key,

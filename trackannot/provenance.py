@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 
 __all__ = ["RUN_ONLY_ATTRS", "decode_config_for", "mismatch", "run_attrs"]
 
-# Attributes that differ between an uninterrupted and a resumed run of the same video.
-RUN_ONLY_ATTRS = ("seconds", "resumed_from")
+# Attributes that differ between an uninterrupted and a resumed run of the same video (and "uid",
+# the identity every group gets when it is created, which differs between any two groups).
+RUN_ONLY_ATTRS = ("seconds", "resumed_from", "uid")
 
 
 def decode_config_for(cfg: PipelineConfig, detector: Detector) -> DecodeConfig:

@@ -1,6 +1,7 @@
 """Annotation state: the current tracks of one video, derived from its automatic tracks and corrections.
 
-The state is never stored; it is the automatic tracks with the corrections log replayed over them:
+The state is never stored as boxes; it is the automatic tracks with the corrections log replayed
+over them:
 
 * split and merge re-assign pieces of automatic tracks (original id, frame range) to track ids;
 * human keyframes (accept, adjust, absent, create) pin tracks at frames; between a track's first and
@@ -12,14 +13,21 @@ The state is never stored; it is the automatic tracks with the corrections log r
 `apply` validates a batch of corrections against the state as it goes (each edit sees the ones
 before it), and either applies the whole batch or raises and leaves the state as it was. After each
 edit only the interpolation segments it touches are recomputed: from the keyframe before the edited
-frame to the keyframe after it.
+frame to the keyframe after it. `replay` applies a batch that was checked when it was logged,
+without checks and without interpolating: a track's boxes are computed when they are read.
+
+Tracks are materialised one at a time, when an edit or a read first needs them, from a
+`TrackSource`: the automatic boxes of one original track, the detections of a frame range, and the
+edits a persisted state holds for a track (`trackannot.statecache`). So a state opened over a
+store's video to apply a batch reads only the tracks the batch touches, however long the video and
+its log. `AnnotationState(tracks, ...)` builds one over boxes in memory.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -30,9 +38,15 @@ from trackannot.corrections import OP_NAMES, Corrections, Op
 from trackannot.errors import InputFormatError
 from trackannot.keyframes import Keyframes
 
-__all__ = ["AnnotationState", "PreviousValues", "NO_BOX"]
+__all__ = ["AnnotationState", "MemorySource", "NO_BOX", "PreviousValues", "TrackEdits",
+           "TrackSource"]
 
 NO_BOX = 255  # `PreviousValues.origin` of a (track, frame) that had no box
+
+# A keyframe inside the state: (xyxy tuple, outside, class_id)
+_Key = tuple[tuple[float, float, float, float], bool, int]
+# A piece of an automatic track given to a current track: (original id, first frame, last frame)
+_Piece = tuple[int, int, int]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -44,12 +58,82 @@ class PreviousValues:
         origin: (n,) uint8 `Origin` of that box, or `NO_BOX`.
         class_id: (n,) int32, the track's class before the edit (-1 for a new track).
         track_id: (n,) int64, the id the edit gave a new track (CREATE, SPLIT), else the track acted on.
+        pinned: (n, 4) float32, the box each keyframe edit pinned (ACCEPT and ABSENT without a box
+            pin the track's box there); NaN for edits that pin none.
     """
 
     xyxy: npt.NDArray[np.float32]
     origin: npt.NDArray[np.uint8]
     class_id: npt.NDArray[np.int32]
     track_id: npt.NDArray[np.int64]
+    pinned: npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class TrackEdits:
+    """What the corrections made of one current track (what a persisted state stores).
+
+    Attributes:
+        pieces: pieces of automatic tracks it is made of: (original id, first frame, last frame).
+        keys: its human keyframes, frame -> ((x1, y1, x2, y2), outside, class_id).
+        class_id: its class set by a class edit, or None.
+    """
+
+    pieces: list[_Piece]
+    keys: dict[int, _Key]
+    class_id: int | None
+
+
+class TrackSource(Protocol):
+    """Where a state gets the tracks it has not materialised yet."""
+
+    def auto_ids(self) -> set[int]:
+        """Ids of the automatic tracks (before any correction)."""
+        ...
+
+    def auto_boxes(self, original: int) -> Boxes:
+        """The automatic boxes of one original track, in frame order."""
+        ...
+
+    def detections(self, start: int, stop: int) -> Boxes | None:
+        """Detector boxes of frames start..stop-1 (None: interpolate linearly)."""
+        ...
+
+    def edits(self, track: int) -> TrackEdits | None:
+        """The edits of current track `track` held by a persisted state; None: unedited (an
+        automatic track as it was, or no such track)."""
+        ...
+
+
+class MemorySource:
+    """A `TrackSource` over boxes in memory, with the persisted edits given (default: none)."""
+
+    def __init__(self, tracks: Boxes, detections: Boxes | None,
+                 edits: dict[int, TrackEdits] | None = None) -> None:
+        order = np.lexsort((tracks.frame, tracks.track_id))
+        self._cols = {name: col[order] for name, col in tracks.columns().items()}
+        ids, first = np.unique(self._cols["track_id"], return_index=True)
+        self._rows = {int(t): (int(a), int(b))
+                      for t, a, b in zip(ids, first, [*first[1:], len(order)])}
+        self._detections = detections
+        self._edits = edits or {}
+
+    def auto_ids(self) -> set[int]:
+        return set(self._rows)
+
+    def auto_boxes(self, original: int) -> Boxes:
+        if original not in self._rows:
+            return Boxes.empty()
+        a, b = self._rows[original]
+        return Boxes._trusted(**{name: col[a:b] for name, col in self._cols.items()})
+
+    def detections(self, start: int, stop: int) -> Boxes | None:
+        if self._detections is None:
+            return None
+        return self._detections.frame_range(start, stop)
+
+    def edits(self, track: int) -> TrackEdits | None:
+        return self._edits.get(track)
 
 
 def _concat_by_frame(parts: list[Boxes]) -> Boxes:
@@ -57,10 +141,6 @@ def _concat_by_frame(parts: list[Boxes]) -> Boxes:
     cols = {name: np.concatenate([getattr(p, name) for p in parts]) for name in COLUMNS}
     order = np.argsort(cols["frame"], kind="stable")
     return Boxes._trusted(**{name: col[order] for name, col in cols.items()})
-
-
-# A keyframe inside the state: (xyxy tuple, outside, class_id)
-_Key = tuple[tuple[float, float, float, float], bool, int]
 
 
 class AnnotationState:
@@ -86,33 +166,88 @@ class AnnotationState:
         detections: Boxes | None = None,
         cfg: InterpolateConfig | None = None,
     ) -> None:
+        source = MemorySource(tracks, detections)
+        ids = source.auto_ids()
+        self._setup(source, num_frames, cfg, ids=ids, merged_into={},
+                    next_id=max(ids) + 1 if ids else 0)
+
+    @classmethod
+    def over(cls, source: TrackSource, *, num_frames: int, ids: set[int],
+             merged_into: dict[int, int], next_id: int,
+             cfg: InterpolateConfig | None = None) -> AnnotationState:
+        """A state whose tracks come from `source` when first needed.
+
+        Args:
+            source: the automatic tracks, detections and persisted edits.
+            num_frames: frames in the video.
+            ids: every current track id.
+            merged_into: track merged away -> the track it lives on in.
+            next_id: the id a new track gets when it names none.
+            cfg: interpolation settings.
+        """
+        state = cls.__new__(cls)
+        state._setup(source, num_frames, cfg, ids=ids, merged_into=merged_into, next_id=next_id)
+        return state
+
+    def _setup(self, source: TrackSource, num_frames: int, cfg: InterpolateConfig | None, *,
+               ids: set[int], merged_into: dict[int, int], next_id: int) -> None:
         self.num_frames = int(num_frames)
         self.cfg = cfg or InterpolateConfig()
-        self._detections = detections
-        order = np.lexsort((tracks.frame, tracks.track_id))
-        # columns sorted by (track_id, frame): each original track is one contiguous slice
-        self._auto = {name: col[order] for name, col in tracks.columns().items()}
-        ids, first = np.unique(self._auto["track_id"], return_index=True)
-        self._auto_rows = {int(t): (int(a), int(b)) for t, a, b in zip(ids, first, [*first[1:], len(order)])}
+        self._source = source
+        self._auto_ids = source.auto_ids()
+        self._auto: dict[int, Boxes] = {}  # original id -> its automatic boxes (read once)
+        self._unloaded = set(ids)  # current ids whose edits are still in the source
         # current id -> pieces (original id, first frame, last frame) of automatic tracks
-        self._pieces: dict[int, list[tuple[int, int, int]]] = {
-            t: [(t, 0, self.num_frames)] for t in self._auto_rows
-        }
+        self._pieces: dict[int, list[_Piece]] = {}
         self._keys: dict[int, dict[int, _Key]] = {}
         self._classes: dict[int, int] = {}
-        self._merged_into: dict[int, int] = {}
+        self._merged_into = dict(merged_into)
         self._interp: dict[int, Boxes] = {}
-        self._next_id = int(ids.max()) + 1 if len(ids) else 0
+        self._stale: set[int] = set()  # tracks whose interpolated boxes are recomputed on read
+        self._changed: set[int] = set()  # tracks edited since `saved()`
+        self._next_id = int(next_id)
+        self._deferred = False  # replay: interpolate on read, not on each edit
+        self._undo: dict[str, Any] | None = None
         self.recomputed_rows = 0  # interpolated rows computed so far (incremental work done)
+
+    # ----------------------------------------------------------------------------- materialising
+
+    def _load(self, track: int) -> None:
+        """Bring a current track's edits from the source (before anything reads or edits it)."""
+        if track not in self._unloaded:
+            return
+        self._unloaded.discard(track)
+        edits = self._source.edits(track)
+        if edits is None:
+            if track in self._auto_ids:
+                self._pieces[track] = [(track, 0, self.num_frames)]
+            return
+        self._pieces[track] = list(edits.pieces)
+        if edits.keys:
+            self._keys[track] = dict(edits.keys)
+            self._stale.add(track)
+        if edits.class_id is not None:
+            self._classes[track] = edits.class_id
+
+    def _original(self, original: int) -> Boxes:
+        if original not in self._auto:
+            self._auto[original] = self._source.auto_boxes(original)
+        return self._auto[original]
+
+    def _exists(self, track: int) -> bool:
+        self._load(track)
+        return track in self._pieces or track in self._keys
 
     # ----------------------------------------------------------------------------------- reading
 
     @property
     def track_ids(self) -> list[int]:
-        return sorted(set(self._pieces) | set(self._keys))
+        return sorted(self._unloaded | set(self._pieces) | set(self._keys))
 
     def keyframes(self) -> Keyframes:
         """Every human keyframe of the current state."""
+        for track in list(self._unloaded):
+            self._load(track)
         rows = [
             (t, f, key[0], key[1], key[2]) for t in sorted(self._keys) for f, key in sorted(self._keys[t].items())
         ]
@@ -123,6 +258,7 @@ class AnnotationState:
 
     def track_boxes(self, track_id: int) -> Boxes:
         """Current boxes of one track, in frame order."""
+        self._load(track_id)
         auto = self._auto_boxes(track_id)
         keys = self._keys.get(track_id)
         if keys:
@@ -130,7 +266,7 @@ class AnnotationState:
             keep = auto.frame < first
             if not keys[last][1]:
                 keep |= auto.frame > last
-            auto = _concat_by_frame([auto[keep], self._interp[track_id]])
+            auto = _concat_by_frame([auto[keep], self._interpolated(track_id)])
         if track_id in self._classes:
             auto = auto.replace(class_id=np.full(len(auto), self._classes[track_id], np.int32))
         return auto
@@ -153,6 +289,7 @@ class AnnotationState:
         return None
 
     def track_class(self, track_id: int) -> int:
+        self._load(track_id)
         if track_id in self._classes:
             return self._classes[track_id]
         keys = self._keys.get(track_id)
@@ -163,20 +300,48 @@ class AnnotationState:
 
     def _auto_boxes(self, track_id: int) -> Boxes:
         """Automatic boxes currently assigned to a track (first piece wins where pieces overlap)."""
-        slices = []
+        parts = []
         for orig, lo, hi in self._pieces.get(track_id, ()):
-            a, b = self._auto_rows[orig]
-            i, j = np.searchsorted(self._auto["frame"][a:b], [lo, hi + 1])
-            slices.append(np.arange(a + i, a + j))
-        if not slices:
+            rows = self._original(orig)
+            i, j = np.searchsorted(rows.frame, [lo, hi + 1])
+            parts.append(rows[slice(int(i), int(j))])
+        if not parts:
             return Boxes.empty()
-        rows = np.concatenate(slices)
-        if len(slices) > 1:  # pieces of several tracks: first piece wins where frames repeat
-            _, first = np.unique(self._auto["frame"][rows], return_index=True)
-            rows = rows[first]  # np.unique sorts by frame
-        cols = {name: col[rows] for name, col in self._auto.items()}
-        cols["track_id"] = np.full(len(rows), track_id, np.int64)
+        if len(parts) == 1:
+            cols = parts[0].columns()
+        else:  # pieces of several tracks: first piece wins where frames repeat
+            cols = {name: np.concatenate([getattr(p, name) for p in parts]) for name in COLUMNS}
+            _, first = np.unique(cols["frame"], return_index=True)  # sorted by frame
+            cols = {name: col[first] for name, col in cols.items()}
+        cols["track_id"] = np.full(len(cols["frame"]), track_id, np.int64)
         return Boxes._trusted(**cols)
+
+    # ------------------------------------------------------------------------ what was edited
+
+    @property
+    def next_id(self) -> int:
+        """The id a new track gets when it names none."""
+        return self._next_id
+
+    @property
+    def merged_into(self) -> dict[int, int]:
+        """Track merged away -> the track it lives on in."""
+        return dict(self._merged_into)
+
+    def changed(self) -> set[int]:
+        """Tracks whose edits changed since the state was made (or since `saved()`)."""
+        return set(self._changed)
+
+    def edits(self, track: int) -> TrackEdits | None:
+        """What the corrections made of `track` (None: it no longer exists)."""
+        if not self._exists(track):
+            return None
+        return TrackEdits(list(self._pieces.get(track, [])), dict(self._keys.get(track, {})),
+                          self._classes.get(track))
+
+    def saved(self) -> None:
+        """The edits so far are persisted: `changed()` starts afresh."""
+        self._changed.clear()
 
     # ----------------------------------------------------------------------------------- editing
 
@@ -198,33 +363,67 @@ class AnnotationState:
         from trackannot.validate import check_corrections  # values first: ids, boxes, classes
 
         check_corrections(corrections, source)
-        snapshot = self._snapshot()
+        self._undo = self._globals()
         try:
             return self._apply(corrections, source)
         except Exception:
-            self._restore(snapshot)
+            self._rollback()
             raise
+        finally:
+            self._undo = None
 
-    def _snapshot(self) -> dict[str, Any]:
+    def replay(self, corrections: Corrections) -> None:
+        """Apply a batch that was checked when it was logged: no checks, no previous values,
+        interpolation left until the tracks are read. Ends in the state `apply` ends in."""
+        self._deferred = True
+        try:
+            for i in range(len(corrections)):
+                op = Op(int(corrections.op[i]))
+                track = int(corrections.track_id[i])
+                if op != Op.CREATE:
+                    self._load(track)
+                if op == Op.MERGE:
+                    self._load(int(corrections.other_id[i]))
+                getattr(self, f"_op_{OP_NAMES[op]}")(corrections, i, "")
+        finally:
+            self._deferred = False
+
+    def _globals(self) -> dict[str, Any]:
+        """What `apply` restores on failure, besides the tracks it touched (`_touch`). Tracks
+        materialised meanwhile stay: loading is not a change."""
         return {
-            "_pieces": copy.deepcopy(self._pieces),
-            "_keys": copy.deepcopy(self._keys),
-            "_classes": dict(self._classes),
-            "_merged_into": dict(self._merged_into),
-            "_interp": dict(self._interp),
-            "_next_id": self._next_id,
-            "recomputed_rows": self.recomputed_rows,
+            "_tracks": {}, "_merged_into": dict(self._merged_into), "_next_id": self._next_id,
+            "_interp": dict(self._interp), "_stale": set(self._stale),
+            "_changed": set(self._changed), "recomputed_rows": self.recomputed_rows,
         }
 
-    def _restore(self, snapshot: dict[str, Any]) -> None:
-        for name, value in snapshot.items():
-            setattr(self, name, value)
+    def _touch(self, track: int) -> None:
+        """Note a track about to change: its undo copy (in `apply`), and that it changed."""
+        self._changed.add(track)
+        if self._undo is None or track in self._undo["_tracks"]:
+            return
+        self._undo["_tracks"][track] = (copy.deepcopy(self._pieces.get(track)),
+                                        dict(self._keys[track]) if track in self._keys else None,
+                                        self._classes.get(track))
+
+    def _rollback(self) -> None:
+        undo = self._undo or self._globals()
+        for track, (pieces, keys, cls) in undo["_tracks"].items():
+            for table, value in ((self._pieces, pieces), (self._keys, keys), (self._classes, cls)):
+                if value is None:
+                    table.pop(track, None)
+                else:
+                    table[track] = value
+        for name in ("_merged_into", "_next_id", "_interp", "_stale", "_changed",
+                     "recomputed_rows"):
+            setattr(self, name, undo[name])
 
     def _apply(self, c: Corrections, source: str) -> PreviousValues:
         n = len(c)
         prev_xyxy = np.full((n, 4), np.nan, np.float32)
         prev_origin = np.full(n, NO_BOX, np.uint8)
         prev_class = np.full(n, -1, np.int32)
+        pinned = np.full((n, 4), np.nan, np.float32)
         new_ids = c.track_id.copy()
         seen: dict[tuple[int, int], int] = {}  # (track, frame) -> row of the batch that edited it
         for i in range(n):
@@ -243,10 +442,12 @@ class AnnotationState:
                     prev_xyxy[i], prev_origin[i] = current
             handler = getattr(self, f"_op_{OP_NAMES[op]}")
             new_ids[i] = handler(c, i, where)
-        return PreviousValues(prev_xyxy, prev_origin, prev_class, new_ids)
+            if op in (Op.ACCEPT, Op.ADJUST, Op.ABSENT, Op.CREATE):
+                pinned[i] = self._keys[int(new_ids[i])][frame][0]
+        return PreviousValues(prev_xyxy, prev_origin, prev_class, new_ids, pinned)
 
     def _check_track(self, track: int, where: str) -> None:
-        if track in self._pieces or track in self._keys:
+        if self._exists(track):
             return
         if track in self._merged_into:
             raise InputFormatError(
@@ -261,6 +462,9 @@ class AnnotationState:
             return (f"that id is taken (track {track} was merged into track "
                     f"{self._merged_into[track]}; was the file made before that merge?)")
         return "that id is taken"
+
+    def _is_taken(self, track: int) -> bool:
+        return self._exists(track) or track in self._merged_into
 
     def _check_frame(self, frame: int, where: str) -> None:
         if not 0 <= frame < self.num_frames:
@@ -282,6 +486,7 @@ class AnnotationState:
         seen[(track, frame)] = i
 
     def _set_key(self, track: int, frame: int, key: _Key) -> None:
+        self._touch(track)
         self._keys.setdefault(track, {})[frame] = key
         self._recompute(track, frame)
 
@@ -305,13 +510,18 @@ class AnnotationState:
 
     def _op_absent(self, c: Corrections, i: int, where: str) -> int:
         track, frame = int(c.track_id[i]), int(c.frame[i])
-        rows = self.track_boxes(track)
-        if not len(rows):
+        if np.isfinite(c.xyxy[i]).all():
+            box = c.xyxy[i]
+        else:
+            rows = self.track_boxes(track)
+            if not len(rows):
+                raise InputFormatError(f"{where}: track {track} has no boxes to mark absent")
+            # the outside keyframe keeps a box, as CVAT's do: the one given, else the track's box
+            # there (or its last box before)
+            j = max(int(np.searchsorted(rows.frame, frame, side="right")) - 1, 0)
+            box = rows.xyxy[j]
+        if not self._deferred and not len(self.track_boxes(track)):
             raise InputFormatError(f"{where}: track {track} has no boxes to mark absent")
-        # the outside keyframe keeps a box, as CVAT's do: the one given, else the track's box there
-        # (or its last box before)
-        j = max(int(np.searchsorted(rows.frame, frame, side="right")) - 1, 0)
-        box = c.xyxy[i] if np.isfinite(c.xyxy[i]).all() else rows.xyxy[j]
         self._set_key(track, frame, (tuple(map(float, box)), True, self.track_class(track)))
         return track
 
@@ -319,7 +529,7 @@ class AnnotationState:
         track = int(c.track_id[i])
         if track < 0:
             track = self._next_id
-        elif track in self._pieces or track in self._keys or track in self._merged_into:
+        elif self._is_taken(track):
             raise InputFormatError(f"{where}: cannot create track {track}: {self._taken(track)}")
         self._next_id = max(self._next_id, track + 1)
         cls = max(int(c.class_id[i]), 0)
@@ -328,23 +538,27 @@ class AnnotationState:
 
     def _op_class(self, c: Corrections, i: int, where: str) -> int:
         track = int(c.track_id[i])
+        self._touch(track)
         self._classes[track] = int(c.class_id[i])
         return track
 
     def _op_split(self, c: Corrections, i: int, where: str) -> int:
         track, frame, new = int(c.track_id[i]), int(c.frame[i]), int(c.other_id[i])
-        rows = self.track_boxes(track)
-        if not (rows.frame >= frame).any() or not (rows.frame < frame).any():
-            raise InputFormatError(
-                f"{where}: cannot split track {track} at frame {frame}: it has boxes only "
-                f"{'before' if len(rows) and rows.frame[-1] < frame else 'from'} that frame on"
-                if len(rows) else f"{where}: track {track} has no boxes to split"
-            )
+        if not self._deferred:
+            rows = self.track_boxes(track)
+            if not (rows.frame >= frame).any() or not (rows.frame < frame).any():
+                raise InputFormatError(
+                    f"{where}: cannot split track {track} at frame {frame}: it has boxes only "
+                    f"{'before' if len(rows) and rows.frame[-1] < frame else 'from'} that frame on"
+                    if len(rows) else f"{where}: track {track} has no boxes to split"
+                )
         if new < 0:
             new = self._next_id
-        elif new in self._pieces or new in self._keys or new in self._merged_into:
+        elif self._is_taken(new):
             raise InputFormatError(f"{where}: cannot split into track {new}: {self._taken(new)}")
         self._next_id = max(self._next_id, new + 1)
+        self._touch(track)
+        self._touch(new)
         head, tail = [], []
         for orig, lo, hi in self._pieces.get(track, []):
             if lo < frame:
@@ -373,11 +587,14 @@ class AnnotationState:
                 f"{where}: cannot merge track {other} into {track}: both have keyframes at frame(s) "
                 f"{', '.join(map(str, both[:5]))}; remove one first"
             )
+        self._touch(track)
+        self._touch(other)
         self._pieces[track] = self._pieces.get(track, []) + self._pieces.pop(other, [])
         if keys or other_keys:
             self._keys[track] = {**keys, **other_keys}
         self._keys.pop(other, None)
         self._interp.pop(other, None)
+        self._stale.discard(other)
         self._classes.pop(other, None)
         self._merged_into[other] = track
         for t, dst in self._merged_into.items():
@@ -400,28 +617,51 @@ class AnnotationState:
             outside=[k[1] for k in keys], class_id=[k[2] for k in keys], sort=False,
         )
 
-    def _interpolate(self, keyframes: Keyframes) -> Boxes:
+    def _interpolate(self, keyframes: Keyframes, count: bool = True) -> Boxes:
         """Interpolate one track's keyframes; segments that agree with the track's automatic
-        boxes follow them (`follow_track`, `InterpolateConfig.follow_iou`)."""
+        boxes follow them (`follow_track`, `InterpolateConfig.follow_iou`). `count`: add the
+        rows to `recomputed_rows` (work an edit caused, not a track read for the first time)."""
         from trackannot.interpolate import follow_track, interpolate  # a later stage; on use
 
-        out = interpolate(keyframes, self._detections, self.cfg)
+        detections = None
+        if len(keyframes):
+            detections = self._source.detections(int(keyframes.frame.min()),
+                                                 int(keyframes.frame.max()) + 1)
+        out = interpolate(keyframes, detections, self.cfg)
         if len(keyframes):
             auto = self._auto_boxes(int(keyframes.track_id[0]))
             out = follow_track(out, keyframes, auto, self.cfg.follow_iou)
-        self.recomputed_rows += len(out)
+        if count:
+            self.recomputed_rows += len(out)
         return out
+
+    def _interpolated(self, track: int) -> Boxes:
+        """The interpolated boxes of a track with keyframes (computed now if stale)."""
+        if track in self._stale or track not in self._interp:
+            self._stale.discard(track)
+            self._interp[track] = self._interpolate(self._track_keyframes(track), count=False)
+        return self._interp[track]
 
     def _recompute_track(self, track: int) -> None:
         """Recompute every interpolated box of a track (after split or merge)."""
         if self._keys.get(track):
-            self._interp[track] = self._interpolate(self._track_keyframes(track))
+            if self._deferred:
+                self._stale.add(track)
+            else:
+                self._stale.discard(track)
+                self._interp[track] = self._interpolate(self._track_keyframes(track))
         else:
             self._interp.pop(track, None)
+            self._stale.discard(track)
             self._keys.pop(track, None)
 
     def _recompute(self, track: int, frame: int) -> None:
         """Recompute only the segments around an edited keyframe: previous keyframe to next one."""
+        if self._deferred:
+            self._stale.add(track)  # whole track on its next read
+            return
+        if track in self._stale:  # the rest of the track, as it was: not the edit's work
+            self._interpolated(track)
         frames = sorted(self._keys[track])
         k = frames.index(frame)
         lo, hi = frames[max(k - 1, 0)], frames[min(k + 1, len(frames) - 1)]

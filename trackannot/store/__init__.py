@@ -56,7 +56,7 @@ from __future__ import annotations
 
 from trackannot.store._layout import (
     FORMAT, FORMATS_READ, INTERNAL, LOG_COLUMNS, QUEUE_OPEN, QUEUE_SUPERSEDED,
-    REVIEW_ANSWER_COLUMNS, STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING, TABLES,
+    REVIEW_ANSWER_COLUMNS, STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING, TABLES, cache_path,
     discard_unstarted, input_identity, open_root, package_versions, remove_temp_files, video_key,
 )
 from trackannot.store._lock import DEFAULT_LOCK_TIMEOUT_S, WriterLock, group_lock, store_lock
@@ -71,7 +71,7 @@ __all__ = [
     "DEFAULT_LOCK_TIMEOUT_S", "FORMAT", "FORMATS_READ", "INTERNAL", "LOG_COLUMNS", "LogInfo",
     "QUEUE_OPEN", "QUEUE_SUPERSEDED", "REPLACING", "REVIEW_ANSWER_COLUMNS", "STATUS_COMPLETE",
     "STATUS_FAILED", "STATUS_RUNNING", "TABLES", "StoreWriter", "TrackStore", "VideoResult",
-    "WriterLock", "discard_replacement", "discard_unstarted", "find_group", "finished_replacement",
+    "WriterLock", "cache_path", "discard_replacement", "discard_unstarted", "find_group", "finished_replacement",
     "group_lock", "input_identity", "open_root", "open_store", "package_versions", "recover",
     "remove_temp_files", "replacement_path", "store_lock", "swap_in", "video_key",
 ]

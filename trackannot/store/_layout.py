@@ -152,6 +152,15 @@ def ensure_internal(store_path: str | Path) -> Path:
     return folder
 
 
+def cache_path(store: Any, key: str) -> Path | None:
+    """Where video `key`'s derived cache goes (`trackannot.statecache`): `store` is the store's
+    path or its zarr store object (None for stores that are not local directories)."""
+    root = store if isinstance(store, (str, Path)) else getattr(store, "root", None)
+    if root is None:
+        return None
+    return Path(root) / INTERNAL / "cache" / f"{key}.sqlite"
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     partial.write_bytes(data)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import zarr
 
-from trackannot.store._layout import INTERNAL, STATUS_COMPLETE, STATUS_FAILED
+from trackannot.store._layout import INTERNAL, STATUS_COMPLETE, STATUS_FAILED, cache_path
 from trackannot.store._lock import store_lock
 
 __all__ = ["REPLACING", "discard_replacement", "finished_replacement", "recover",
@@ -68,6 +68,9 @@ def swap_in(store: str | Path, key: str) -> None:
             os.rename(target, trash)
         os.rename(store / replacement_path(key), target)
     _clean(store, key)
+    cache = cache_path(store, key)
+    if cache is not None:  # of the old group (a new group's uid would refuse it anyway)
+        cache.unlink(missing_ok=True)
 
 
 def discard_replacement(store: str | Path, key: str) -> bool:

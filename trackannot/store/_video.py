@@ -149,6 +149,15 @@ class VideoResult:
         queue and answers), read from the batch table."""
         return read_batches(self.group, self.key, self.log_info(), start, stop)
 
+    def digest_at(self, batches: int) -> str:
+        """The log's chained digest after its first `batches` batches ("" for none)."""
+        info = self.log_info()
+        if batches == info.batches:
+            return info.digest
+        if batches <= 0 or info.legacy is not None:
+            return ""
+        return str(self._rows("corrections/batches/digest", batches - 1, batches)[0])
+
     def read_log(self, start: int = 0, stop: int | None = None
                  ) -> tuple[Corrections, dict[str, np.ndarray]]:
         """Committed corrections start..stop-1 (default: all), in order, and every log column

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import uuid
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -209,7 +210,8 @@ class StoreWriter:
             base = root.require_group(parent) if parent else root
             # attributes in the group's first write: a group never exists without its status
             group = base.create_group(name, attributes={**attrs, "status": STATUS_RUNNING,
-                                                        "committed": _NOTHING_COMMITTED})
+                                                        "committed": _NOTHING_COMMITTED,
+                                                        "uid": uuid.uuid4().hex})
             return cls(group, cfg, key, lock, owns_lock=own)
         except BaseException:
             if own:

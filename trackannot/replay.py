@@ -1,0 +1,197 @@
+"""Replay: a stored video's current annotation, its tracks with its corrections log replayed.
+
+Two ways in:
+
+* `load_state(result)`: the whole video (exports, review queues, evaluation, audit). The
+  automatic tracks and detections are read whole; the log's edits come from the state cache
+  when it reflects this log (`trackannot.statecache`), and only the batches the cache lacks are
+  replayed; without a usable cache the whole log is replayed (without interpolating until the
+  tracks are read).
+* `StateWriter(result)`: for a writer holding the video's lock (`trackannot correct`, review
+  answers). The state reads only the tracks a batch touches, by track and frame range; the cache
+  is caught up (or built, once, from the whole log) first, and after the batch is committed to
+  the log `StateWriter.saved` writes the tracks it changed. A batch's cost is then that of the
+  tracks it touches, whatever the length of the log or the video.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from trackannot.boxes import Boxes
+from trackannot.config import InterpolateConfig
+from trackannot.errors import InputFormatError, StoreError
+from trackannot.smooth import smooth_tracks, strength_for_fps
+from trackannot.state import AnnotationState, MemorySource
+from trackannot.statecache import StateCache, StoreSource, cache_identity, track_extents
+from trackannot.store import VideoResult
+
+__all__ = ["StateWriter", "interpolate_config", "load_state", "video_fps"]
+
+
+def interpolate_config(result: VideoResult, cfg: InterpolateConfig | None) -> InterpolateConfig:
+    """`cfg`, else the interpolation settings the video was tracked with."""
+    if cfg is not None:
+        return cfg
+    stored = (result.attrs.get("config") or {}).get("interpolate")
+    if not stored:
+        return InterpolateConfig()  # a store made before interpolation settings existed
+    try:
+        return InterpolateConfig(**stored)
+    except TypeError as err:
+        raise StoreError(f"{result.key}: stored interpolate settings {stored} do not load: {err}") from err
+
+
+def video_fps(result: VideoResult) -> float:
+    """Frames per second of a stored video: the header's, else measured from frame times."""
+    fps = float((result.attrs.get("video") or {}).get("fps") or 0.0)
+    if fps > 0:
+        return fps
+    index, time_s = result.frames()
+    steps = np.diff(time_s) / np.maximum(np.diff(index), 1)
+    return 1.0 / float(np.median(steps)) if len(steps) and np.median(steps) > 0 else 25.0
+
+
+def _strength(result: VideoResult, cfg: InterpolateConfig) -> float:
+    return strength_for_fps(video_fps(result), cfg.smooth_seconds) if cfg.smooth_seconds > 0 \
+        else 0.0
+
+
+def _require_complete(result: VideoResult) -> None:
+    if not result.complete:
+        raise StoreError(f"{result.key}: the tracking run did not complete; rerun `trackannot track`")
+
+
+def load_state(result: VideoResult, cfg: InterpolateConfig | None = None) -> AnnotationState:
+    """The current annotation of one stored video: its tracks with the corrections log replayed.
+
+    Args:
+        result: the video's group (`open_store(path)[key]`).
+        cfg: interpolation settings; default: those the store was made with.
+
+    Raises:
+        StoreError: the video's run did not complete, or its log does not replay.
+    """
+    _require_complete(result)
+    cfg = interpolate_config(result, cfg)
+    tracks, detections = _whole(result, cfg)
+    info = result.log_info()
+    cache = StateCache.open(result, write=False) if info.rows else None
+    if cache is not None:
+        with cache:
+            held = cache.behind(cache_identity(result, cfg), info, result.digest_at)
+            if held is not None:
+                source = MemorySource(tracks, detections, cache.all_edits())
+                state = AnnotationState.over(source, num_frames=result.num_frames,
+                                             ids=cache.ids(source.auto_ids()),
+                                             merged_into=cache.merged(),
+                                             next_id=cache.next_id(), cfg=cfg)
+                replay_log(result, state, held)
+                return state
+    state = AnnotationState(tracks, num_frames=result.num_frames, detections=detections, cfg=cfg)
+    replay_log(result, state, 0)
+    return state
+
+
+def _whole(result: VideoResult, cfg: InterpolateConfig) -> tuple[Boxes, Boxes]:
+    """Every automatic box (smoothed as the settings say) and every detection of a video."""
+    tracks = result.read(table="tracks")
+    strength = _strength(result, cfg)
+    if strength > 0:
+        tracks = smooth_tracks(tracks, strength)
+    return tracks, result.read(table="detections")
+
+
+def replay_log(result: VideoResult, state: AnnotationState, start: int = 0) -> None:
+    """Replay the video's committed batches from batch `start` on into `state`.
+
+    Raises:
+        StoreError: a batch does not replay (the log does not fit the tracks).
+    """
+    records = result.batches(start)
+    if not records:
+        return
+    first, last = records[0]["rows"][0], records[-1]["rows"][1]
+    corrections, _ = result.read_log(first, last)
+    for batch in records:
+        a, b = batch["rows"]
+        try:
+            state.replay(corrections[a - first:b - first])
+        except InputFormatError as err:
+            raise StoreError(f"{result.key}: the corrections log does not replay at batch "
+                             f"{batch['number']}: {err}; run `trackannot check STORE`") from err
+
+
+class StateWriter:
+    """The current annotation of a video for a writer that holds its lock (module docstring).
+
+    Args:
+        result: the video (from `TrackStore.writer(key)`: its lock held).
+        cfg: interpolation settings; default: those the store was made with.
+
+    Attributes:
+        state: the annotation, reading tracks from the store as they are touched.
+
+    Example:
+        >>> with store.writer("clip") as video, StateWriter(video) as writer:  # doctest: +SKIP
+        ...     previous = writer.state.apply(batch)
+        ...     video.append_log(...)
+        ...     writer.saved()
+    """
+
+    def __init__(self, result: VideoResult, cfg: InterpolateConfig | None = None) -> None:
+        _require_complete(result)
+        self._result = result
+        cfg = interpolate_config(result, cfg)
+        info = result.log_info()
+        self._cache = StateCache.open(result, write=True)
+        identity = cache_identity(result, cfg)
+        strength = _strength(result, cfg)
+        cache = self._cache
+        held = cache.behind(identity, info, result.digest_at) if cache is not None else None
+        if cache is not None and held is None:
+            self._build(cache, identity, cfg)
+            held = info.batches
+        extents = cache.auto_extents() if cache is not None else track_extents(result)
+        source = StoreSource(result, extents, cache, strength)
+        self.state = AnnotationState.over(
+            source, num_frames=result.num_frames,
+            ids=cache.ids(extents) if cache is not None else set(extents),
+            merged_into=cache.merged() if cache is not None else {},
+            next_id=cache.next_id() if cache is not None else max(extents, default=-1) + 1,
+            cfg=cfg)
+        replay_log(result, self.state, held or 0)
+        if held is not None and held < info.batches:
+            self.saved()  # caught up: one batch a crash kept from the cache, or several
+
+    def _build(self, cache: StateCache, identity: str, cfg: InterpolateConfig) -> None:
+        """The cache from the whole log (once: the first writer of a video, or another log)."""
+        full = load_state_uncached(self._result, cfg)
+        cache.rebuild(identity, track_extents(self._result))
+        cache.save(full, self._result.log_info(), full.changed())
+
+    def saved(self) -> None:
+        """Write what the state changed since it was opened (or last saved) to the cache, with
+        the log extent it now reflects. Call after the batch is committed to the log."""
+        if self._cache is None:
+            return
+        self._cache.save(self.state, self._result.log_info(), self.state.changed())
+        self.state.saved()
+
+    def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
+
+    def __enter__(self) -> StateWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def load_state_uncached(result: VideoResult, cfg: InterpolateConfig) -> AnnotationState:
+    """The whole video's state from its tracks and its whole log, no cache involved."""
+    tracks, detections = _whole(result, cfg)
+    state = AnnotationState(tracks, num_frames=result.num_frames, detections=detections, cfg=cfg)
+    replay_log(result, state, 0)
+    return state
