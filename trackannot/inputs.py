@@ -162,6 +162,8 @@ def _directory_files(directory: Path, recursive: bool) -> list[Path]:
 
 def _not_a_video(path: Path) -> str | None:
     """None for a video, damaged or not; else why the file is skipped (module docstring)."""
+    if not path.is_file():
+        return None  # a named device or pipe: the run reports it cannot be read as a file
     if path.stat().st_size == 0:
         return None if path.suffix.lower() in VIDEO_SUFFIXES else "empty file (0 bytes)"
     try:
