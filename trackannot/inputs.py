@@ -1,7 +1,7 @@
 """Inputs: the videos of a run, from files, directories and a manifest, told apart by probing.
 
 - Every file, named directly (on the command line or in a manifest) or found in a directory, is
-  probed (`trackannot.decode.probe_video`), so its content decides, never its suffix:
+  probed (`trackannot.probe.probe_video`), so its content decides, never its suffix:
   - a video is tracked;
   - a file that holds no video (`NotAVideoError`: text, a still image, audio only, bytes in
     which FFmpeg finds no container and that start with no video container signature) is
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from trackannot.decode import probe_video
+from trackannot.probe import probe_video
 from trackannot.errors import InputFormatError, NotAVideoError, VideoDecodeError
 
 __all__ = ["VIDEO_SUFFIXES", "Skipped", "VideoInputs", "collect_videos", "read_manifest"]
