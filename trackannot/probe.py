@@ -50,8 +50,7 @@ _IMAGE_PIPE = "_pipe"
 # Packets read by `probe_video` to get a first frame (its rotation; for a format FFmpeg only
 # guessed, the proof that it is a video). A healthy stream gives one within a few packets.
 _PROBE_PACKETS = 256
-# Frame sides beyond this are not a video (text art opens as 1280 x 10000); H.264 and HEVC stop
-# at 8192 and 16888 pixels.
+# Frame sides beyond this are not a video's (H.264 and HEVC levels stop at 8192 and 16888).
 _MAX_SIDE_PX = 16384
 # Leading bytes of video containers: (offset, bytes, name). A file starting with one of these is
 # a video container, damaged if FFmpeg cannot read it (module docstring, Not a video).
@@ -86,7 +85,8 @@ class VideoInfo:
             variable frame rate, the average (each frame's own time is in `FrameBatch.time_s`).
         frame_count: frames in the stream as the header states, else estimated from duration x
             fps, else None. An estimate: decoding may give a few more or fewer.
-        duration_s: stream (else container) duration in seconds, None when unknown.
+        duration_s: the video stream's duration in seconds (MP4/MOV/AVI track, Matroska
+            DURATION tag), else the file's, None when unknown.
         codec: FFmpeg decoder name, e.g. "h264", "hevc", "mpeg4".
         size_bytes: file size.
         first_mib_sha256: hex SHA-256 of the first MiB of the file, the input's identity.
