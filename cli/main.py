@@ -122,9 +122,10 @@ def track(videos: tuple[Path, ...], store: Path, manifest: Path | None, recursiv
     """Detect and track objects in VIDEOS (files or directories); one store group per video.
 
     \b
-    Directories: their video files, found by opening them (not by suffix);
-    other files are listed as skipped. Damaged videos keep the frames decoded
-    before the damage and are listed as failed at the end.
+    Every file, named or found in a directory, is opened: files that hold no
+    video are listed as skipped, whatever their suffix. Damaged videos (cut,
+    or ending before their header says) keep the frames decoded before the
+    damage and are listed as failed at the end.
     Resume: each video commits its results chunk by chunk; rerunning the same
     command after a crash skips finished videos and continues the others from
     their last commit, giving the same store as an uninterrupted run. A store

@@ -62,8 +62,9 @@ def video_meta(result: VideoResult) -> VideoMeta:
     fps = video_fps(result)
     names = (result.attrs.get("detector") or {}).get("class_names")
     if not names:
-        classes = result.column("tracks", "class_id")
-        top = int(classes.max()) if len(classes) else 0
+        known = result.attrs.get("track_classes")  # recorded when the run closed
+        classes = known if known is not None else result.column("tracks", "class_id").tolist()
+        top = int(max(classes, default=0))
         names = ["object"] if top == 0 else [f"class{i}" for i in range(top + 1)]
     return VideoMeta(name=result.key, width=width, height=height, num_frames=result.num_frames,
                      fps=fps, class_names=tuple(names))

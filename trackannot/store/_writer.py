@@ -99,6 +99,10 @@ class _TableWriter:
         self._write_rows(final=True)
         self._write_starts(final=True)
 
+    def column(self, name: str) -> np.ndarray:
+        """Every row of one column, as written (after `close`)."""
+        return self._arrays[name][: self.written]
+
 
 def _held(lock: WriterLock | None, store_path: str | Path, key: str) -> WriterLock:
     """The caller's lock (which it must hold), or the group's lock, taken here."""
@@ -324,11 +328,14 @@ class StoreWriter:
         if self._pending_index:
             self._last_frame = self._pending_index[-1]
         self._committed = self.frames
+        classes = self._tables["tracks"].column("class_id")
         self._group.attrs.update(
             {
                 **(extra_attrs or {}),
                 "frames_processed": self.frames,
                 "rows": rows,
+                # the classes tracks have (readers need them without reading the table)
+                "track_classes": sorted(set(np.unique(classes).tolist())),
                 "committed": {"frames": self.frames, "rows": rows, "last_frame": self._last_frame},
                 "status": status,
             }
