@@ -91,3 +91,93 @@ def test_corrections_type_checks_columns():
                    "source_line")}, "frame": np.zeros(2, np.int64)})
     with pytest.raises(InputFormatError, match="unknown operation"):
         Corrections.create(op=[9], track_id=[1])
+
+
+ADJUST = '{"op": "adjust", "track": 1, "frame": 2, "box": %s}'
+
+
+@pytest.mark.parametrize("line, match", [
+    (ADJUST % "[0, 0, 1e300, 10]", r"line 2: 'box' \[0, 0, 1e\+300, 10\] is beyond the float32 "
+     r"range"),
+    (ADJUST % "[0, 0, 3.4028235e38, 10]", r"line 2: 'box' .* is beyond the float32 range"),
+    (ADJUST % "[0, 0, NaN, 10]", r"line 2: NaN is not a JSON number"),
+    (ADJUST % "[0, 0, Infinity, 10]", r"line 2: Infinity is not a JSON number"),
+    (ADJUST % "[0, 0, 10, 1e-46]", r"line 2: 'box' .* is empty or inverted after the float32 "
+     r"cast"),
+    (ADJUST % "[0, 0, 10, %s]" % ("9" * 400), r"line 2: 'box' must be a finite number, got 999"),
+    (ADJUST % "[10, 0, 5, 10]", r"line 2: 'box' \[10, 0, 5, 10\] is empty or inverted"),
+    (ADJUST % '[0, 0, "10", 10]', r"line 2: 'box' must be a number, got '10'"),
+    ('{"op": "accept", "track": %d, "frame": 2}' % 2**70,
+     r"line 2: 'track' must be an integer in 0\.\.9223372036854775807, got 1180591620717411303424"),
+    ('{"op": "accept", "track": 1, "frame": 1e23}', r"line 2: 'frame' must be an integer in "
+     r"0\.\.9223372036854775807, got 1e\+23"),
+    ('{"op": "class", "track": 1, "class": 2147483648}', r"line 2: 'class' must be an integer "
+     r"in 0\.\.2147483647, got 2147483648"),
+    ('{"op": "accept", "track": 1, "frame": %s}' % ("1" * 5000),
+     r"line 2: Exceeds the limit \(4300 digits\)"),
+    ('{"op": ' + "[" * 100_000 + "]" * 100_000 + "}", r"line 2: JSON nested too deeply"),
+    ('{"op": ["accept"], "track": 1, "frame": 2}', r"line 2: 'op' must be one of .* got \['accept'\]"),
+    ('{"op": "accept", "track": 1, "frame": 2, "time": 5}', r"line 2: 'time' must be an ISO 8601 "
+     r"string"),
+    ('{"op": "accept", "track": 1, "frame": 2, "time": "9999-01-01T00:00:00Z"}',
+     r"line 2: time '9999-01-01T00:00:00Z' is outside 1677\.\.2262"),
+    ('{"op": "accept", "track": 1, "frame": 2, "author": "\\ud800"}',
+     r"line 2: 'author' '\\ud800' is not valid Unicode text"),
+], ids=["coordinate-1e300", "coordinate-float32-max", "nan-literal", "infinity-literal",
+        "height-rounds-to-zero", "400-digit-coordinate", "inverted", "string-coordinate",
+        "track-2**70", "frame-1e23", "class-beyond-int32", "5000-digit-frame", "deep-nesting",
+        "op-not-a-string", "time-not-a-string", "time-beyond-int64-ns", "lone-surrogate-author"])
+def test_values_are_checked_as_stored(tmp_path, line, match):
+    """What would change on the way into the store (float32, int64, int32, UTF-8) or crash the
+    reader (OverflowError, RecursionError, ValueError) is refused with the file and line."""
+    path = _write(tmp_path, ['{"op": "accept", "track": 1, "frame": 1}', line])
+    with pytest.raises(InputFormatError, match=match) as info:
+        read_corrections_file(path, author="ana")
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("columns, match", [
+    ({"track_id": [2**70]}, r"Corrections\.track_id must be integers in .* got 1180591620717"),
+    ({"track_id": [1e23]}, r"Corrections\.track_id must be integers in .* got 1e\+23"),
+    ({"track_id": [1.5]}, r"Corrections\.track_id must be integers in .* got 1\.5"),
+    ({"op": [300]}, r"Corrections\.op must be integers in 0\.\.255 \(uint8\), got 300"),
+    ({"class_id": [2**31]}, r"Corrections\.class_id must be integers in .*\(int32\), got 2147483648"),
+    ({"xyxy": [[0, 0, 1e300, 1]]}, r"Corrections\.xyxy value 1e\+300 is beyond the float32 range"),
+    ({"frame": [1, 2]}, r"Corrections\.frame has shape \(2,\), expected \(1,\)"),
+], ids=["track-2**70", "track-1e23", "track-fraction", "op-300", "class-2**31", "box-1e300",
+        "frame-rows"])
+def test_corrections_built_in_memory_refuse_values_that_do_not_fit(columns, match):
+    """The Python API: values are refused, never wrapped, and never an OverflowError."""
+    args = {"op": [Op.ADJUST], "track_id": [1], "frame": [2], "xyxy": [[0, 0, 5, 5]], **columns}
+    with pytest.raises(InputFormatError, match=match):
+        Corrections.create(**args)
+
+
+@pytest.mark.parametrize("row, match", [
+    ({"xyxy": [[0, 0, np.inf, 5]]}, r"correction 2: 'box' .* is not finite in float32"),
+    ({"xyxy": [[5, 0, 1, 5]]}, r"correction 2: 'box' .* is empty or inverted"),
+    ({"xyxy": [[0, 0, np.nan, 5]]}, r"correction 2: 'box' .* is not finite in float32"),
+    ({"op": [Op.CREATE], "xyxy": [[np.nan] * 4]}, r"correction 2: op 'create' needs a box"),
+    ({"op": [Op.SPLIT], "xyxy": [[0, 0, 1, 1]]}, r"correction 2: op 'split' takes no box"),
+    ({"track_id": [-5]}, r"correction 2: track -5 must be >= 0"),
+    ({"frame": [-2]}, r"correction 2: frame -2 must be >= 0"),
+    ({"op": [Op.CLASS], "xyxy": [[np.nan] * 4], "frame": [-1], "class_id": [-1]},
+     r"correction 2: op 'class' needs a class >= 0"),
+    ({"op": [Op.MERGE], "xyxy": [[np.nan] * 4], "frame": [-1], "other_id": [1]},
+     r"correction 2: cannot merge track 1 into track 1"),
+], ids=["inf", "inverted", "partly-nan", "create-without-box", "split-with-box",
+        "negative-track", "negative-frame", "class-without-class", "self-merge"])
+def test_the_python_api_door_checks_a_batch_before_applying_it(row, match):
+    """AnnotationState.apply checks the batch as JSONL lines are checked, naming the row."""
+    from trackannot.boxes import Boxes
+    from trackannot.state import AnnotationState
+
+    tracks = Boxes.create(xyxy=[[0, 0, 10, 10]] * 3, frame=[0, 1, 2], track_id=1)
+    state = AnnotationState(tracks, num_frames=3)
+    args = {"op": [Op.ADJUST], "track_id": [1], "frame": [1], "xyxy": [[1, 1, 9, 9]], **row}
+    batch = Corrections.concat([Corrections.create(op=[Op.ACCEPT], track_id=[1], frame=[0]),
+                                Corrections.create(**args)])
+    before = state.boxes()
+    with pytest.raises(InputFormatError, match=match):
+        state.apply(batch)
+    np.testing.assert_array_equal(state.boxes().xyxy, before.xyxy)

@@ -241,13 +241,13 @@ def _int_column(value: Any, name: str, dtype: Any) -> np.ndarray:
             bad = ~np.isfinite(arr) | (arr != np.round(arr)) | (arr < info.min) | (arr > info.max)
         if bad.any():
             raise InputFormatError(f"Corrections.{name} must be integers in {info.min}.."
-                                   f"{info.max} ({np.dtype(dtype)}), got {arr[bad].flat[0]!r}")
+                                   f"{info.max} ({np.dtype(dtype)}), got {arr[bad].flat[0].item()!r}")
     elif arr.dtype.kind not in "iu":
         raise InputFormatError(f"Corrections.{name} must be integers, got {arr.dtype} values")
     elif (arr.min() < info.min) or (arr.max() > info.max):
         worst = arr.min() if arr.min() < info.min else arr.max()
         raise InputFormatError(f"Corrections.{name} must be integers in {info.min}..{info.max} "
-                               f"({np.dtype(dtype)}), got {worst}")
+                               f"({np.dtype(dtype)}), got {worst.item()}")
     return arr.astype(dtype)
 
 
@@ -257,11 +257,11 @@ def _float_column(value: Any, name: str) -> np.ndarray:
         arr = np.asarray(value, dtype=np.float64)
     except (ValueError, OverflowError, TypeError) as err:
         raise InputFormatError(f"Corrections.{name} must be numbers, got {value!r:.80}") from err
-    with np.errstate(invalid="ignore"):
-        big = np.abs(arr) > np.finfo(np.float32).max
+    with np.errstate(invalid="ignore"):  # NaN and inf pass: check_corrections names their row
+        big = np.isfinite(arr) & (np.abs(arr) > np.finfo(np.float32).max)
     if big.any():
-        raise InputFormatError(f"Corrections.{name} value {arr[big].flat[0]!r} is beyond the "
-                               "float32 range boxes are stored in")
+        raise InputFormatError(f"Corrections.{name} value {arr[big].flat[0].item()!r} is beyond "
+                               "the float32 range boxes are stored in")
     return arr.astype(np.float32)
 
 

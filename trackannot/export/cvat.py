@@ -176,6 +176,11 @@ def read_cvat_video(path: str | Path, meta: VideoMeta | None = None) -> Keyframe
             f"{path}: malformed XML at line {err.lineno}, column {err.offset + 1}: "
             f"{expat.ErrorString(err.code)}"
         ) from err
+    except InputFormatError:
+        raise
+    except (LookupError, UnicodeError, ValueError) as err:  # <?xml encoding="..."?> that expat
+        # cannot use: unknown, wrong, or multi-byte (utf-32, shift_jis, ...)
+        raise InputFormatError(f"{path}: cannot decode the XML ({err}); save it as UTF-8") from err
     return reader.finish()
 
 

@@ -296,6 +296,11 @@ def read_cvat_answers(path: str | Path, queue: ReviewQueue,
     except expat.ExpatError as err:
         raise InputFormatError(f"{path}: malformed XML at line {err.lineno}, column "
                                f"{err.offset + 1}: {expat.ErrorString(err.code)}") from err
+    except InputFormatError:
+        raise
+    except (LookupError, UnicodeError, ValueError) as err:  # <?xml encoding="..."?> that expat
+        # cannot use: unknown, wrong, or multi-byte (utf-32, shift_jis, ...)
+        raise InputFormatError(f"{path}: cannot decode the XML ({err}); save it as UTF-8") from err
     if not images:
         raise InputFormatError(f"{path}: no <image> in the file; expected a CVAT for images 1.1 "
                                "export of a review queue")
