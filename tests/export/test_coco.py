@@ -11,7 +11,8 @@ import pytest
 from tests.export.keyframe_cases import META, mot17_gt, tracks_and_untracked
 from trackannot.boxes import Boxes, Origin
 from trackannot.errors import InputFormatError
-from trackannot.export.coco import write_coco
+from trackannot.export.coco import format_coco, write_coco
+from trackannot.export.meta import VideoMeta
 
 
 def test_every_box_reads_back(tmp_path: Path) -> None:
@@ -66,3 +67,14 @@ def test_boxes_outside_the_video_are_refused(tmp_path: Path, change: dict, patte
     with pytest.raises(InputFormatError, match=pattern):
         write_coco(tmp_path / "c.json", boxes, META)
     assert not list(tmp_path.iterdir())
+
+
+def test_boxes_are_clipped_to_the_image(tmp_path: Path) -> None:
+    """A tracked box reaching past the frame edge is written clipped (x >= 0); one with no
+    area in the frame is left out, as the YOLO export does."""
+    meta = VideoMeta("clip", 480, 360, 3, 10.0, ("person",))
+    boxes = Boxes.create(xyxy=[[-36, 10, 20, 90], [470, 350, 490, 370], [500, 10, 520, 90]],
+                         frame=[0, 1, 2], track_id=[1, 1, 1])
+    coco = format_coco(boxes, meta)
+    assert [a["bbox"] for a in coco["annotations"]] == [[0, 10, 20, 80], [470, 350, 10, 10]]
+    assert [a["id"] for a in coco["annotations"]] == [1, 2]

@@ -5,7 +5,9 @@ task: `images` with 1-based ids and `frame_%06d` file names, `categories` with 1
 class order, and per box `bbox` = [x, y, width, height] in pixels, `area`, `iscrowd` 0, empty
 `segmentation`, and an `attributes` object with `occluded`, `keyframe` and `track_id` (CVAT's
 extension). We add a top-level `track_id` and `score` per box and a `video` object (name, size,
-frame count, fps), which COCO readers ignore.
+frame count, fps), which COCO readers ignore. Boxes are clipped to the frame (COCO boxes lie in
+their image; a tracked box can reach a pixel or two past the edge), and a box with no area left
+inside it is not written, as in the YOLO export.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 from trackannot.boxes import Boxes, Origin
 from trackannot.errors import InputFormatError
 from trackannot.export.meta import VideoMeta, write_text_atomic
+from trackannot.validate import clip_to_frame
 
 __all__ = ["check_boxes", "format_coco", "write_coco"]
 
@@ -70,7 +73,8 @@ def format_coco(boxes: Boxes, meta: VideoMeta) -> dict[str, Any]:
          "date_captured": 0}
         for f in range(meta.num_frames)
     ]
-    xyxy = boxes.xyxy.astype(np.float64)  # exact; x + width gives x2 back exactly
+    clipped, _, empty = clip_to_frame(boxes.xyxy, meta.width, meta.height)
+    xyxy = clipped.astype(np.float64)  # exact; x + width gives x2 back exactly
     wh = xyxy[:, 2:] - xyxy[:, :2]
     keyframe = (boxes.origin == Origin.KEYFRAME).tolist()
     annotations = []
@@ -78,11 +82,14 @@ def format_coco(boxes: Boxes, meta: VideoMeta) -> dict[str, Any]:
         boxes.frame.tolist(), boxes.track_id.tolist(), boxes.class_id.tolist(),
         boxes.score.astype(np.float64).tolist(),
     )):
+        if empty[i]:
+            continue
         x, y = xyxy[i, :2].tolist()
         w, h = wh[i].tolist()
         attributes: dict[str, Any] = {"occluded": False}
         ann: dict[str, Any] = {
-            "id": i + 1, "image_id": frame + 1, "category_id": cls + 1, "segmentation": [],
+            "id": len(annotations) + 1, "image_id": frame + 1, "category_id": cls + 1,
+            "segmentation": [],
             "area": w * h, "bbox": [x, y, w, h], "iscrowd": 0, "score": score,
             "attributes": attributes,
         }
