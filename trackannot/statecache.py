@@ -258,6 +258,10 @@ class _Transaction:
 class StoreSource:
     """A `TrackSource` reading one video of a store by track and frame range (module docstring).
 
+    The video's frame index and row offsets are read once; a track's automatic boxes are the
+    rows of its frame extent, filtered; detections are read for the frame window asked and kept,
+    so the segments of an edit, which lie inside the window of its track, read nothing more.
+
     Args:
         result: the video's group.
         extents: original track id -> (first frame, last frame).
@@ -271,6 +275,15 @@ class StoreSource:
         self._extents = extents
         self._cache = cache
         self._strength = strength
+        self._index, _ = result.frames()
+        self._starts = {table: result.row_starts(table) for table in ("tracks", "detections")}
+        self._window: tuple[int, int, Boxes] | None = None
+
+    def _rows(self, table: str, start: int, stop: int) -> Boxes:
+        """Rows of decoded frames start..stop-1 of `table`."""
+        lo, hi = np.searchsorted(self._index, [start, stop], side="left")
+        starts = self._starts[table]
+        return self._result.read_rows(table, int(starts[lo]), int(starts[hi]))
 
     def auto_ids(self) -> set[int]:
         return set(self._extents)
@@ -279,7 +292,7 @@ class StoreSource:
         if original not in self._extents:
             return Boxes.empty()
         first, last = self._extents[original]
-        rows = self._result.read(first, last + 1)
+        rows = self._rows("tracks", first, last + 1)
         rows = rows[rows.track_id == original]
         if self._strength > 0:
             from trackannot.smooth import smooth_tracks
@@ -288,7 +301,10 @@ class StoreSource:
         return rows
 
     def detections(self, start: int, stop: int) -> Boxes | None:
-        return self._result.read(start, stop, table="detections")
+        window = self._window
+        if window is None or not window[0] <= start <= stop <= window[1]:
+            self._window = window = (start, stop, self._rows("detections", start, stop))
+        return window[2].frame_range(start, stop)
 
     def edits(self, track: int) -> TrackEdits | None:
         return self._cache.edits(track) if self._cache is not None else None

@@ -105,9 +105,10 @@ def _array(check: GroupCheck, group: zarr.Group, path: str) -> zarr.Array | None
 
 
 def _scan(check: GroupCheck, group: zarr.Group, path: str, committed: int,
-          human: bool) -> int | None:
+          human: bool, room: bool = False) -> int | None:
     """Check one committed array: present, long enough, every chunk intact. Returns the first
-    row of its first bad chunk (or 0 when absent or short), None when intact."""
+    row of its first bad chunk (or 0 when absent or short), None when intact. `room`: rows
+    past the committed count are normal (the log's arrays grow a chunk at a time)."""
     what = f"{check.key}/{path}"
     array = _array(check, group, path)
     if array is None:
@@ -120,7 +121,7 @@ def _scan(check: GroupCheck, group: zarr.Group, path: str, committed: int,
         check.add(DAMAGE, f"{what}: {array.shape[0]} rows, {committed} committed")
         check.human_damage |= human
         return array.shape[0]
-    if array.shape[0] > committed:
+    if array.shape[0] > committed and not room:
         check.trim[path] = committed
         check.add(LEFTOVER, f"{what}: {array.shape[0] - committed} rows past the commit point "
                             "(a crash's, never read)", "cut them")
@@ -196,10 +197,11 @@ def _check_log(check: GroupCheck, group: zarr.Group) -> LogInfo | None:
             return info
     before = len(check.findings)
     for name in LOG_COLUMNS:
-        _scan(check, group, f"corrections/{name}", info.rows, human=True)
+        _scan(check, group, f"corrections/{name}", info.rows, human=True, room=True)
     if info.legacy is None:
         for name in BATCH_COLUMNS:
-            _scan(check, group, f"corrections/batches/{name}", info.batches, human=True)
+            _scan(check, group, f"corrections/batches/{name}", info.batches, human=True,
+                  room=True)
     if any(f.kind == DAMAGE for f in check.findings[before:]):
         return info
     try:
@@ -251,7 +253,8 @@ def _check_queues(check: GroupCheck, group: zarr.Group, info: LogInfo | None) ->
                   human=True)
         answered = info.answers.get(queue_id, 0) if info is not None else 0
         for name in REVIEW_ANSWER_COLUMNS:
-            _scan(check, group, f"review/{queue_id}/answers/{name}", answered, human=True)
+            _scan(check, group, f"review/{queue_id}/answers/{name}", answered, human=True,
+                  room=True)
     for name in sorted(set(review.group_keys()) - listed):
         check.unlisted_queues.append(name)
         check.add(LEFTOVER, f"{check.key}/review/{name}: a queue written but never listed (a "

@@ -70,7 +70,7 @@ REVIEW_ANSWER_COLUMNS: dict[str, tuple[np.dtype[Any], tuple[int, ...]]] = {
 QUEUE_OPEN = "open"
 QUEUE_SUPERSEDED = "superseded"
 _VERSIONED = ("trackannot", "numpy", "numba", "zarr", "av", "torch", "ultralytics", "scipy")
-_WRITE_CONFIG = {"write_empty_chunks": True}
+WRITE_CONFIG = {"write_empty_chunks": True}  # every chunk written, even all-fill ones
 
 
 def create_column(group: zarr.Group, name: str, dtype: Any, tail: tuple[int, ...], chunk: int,
@@ -83,13 +83,13 @@ def create_column(group: zarr.Group, name: str, dtype: Any, tail: tuple[int, ...
     return group.create_array(
         name, shape=(rows, *tail), dtype=dtype, chunks=(chunk, *tail),
         compressors=[zarr.codecs.ZstdCodec(level=_ZSTD_LEVEL), zarr.codecs.Crc32cCodec()],
-        config=_WRITE_CONFIG, overwrite=True,
+        config=WRITE_CONFIG, overwrite=True,
     )
 
 
 def writable(array: zarr.Array) -> zarr.Array:
     """`array` as it must be opened for writing: every chunk written, even all-fill ones."""
-    return array.with_config(_WRITE_CONFIG)
+    return array.with_config(WRITE_CONFIG)
 
 
 def checksummed(array: zarr.Array) -> bool:

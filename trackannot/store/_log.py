@@ -8,9 +8,10 @@ Layout (format /2)::
     attrs["corrections"] = {"rows": c, "batches": b, "authors": [...], "digest": hex,
                             "answers": {queue: a, ...}}
 
-Appending a batch writes its rows past the committed ones (a crash's leftovers there are cut
-first), its answers past their queue's committed answers, and its batch row; then one write of
-the group's `corrections` attribute commits all of it. Readers read the committed extent only,
+Appending a batch writes its rows past the committed ones (over whatever a crash left there),
+its answers past their queue's committed answers, and its batch row; then one write of the
+group's `corrections` attribute commits all of it. These arrays grow a chunk at a time: rows
+past the committed count are room for the next batches (and a crash's leftovers), never read. Readers read the committed extent only,
 so a batch lands whole or not at all, and history is never rewritten. Costs are those of the
 batch: nothing of the log before it is read or rewritten (the batch row holds its row range).
 
@@ -24,6 +25,7 @@ moves them into the table, in the same commit.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -31,11 +33,13 @@ from typing import Any, Mapping
 
 import numpy as np
 import zarr
+from zarr.api.asynchronous import open_array as open_async_array
+from zarr.core.sync import sync
 
 from trackannot.errors import CorruptStoreError, StoreError
 from trackannot.store._layout import (
     _BATCH_CHUNK_ROWS, _LOG_CHUNK_ROWS, BATCH_COLUMNS, LOG_COLUMNS, REVIEW_ANSWER_COLUMNS,
-    create_column, writable,
+    WRITE_CONFIG, create_column,
 )
 from trackannot.store._read import open_array, read_rows
 
@@ -161,13 +165,29 @@ def batch_digest(previous: str, record: Mapping[str, Any], columns: Mapping[str,
     return h.hexdigest()
 
 
-def _put(array: zarr.Array, start: int, values: np.ndarray) -> None:
-    """Write rows start.. of `array`, cutting whatever lies past them (a crash's leftovers)."""
-    array = writable(array)
+async def _put(store: Any, path: str, start: int, values: np.ndarray) -> None:
+    """Write rows start.. of the array at `path` (past its committed rows: whatever a crash left
+    there is overwritten). The array grows a chunk at a time, so most batches write only data:
+    rows past the committed count are room for the next batches, never read."""
+    array = await open_async_array(store=store, path=path, zarr_format=3, mode="r+")
+    array = array.with_config(WRITE_CONFIG)
     end = start + len(values)
-    array.resize((end, *array.shape[1:]))
+    if array.metadata.shape[0] < end:
+        rows = int(array.metadata.chunk_grid.chunk_shape[0])
+        await array.resize((-(-end // rows) * rows, *array.metadata.shape[1:]))
     if len(values):
-        array[start:end] = values
+        await array.setitem(slice(start, end), values)
+
+
+def _put_all(group: zarr.Group, rows: list[tuple[str, int, np.ndarray]]) -> None:
+    """`_put` for every (path in `group`, first row, values), concurrently (one round trip)."""
+    base = f"{group.path}/" if group.path else ""
+
+    async def put_all() -> None:
+        await asyncio.gather(*(_put(group.store, base + path, start, np.asarray(values))
+                               for path, start, values in rows))
+
+    sync(put_all())
 
 
 def append_batch(group: zarr.Group, what: str, info: LogInfo, columns: Mapping[str, np.ndarray],
@@ -189,21 +209,23 @@ def append_batch(group: zarr.Group, what: str, info: LogInfo, columns: Mapping[s
         raise StoreError(f"{what}: store opened read-only; open_store(path, mode='a')")
     number, n0 = info.batches, info.rows
     k = len(columns["op"])
-    ensure_log(group)
+    if info.batches == 0 or info.legacy is not None:
+        ensure_log(group)  # made with the group; a first batch may find them half made (a crash)
     full = {**record, "number": number, "rows": [n0, n0 + k]}
     answer_counts = dict(info.answers)
+    puts: list[tuple[str, int, np.ndarray]] = []
     a0 = a1 = -1
     if answers is not None:
         queue_id, rows = answers
         a0 = info.answers.get(queue_id, 0)
         a1 = a0 + len(rows["item"])
-        ensure_answers(group, queue_id)
-        for name in REVIEW_ANSWER_COLUMNS:
-            _put(group[f"review/{queue_id}/answers/{name}"], a0, np.asarray(rows[name]))
+        if a0 == 0:
+            ensure_answers(group, queue_id)
+        puts += [(f"review/{queue_id}/answers/{name}", a0, rows[name])
+                 for name in REVIEW_ANSWER_COLUMNS]
         full.update({"queue": queue_id, "answers": [a0, a1]})
         answer_counts[queue_id] = a1
-    for name in LOG_COLUMNS:
-        _put(group[f"{LOG}/{name}"], n0, np.asarray(columns[name]))
+    puts += [(f"{LOG}/{name}", n0, columns[name]) for name in LOG_COLUMNS]
     earlier, digests, digest = _legacy_chain(group, what, info)
     digest = batch_digest(digest, full, _hashed(columns, answers[1] if answers else None))
     records = [*earlier, full]
@@ -217,8 +239,9 @@ def append_batch(group: zarr.Group, what: str, info: LogInfo, columns: Mapping[s
         "digest": [*digests, digest],
     }
     first = number - len(earlier)
-    for name, (dtype, _) in BATCH_COLUMNS.items():
-        _put(group[f"{BATCHES}/{name}"], first, np.asarray(batch_rows[name], dtype=dtype))
+    puts += [(f"{BATCHES}/{name}", first, np.asarray(batch_rows[name], dtype=dtype))
+             for name, (dtype, _) in BATCH_COLUMNS.items()]
+    _put_all(group, puts)  # rows, answers, batch row: all past the commit point
     committed = LogInfo(n0 + k, number + 1, list(authors), digest, answer_counts)
     group.attrs["corrections"] = committed.as_attr()  # the commit point
     return number

@@ -27,7 +27,7 @@ from trackannot.store._log import (
     LogInfo, append_batch, ensure_answers, log_info, read_answer_rows, read_batches,
     read_log_rows,
 )
-from trackannot.store._read import open_array, open_child, read_rows
+from trackannot.store._read import open_array, open_child, read_many, read_rows
 from trackannot.store._replace import REPLACING, finished_replacement, recover, replacement_path
 
 
@@ -114,11 +114,18 @@ class VideoResult:
         starts = self._rows(f"{table}/row_start", lo, min(hi + 1, len(index)))
         r0 = int(starts[0]) if lo < len(index) else n_rows
         r1 = int(starts[hi - lo]) if hi < len(index) else n_rows
-        if not 0 <= r0 <= r1 <= n_rows:
-            raise CorruptStoreError(f"{self.key}/{table}/row_start: frames {lo}..{hi - 1} point "
-                                    f"at rows {r0}..{r1}, outside the {n_rows} committed rows; "
-                                    "run `trackannot check STORE`")
-        return Boxes(**{name: self._rows(f"{table}/{name}", r0, r1) for name in COLUMNS})
+        return self.read_rows(table, r0, r1)
+
+    def read_rows(self, table: str, start: int, stop: int) -> Boxes:
+        """Rows start..stop-1 of `table` (committed rows only; see `row_starts` for where each
+        frame's rows start), all columns read at once."""
+        _, rows = self.committed()
+        if not 0 <= start <= stop <= rows[table]:
+            raise CorruptStoreError(f"{self.key}/{table}: rows {start}..{stop - 1} asked, "
+                                    f"{rows[table]} committed; run `trackannot check STORE`")
+        columns = read_many(self.group, [(f"{table}/{name}", start, stop) for name in COLUMNS],
+                            self.key)
+        return Boxes(**dict(zip(COLUMNS, columns)))
 
     def row_starts(self, table: str = "tracks") -> npt.NDArray[np.int64]:
         """(f + 1,) int64 offsets of each committed frame's rows in `read(table=table)`."""
