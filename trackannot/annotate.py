@@ -92,42 +92,58 @@ def keyframe_corrections(state: AnnotationState, keyframes: Keyframes, author: s
         frame_size: (width, height) the exporters clipped boxes to; None: no clipping.
     """
     ids = set(state.track_ids)
-    rows: dict[str, list] = {k: [] for k in ("op", "track_id", "frame", "xyxy", "class_id")}
-
-    def add(op: Op, track: int, frame: int, xyxy: np.ndarray, cls: int) -> None:
-        for k, v in zip(rows, (int(op), track, frame, xyxy, cls)):
-            rows[k].append(v)
-
+    edits: list[tuple[Op, int, int, np.ndarray, int]] = []  # op, track, frame, xyxy, class
     tracks, starts = keyframes.track_bounds()
     for t, track in enumerate(tracks.tolist()):
         keys = keyframes[int(starts[t]):int(starts[t + 1])]
-        if track not in ids:
-            for i in range(len(keys)):
-                frame, xyxy, cls = int(keys.frame[i]), keys.xyxy[i], int(keys.class_id[i])
-                if track in ids:
-                    add(Op.ABSENT if keys.outside[i] else Op.ADJUST, track, frame, xyxy,
-                        -1 if keys.outside[i] else cls)
-                elif not keys.outside[i]:  # a track that starts outside: nothing to create yet
-                    add(Op.CREATE, track, frame, xyxy, cls)
-                    ids.add(track)
-            continue
-        shown = _shown_boxes(state, track, frame_size)
-        keys = _outside_as_written(keys, shown)
-        same = _same_as_shown(keys, shown, state.track_class(track))
-        if same.all():
-            continue  # nothing in this track changed
-        for i in range(len(keys)):
-            # every edit carries its box, so the batch pins exactly the file's keyframes whatever
-            # the order edits are applied in (an absent removes later automatic boxes)
-            frame, xyxy = int(keys.frame[i]), keys.xyxy[i]
-            if keys.outside[i]:
-                add(Op.ABSENT, track, frame, xyxy, -1)
-            else:
-                add(Op.ACCEPT if same[i] else Op.ADJUST, track, frame, xyxy,
-                    -1 if same[i] else int(keys.class_id[i]))
-    if not rows["op"]:
+        if track in ids:
+            edits += _track_edits(state, track, keys, frame_size)
+        else:
+            edits += _new_track_edits(track, keys)
+    if not edits:
         return Corrections.empty()
-    return Corrections.create(**rows, author=author, time_ns=time_ns)
+    op, track_id, frame, xyxy, class_id = zip(*edits)
+    return Corrections.create(op=[int(o) for o in op], track_id=track_id, frame=frame,
+                              xyxy=np.asarray(xyxy, np.float32), class_id=class_id,
+                              author=author, time_ns=time_ns)
+
+
+def _new_track_edits(track: int, keys: Keyframes) -> list[tuple[Op, int, int, np.ndarray, int]]:
+    """A track the state lacks: created at its first present keyframe, then adjusted and
+    marked absent keyframe by keyframe (outside keyframes before it: nothing to create yet)."""
+    edits: list[tuple[Op, int, int, np.ndarray, int]] = []
+    for i in range(len(keys)):
+        frame, xyxy, cls = int(keys.frame[i]), keys.xyxy[i], int(keys.class_id[i])
+        if edits:
+            edits.append((Op.ABSENT, track, frame, xyxy, -1) if keys.outside[i]
+                         else (Op.ADJUST, track, frame, xyxy, cls))
+        elif not keys.outside[i]:
+            edits.append((Op.CREATE, track, frame, xyxy, cls))
+    return edits
+
+
+def _track_edits(state: AnnotationState, track: int, keys: Keyframes,
+                 frame_size: tuple[int, int] | None) -> list[tuple[Op, int, int, np.ndarray, int]]:
+    """Nothing for a track whose keyframes all match what it shows; else one edit per keyframe.
+
+    Every edit carries its box, so the batch pins exactly the file's keyframes whatever the
+    order edits are applied in (an absent removes later automatic boxes).
+    """
+    shown = _shown_boxes(state, track, frame_size)
+    keys = _outside_as_written(keys, shown)
+    same = _same_as_shown(keys, shown, state.track_class(track))
+    if same.all():
+        return []  # nothing in this track changed
+    edits: list[tuple[Op, int, int, np.ndarray, int]] = []
+    for i in range(len(keys)):
+        frame, xyxy = int(keys.frame[i]), keys.xyxy[i]
+        if keys.outside[i]:
+            edits.append((Op.ABSENT, track, frame, xyxy, -1))
+        elif same[i]:
+            edits.append((Op.ACCEPT, track, frame, xyxy, -1))
+        else:
+            edits.append((Op.ADJUST, track, frame, xyxy, int(keys.class_id[i])))
+    return edits
 
 
 def _shown_boxes(state: AnnotationState, track: int,
