@@ -188,3 +188,16 @@ def test_keyframes_of_a_track_wholly_outside_the_frame_are_left_out() -> None:
     meta = VideoMeta("clip", 320, 240, 60, 10.0, ("person",))
     keys = Keyframes.create(track_id=[1, 2], frame=[0, 0], xyxy=[[400, 0, 420, 10], [1, 1, 5, 5]])
     assert fit_to_frame(keys, meta).track_id.tolist() == [2]
+
+
+@pytest.mark.parametrize("columns, match", [
+    ({"track_id": [2**70]}, r"Keyframes\.track_id must be integers in .* got 1180591620717411303424"),
+    ({"frame": [1e23]}, r"Keyframes\.frame must be integers in .* got 1e\+23"),
+    ({"class_id": [2**40]}, r"Keyframes\.class_id must be integers in .*\(int32\)"),
+    ({"xyxy": [[0, 0, 1e300, 1]]}, r"Keyframes\.xyxy value 1e\+300 is beyond the float32 range"),
+    ({"xyxy": [[0, 0, 1]]}, r"Keyframes\.xyxy must be \(1, 4\) boxes"),
+], ids=["track-2**70", "frame-1e23", "class-2**40", "box-1e300", "three-values"])
+def test_keyframes_built_in_memory_refuse_values_that_do_not_fit(columns, match):
+    args = {"track_id": [1], "frame": [0], "xyxy": [[0, 0, 5, 5]], **columns}
+    with pytest.raises(InputFormatError, match=match):
+        Keyframes.create(**args)

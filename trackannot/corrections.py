@@ -44,7 +44,14 @@ import numpy as np
 import numpy.typing as npt
 
 from trackannot.errors import InputFormatError
-from trackannot.validate import INT32_MAX, INT64_MAX, check_box, check_int
+from trackannot.validate import (
+    INT32_MAX,
+    INT64_MAX,
+    check_box,
+    check_int,
+    float32_array,
+    int_array,
+)
 
 __all__ = ["CORRECTION_COLUMNS", "Corrections", "Op", "check_author", "load_json", "parse_box",
            "parse_line", "parse_time", "read_corrections_file", "read_json_lines"]
@@ -159,15 +166,15 @@ class Corrections:
             InputFormatError: a value that does not fit its column, or columns whose lengths
                 differ.
         """
-        ops = _int_column(op, "op", np.uint8).reshape(-1)
+        ops = int_array(op, "Corrections.op", np.uint8).reshape(-1)
         n = len(ops)
 
         def col(value: Any, dtype: Any, fill: Any, tail: tuple[int, ...] = (),
                 name: str = "") -> np.ndarray:
             if value is None:
                 return np.full((n, *tail), fill, dtype=dtype)
-            arr = (_float_column(value, name) if np.dtype(dtype).kind == "f"
-                   else _int_column(value, name, dtype))
+            arr = (float32_array(value, f"Corrections.{name}") if np.dtype(dtype).kind == "f"
+                   else int_array(value, f"Corrections.{name}", dtype))
             try:
                 return np.broadcast_to(arr, (n, *tail)).copy()
             except ValueError as err:
@@ -217,52 +224,6 @@ class Corrections:
         if line > 0:
             return f"{source} line {line}" if source else f"line {line}"
         return f"{source} correction {i + 1}" if source else f"correction {i + 1}"
-
-
-def _int_column(value: Any, name: str, dtype: Any) -> np.ndarray:
-    """An integer column, refused (not wrapped) when a value does not fit `dtype`."""
-    info = np.iinfo(dtype)
-    try:
-        arr = np.asarray(value)
-    except (ValueError, OverflowError) as err:
-        raise InputFormatError(f"Corrections.{name} must be integers, got {value!r:.80}") from err
-    if arr.dtype.kind == "O" and arr.size:  # Python ints too large for int64, or other objects
-        flat = arr.reshape(-1).tolist()
-        bad = [v for v in flat if isinstance(v, bool) or not isinstance(v, int)
-               or not info.min <= v <= info.max]
-        if bad:
-            raise InputFormatError(f"Corrections.{name} must be integers in {info.min}.."
-                                   f"{info.max} ({np.dtype(dtype)}), got {bad[0]!r:.80}")
-        return np.asarray(flat, dtype=dtype).reshape(arr.shape)
-    if arr.size == 0:
-        return arr.astype(dtype)
-    if arr.dtype.kind == "f":
-        with np.errstate(invalid="ignore"):
-            bad = ~np.isfinite(arr) | (arr != np.round(arr)) | (arr < info.min) | (arr > info.max)
-        if bad.any():
-            raise InputFormatError(f"Corrections.{name} must be integers in {info.min}.."
-                                   f"{info.max} ({np.dtype(dtype)}), got {arr[bad].flat[0].item()!r}")
-    elif arr.dtype.kind not in "iu":
-        raise InputFormatError(f"Corrections.{name} must be integers, got {arr.dtype} values")
-    elif (arr.min() < info.min) or (arr.max() > info.max):
-        worst = arr.min() if arr.min() < info.min else arr.max()
-        raise InputFormatError(f"Corrections.{name} must be integers in {info.min}..{info.max} "
-                               f"({np.dtype(dtype)}), got {worst.item()}")
-    return arr.astype(dtype)
-
-
-def _float_column(value: Any, name: str) -> np.ndarray:
-    """A float32 column; values beyond float32 are refused, not turned into inf."""
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (ValueError, OverflowError, TypeError) as err:
-        raise InputFormatError(f"Corrections.{name} must be numbers, got {value!r:.80}") from err
-    with np.errstate(invalid="ignore"):  # NaN and inf pass: check_corrections names their row
-        big = np.isfinite(arr) & (np.abs(arr) > np.finfo(np.float32).max)
-    if big.any():
-        raise InputFormatError(f"Corrections.{name} value {arr[big].flat[0].item()!r} is beyond "
-                               "the float32 range boxes are stored in")
-    return arr.astype(np.float32)
 
 
 def parse_time(text: str, where: str) -> int:

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from trackannot.errors import InputFormatError
+from trackannot.validate import float32_array, int_array
 
 __all__ = ["KEYFRAME_COLUMNS", "Keyframes"]
 
@@ -93,20 +94,33 @@ class Keyframes:
         class_id: npt.ArrayLike | None = None,
         sort: bool = True,
     ) -> Keyframes:
-        """Build from array-likes, casting dtypes; `sort=True` orders rows by (track_id, frame)."""
-        track = np.asarray(track_id, dtype=np.int64).reshape(-1)
+        """Build from array-likes, casting dtypes; `sort=True` orders rows by (track_id, frame).
+
+        Raises:
+            InputFormatError: an id, frame or class that is not an integer fitting its column
+                (checked before the cast: 2**70 is refused, never wrapped), a box value beyond
+                float32, or columns whose lengths differ.
+        """
+        track = int_array(track_id, "Keyframes.track_id", np.int64).reshape(-1)
         n = len(track)
+        try:
+            boxes = float32_array(xyxy, "Keyframes.xyxy").reshape(n, 4)
+        except ValueError as err:
+            if isinstance(err, InputFormatError):
+                raise
+            raise InputFormatError(f"Keyframes.xyxy must be ({n}, 4) boxes, one per track_id") from err
         cols = {
             "track_id": track,
-            "frame": np.asarray(frame, dtype=np.int64).reshape(-1),
-            "xyxy": np.asarray(xyxy, dtype=np.float32).reshape(n, 4),
+            "frame": int_array(frame, "Keyframes.frame", np.int64).reshape(-1),
+            "xyxy": boxes,
             "outside": (
                 np.zeros(n, bool) if outside is None else np.asarray(outside, dtype=bool).reshape(-1)
             ),
             "class_id": (
                 np.zeros(n, np.int32)
                 if class_id is None
-                else np.broadcast_to(np.asarray(class_id, dtype=np.int32), (n,)).copy()
+                else np.broadcast_to(int_array(class_id, "Keyframes.class_id", np.int32),
+                                     (n,)).copy()
             ),
         }
         if sort and n > 1:

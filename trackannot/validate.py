@@ -46,6 +46,8 @@ __all__ = [
     "check_int",
     "check_number",
     "clip_to_frame",
+    "float32_array",
+    "int_array",
     "outside_frame",
 ]
 
@@ -172,6 +174,57 @@ def _outside_message(where: str, name: str, box: npt.NDArray[np.float32], width:
     return (f"{where}: '{name}' {[float(v) for v in box]} is not inside the {width}x{height} "
             f"frame: need 0 <= x1 < x2 <= {width} and 0 <= y1 < y2 <= {height}; draw it inside "
             "the frame (or mark the object absent)")
+
+
+# ------------------------------------------------------------------------------ arrays
+
+
+def int_array(value: Any, what: str, dtype: Any) -> np.ndarray:
+    """An array-like of integers as `dtype`, refused (never wrapped, never an OverflowError) when a
+    value is not an integer that fits; `what` names it in the message ("Corrections.frame")."""
+    info = np.iinfo(dtype)
+    try:
+        arr = np.asarray(value)
+    except (ValueError, OverflowError) as err:
+        raise InputFormatError(f"{what} must be integers, got {value!r:.80}") from err
+    if arr.dtype.kind == "O" and arr.size:  # Python ints too large for int64, or other objects
+        flat = arr.reshape(-1).tolist()
+        bad = [v for v in flat if isinstance(v, bool) or not isinstance(v, int)
+               or not info.min <= v <= info.max]
+        if bad:
+            raise InputFormatError(f"{what} must be integers in {info.min}.."
+                                   f"{info.max} ({np.dtype(dtype)}), got {bad[0]!r:.80}")
+        return np.asarray(flat, dtype=dtype).reshape(arr.shape)
+    if arr.size == 0:
+        return arr.astype(dtype)
+    if arr.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(arr) | (arr != np.round(arr)) | (arr < info.min) | (arr > info.max)
+        if bad.any():
+            raise InputFormatError(f"{what} must be integers in {info.min}.."
+                                   f"{info.max} ({np.dtype(dtype)}), got {arr[bad].flat[0].item()!r}")
+    elif arr.dtype.kind not in "iu":
+        raise InputFormatError(f"{what} must be integers, got {arr.dtype} values")
+    elif (arr.min() < info.min) or (arr.max() > info.max):
+        worst = arr.min() if arr.min() < info.min else arr.max()
+        raise InputFormatError(f"{what} must be integers in {info.min}..{info.max} "
+                               f"({np.dtype(dtype)}), got {worst.item()}")
+    return arr.astype(dtype)
+
+
+def float32_array(value: Any, what: str) -> np.ndarray:
+    """An array-like of numbers as float32; finite values beyond float32 are refused, not turned
+    into inf (NaN and inf pass: callers that need finite boxes check them with their row)."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (ValueError, OverflowError, TypeError) as err:
+        raise InputFormatError(f"{what} must be numbers, got {value!r:.80}") from err
+    with np.errstate(invalid="ignore"):  # NaN and inf pass: check_corrections names their row
+        big = np.isfinite(arr) & (np.abs(arr) > np.finfo(np.float32).max)
+    if big.any():
+        raise InputFormatError(f"{what} value {arr[big].flat[0].item()!r} is beyond "
+                               "the float32 range boxes are stored in")
+    return arr.astype(np.float32)
 
 
 # ------------------------------------------------------------------------------ corrections
