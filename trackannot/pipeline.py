@@ -155,6 +155,7 @@ def track_video(
     detector_info: dict | None = None,
     progress: Progress | None = None,
     replace: bool = False,
+    discard_corrections: bool = False,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S,
 ) -> VideoSummary:
     """Track one video into group `key` of the store at `writer_store`, or continue it.
@@ -174,6 +175,9 @@ def track_video(
         replace: build a new group beside an existing one and swap it in when finished
             (`trackannot.store._replace`); the old group, corrections included, is dropped then.
             A replacement an earlier run left unfinished is continued.
+        discard_corrections: with `replace`, allow replacing a group that holds human
+            corrections or review answers (checked under the lock: work that landed while
+            this run waited for the video counts too).
         lock_timeout: seconds to wait for another writer of this video.
 
     Returns:
@@ -182,7 +186,8 @@ def track_video(
 
     Raises:
         VideoDecodeError: the file cannot be opened as a video at all (no group is written).
-        StoreError: the group exists but was made from another configuration, detector or file.
+        StoreError: the group exists but was made from another configuration, detector or file,
+            or `replace` would discard human work without `discard_corrections`.
         LockedError: another process writes this video.
     """
     progress = progress or _NoProgress()
@@ -191,7 +196,13 @@ def track_video(
                       decode_config_for(cfg, detector).pixel_format)
     with group_lock(writer_store, key, _command(replace), lock_timeout) as lock:
         recover(writer_store, key)  # a replacement a crash left finished: swap it in
-        if replace and _existing(writer_store, key) is not None:
+        current = _existing(writer_store, key) if replace else None
+        if current is not None:
+            work = human_work(current)  # read under the lock: a batch may have landed while
+            if work and not discard_corrections:  # this run waited (its plan saw none)
+                raise StoreError(f"{writer_store}: --overwrite would discard human work: "
+                                 f"'{key}' holds {work}; pass --discard-corrections as well to "
+                                 "replace it anyway, or leave it out")
             return _replace(path, writer_store, key, cfg, detector, attrs, info, progress, lock)
         if _has_root(writer_store):
             discard_unstarted(writer_store, key)  # nothing committed: start afresh (cleans temps)
@@ -437,7 +448,8 @@ def track_videos(
     run_progress = progress if progress is not None and jobs == 1 else None
     try:
         done = _run_all(plan, store, cfg, detector, detector_info, run_progress, jobs,
-                        replace=overwrite, lock_timeout=lock_timeout)
+                        replace=overwrite, discard_corrections=discard_corrections,
+                        lock_timeout=lock_timeout)
     finally:
         if progress is not None:
             progress.close()
@@ -535,13 +547,16 @@ def _create_root(store: Path) -> None:
 
 def _run_all(plan: dict[str, Path], store: Path, cfg: PipelineConfig, detector: Detector,
              detector_info: dict | None, progress: Progress | None, jobs: int, *,
-             replace: bool, lock_timeout: float) -> dict[str, VideoSummary]:
+             replace: bool, discard_corrections: bool,
+             lock_timeout: float) -> dict[str, VideoSummary]:
     """Run every planned video, `jobs` at a time; each group is written by one thread only."""
 
     def one(key: str, path: Path, shared: Detector) -> VideoSummary:
         try:
             return track_video(path, store, key, cfg, shared, detector_info=detector_info,
-                               progress=progress, replace=replace, lock_timeout=lock_timeout)
+                               progress=progress, replace=replace,
+                               discard_corrections=discard_corrections,
+                               lock_timeout=lock_timeout)
         except VideoDecodeError as err:  # the file changed since it was probed
             return VideoSummary(key, str(path), 0, 0, 0, 0, 0.0, status=STATUS_FAILED,
                                 error=str(err))
