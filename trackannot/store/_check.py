@@ -18,6 +18,7 @@ what people did, so it is reported and left for a backup.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -255,7 +256,13 @@ def _check_queues(check: GroupCheck, group: zarr.Group, info: LogInfo | None) ->
         for name in REVIEW_ANSWER_COLUMNS:
             _scan(check, group, f"review/{queue_id}/answers/{name}", answered, human=True,
                   room=True)
-    for name in sorted(set(review.group_keys()) - listed):
+    with warnings.catch_warnings():
+        # a crash's temporary file in the review folder (counted as a leftover in check_group)
+        # is no zarr node: zarr warns about it while it lists the queue groups
+        warnings.filterwarnings("ignore", r"Object at .*\.partial is not recognized",
+                                zarr.errors.ZarrUserWarning)
+        found = set(review.group_keys())
+    for name in sorted(found - listed):
         check.unlisted_queues.append(name)
         check.add(LEFTOVER, f"{check.key}/review/{name}: a queue written but never listed (a "
                             "crash before its commit)", "delete it")
