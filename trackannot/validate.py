@@ -27,7 +27,7 @@ Messages say what, where, what was expected, what was got and the fix (STYLE.md,
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
