@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 
+from tests._kill import content
 from tests._safety import (
     NEW_CONFIG, RaceRefs, Scenario, cli, race_correct_during_overwrite_wait,
     race_overwrite_during_track, race_track_and_overwrite, race_track_during_overwrite,
     race_track_twice, run_stress,
 )
 from tests._store import store_digest
-from tests._kill import content
 from trackannot.check import check_store
 
 STRESS = os.environ.get("TRACKANNOT_STRESS", "3x8")
