@@ -77,8 +77,9 @@ def load_state(result: VideoResult, cfg: InterpolateConfig | None = None) -> Ann
     tracks, detections = _whole(result, cfg)
     info = result.log_info()
     cache = StateCache.open(result, write=False) if info.rows else None
+    held = None
     if cache is not None:
-        with cache:
+        with cache, cache.snapshot():  # one state of the cache, whatever a writer does
             held = cache.behind(cache_identity(result, cfg), info, result.digest_at)
             if held is not None:
                 source = MemorySource(tracks, detections, cache.all_edits())
@@ -86,8 +87,9 @@ def load_state(result: VideoResult, cfg: InterpolateConfig | None = None) -> Ann
                                              ids=cache.ids(source.auto_ids()),
                                              merged_into=cache.merged(),
                                              next_id=cache.next_id(), cfg=cfg)
-                replay_log(result, state, held)
-                return state
+        if held is not None:
+            replay_log(result, state, held)
+            return state
     state = AnnotationState(tracks, num_frames=result.num_frames, detections=detections, cfg=cfg)
     replay_log(result, state, 0)
     return state

@@ -113,6 +113,11 @@ class StateCache:
     def close(self) -> None:
         self._db.close()
 
+    def snapshot(self) -> _Snapshot:
+        """A read transaction: every read inside it sees one state of the cache, even while a
+        writer commits (SQLite's shared lock keeps the writer's commit waiting until it ends)."""
+        return _Snapshot(self)
+
     def __enter__(self) -> StateCache:
         return self
 
@@ -240,6 +245,19 @@ class StateCache:
         if not self.write:
             raise StoreError(f"{self.path}: the state cache was opened read-only")
         return _Transaction(self._db)
+
+
+class _Snapshot:
+    def __init__(self, cache: StateCache) -> None:
+        self._cache = cache
+
+    def __enter__(self) -> StateCache:
+        self._cache._db.execute("BEGIN")
+        self._cache._meta = None
+        return self._cache
+
+    def __exit__(self, *exc: object) -> None:
+        self._cache._db.execute("COMMIT")
 
 
 class _Transaction:
