@@ -165,6 +165,8 @@ def track(videos: tuple[Path, ...], store: Path, manifest: Path | None, recursiv
                                  lock_timeout=lock_timeout)
     for s in summaries:
         click.echo(_summary_line(s))
+    if detections is not None:
+        _echo_file_policy(detector, detections)
     failed = failures(summaries)
     click.echo(f"wrote {store}: {len(summaries) - len(failed)} of {len(summaries)} videos complete"
                + (f", {len(inputs.skipped)} non-video files skipped" if inputs.skipped else ""))
@@ -173,6 +175,17 @@ def track(videos: tuple[Path, ...], store: Path, manifest: Path | None, recursiv
         for s in failed:
             click.echo(f"  {s.key}: {s.error}", err=True)
         click.get_current_context().exit(1)
+
+
+def _echo_file_policy(detector, path: Path) -> None:  # noqa: ANN001
+    """What the detections file's frame and max_det policy did in this run (when anything)."""
+    from trackannot.detect.from_file import FileDetector
+
+    if not isinstance(detector, FileDetector) or not any(detector.counts.values()):
+        return
+    c = detector.counts
+    click.echo(f"{path.name}: {c['clipped']} boxes clipped to the frame, {c['dropped']} dropped "
+               f"(no area inside it), {c['over_max_det']} over detect.max_det")
 
 
 def _summary_line(s) -> str:

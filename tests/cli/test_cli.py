@@ -178,3 +178,17 @@ def test_help_explains() -> None:
     for option in ("--weights", "--detections", "--fps", "--batch-size", "--device", "--config",
                    "--set", "--overwrite"):
         assert option in result.output
+
+
+def test_detection_boxes_past_the_frame_are_clipped_and_counted(clip: Path, tmp_path: Path) -> None:
+    """The clip is 192x96: one box reaches past the right edge, one lies wholly outside."""
+    rows = _truth_rows()
+    rows.append((3, -1, 180, 10, 30, 20))  # x 180..210 on a 192-wide frame: clipped
+    rows.append((4, -1, 300, 10, 30, 20))  # nothing inside the frame: dropped
+    det = _write_mot(tmp_path / "seq" / "det" / "det.txt", sorted(rows), det=True)
+    store = tmp_path / "out.zarr"
+    result = _invoke("track", clip, "-o", store, "--detections", det, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "det.txt: 1 boxes clipped to the frame, 1 dropped (no area inside it)" in result.output
+    dets = open_store(store)["clip"].read(table="detections")
+    assert dets.xyxy[:, 2].max() <= 192 and len(dets) == 2 * N_FRAMES + 1
