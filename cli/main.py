@@ -227,19 +227,42 @@ _FORMATS = {  # format -> (output name for a video, what it is)
 @click.option("--iou-tolerance", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.9,
               show_default=True, help="Sparse keyframes (CVAT, Label Studio): keep the fewest "
               "keyframes whose linear interpolation stays at this IoU with every box.")
-def export(store: Path, fmt: str, out_dir: Path, keys: tuple[str, ...], iou_tolerance: float) -> None:
-    """Export the current annotation in STORE (tracks + corrections), one output per video."""
+@click.option("--overwrite", is_flag=True, help="Write into an output directory that already "
+              "holds files, replacing the outputs of the same names (each replaced whole).")
+def export(store: Path, fmt: str, out_dir: Path, keys: tuple[str, ...], iou_tolerance: float,
+           overwrite: bool) -> None:
+    """Export the current annotation in STORE (tracks + corrections), one output per video.
+
+    An output directory that already holds files is refused, whatever the format, unless
+    --overwrite; each output is written whole (a temporary name, then a rename).
+    """
     from trackannot.annotate import load_state
     from trackannot.store import open_store
 
     with _errors():
         opened = open_store(store)
+        videos = [opened[k] for k in keys] if keys else list(opened)
+        _check_out_dir(out_dir, overwrite)
         out_dir.mkdir(parents=True, exist_ok=True)
-        for video in (opened[k] for k in keys) if keys else opened:
+        for video in videos:
             state = load_state(video)
             path = out_dir / _FORMATS[fmt][0].format(key=video.key)
             _write_export(fmt, path, state, video, iou_tolerance)
             click.echo(f"{video.key}: {path}")
+
+
+def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
+    """One policy for every format: an output directory with files in it needs --overwrite."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise click.UsageError(f"-o {out_dir} is a file; give a directory")
+    found = sorted(p.name for p in out_dir.iterdir())
+    if found and not overwrite:
+        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        raise click.ClickException(f"{out_dir} already holds files ({shown}); pass --overwrite "
+                                   "to replace the outputs of the same names, or choose an "
+                                   "empty directory")
 
 
 def _write_export(fmt: str, path: Path, state, video, iou_tolerance: float) -> None:
@@ -258,7 +281,10 @@ def _write_export(fmt: str, path: Path, state, video, iou_tolerance: float) -> N
         from trackannot.export.coco import write_coco
         from trackannot.export.yolo import write_yolo
 
-        (write_coco if fmt == "coco" else write_yolo)(path, boxes, meta)
+        if fmt == "coco":
+            write_coco(path, boxes, meta)
+        else:
+            write_yolo(path, boxes, meta, overwrite=True)  # the directory's policy is checked
         return
     from trackannot.sparse import sparse_keyframes
 

@@ -161,8 +161,9 @@ def test_a_tool_file_for_another_video_is_refused_and_the_store_unchanged(store,
 
 def test_export_coco_and_yolo(store, tmp_path):
     out = tmp_path / "exp"
-    for fmt in ("coco", "yolo"):
-        result = CliRunner().invoke(main, ["export", str(store), "--format", fmt, "-o", str(out)])
+    for fmt, extra in (("coco", []), ("yolo", ["--overwrite"])):  # the second into a full folder
+        result = CliRunner().invoke(main, ["export", str(store), "--format", fmt, "-o", str(out),
+                                           *extra])
         assert result.exit_code == 0, result.output
     coco = json.loads((out / "clip.coco.json").read_text())
     assert len(coco["images"]) == 60 and len(coco["annotations"]) == 80

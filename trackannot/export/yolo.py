@@ -47,14 +47,16 @@ def yolo_rows(boxes: Boxes, meta: VideoMeta) -> tuple[np.ndarray, np.ndarray, np
     return boxes.frame[keep], boxes.class_id[keep], cxcywh
 
 
-def write_yolo(directory: str | Path, boxes: Boxes, meta: VideoMeta) -> Path:
-    """Write YOLO labels for every frame of the video into a new `directory`, atomically.
+def write_yolo(directory: str | Path, boxes: Boxes, meta: VideoMeta, *,
+               overwrite: bool = False) -> Path:
+    """Write YOLO labels for every frame of the video into `directory`, atomically.
 
     Everything is written to `directory.partial` (a stale one from a crash is removed first) and
-    renamed at the end, so `directory` is either complete or absent.
+    renamed at the end, so `directory` is either complete or absent (with `overwrite`, the old
+    directory is renamed aside first, then deleted: a crash leaves the old or the new one).
 
     Args:
-        directory: must not exist yet.
+        directory: must not exist yet, unless `overwrite`.
         boxes: per-frame boxes (all frames, e.g. the final interpolated tracks), any track ids.
         meta: the video: frame size, frame count, class names.
 
@@ -63,11 +65,11 @@ def write_yolo(directory: str | Path, boxes: Boxes, meta: VideoMeta) -> Path:
 
     Raises:
         InputFormatError: boxes that do not fit `meta` (see `trackannot.export.coco.check_boxes`).
-        StoreError: `directory` already exists.
+        StoreError: `directory` already exists and not `overwrite`.
     """
     directory = Path(directory)
     check_boxes(boxes, meta, what="write_yolo")
-    if directory.exists():
+    if directory.exists() and not overwrite:
         raise StoreError(f"{directory} exists; write_yolo would overwrite it: remove it or "
                          "choose another directory")
     partial = directory.with_name(directory.name + ".partial")
@@ -88,5 +90,12 @@ def write_yolo(directory: str | Path, boxes: Boxes, meta: VideoMeta) -> Path:
     for f in range(meta.num_frames):
         text = "".join(lines[bounds[f]:bounds[f + 1]])
         (partial / "labels" / LABEL_NAME.format(f)).write_text(text, encoding="utf-8")
+    old = directory.with_name(directory.name + ".old")
+    if directory.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(directory, old)
     os.replace(partial, directory)
+    if old.exists():
+        shutil.rmtree(old)
     return directory
