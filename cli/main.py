@@ -7,6 +7,7 @@ The only place that prints, draws progress bars and turns library errors into ex
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 from pathlib import Path
@@ -31,6 +32,25 @@ def _errors() -> Iterator[None]:
         raise click.UsageError(str(err)) from err
     except TrackannotError as err:
         raise click.ClickException(str(err)) from err
+    except OSError as err:  # a disk that is full, read-only, gone: the store keeps its commits
+        raise click.ClickException(os_error_message(err)) from err
+
+
+_OS_HINTS = {
+    errno.ENOSPC: "the disk is full: free space, then rerun the same command",
+    errno.EDQUOT: "the disk quota is used up: free space, then rerun the same command",
+    errno.EROFS: "the file system is read-only: write to another path",
+    errno.EACCES: "permission denied: write to a path you may write to",
+    errno.EPERM: "operation not permitted: write to a path you may write to",
+}
+
+
+def os_error_message(err: OSError) -> str:
+    """What an operating-system error means for the command, and what to do."""
+    where = f" {err.filename}" if err.filename else ""
+    hint = _OS_HINTS.get(err.errno or 0, "fix that, then rerun the same command")
+    return (f"cannot read or write{where}: {err.strerror or err}; {hint}. Work committed before "
+            "the error is kept (a rerun continues from it); nothing half-written is ever read")
 
 
 class _TqdmProgress:

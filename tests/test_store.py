@@ -115,3 +115,11 @@ def test_video_key_unique() -> None:
     taken = {"a_b"}
     assert video_key("/x/a b.mp4", taken) == "a_b_2"
     assert video_key("/x/clip.avi") == "clip"
+
+
+@pytest.mark.parametrize("name, key", [("..mp4", "video"), (".hidden.mp4", "hidden"),
+                                       ("...x.mp4", "x"), ("-.mp4", "-")],
+                         ids=["dots-only", "hidden", "leading-dots", "dash"])
+def test_video_keys_never_start_with_a_dot(name: str, key: str) -> None:
+    """Dotted names are the store's own (`.trackannot`): a video never gets one."""
+    assert video_key(f"/x/{name}") == key

@@ -183,11 +183,14 @@ def _put_all(group: zarr.Group, rows: list[tuple[str, int, np.ndarray]]) -> None
     """`_put` for every (path in `group`, first row, values), concurrently (one round trip)."""
     base = f"{group.path}/" if group.path else ""
 
-    async def put_all() -> None:
-        await asyncio.gather(*(_put(group.store, base + path, start, np.asarray(values))
-                               for path, start, values in rows))
+    async def put_all() -> list[BaseException | None]:
+        # every write finishes (or fails) before this returns: none goes on after an error
+        return await asyncio.gather(*(_put(group.store, base + path, start, np.asarray(values))
+                                      for path, start, values in rows), return_exceptions=True)
 
-    sync(put_all())
+    errors = [e for e in sync(put_all()) if isinstance(e, BaseException)]
+    if errors:
+        raise errors[0]
 
 
 def append_batch(group: zarr.Group, what: str, info: LogInfo, columns: Mapping[str, np.ndarray],
