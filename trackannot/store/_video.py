@@ -19,8 +19,8 @@ from trackannot.corrections import CORRECTION_COLUMNS, Corrections
 from trackannot.errors import CorruptStoreError, StoreError
 from trackannot.review import ANSWER_COLUMNS, ITEM_COLUMNS, Answers, ReviewQueue
 from trackannot.store._layout import (
-    _NOTHING_COMMITTED, LOG_COLUMNS, QUEUE_OPEN, QUEUE_SUPERSEDED, STATUS_COMPLETE,
-    STATUS_FAILED, TABLES, check_format, create_column, is_video_key,
+    _NOTHING_COMMITTED, FORMAT, LOG_COLUMNS, QUEUE_OPEN, QUEUE_SUPERSEDED, STATUS_COMPLETE,
+    STATUS_FAILED, TABLES, check_format, create_column, is_video_key, open_root,
 )
 from trackannot.store._lock import DEFAULT_LOCK_TIMEOUT_S, WriterLock, group_lock
 from trackannot.store._log import (
@@ -404,6 +404,8 @@ class TrackStore:
             raise StoreError(f"{self.path}: opened read-only; open_store(path, mode='a')")
         with group_lock(self.path, key, command, timeout) as lock:
             recover(self.path, key)  # finish a replacement a crash interrupted
+            if self._root.attrs.get("format") != FORMAT:
+                open_root(self.path)  # a /1 store: its writes from now on are /2 (store lock)
             result = self[key]
             yield VideoResult(key, result.group, lock)
 
