@@ -22,8 +22,9 @@ from trackannot.boxes import Boxes
 from trackannot.config import InterpolateConfig
 from trackannot.errors import InputFormatError, StoreError
 from trackannot.smooth import smooth_tracks, strength_for_fps
-from trackannot.state import AnnotationState, MemorySource
-from trackannot.statecache import StateCache, StoreSource, cache_identity, track_extents
+from trackannot.sources import MemorySource, StoreSource, track_extents
+from trackannot.state import AnnotationState
+from trackannot.statecache import StateCache, cache_identity
 from trackannot.store import VideoResult
 
 __all__ = ["StateWriter", "interpolate_config", "load_state", "video_fps"]
@@ -155,7 +156,8 @@ class StateWriter:
             self._build(cache, identity, cfg)
             held = info.batches
         extents = cache.auto_extents() if cache is not None else track_extents(result)
-        source = StoreSource(result, extents, cache, strength)
+        source = StoreSource(result, extents, cache.edits if cache is not None else None,
+                             strength)
         self.state = AnnotationState.over(
             source, num_frames=result.num_frames,
             ids=cache.ids(extents) if cache is not None else set(extents),

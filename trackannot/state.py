@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -37,16 +37,14 @@ from trackannot.config import InterpolateConfig
 from trackannot.corrections import OP_NAMES, Corrections, Op
 from trackannot.errors import InputFormatError
 from trackannot.keyframes import Keyframes
+from trackannot.sources import Key, MemorySource, Piece, TrackEdits, TrackSource
 
-__all__ = ["AnnotationState", "MemorySource", "NO_BOX", "PreviousValues", "TrackEdits",
-           "TrackSource"]
+__all__ = ["AnnotationState", "NO_BOX", "PreviousValues"]
 
 NO_BOX = 255  # `PreviousValues.origin` of a (track, frame) that had no box
 
-# A keyframe inside the state: (xyxy tuple, outside, class_id)
-_Key = tuple[tuple[float, float, float, float], bool, int]
-# A piece of an automatic track given to a current track: (original id, first frame, last frame)
-_Piece = tuple[int, int, int]
+_Key = Key
+_Piece = Piece
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -67,73 +65,6 @@ class PreviousValues:
     class_id: npt.NDArray[np.int32]
     track_id: npt.NDArray[np.int64]
     pinned: npt.NDArray[np.float32]
-
-
-@dataclass(frozen=True)
-class TrackEdits:
-    """What the corrections made of one current track (what a persisted state stores).
-
-    Attributes:
-        pieces: pieces of automatic tracks it is made of: (original id, first frame, last frame).
-        keys: its human keyframes, frame -> ((x1, y1, x2, y2), outside, class_id).
-        class_id: its class set by a class edit, or None.
-    """
-
-    pieces: list[_Piece]
-    keys: dict[int, _Key]
-    class_id: int | None
-
-
-class TrackSource(Protocol):
-    """Where a state gets the tracks it has not materialised yet."""
-
-    def auto_ids(self) -> set[int]:
-        """Ids of the automatic tracks (before any correction)."""
-        ...
-
-    def auto_boxes(self, original: int) -> Boxes:
-        """The automatic boxes of one original track, in frame order."""
-        ...
-
-    def detections(self, start: int, stop: int) -> Boxes | None:
-        """Detector boxes of frames start..stop-1 (None: interpolate linearly)."""
-        ...
-
-    def edits(self, track: int) -> TrackEdits | None:
-        """The edits of current track `track` held by a persisted state; None: unedited (an
-        automatic track as it was, or no such track)."""
-        ...
-
-
-class MemorySource:
-    """A `TrackSource` over boxes in memory, with the persisted edits given (default: none)."""
-
-    def __init__(self, tracks: Boxes, detections: Boxes | None,
-                 edits: dict[int, TrackEdits] | None = None) -> None:
-        order = np.lexsort((tracks.frame, tracks.track_id))
-        self._cols = {name: col[order] for name, col in tracks.columns().items()}
-        ids, first = np.unique(self._cols["track_id"], return_index=True)
-        self._rows = {int(t): (int(a), int(b))
-                      for t, a, b in zip(ids, first, [*first[1:], len(order)])}
-        self._detections = detections
-        self._edits = edits or {}
-
-    def auto_ids(self) -> set[int]:
-        return set(self._rows)
-
-    def auto_boxes(self, original: int) -> Boxes:
-        if original not in self._rows:
-            return Boxes.empty()
-        a, b = self._rows[original]
-        return Boxes._trusted(**{name: col[a:b] for name, col in self._cols.items()})
-
-    def detections(self, start: int, stop: int) -> Boxes | None:
-        if self._detections is None:
-            return None
-        return self._detections.frame_range(start, stop)
-
-    def edits(self, track: int) -> TrackEdits | None:
-        return self._edits.get(track)
 
 
 def _concat_by_frame(parts: list[Boxes]) -> Boxes:

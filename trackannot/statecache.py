@@ -28,15 +28,14 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Iterable
 
-import numpy as np
 
-from trackannot.boxes import Boxes
 from trackannot.config import InterpolateConfig, config_to_dict
 from trackannot.errors import StoreError
-from trackannot.state import AnnotationState, TrackEdits
+from trackannot.sources import TrackEdits
+from trackannot.state import AnnotationState
 from trackannot.store import LogInfo, VideoResult, cache_path
 
-__all__ = ["StateCache", "StoreSource", "cache_identity"]
+__all__ = ["StateCache", "cache_identity"]
 
 SCHEMA = 1
 _SCHEMA_SQL = """
@@ -271,72 +270,3 @@ class _Transaction:
 
     def __exit__(self, kind: object, *rest: object) -> None:
         self._db.execute("ROLLBACK" if kind is not None else "COMMIT")
-
-
-class StoreSource:
-    """A `TrackSource` reading one video of a store by track and frame range (module docstring).
-
-    The video's frame index and row offsets are read once; a track's automatic boxes are the
-    rows of its frame extent, filtered; detections are read for the frame window asked and kept,
-    so the segments of an edit, which lie inside the window of its track, read nothing more.
-
-    Args:
-        result: the video's group.
-        extents: original track id -> (first frame, last frame).
-        cache: persisted edits (None: every track as it was tracked).
-        strength: smoothing of the automatic boxes (0: none), as `load_state` applies it.
-    """
-
-    def __init__(self, result: VideoResult, extents: dict[int, tuple[int, int]],
-                 cache: StateCache | None, strength: float) -> None:
-        self._result = result
-        self._extents = extents
-        self._cache = cache
-        self._strength = strength
-        self._index, _ = result.frames()
-        self._starts = {table: result.row_starts(table) for table in ("tracks", "detections")}
-        self._window: tuple[int, int, Boxes] | None = None
-
-    def _rows(self, table: str, start: int, stop: int) -> Boxes:
-        """Rows of decoded frames start..stop-1 of `table`."""
-        lo, hi = np.searchsorted(self._index, [start, stop], side="left")
-        starts = self._starts[table]
-        return self._result.read_rows(table, int(starts[lo]), int(starts[hi]))
-
-    def auto_ids(self) -> set[int]:
-        return set(self._extents)
-
-    def auto_boxes(self, original: int) -> Boxes:
-        if original not in self._extents:
-            return Boxes.empty()
-        first, last = self._extents[original]
-        rows = self._rows("tracks", first, last + 1)
-        rows = rows[rows.track_id == original]
-        if self._strength > 0:
-            from trackannot.smooth import smooth_tracks
-
-            rows = smooth_tracks(rows, self._strength)
-        return rows
-
-    def detections(self, start: int, stop: int) -> Boxes | None:
-        window = self._window
-        if window is None or not window[0] <= start <= stop <= window[1]:
-            self._window = window = (start, stop, self._rows("detections", start, stop))
-        return window[2].frame_range(start, stop)
-
-    def edits(self, track: int) -> TrackEdits | None:
-        return self._cache.edits(track) if self._cache is not None else None
-
-
-def track_extents(result: VideoResult) -> dict[int, tuple[int, int]]:
-    """Original track id -> (first frame, last frame), from the tracks table (read once)."""
-    track_id = result.column("tracks", "track_id")
-    frame = result.column("tracks", "frame")
-    if not len(track_id):
-        return {}
-    ids, inverse = np.unique(track_id, return_inverse=True)
-    first = np.full(len(ids), np.iinfo(np.int64).max)
-    last = np.full(len(ids), -1)
-    np.minimum.at(first, inverse, frame)
-    np.maximum.at(last, inverse, frame)
-    return {int(t): (int(a), int(b)) for t, a, b in zip(ids, first, last)}

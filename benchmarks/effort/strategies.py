@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from benchmarks.effort.cost import ActionCounts
-from benchmarks.effort.oracle import Oracle, match_frame, owners
+from benchmarks.effort.oracle import Oracle, owners
 from trackannot.boxes import Boxes
 from trackannot.config import InterpolateConfig, ReviewConfig
 from trackannot.interpolate import interpolate_linear

@@ -9,11 +9,9 @@ the same strategies with more examples.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from tests.fuzz import _importers as fuzz
 

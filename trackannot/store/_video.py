@@ -19,7 +19,7 @@ from trackannot.corrections import CORRECTION_COLUMNS, Corrections
 from trackannot.errors import CorruptStoreError, StoreError
 from trackannot.review import ANSWER_COLUMNS, ITEM_COLUMNS, Answers, ReviewQueue
 from trackannot.store._layout import (
-    _NOTHING_COMMITTED, FORMAT, LOG_COLUMNS, QUEUE_OPEN, QUEUE_SUPERSEDED, STATUS_COMPLETE,
+    _NOTHING_COMMITTED, FORMAT, QUEUE_OPEN, QUEUE_SUPERSEDED, STATUS_COMPLETE,
     STATUS_FAILED, TABLES, check_format, create_column, is_video_key, open_root,
 )
 from trackannot.store._lock import DEFAULT_LOCK_TIMEOUT_S, WriterLock, group_lock
