@@ -49,12 +49,12 @@ from trackannot.config import PipelineConfig
 from trackannot.decode import FrameBatch, decode_frames, probe_video
 from trackannot.errors import LockedError, StoreError, VideoDecodeError
 from trackannot.overlap import in_background
+from trackannot.plan import check_output, human_work, plan_videos, video_keys
 from trackannot.provenance import decode_config_for, mismatch, run_attrs
 from trackannot.store import (
-    DEFAULT_LOCK_TIMEOUT_S, INTERNAL, STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING,
+    DEFAULT_LOCK_TIMEOUT_S, STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING,
     StoreWriter, VideoResult, WriterLock, discard_replacement, discard_unstarted, find_group,
-    group_lock, open_root, open_store, recover, remove_temp_files, replacement_path, swap_in,
-    video_key,
+    group_lock, open_root, recover, remove_temp_files, replacement_path, swap_in,
 )
 from trackannot.track import Tracker
 
@@ -436,14 +436,13 @@ def track_videos(
         raise StoreError(f"jobs should be an int >= 1, got {jobs}")
     store = Path(store)
     if store.exists():
-        _check_store(store)  # (an empty directory passes: the run creates its root)
-    keys = _keys(videos)
-    plan, probe_failed = _plan(videos, keys, store, cfg, detector_info,
-                               decode_config_for(cfg, detector).pixel_format,
-                               overwrite=overwrite, discard_corrections=discard_corrections)
+        check_output(store)  # (an empty directory passes: the run creates its root)
+    keys = video_keys(videos)
+    plan, unopened = plan_videos(videos, keys, store, cfg, detector_info,
+                                 decode_config_for(cfg, detector).pixel_format,
+                                 overwrite=overwrite, discard_corrections=discard_corrections)
     if not plan:
-        raise VideoDecodeError("no video could be opened: " + "; ".join(
-            s.error or "" for s in probe_failed.values()))
+        raise VideoDecodeError("no video could be opened: " + "; ".join(unopened.values()))
     _create_root(store)
     run_progress = progress if progress is not None and jobs == 1 else None
     try:
@@ -453,91 +452,10 @@ def track_videos(
     finally:
         if progress is not None:
             progress.close()
-    done.update(probe_failed)
+    for key, error in unopened.items():
+        path = str(videos[keys.index(key)])
+        done[key] = VideoSummary(key, path, 0, 0, 0, 0, 0.0, status=STATUS_FAILED, error=error)
     return [done[k] for k in keys]
-
-
-def _keys(videos: Sequence[str | Path]) -> list[str]:
-    taken: set[str] = set()
-    keys = []
-    for path in videos:
-        key = video_key(path, taken)
-        taken.add(key)
-        keys.append(key)
-    return keys
-
-
-def _check_store(store: Path) -> None:
-    """An existing output must be a trackannot store (never delete or write into anything else),
-    or the directory of a run killed before the store's root was in place (empty, or holding
-    only the store's own folder and temporary files)."""
-    if store.is_dir() and not (store / "zarr.json").exists():
-        leftovers = [p for p in store.iterdir()
-                     if p.name != INTERNAL and not p.name.endswith(".partial")]
-        if not leftovers:
-            return
-    try:
-        open_store(store)
-    except StoreError as err:
-        raise StoreError(f"{err}; choose another output path (an existing directory is only "
-                         "continued or replaced when it is a trackannot store)") from err
-
-
-def _plan(videos: Sequence[str | Path], keys: list[str], store: Path, cfg: PipelineConfig,
-          detector_info: dict | None, pixel_format: str, *, overwrite: bool,
-          discard_corrections: bool) -> tuple[dict[str, Path], dict[str, VideoSummary]]:
-    """Videos to run by key, and failures of those that cannot be opened. Refuses videos whose
-    groups in `store` were made from another configuration, detector or file (unless
-    `overwrite`), and, with `overwrite`, groups holding human work (unless
-    `discard_corrections`)."""
-    opened = open_store(store) if _has_root(store) else None
-    stored = set(opened.videos) if opened is not None else set()
-    plan: dict[str, Path] = {}
-    failed: dict[str, VideoSummary] = {}
-    refused, human = [], []
-    for key, path in zip(keys, videos):
-        try:
-            info = probe_video(path)
-        except VideoDecodeError as err:
-            failed[key] = VideoSummary(key, str(path), 0, 0, 0, 0, 0.0, status=STATUS_FAILED,
-                                       error=str(err))
-            continue
-        plan[key] = Path(path)
-        if opened is None or key not in stored:
-            continue
-        video = opened[key]
-        if overwrite:
-            work = human_work(video)
-            if work:
-                human.append(f"'{key}' holds {work}")
-        elif video.started:
-            reason = mismatch(key, video.attrs,
-                              run_attrs(path, info, cfg, detector_info, pixel_format))
-            if reason is not None:
-                refused.append(reason)
-    if refused:
-        more = f"; and {len(refused) - 3} more" if len(refused) > 3 else ""
-        raise StoreError(f"{store}: {'; '.join(refused[:3])}{more}; rerun with the same settings "
-                         "and inputs to resume, or pass --overwrite to replace those videos")
-    if human and not discard_corrections:
-        raise StoreError(f"{store}: --overwrite would discard human work: {'; '.join(human)}; "
-                         "pass --discard-corrections as well to replace them anyway, or leave "
-                         "those videos out")
-    return plan, failed
-
-
-def human_work(video: VideoResult) -> str:
-    """What people made in a video's group, in words ("" when nothing): corrections by whom,
-    review answers."""
-    info = video.log_info()
-    parts = []
-    if info.rows:
-        parts.append(f"{info.rows} corrections in {info.batches} batches by "
-                     f"{', '.join(info.authors)}")
-    answered = sum(info.answers.values())
-    if answered:
-        parts.append(f"{answered} review answers")
-    return " and ".join(parts)
 
 
 def _create_root(store: Path) -> None:
