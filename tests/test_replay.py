@@ -63,13 +63,23 @@ def test_every_batch_through_the_cache_equals_a_whole_replay(store: Path, tmp_pa
     assert cache_path(store, "clip").is_file()
 
 
-def test_a_writer_reads_only_the_tracks_a_batch_touches(store: Path, tmp_path: Path) -> None:
+def test_a_writer_reads_only_the_tracks_a_batch_touches(store: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from trackannot.sources import StoreSource
+
     for k in range(3):
         _apply(store, tmp_path, k)
-    with open_store(store, mode="a").writer("clip") as video, StateWriter(video) as writer:
-        writer.state.box_at(1, 10)
-        source_reads = set(writer.state._auto)  # original tracks read so far
-    assert source_reads == {1}
+    read: list[int] = []
+    real = StoreSource.auto_boxes
+
+    def counting(self: StoreSource, original: int) -> Boxes:
+        read.append(original)
+        return real(self, original)
+
+    monkeypatch.setattr(StoreSource, "auto_boxes", counting)
+    _apply(store, tmp_path, 3)  # class of track 2, an accept on track 1
+    # only track 1's boxes are read (track 2's class comes from its keyframes); not tracks 3, 4
+    assert sorted(set(read)) == [1]
 
 
 def test_a_cache_a_batch_behind_catches_up(store: Path, tmp_path: Path) -> None:
