@@ -20,7 +20,10 @@ from trackannot.decode import FrameBatch, VideoInfo, decode_frames, probe_video
 from trackannot.detect import Detector, FileDetector, make_detector, read_mot_file, read_seqinfo
 from trackannot.errors import (
     ConfigError,
+    ConflictError,
+    CorruptStoreError,
     InputFormatError,
+    LockedError,
     NotAVideoError,
     StoreError,
     TrackannotError,
@@ -59,6 +62,8 @@ __all__ = [
     "Boxes",
     "COLUMNS",
     "ConfigError",
+    "ConflictError",
+    "CorruptStoreError",
     "Corrections",
     "CostModel",
     "DecodeConfig",
@@ -70,6 +75,7 @@ __all__ = [
     "InterpolateConfig",
     "ItemKind",
     "Keyframes",
+    "LockedError",
     "NotAVideoError",
     "Op",
     "Origin",
