@@ -60,18 +60,21 @@ def _chunk_rows(array: zarr.Array) -> int:
 def missing_chunks(array: zarr.Array, start: int, stop: int) -> list[int]:
     """Chunks (along rows) of rows start..stop-1 that are not in the store (checksummed arrays
     only: other arrays may leave out chunks that hold only fill values)."""
+    return sync(_missing(array.async_array, start, stop))
+
+
+async def _missing(array: Any, start: int, stop: int) -> list[int]:
+    """`missing_chunks` of an `AsyncArray` (one check per chunk, concurrently)."""
     if stop <= start or not checksummed(array):
         return []
-    rows = _chunk_rows(array)
+    rows = int(array.metadata.chunk_grid.chunk_shape[0])
     chunks = list(range(start // rows, (stop - 1) // rows + 1))
-    tail = (0,) * (array.ndim - 1)
-    prefix = array.path + "/" if array.path else ""
-    keys = [prefix + array.metadata.encode_chunk_key((k, *tail)) for k in chunks]
-
-    async def exist() -> list[bool]:
-        return list(await asyncio.gather(*(array.store.exists(key) for key in keys)))
-
-    return [k for k, present in zip(chunks, sync(exist())) if not present]
+    tail = (0,) * (len(array.metadata.shape) - 1)
+    prefix = array.store_path.path + "/" if array.store_path.path else ""
+    present = await asyncio.gather(*(
+        array.store_path.store.exists(prefix + array.metadata.encode_chunk_key((k, *tail)))
+        for k in chunks))
+    return [k for k, there in zip(chunks, present) if not there]
 
 
 def read_rows(array: zarr.Array, start: int, stop: int, what: str) -> np.ndarray:
@@ -114,15 +117,8 @@ def read_many(group: zarr.Group, reads: list[tuple[str, int, int]],
         start, stop = max(int(start), 0), int(stop)
         if stop <= start:
             return await array.getitem(slice(0, 0))
-        if checksummed(array):  # every chunk of the rows must be there (module docstring)
-            rows = int(array.metadata.chunk_grid.chunk_shape[0])
-            tail = (0,) * (len(array.metadata.shape) - 1)
-            prefix = array.store_path.path + "/" if array.store_path.path else ""
-            keys = [prefix + array.metadata.encode_chunk_key((k, *tail))
-                    for k in range(start // rows, (stop - 1) // rows + 1)]
-            present = await asyncio.gather(*(array.store_path.store.exists(k) for k in keys))
-            if not all(present):
-                raise _Problem
+        if await _missing(array, start, stop):  # every chunk of the rows must be there
+            raise _Problem
         return await array.getitem(slice(start, stop))
 
     async def all_of() -> list[Any]:
