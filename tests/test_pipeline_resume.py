@@ -20,6 +20,7 @@ import pytest
 import zarr
 import zarr.storage
 
+from tests._store import watch_writes
 from tests._video import write_clip
 from trackannot.boxes import Boxes
 from trackannot.config import PipelineConfig, StoreConfig
@@ -403,16 +404,9 @@ def _child(kill_at: int, store: Path, clips: list[Path]) -> int:
 
 def _count_writes(clips: list[Path], store: Path, monkeypatch: pytest.MonkeyPatch) -> int:
     """Files the store writes in an uninterrupted run (every chunk and metadata write)."""
-    real_set = zarr.storage.LocalStore.set
-    count = [0]
-
-    async def counting_set(self, key, value, *args, **kwargs):  # noqa: ANN001, ANN202
-        count[0] += 1
-        return await real_set(self, key, value, *args, **kwargs)
-
-    monkeypatch.setattr(zarr.storage.LocalStore, "set", counting_set)
+    count = watch_writes(monkeypatch)
     track_videos(clips, store, _cfg(), ColourDetector())
-    monkeypatch.setattr(zarr.storage.LocalStore, "set", real_set)
+    monkeypatch.undo()
     return count[0]
 
 

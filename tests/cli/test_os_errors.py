@@ -8,28 +8,13 @@ import os
 from pathlib import Path
 
 import pytest
-import zarr.storage
 from click.testing import CliRunner
 
-from tests._store import store_digest
+from tests._store import store_digest, watch_writes
 from tests.test_annotate import make_store, write_lines
 from trackannot.check import check_store
 from trackannot.cli.main import main
 from trackannot.store import open_store
-
-
-def _failing_writes(monkeypatch: pytest.MonkeyPatch, code: int, after: int = 0) -> None:
-    """Every zarr write after the first `after` raises OSError(code)."""
-    real = zarr.storage.LocalStore.set
-    count = [0]
-
-    async def failing(self, key, value, *args, **kwargs):  # noqa: ANN001, ANN202
-        count[0] += 1
-        if count[0] > after:
-            raise OSError(code, os.strerror(code), f"{self.root}/{key}")
-        return await real(self, key, value, *args, **kwargs)
-
-    monkeypatch.setattr(zarr.storage.LocalStore, "set", failing)
 
 
 @pytest.mark.parametrize("code, hint", [(errno.ENOSPC, "the disk is full"),
@@ -43,7 +28,7 @@ def test_a_correction_that_cannot_be_written_changes_nothing(tmp_path: Path,
     fix = write_lines(tmp_path / "fix.jsonl",
                       [{"op": "adjust", "track": 1, "frame": 10, "box": [0, 0, 10, 10]}])
     before = store_digest(store)
-    _failing_writes(monkeypatch, code)
+    watch_writes(monkeypatch, fail_after=0, code=code)
     result = CliRunner().invoke(main, ["correct", str(store), str(fix), "--author", "ana"])
     assert result.exit_code == 1, result.output
     assert hint in result.output and os.strerror(code) in result.output
@@ -66,18 +51,11 @@ def test_tracking_onto_a_disk_that_fills_up_resumes_when_rerun(tmp_path: Path,
         return ["track", str(clips[0]), "-o", str(store), "--detections", str(det), "--quiet",
                 "--set", "store.chunk_rows=4", "--set", "store.chunk_frames=4"]
 
-    real = zarr.storage.LocalStore.set
-    writes = [0]
-
-    async def counting(self, key, value, *a, **kw):  # noqa: ANN001, ANN202
-        writes[0] += 1
-        return await real(self, key, value, *a, **kw)
-
-    monkeypatch.setattr(zarr.storage.LocalStore, "set", counting)
+    writes = watch_writes(monkeypatch)
     assert CliRunner().invoke(main, args(tmp_path / "count.zarr")).exit_code == 0
     monkeypatch.undo()
     store = tmp_path / "s.zarr"
-    _failing_writes(monkeypatch, errno.ENOSPC, after=writes[0] * 3 // 4)
+    watch_writes(monkeypatch, fail_after=writes[0] * 3 // 4)
     result = CliRunner().invoke(main, args(store))
     assert result.exit_code == 1 and "the disk is full" in result.output, result.output
     monkeypatch.undo()
