@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,7 +30,8 @@ from trackannot.detect.pixels import batch_rgb
 from trackannot.errors import StoreError, VideoDecodeError
 from trackannot.pipeline import failures, track_video, track_videos
 from trackannot.provenance import RUN_ONLY_ATTRS
-from trackannot.store import StoreWriter, open_store
+from trackannot.store import StoreWriter, open_root, open_store
+from trackannot.store._layout import ROOT_TEMP_GRACE_S
 
 REPO = Path(__file__).resolve().parents[1]
 HEIGHT, WIDTH = 64, 128
@@ -238,19 +240,40 @@ def store_content_raw(path: Path) -> dict[str, object]:
     return out
 
 
+def _dead_temp_file(path: Path) -> None:
+    """A root temporary file a killed writer left (older than the grace for writes in flight)."""
+    path.write_bytes(b"{")
+    old = time.time() - ROOT_TEMP_GRACE_S - 1
+    os.utime(path, (old, old))
+
+
+def test_a_root_write_in_flight_is_not_cleaned_away(clips: list[Path], tmp_path: Path) -> None:
+    """Every group creation writes the root's metadata through a temporary file under its own
+    group lock; another writer opening the store must not delete it (videos in flight)."""
+    store = tmp_path / "s.zarr"
+    track_videos(clips[:1], store, _cfg(), ColourDetector())
+    in_flight = store / f"zarr.json.{'12' * 16}.partial"
+    in_flight.write_bytes(b"{")
+    track_videos(clips[1:], store, _cfg(), ColourDetector())
+    assert in_flight.is_file()
+    os.utime(in_flight, (time.time() - ROOT_TEMP_GRACE_S - 1,) * 2)  # its writer died
+    open_root(store)
+    assert not in_flight.exists()
+
+
 def test_killed_during_set_up_starts_afresh(clips: list[Path], clean: dict[str, object],
                                             tmp_path: Path) -> None:
     """An empty store directory, and a group killed before its arrays existed, are redone."""
     store = tmp_path / "s.zarr"
     store.mkdir()
-    (store / f"zarr.json.{'ab' * 16}.partial").write_bytes(b"{")  # zarr's temp file, not renamed
+    _dead_temp_file(store / f"zarr.json.{'ab' * 16}.partial")  # zarr's temp file, not renamed
     track_videos(clips[:1], tmp_path / "t.zarr", _cfg(), ColourDetector())
     root = zarr.open_group(str(tmp_path / "t.zarr"), mode="a", zarr_format=3)
     attrs = dict(root["v0"].attrs)
     root.create_group("v1", attributes={**attrs, "status": "running",
                                         "committed": {"frames": 0, "rows": {}, "last_frame": -1}})
     root["v1"].create_group("frames")  # killed here: no arrays yet
-    (tmp_path / "t.zarr" / f"zarr.json.{'cd' * 16}.partial").write_bytes(b"{")
+    _dead_temp_file(tmp_path / "t.zarr" / f"zarr.json.{'cd' * 16}.partial")
     (tmp_path / "t.zarr" / "v1" / f"zarr.json.{'ef' * 16}.partial").write_bytes(b"{")
     for path in (store, tmp_path / "t.zarr"):
         summaries = track_videos(clips, path, _cfg(), ColourDetector())

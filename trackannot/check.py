@@ -22,7 +22,7 @@ from pathlib import Path
 from trackannot.errors import InputFormatError, LockedError, StoreError
 from trackannot.store import (
     DEFAULT_LOCK_TIMEOUT_S, REPLACING, STATUS_COMPLETE, finished_replacement, group_lock,
-    open_store, recover, remove_temp_files, replacement_path, store_lock,
+    open_store, recover, remove_temp_files, replacement_path, root_temp_files, store_lock,
 )
 from trackannot.store._check import DAMAGE, LEFTOVER, Finding, check_group, repair_group
 
@@ -104,7 +104,7 @@ def _replacing(store: Path) -> set[str]:
 
 
 def _check_root(store: Path, report: CheckReport, repair: bool, lock_timeout: float) -> None:
-    temps = [p for p in store.iterdir() if p.is_file() and p.name.endswith(".partial")]
+    temps = root_temp_files(store)
     if not temps:
         return
     finding = Finding("", LEFTOVER, f"{len(temps)} temporary files of root writes a crash never "

@@ -57,7 +57,8 @@ from __future__ import annotations
 from trackannot.store._layout import (
     FORMAT, FORMATS_READ, INTERNAL, LOG_COLUMNS, QUEUE_OPEN, QUEUE_SUPERSEDED,
     REVIEW_ANSWER_COLUMNS, STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING, TABLES, cache_path,
-    discard_unstarted, input_identity, open_root, package_versions, remove_temp_files, video_key,
+    discard_unstarted, input_identity, open_root, package_versions, remove_temp_files,
+    root_temp_files, video_key,
 )
 from trackannot.store._lock import DEFAULT_LOCK_TIMEOUT_S, WriterLock, group_lock, store_lock
 from trackannot.store._log import LogInfo
@@ -73,5 +74,5 @@ __all__ = [
     "STATUS_FAILED", "STATUS_RUNNING", "TABLES", "StoreWriter", "TrackStore", "VideoResult",
     "WriterLock", "cache_path", "discard_replacement", "discard_unstarted", "find_group", "finished_replacement",
     "group_lock", "input_identity", "open_root", "open_store", "package_versions", "recover",
-    "remove_temp_files", "replacement_path", "store_lock", "swap_in", "video_key",
+    "remove_temp_files", "replacement_path", "root_temp_files", "store_lock", "swap_in", "video_key",
 ]

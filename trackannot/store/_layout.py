@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ _NOTHING_COMMITTED: dict[str, Any] = {
 _IDENTITY_BYTES = 1 << 20
 # a temporary file: zarr's LocalStore writes `<name>.<32 hex>.partial`, we write
 # `<name>.<pid>.partial`, each then renamed into place
+ROOT_TEMP_GRACE_S = 120.0
+"""A temporary file in the store's root this old belongs to a write that died."""
 _TEMP = re.compile(r"\.[0-9a-f]+\.partial$")
 _LOG_CHUNK_ROWS = 4096
 _ZSTD_LEVEL = 0  # zarr's default level
@@ -201,7 +204,31 @@ def open_root(store_path: str | Path) -> zarr.Group:
 
 
 def _has_temp_files(path: Path) -> bool:
-    return any(_TEMP.search(p.name) for p in path.iterdir() if p.is_file())
+    return bool(_temp_files(path, None))
+
+
+def root_temp_files(store_path: str | Path) -> list[Path]:
+    """The stale temporary files in the store's root folder (see `_temp_files`)."""
+    return _temp_files(Path(store_path), None)
+
+
+def _temp_files(folder: Path, key: str | None) -> list[Path]:
+    """A group's temporary files (at any depth), or the root folder's stale ones.
+
+    Every writer's group creation also writes the root's metadata (zarr's `ensure_parents`,
+    via a temporary file) under its own group lock only, so a root temporary file younger than
+    `ROOT_TEMP_GRACE_S` may belong to a write in flight; such writes take milliseconds."""
+    if key is None:
+        oldest = time.time() - ROOT_TEMP_GRACE_S
+        found = []
+        for p in folder.iterdir():
+            try:
+                if p.is_file() and _TEMP.search(p.name) and p.stat().st_mtime < oldest:
+                    found.append(p)
+            except FileNotFoundError:  # renamed into place meanwhile
+                pass
+        return found
+    return [p for p in folder.rglob("*") if p.is_file() and _TEMP.search(p.name)]
 
 
 def _root_if_current(path: Path) -> zarr.Group | None:
@@ -228,7 +255,8 @@ def remove_temp_files(store_path: str | Path, key: str | None = None) -> int:
 
     Args:
         store_path: the store.
-        key: a group whose files (at any depth) to clean; None: the root folder's own files.
+        key: a group whose files (at any depth) to clean; None: the root folder's own files
+            older than `ROOT_TEMP_GRACE_S` (younger ones may be writes in flight).
 
     Returns:
         The number of files deleted.
@@ -236,8 +264,7 @@ def remove_temp_files(store_path: str | Path, key: str | None = None) -> int:
     folder = Path(store_path) if key is None else Path(store_path) / key
     if not folder.is_dir():
         return 0
-    found = [p for p in (folder.iterdir() if key is None else folder.rglob("*"))
-             if p.is_file() and _TEMP.search(p.name)]
+    found = _temp_files(folder, key)
     for p in found:
         p.unlink(missing_ok=True)
     return len(found)
