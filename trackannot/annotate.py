@@ -14,21 +14,24 @@ import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from trackannot.corrections import Corrections, Op, load_json, read_corrections_file
+from trackannot.corrections import (
+    Corrections, Op, format_corrections, load_json, read_corrections_file,
+)
 from trackannot.errors import InputFormatError, StoreError
 from trackannot.export.meta import VideoMeta
 from trackannot.keyframes import Keyframes
 from trackannot.review import Answers, ReviewQueue, answers_from_lines, read_answer_file
 from trackannot.replay import StateWriter, load_state, video_fps
 from trackannot.state import AnnotationState
-from trackannot.store import DEFAULT_LOCK_TIMEOUT_S, VideoResult, open_store
+from trackannot.store import DEFAULT_LOCK_TIMEOUT_S, TrackStore, VideoResult
 from trackannot.validate import check_corrections, clip_to_frame
 
-__all__ = ["BatchSummary", "apply_corrections", "check_queue", "keyframe_corrections", "load_state",
-           "video_meta"]
+__all__ = ["BatchSummary", "apply_batch", "apply_corrections", "check_queue", "keyframe_corrections",
+           "load_state", "video_meta"]
 
 # an imported keyframe this close (pixels, every coordinate) to the current box counts as accepted
 _ACCEPT_TOLERANCE_PX = 1e-3
@@ -44,6 +47,7 @@ class BatchSummary:
     tracks_touched: int
     rows_recomputed: int
     answers: int = 0  # queue items answered (honeypots included)
+    revision: int = 0  # the video's revision (committed batches) after the batch
 
 
 def video_meta(result: VideoResult) -> VideoMeta:
@@ -310,12 +314,14 @@ def _parse_batch(path: Path, state: AnnotationState, meta: VideoMeta, author: st
 
 def apply_corrections(store: str | Path, path: str | Path, *, video: str | None = None,
                       author: str, dry_run: bool = False, queue: str | None = None,
-                      lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> BatchSummary:
+                      lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S,
+                      expect_revision: int | None = None) -> BatchSummary:
     """Apply one file of corrections to one video of a store, all or none.
 
     The video's writer lock is held from reading its current state to committing the batch, so
     concurrent applies to one video run one after the other, each checked against the state it
-    is appended to: none is lost.
+    is appended to: none is lost. (`trackannot.session.VideoSession.apply` does the same for
+    edits in memory, and checks them against the revision a reviewer saw.)
 
     Args:
         store: the store directory.
@@ -328,6 +334,8 @@ def apply_corrections(store: str | Path, path: str | Path, *, video: str | None 
         queue: id of the review queue the file's `"item": N` lines answer
             (`trackannot.review.read_answer_file`); the answers are logged with the batch.
         lock_timeout: seconds to wait while another process writes this video.
+        expect_revision: the revision (committed batches) the file was made against; refused
+            with `StaleRevisionError` when cells it edits changed since.
 
     Raises:
         InputFormatError: the file is malformed or does not fit the video (names the file and line),
@@ -335,37 +343,64 @@ def apply_corrections(store: str | Path, path: str | Path, *, video: str | None 
         StoreError: no such store or video; unknown, re-ranked or stale queue.
         LockedError: another process held the video longer than `lock_timeout`.
     """
-    path = Path(path)
-    opened = open_store(store, mode="r" if dry_run else "a")
-    if video is None:
-        if len(opened.videos) != 1:
-            raise StoreError(f"{store} holds {len(opened.videos)} videos ({', '.join(opened.videos)}); "
-                             "pass --video")
-        video = opened.videos[0]
+    from trackannot.session import VideoSession
+
+    session = VideoSession.open(store, video, mode="r" if dry_run else "a",
+                                lock_timeout=lock_timeout)
+    return session.apply(Path(path), author=author, queue=queue, dry_run=dry_run,
+                         expect_revision=expect_revision)
+
+
+Guard = Callable[[VideoResult, Corrections, "int | None"], None]
+
+
+def apply_batch(store: TrackStore, key: str, edits: Path | Corrections, *, author: str,
+                source: str = "", queue: str | None = None, dry_run: bool = False,
+                lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S, expect_revision: int | None = None,
+                guard: Guard | None = None) -> BatchSummary:
+    """Check a batch (a file, or corrections in memory) against video `key`'s current state
+    and, unless `dry_run`, log it, the video's lock held from reading the state to the commit.
+    `guard(result, batch, expect_revision)` runs under the lock before anything is written
+    (`VideoSession` refuses stale edits there)."""
     if dry_run:
-        return _apply(opened[video], path, author, queue, write=False)
-    with opened.writer(video, f"trackannot correct {path.name}", lock_timeout) as result:
-        return _apply(result, path, author, queue, write=True)
+        return _apply(store[key], edits, author, source, queue, None, None, write=False)
+    name = edits.name if isinstance(edits, Path) else (source or "edits")
+    with store.writer(key, f"trackannot correct {name}", lock_timeout) as result:
+        return _apply(result, edits, author, source, queue, expect_revision, guard, write=True)
 
 
-def _apply(result: VideoResult, path: Path, author: str, queue: str | None,
+def _apply(result: VideoResult, edits: Path | Corrections, author: str, source: str,
+           queue: str | None, expect_revision: int | None, guard: Guard | None,
            write: bool) -> BatchSummary:
-    """Check a file's batch against the video's current state and, with `write`, log it (the
+    """Check a batch against the video's current state and, with `write`, log it (the
     video's lock held): the state reads only the tracks the batch touches (`StateWriter`)."""
     review = check_queue(result, queue) if queue is not None else None
     if not write:
-        return _check_and_log(result, load_state(result), path, author, queue, review, None)
+        return _check_and_log(result, load_state(result), edits, author, source, queue, review,
+                              None, expect_revision, guard)
     with StateWriter(result) as writer:
-        return _check_and_log(result, writer.state, path, author, queue, review, writer)
+        return _check_and_log(result, writer.state, edits, author, source, queue, review,
+                              writer, expect_revision, guard)
 
 
-def _check_and_log(result: VideoResult, state: AnnotationState, path: Path, author: str,
-                   queue: str | None, review: ReviewQueue | None,
-                   writer: StateWriter | None) -> BatchSummary:
+def _check_and_log(result: VideoResult, state: AnnotationState, edits: Path | Corrections,
+                   author: str, source: str, queue: str | None, review: ReviewQueue | None,
+                   writer: StateWriter | None, expect_revision: int | None,
+                   guard: Guard | None) -> BatchSummary:
     now = int(datetime.now(timezone.utc).timestamp() * 1e9)
-    batch, answers = _read_batch(path, state, result, author, now, review)
+    if isinstance(edits, Path):
+        batch, answers = _read_batch(edits, state, result, author, now, review)
+        source = str(edits.resolve())
+        digest = hashlib.sha256(edits.read_bytes()).hexdigest()
+    else:
+        meta = video_meta(result)
+        batch, answers = edits, None
+        check_corrections(batch, source or "edits", (meta.width, meta.height))
+        digest = hashlib.sha256(format_corrections(batch).encode()).hexdigest()
+    if guard is not None:
+        guard(result, batch, expect_revision)
     before = state.recomputed_rows
-    previous = state.apply(batch, source=str(path))
+    previous = state.apply(batch, source=source)
     # record the ids new tracks got and the box each keyframe pinned (an accept or absent that
     # gave none pins the track's box), so the log replays without choosing ids or boxes again
     pins = np.isin(batch.op, [Op.ACCEPT, Op.ABSENT]) & np.isnan(batch.xyxy).any(axis=1)
@@ -381,8 +416,8 @@ def _check_and_log(result: VideoResult, state: AnnotationState, path: Path, auth
             resolved,
             {"prev_xyxy": previous.xyxy, "prev_origin": previous.origin, "prev_class": previous.class_id},
             {
-                "source": str(path.resolve()),
-                "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                "source": source,
+                "sha256": digest,
                 "author": author,
                 "time": datetime.fromtimestamp(now / 1e9, tz=timezone.utc).isoformat(),
                 "time_ns": now,
@@ -398,4 +433,5 @@ def _check_and_log(result: VideoResult, state: AnnotationState, path: Path, auth
         tracks_touched=len(set(previous.track_id.tolist())),
         rows_recomputed=state.recomputed_rows - before,
         answers=len(answers) if answers is not None else 0,
+        revision=number + 1 if writer is not None else result.log_info().batches,
     )

@@ -27,7 +27,8 @@ from trackannot.state import AnnotationState
 from trackannot.statecache import StateCache, cache_identity
 from trackannot.store import VideoResult
 
-__all__ = ["StateWriter", "interpolate_config", "load_state", "video_fps"]
+__all__ = ["StateWriter", "interpolate_config", "load_state", "read_state", "replay_log",
+           "video_fps"]
 
 
 def interpolate_config(result: VideoResult, cfg: InterpolateConfig | None) -> InterpolateConfig:
@@ -96,6 +97,42 @@ def load_state(result: VideoResult, cfg: InterpolateConfig | None = None) -> Ann
     return state
 
 
+def read_state(result: VideoResult, cfg: InterpolateConfig | None = None, *,
+               until: int | None = None) -> AnnotationState:
+    """A reader's state of one video that reads tracks from the store only when first needed
+    (for frame-range reads, `trackannot.session`): the edits of the first batches come from the
+    state cache when it is usable (read once, in one snapshot), the rest of the log is replayed.
+
+    Args:
+        result: the video's group.
+        cfg: interpolation settings; default: those the store was made with.
+        until: replay the first `until` batches only (the annotation at that revision);
+            default: every committed batch.
+    """
+    _require_complete(result)
+    cfg = interpolate_config(result, cfg)
+    info = result.log_info()
+    until = info.batches if until is None else min(until, info.batches)
+    held, edits, extents, ids, merged, next_id = 0, None, None, None, {}, None
+    cache = StateCache.open(result, write=False) if info.rows else None
+    if cache is not None:
+        with cache, cache.snapshot():
+            behind = cache.behind(cache_identity(result, cfg), info, result.digest_at)
+            if behind is not None and behind <= until:
+                held, edits = behind, cache.all_edits()
+                extents = cache.auto_extents()
+                ids, merged, next_id = cache.ids(extents), cache.merged(), cache.next_id()
+    if extents is None:
+        extents = track_extents(result)
+        ids, next_id = set(extents), max(extents, default=-1) + 1
+    source = StoreSource(result, extents, edits.get if edits is not None else None,
+                         _strength(result, cfg))
+    state = AnnotationState.over(source, num_frames=result.num_frames, ids=ids,
+                                 merged_into=merged, next_id=next_id, cfg=cfg)
+    replay_log(result, state, held, until)
+    return state
+
+
 def _whole(result: VideoResult, cfg: InterpolateConfig) -> tuple[Boxes, Boxes]:
     """Every automatic box (smoothed as the settings say) and every detection of a video."""
     tracks = result.read(table="tracks")
@@ -105,13 +142,14 @@ def _whole(result: VideoResult, cfg: InterpolateConfig) -> tuple[Boxes, Boxes]:
     return tracks, result.read(table="detections")
 
 
-def replay_log(result: VideoResult, state: AnnotationState, start: int = 0) -> None:
-    """Replay the video's committed batches from batch `start` on into `state`.
+def replay_log(result: VideoResult, state: AnnotationState, start: int = 0,
+               stop: int | None = None) -> None:
+    """Replay the video's committed batches start..stop-1 (default: to the last) into `state`.
 
     Raises:
         StoreError: a batch does not replay (the log does not fit the tracks).
     """
-    records = result.batches(start)
+    records = result.batches(start, stop)
     if not records:
         return
     first, last = records[0]["rows"][0], records[-1]["rows"][1]

@@ -52,6 +52,10 @@ class TrackSource(Protocol):
         """The automatic boxes of one original track, in frame order."""
         ...
 
+    def extent(self, original: int) -> tuple[int, int] | None:
+        """(first frame, last frame) of one original track's automatic boxes; None: none."""
+        ...
+
     def detections(self, start: int, stop: int) -> Boxes | None:
         """Detector boxes of frames start..stop-1 (None: interpolate linearly)."""
         ...
@@ -77,6 +81,13 @@ class MemorySource:
 
     def auto_ids(self) -> set[int]:
         return set(self._rows)
+
+    def extent(self, original: int) -> tuple[int, int] | None:
+        if original not in self._rows:
+            return None
+        a, b = self._rows[original]
+        frames = self._cols["frame"]
+        return int(frames[a]), int(frames[b - 1])
 
     def auto_boxes(self, original: int) -> Boxes:
         if original not in self._rows:
@@ -127,6 +138,9 @@ class StoreSource:
 
     def auto_ids(self) -> set[int]:
         return set(self._extents)
+
+    def extent(self, original: int) -> tuple[int, int] | None:
+        return self._extents.get(original)
 
     def auto_boxes(self, original: int) -> Boxes:
         if original not in self._extents:

@@ -202,6 +202,22 @@ class AnnotationState:
             auto = auto.replace(class_id=np.full(len(auto), self._classes[track_id], np.int32))
         return auto
 
+    def track_extent(self, track_id: int) -> tuple[int, int] | None:
+        """(first, last) frame a track can have boxes in, without reading its boxes (a bound:
+        its automatic pieces and keyframes); None when it has none."""
+        self._load(track_id)
+        lo, hi = [], []
+        for orig, a, b in self._pieces.get(track_id, ()):
+            extent = self._source.extent(orig)
+            if extent is not None and max(a, extent[0]) <= min(b, extent[1]):
+                lo.append(max(a, extent[0]))
+                hi.append(min(b, extent[1]))
+        keys = self._keys.get(track_id)
+        if keys:
+            lo.append(min(keys))
+            hi.append(max(keys))
+        return (min(lo), max(hi)) if lo else None
+
     def boxes(self) -> Boxes:
         """Current boxes of every track, sorted by (frame, track_id)."""
         parts = [self.track_boxes(t) for t in self.track_ids]
