@@ -16,7 +16,7 @@ import zarr
 import zarr.codecs
 
 from trackannot.corrections import CORRECTION_COLUMNS
-from trackannot.errors import CorruptStoreError, StoreError
+from trackannot.errors import CorruptStoreError, StoreInputError, StoreNotFoundError
 from trackannot.review import ANSWER_COLUMNS
 
 # /2: chunks carry a CRC-32C checksum and are written even when they hold only fill values (so a
@@ -175,9 +175,10 @@ def check_format(store_path: str | Path, attrs: Any) -> None:
     found = attrs.get("format")
     if found not in FORMATS_READ:
         if found is None:
-            raise StoreError(f"{store_path}: not a trackannot store (format attribute missing)")
-        raise StoreError(f"{store_path}: store format {found!r} is newer than this trackannot "
-                         f"reads ({', '.join(FORMATS_READ)}); upgrade trackannot")
+            raise StoreNotFoundError(f"{store_path}: not a trackannot store (format attribute "
+                                     "missing)")
+        raise StoreInputError(f"{store_path}: store format {found!r} is newer than this trackannot "
+                              f"reads ({', '.join(FORMATS_READ)}); upgrade trackannot")
 
 
 def open_root(store_path: str | Path) -> zarr.Group:

@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 from filelock import FileLock, Timeout
 
-from trackannot.errors import LockedError, StoreError
+from trackannot.errors import CorruptStoreError, LockedError, StoreInputError
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT_S", "WriterLock", "group_lock", "store_lock"]
 
@@ -85,7 +85,7 @@ class WriterLock:
                  timeout: float = DEFAULT_LOCK_TIMEOUT_S,
                  prepare: Callable[[], None] | None = None) -> None:
         if timeout < 0:
-            raise StoreError(f"lock timeout should be >= 0 seconds, got {timeout}")
+            raise StoreInputError(f"lock timeout should be >= 0 seconds, got {timeout}")
         self.path = path
         self.what = what
         self.command = command or _command()
@@ -112,7 +112,7 @@ class WriterLock:
 
         Raises:
             LockedError: another process held it all that time (the message names it).
-            StoreError: the lock file cannot be created (read-only or missing store folder).
+            CorruptStoreError: the lock file cannot be created (a read-only or full disk).
         """
         if self._lock.is_locked:  # re-entrant within one holder object
             self._lock.acquire()
@@ -125,9 +125,9 @@ class WriterLock:
         except Timeout:
             raise LockedError(self._busy_message()) from None
         except OSError as err:
-            raise StoreError(f"{self.what}: cannot create the lock file {self.path} "
-                             f"({err.strerror or err}); is the store on a read-only or full "
-                             "disk?") from err
+            raise CorruptStoreError(f"{self.what}: cannot create the lock file {self.path} "
+                                    f"({err.strerror or err}); is the store on a read-only or full "
+                                    "disk?") from err
         try:
             previous = self._read_holder()
             if previous is not None and previous.get("pid") != os.getpid():

@@ -36,7 +36,7 @@ import zarr
 from zarr.api.asynchronous import open_array as open_async_array
 from zarr.core.sync import sync
 
-from trackannot.errors import CorruptStoreError, StoreError
+from trackannot.errors import CorruptStoreError, StoreInputError
 from trackannot.store._layout import (
     _BATCH_CHUNK_ROWS, _LOG_CHUNK_ROWS, BATCH_COLUMNS, LOG_COLUMNS, REVIEW_ANSWER_COLUMNS,
     WRITE_CONFIG, create_column,
@@ -209,7 +209,7 @@ def append_batch(group: zarr.Group, what: str, info: LogInfo, columns: Mapping[s
         answers: (queue id, rows of `REVIEW_ANSWER_COLUMNS`) that came with the batch.
     """
     if group.store.read_only:
-        raise StoreError(f"{what}: store opened read-only; open_store(path, mode='a')")
+        raise StoreInputError(f"{what}: store opened read-only; open_store(path, mode='a')")
     number, n0 = info.batches, info.rows
     k = len(columns["op"])
     if info.batches == 0 or info.legacy is not None:

@@ -16,7 +16,9 @@ from zarr.core.sync import sync
 
 from trackannot.boxes import COLUMNS, Boxes
 from trackannot.corrections import CORRECTION_COLUMNS, Corrections
-from trackannot.errors import CorruptStoreError, StoreError
+from trackannot.errors import (
+    CorruptStoreError, StoreConflictError, StoreInputError, StoreNotFoundError,
+)
 from trackannot.review import ANSWER_COLUMNS, ITEM_COLUMNS, Answers, ReviewQueue
 from trackannot.store._layout import (
     _NOTHING_COMMITTED, FORMAT, QUEUE_OPEN, QUEUE_SUPERSEDED, STATUS_COMPLETE,
@@ -105,7 +107,7 @@ class VideoResult:
             CorruptStoreError: a chunk of those rows is missing or damaged.
         """
         if table not in TABLES:
-            raise StoreError(f"unknown table {table!r}; expected one of {TABLES}")
+            raise StoreInputError(f"unknown table {table!r}; expected one of {TABLES}")
         n_frames, rows = self.committed()
         index = self._rows("frames/index", 0, n_frames)
         lo = 0 if start is None else int(np.searchsorted(index, start, side="left"))
@@ -187,10 +189,10 @@ class VideoResult:
 
     def _require_lock(self, doing: str) -> None:
         if self.group.store.read_only:
-            raise StoreError(f"{self.key}: store opened read-only; cannot {doing}")
+            raise StoreInputError(f"{self.key}: store opened read-only; cannot {doing}")
         if self.lock is None or not self.lock.held:
-            raise StoreError(f"{self.key}: {doing} needs the video's writer lock; use "
-                             "`with open_store(path, mode='a').writer(key) as video:`")
+            raise StoreConflictError(f"{self.key}: {doing} needs the video's writer lock; use "
+                                     "`with open_store(path, mode='a').writer(key) as video:`")
 
     def append_log(self, corrections: Corrections, extra: Mapping[str, np.ndarray],
                    batch: Mapping[str, Any], answers: tuple[str, Answers] | None = None) -> int:
@@ -204,8 +206,9 @@ class VideoResult:
                 queue's committed answers and committed with the batch.
 
         Raises:
-            StoreError: the store was opened read-only, the lock is not held, or the answers'
-                queue is unknown.
+            StoreInputError: the store was opened read-only.
+            StoreConflictError: the lock is not held.
+            StoreNotFoundError: the answers' queue is unknown.
         """
         self._require_lock("appending corrections")
         info = self.log_info()
@@ -252,7 +255,7 @@ class VideoResult:
             if record["id"] == queue_id:
                 return record
         known = ", ".join(r["id"] for r in records) or "none (run `trackannot review`)"
-        raise StoreError(f"{self.key}: no review queue {queue_id!r}; queues: {known}")
+        raise StoreNotFoundError(f"{self.key}: no review queue {queue_id!r}; queues: {known}")
 
     def write_queue(self, queue: ReviewQueue, settings: Mapping[str, Any]) -> dict[str, Any]:
         """Store a new review queue; every earlier open queue becomes superseded by it.
@@ -269,12 +272,13 @@ class VideoResult:
             The queue's record.
 
         Raises:
-            StoreError: read-only store, lock not held, or a queue with this id exists.
+            StoreInputError: read-only store, or a queue with this id exists.
+            StoreConflictError: the lock is not held.
         """
         self._require_lock("writing a review queue")
         records = self.queue_records()
         if any(r["id"] == queue.queue_id for r in records):
-            raise StoreError(f"{self.key}: review queue {queue.queue_id!r} already exists")
+            raise StoreInputError(f"{self.key}: review queue {queue.queue_id!r} already exists")
         review = self.group.require_group("review")
         folder = review.require_group(queue.queue_id)
         items = folder.require_group("items")
@@ -305,7 +309,7 @@ class VideoResult:
         """The stored queue `queue_id`.
 
         Raises:
-            StoreError: no such queue (the message lists the video's queues).
+            StoreNotFoundError: no such queue (the message lists the video's queues).
         """
         record = self._record(queue_id)
         n = int(record["items"])
@@ -318,7 +322,7 @@ class VideoResult:
         """The committed answers to queue `queue_id`, in the order they were logged.
 
         Raises:
-            StoreError: no such queue.
+            StoreNotFoundError: no such queue.
         """
         self._record(queue_id)
         info = self.log_info()
@@ -337,16 +341,17 @@ class TrackStore:
     def __init__(self, path: str | Path, mode: str = "r") -> None:
         self.path = Path(path)
         if not self.path.exists():
-            raise StoreError(f"{self.path}: no such store")
+            raise StoreNotFoundError(f"{self.path}: no such store")
         if mode not in ("r", "a"):
-            raise StoreError(f"mode must be 'r' (read) or 'a' (append corrections), got {mode!r}")
+            raise StoreInputError(f"mode must be 'r' (read) or 'a' (append corrections), got "
+                                  f"{mode!r}")
         self.mode = mode
         if not (self.path / "zarr.json").is_file():
-            raise StoreError(f"{self.path}: not a trackannot store (no zarr.json)")
+            raise StoreNotFoundError(f"{self.path}: not a trackannot store (no zarr.json)")
         try:
             self._root = zarr.open_group(str(self.path), mode=mode, zarr_format=3)
         except (FileNotFoundError, zarr.errors.GroupNotFoundError) as err:
-            raise StoreError(f"{self.path}: not a trackannot store ({err})") from err
+            raise StoreNotFoundError(f"{self.path}: not a trackannot store ({err})") from err
         except (ValueError, KeyError, TypeError) as err:
             raise CorruptStoreError(f"{self.path}/zarr.json: the store's root metadata does not "
                                     f"load ({err}); run `trackannot check {self.path}`") from err
@@ -375,11 +380,12 @@ class TrackStore:
     def __getitem__(self, key: str) -> VideoResult:
         path = key
         if not is_video_key(key):
-            raise StoreError(f"{self.path}: no video '{key}'; videos: {', '.join(self.videos)}")
+            raise StoreNotFoundError(f"{self.path}: no video '{key}'; videos: "
+                                     f"{', '.join(self.videos)}")
         if not self._exists(key):
             if not finished_replacement(self.path, key):
-                raise StoreError(f"{self.path}: no video '{key}'; videos: "
-                                 f"{', '.join(self.videos)}")
+                raise StoreNotFoundError(f"{self.path}: no video '{key}'; videos: "
+                                         f"{', '.join(self.videos)}")
             path = replacement_path(key)
         group = open_child(self._root, path, key)
         if not isinstance(group, zarr.Group):
@@ -398,10 +404,11 @@ class TrackStore:
 
         Raises:
             LockedError: another process holds the lock longer than `timeout` seconds.
-            StoreError: read-only store, or no such video.
+            StoreInputError: read-only store.
+            StoreNotFoundError: no such video.
         """
         if self.mode != "a":
-            raise StoreError(f"{self.path}: opened read-only; open_store(path, mode='a')")
+            raise StoreInputError(f"{self.path}: opened read-only; open_store(path, mode='a')")
         with group_lock(self.path, key, command, timeout) as lock:
             recover(self.path, key)  # finish a replacement a crash interrupted
             if self._root.attrs.get("format") != FORMAT:

@@ -12,7 +12,7 @@ import zarr
 
 from trackannot.boxes import COLUMNS, Boxes
 from trackannot.config import StoreConfig
-from trackannot.errors import StoreError
+from trackannot.errors import StoreConflictError, StoreInputError, StoreNotFoundError
 from trackannot.store._layout import (
     _NOTHING_COMMITTED, STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING, TABLES, create_column,
     open_root, writable,
@@ -110,7 +110,7 @@ def _held(lock: WriterLock | None, store_path: str | Path, key: str) -> WriterLo
         lock = group_lock(store_path, key, "trackannot (writing tracks)")
         lock.acquire()
     elif not lock.held:
-        raise StoreError(f"{store_path}: writing video '{key}' needs its group lock held")
+        raise StoreConflictError(f"{store_path}: writing video '{key}' needs its group lock held")
     return lock
 
 
@@ -199,7 +199,7 @@ class StoreWriter:
                 elsewhere, see `trackannot.store._replace`).
 
         Raises:
-            StoreError: the group already exists (results are never overwritten in place).
+            StoreInputError: the group already exists (results are never overwritten in place).
             LockedError: another process writes this video.
         """
         own = lock is None
@@ -208,8 +208,8 @@ class StoreWriter:
             root = open_root(store_path)
             path = path or key
             if path in root:
-                raise StoreError(f"{store_path}: group '{path}' already exists; refusing to "
-                                 "overwrite it")
+                raise StoreInputError(f"{store_path}: group '{path}' already exists; refusing to "
+                                      "overwrite it")
             parent, _, name = path.rpartition("/")
             base = root.require_group(parent) if parent else root
             # attributes in the group's first write: a group never exists without its status
@@ -231,7 +231,8 @@ class StoreWriter:
         the one after `committed["last_frame"]`. `lock` and `path` as in `create`.
 
         Raises:
-            StoreError: no such group, or its status is not "running".
+            StoreNotFoundError: no such group.
+            StoreConflictError: its status is not "running".
             LockedError: another process writes this video.
         """
         own = lock is None
@@ -240,12 +241,12 @@ class StoreWriter:
             root = zarr.open_group(str(store_path), mode="a", zarr_format=3)
             path = path or key
             if path not in root:
-                raise StoreError(f"{store_path}: no group '{path}' to resume")
+                raise StoreNotFoundError(f"{store_path}: no group '{path}' to resume")
             group = open_child(root, path, key)
             status = group.attrs.get("status")
             if status != STATUS_RUNNING:
-                raise StoreError(f"{store_path}: group '{key}' is {status!r}; only a 'running' "
-                                 "group can be resumed")
+                raise StoreConflictError(f"{store_path}: group '{key}' is {status!r}; only a "
+                                         "'running' group can be resumed")
             committed = dict(group.attrs.get("committed") or _NOTHING_COMMITTED)
             return cls(group, cfg, key, lock, committed=committed, owns_lock=own)
         except BaseException:
@@ -318,9 +319,10 @@ class StoreWriter:
                 decoded before the failure are kept.
         """
         if status not in (STATUS_COMPLETE, STATUS_FAILED):
-            raise StoreError(f"close(status=...) takes 'complete' or 'failed', got {status!r}")
+            raise StoreInputError(f"close(status=...) takes 'complete' or 'failed', got {status!r}")
         if not self.lock.held:
-            raise StoreError(f"{self.key}: the writer's group lock was released before close()")
+            raise StoreConflictError(f"{self.key}: the writer's group lock was released before "
+                                     "close()")
         self._write_frames(final=True)
         for table in self._tables.values():
             table.close()
