@@ -47,7 +47,7 @@ import numpy as np
 from trackannot.boxes import Boxes
 from trackannot.config import PipelineConfig
 from trackannot.decode import FrameBatch, decode_frames, probe_video
-from trackannot.errors import LockedError, StoreError, VideoDecodeError
+from trackannot.errors import LockedError, StoreInputError, VideoDecodeError
 from trackannot.overlap import in_background
 from trackannot.plan import check_output, human_work, plan_videos, video_keys
 from trackannot.provenance import decode_config_for, mismatch, run_attrs
@@ -186,7 +186,7 @@ def track_video(
 
     Raises:
         VideoDecodeError: the file cannot be opened as a video at all (no group is written).
-        StoreError: the group exists but was made from another configuration, detector or file,
+        StoreInputError: the group exists but was made from another configuration, detector or file,
             or `replace` would discard human work without `discard_corrections`.
         LockedError: another process writes this video.
     """
@@ -200,9 +200,9 @@ def track_video(
         if current is not None:
             work = human_work(current)  # read under the lock: a batch may have landed while
             if work and not discard_corrections:  # this run waited (its plan saw none)
-                raise StoreError(f"{writer_store}: --overwrite would discard human work: "
-                                 f"'{key}' holds {work}; pass --discard-corrections as well to "
-                                 "replace it anyway, or leave it out")
+                raise StoreInputError(f"{writer_store}: --overwrite would discard human work: "
+                                      f"'{key}' holds {work}; pass --discard-corrections as well "
+                                      "to replace it anyway, or leave it out")
             return _replace(path, writer_store, key, cfg, detector, attrs, info, progress, lock)
         if _has_root(writer_store):
             discard_unstarted(writer_store, key)  # nothing committed: start afresh (cleans temps)
@@ -210,8 +210,8 @@ def track_video(
         if existing is not None:
             reason = mismatch(key, existing.attrs, attrs)
             if reason is not None:
-                raise StoreError(f"{writer_store}: {reason}; rerun with the same settings and "
-                                 "inputs to resume, or pass --overwrite to replace it")
+                raise StoreInputError(f"{writer_store}: {reason}; rerun with the same settings and "
+                                      "inputs to resume, or pass --overwrite to replace it")
             if existing.status != STATUS_RUNNING:
                 return _stored_summary(existing, str(path), skipped=True)
             writer = StoreWriter.resume(writer_store, key, cfg.store, lock=lock)
@@ -342,9 +342,9 @@ def _run(path: str | Path, store: str | Path, key: str, cfg: PipelineConfig, det
     except VideoDecodeError as err:
         status, error = STATUS_FAILED, str(err)
     if skipped != resumed_from:
-        raise StoreError(f"{store}: '{key}': decoding gives {skipped} frames up to frame "
-                         f"{last_committed}, the committed run has {resumed_from}; the input "
-                         "changed: pass --overwrite to start afresh")
+        raise StoreInputError(f"{store}: '{key}': decoding gives {skipped} frames up to frame "
+                              f"{last_committed}, the committed run has {resumed_from}; the input "
+                              "changed: pass --overwrite to start afresh")
     seconds = time.perf_counter() - t0
     extra: dict[str, Any] = {"frames_decoded_last": counts.frames, "seconds": seconds}
     if existing is not None:
@@ -426,14 +426,15 @@ def track_videos(
 
     Raises:
         VideoDecodeError: no video can be opened at all (nothing is written).
-        StoreError: `store` exists but is not a trackannot store, a video's group was made
-            from another configuration, detector or file, or `overwrite` would discard
-            corrections without `discard_corrections` (nothing is written).
+        StoreNotFoundError: `store` exists but is not a trackannot store (nothing is written).
+        StoreInputError: a video's group was made from another configuration, detector or
+            file, or `overwrite` would discard corrections without `discard_corrections`
+            (nothing is written).
         InputFormatError, WeightsNotFoundError: from the stages; groups being written stay
             "running" at their last commit, so a rerun resumes them.
     """
     if jobs < 1:
-        raise StoreError(f"jobs should be an int >= 1, got {jobs}")
+        raise StoreInputError(f"jobs should be an int >= 1, got {jobs}")
     store = Path(store)
     if store.exists():
         check_output(store)  # (an empty directory passes: the run creates its root)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from trackannot.config import PipelineConfig
-from trackannot.errors import StoreError, VideoDecodeError
+from trackannot.errors import StoreError, StoreInputError, VideoDecodeError
 from trackannot.probe import probe_video
 from trackannot.provenance import mismatch, run_attrs
 from trackannot.store import INTERNAL, VideoResult, open_store, video_key
@@ -43,8 +43,8 @@ def check_output(store: Path) -> None:
     try:
         open_store(store)
     except StoreError as err:
-        raise StoreError(f"{err}; choose another output path (an existing directory is only "
-                         "continued or replaced when it is a trackannot store)") from err
+        raise StoreInputError(f"{err}; choose another output path (an existing directory is only "
+                              "continued or replaced when it is a trackannot store)") from err
 
 
 def plan_videos(videos: Sequence[str | Path], keys: list[str], store: Path, cfg: PipelineConfig,
@@ -80,12 +80,13 @@ def plan_videos(videos: Sequence[str | Path], keys: list[str], store: Path, cfg:
                 refused.append(reason)
     if refused:
         more = f"; and {len(refused) - 3} more" if len(refused) > 3 else ""
-        raise StoreError(f"{store}: {'; '.join(refused[:3])}{more}; rerun with the same settings "
-                         "and inputs to resume, or pass --overwrite to replace those videos")
+        raise StoreInputError(f"{store}: {'; '.join(refused[:3])}{more}; rerun with the same "
+                              "settings and inputs to resume, or pass --overwrite to replace those "
+                              "videos")
     if human and not discard_corrections:
-        raise StoreError(f"{store}: --overwrite would discard human work: {'; '.join(human)}; "
-                         "pass --discard-corrections as well to replace them anyway, or leave "
-                         "those videos out")
+        raise StoreInputError(f"{store}: --overwrite would discard human work: {'; '.join(human)}; "
+                              "pass --discard-corrections as well to replace them anyway, or leave "
+                              "those videos out")
     return plan, failed
 
 
