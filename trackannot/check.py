@@ -19,7 +19,7 @@ import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trackannot.errors import InputFormatError, LockedError, StoreError
+from trackannot.errors import InputFormatError, LockedError, StoreError, StoreNotFoundError
 from trackannot.store import (
     DEFAULT_LOCK_TIMEOUT_S, REPLACING, STATUS_COMPLETE, finished_replacement, group_lock,
     open_store, recover, remove_temp_files, replacement_path, root_temp_files, store_lock,
@@ -72,12 +72,13 @@ def check_store(path: str | Path, *, repair: bool = False, videos: list[str] | N
         lock_timeout: seconds to wait for a video another process is writing (repair only).
 
     Raises:
-        StoreError: no store at `path` (a store whose root metadata is damaged is reported).
+        StoreNotFoundError: no store at `path` (a store whose root metadata is damaged is
+            reported).
     """
     store = Path(path)
     report = CheckReport(store)
     if not store.is_dir():
-        raise StoreError(f"{store}: no such store")
+        raise StoreNotFoundError(f"{store}: no such store")
     try:
         opened = open_store(store)
     except StoreError as err:  # CorruptStoreError included: nothing below the root is reachable

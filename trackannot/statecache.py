@@ -30,7 +30,7 @@ from typing import Any, Iterable
 
 
 from trackannot.config import InterpolateConfig, config_to_dict
-from trackannot.errors import StoreError
+from trackannot.errors import CorruptStoreError, StoreInputError
 from trackannot.sources import TrackEdits
 from trackannot.state import AnnotationState
 from trackannot.store import LogInfo, VideoResult, cache_path
@@ -90,7 +90,7 @@ class StateCache:
                 self._db.execute("PRAGMA synchronous=OFF")
                 self._db.executescript(_SCHEMA_SQL)
         except sqlite3.Error as err:
-            raise StoreError(f"{path}: the state cache cannot be opened ({err})") from err
+            raise CorruptStoreError(f"{path}: the state cache cannot be opened ({err})") from err
         self._meta: dict[str, str] | None = None
 
     @classmethod
@@ -103,7 +103,7 @@ class StateCache:
             return None
         try:
             return cls(path, write=write)
-        except StoreError:
+        except CorruptStoreError:
             if not write:
                 return None
             path.unlink(missing_ok=True)  # damaged: it is only a cache
@@ -242,7 +242,7 @@ class StateCache:
 
     def _transaction(self) -> _Transaction:
         if not self.write:
-            raise StoreError(f"{self.path}: the state cache was opened read-only")
+            raise StoreInputError(f"{self.path}: the state cache was opened read-only")
         return _Transaction(self._db)
 
 

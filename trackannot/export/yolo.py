@@ -23,7 +23,7 @@ import numpy as np
 import yaml
 
 from trackannot.boxes import Boxes
-from trackannot.errors import StoreError
+from trackannot.errors import StoreInputError
 from trackannot.export.coco import check_boxes
 from trackannot.export.meta import VideoMeta
 
@@ -65,13 +65,13 @@ def write_yolo(directory: str | Path, boxes: Boxes, meta: VideoMeta, *,
 
     Raises:
         InputFormatError: boxes that do not fit `meta` (see `trackannot.export.coco.check_boxes`).
-        StoreError: `directory` already exists and not `overwrite`.
+        StoreInputError: `directory` already exists and not `overwrite`.
     """
     directory = Path(directory)
     check_boxes(boxes, meta, what="write_yolo")
     if directory.exists() and not overwrite:
-        raise StoreError(f"{directory} exists; write_yolo would overwrite it: remove it or "
-                         "choose another directory")
+        raise StoreInputError(f"{directory} exists; write_yolo would overwrite it: remove it or "
+                              "choose another directory")
     partial = directory.with_name(directory.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
