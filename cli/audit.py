@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from trackannot.errors import ConfigError, StoreError, TrackannotError
+from trackannot.errors import ConfigError, CorruptStoreError, TrackannotError
 
 __all__ = ["audit"]
 
@@ -28,7 +28,7 @@ def _review_config(result: Any) -> Any:
     try:
         return ReviewConfig(**{k: v for k, v in stored.items() if k in known})
     except (TypeError, ConfigError) as err:
-        raise StoreError(f"{result.key}: stored review settings {stored} do not load: {err}") from err
+        raise CorruptStoreError(f"{result.key}: stored review settings {stored} do not load: {err}") from err
 
 
 def _audit_video(result: Any, manual_k: int) -> dict[str, Any] | None:

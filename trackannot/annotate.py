@@ -21,7 +21,9 @@ import numpy as np
 from trackannot.corrections import (
     Corrections, Op, format_corrections, load_json, read_corrections_file,
 )
-from trackannot.errors import InputFormatError, StoreError
+from trackannot.errors import (
+    CorruptStoreError, InputFormatError, StoreConflictError, StoreNotFoundError,
+)
 from trackannot.export.meta import VideoMeta
 from trackannot.keyframes import Keyframes
 from trackannot.review import Answers, ReviewQueue, answers_from_lines, read_answer_file
@@ -62,7 +64,7 @@ def video_meta(result: VideoResult) -> VideoMeta:
     video = result.attrs.get("video") or {}
     width, height = int(video.get("width") or 0), int(video.get("height") or 0)
     if width <= 0 or height <= 0:
-        raise StoreError(f"{result.key}: the store does not record the video's frame size")
+        raise CorruptStoreError(f"{result.key}: the store does not record the video's frame size")
     fps = video_fps(result)
     names = (result.attrs.get("detector") or {}).get("class_names")
     if not names:
@@ -223,21 +225,21 @@ def check_queue(result: VideoResult, queue_id: str) -> ReviewQueue:
     records = {r["id"]: r for r in result.queue_records()}
     if queue_id not in records:
         known = ", ".join(records) or "none (run `trackannot review` first)"
-        raise StoreError(f"{result.key}: no review queue {queue_id!r}; queues: {known}")
+        raise StoreNotFoundError(f"{result.key}: no review queue {queue_id!r}; queues: {known}")
     record = records[queue_id]
     if record["status"] != "open":
         newer = record["superseded_by"]
-        raise StoreError(f"{result.key}: queue {queue_id} was re-ranked as {newer} (the annotation "
-                         f"changed since it was built); answer {newer}'s items")
+        raise StoreConflictError(f"{result.key}: queue {queue_id} was re-ranked as {newer} (the "
+                                 f"annotation changed since it was built); answer {newer}'s items")
     info = result.log_info()
     since = result.batches(int(record.get("based_on_batches", 0))) \
         if info.rows != int(record["based_on"]) else []
     others = [b for b in since if b.get("queue") != queue_id]
     if others:
         landed = sum(b["rows"][1] - b["rows"][0] for b in others)
-        raise StoreError(f"{result.key}: queue {queue_id} is stale: {landed} corrections in "
-                         f"{len(others)} batch(es) landed since it was built; run `trackannot "
-                         "review` again and answer the new queue")
+        raise StoreConflictError(f"{result.key}: queue {queue_id} is stale: {landed} corrections "
+                                 f"in {len(others)} batch(es) landed since it was built; run "
+                                 "`trackannot review` again and answer the new queue")
     return result.read_queue(queue_id)
 
 
