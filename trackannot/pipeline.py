@@ -426,10 +426,9 @@ def track_videos(
 
     Raises:
         VideoDecodeError: no video can be opened at all (nothing is written).
-        StoreNotFoundError: `store` exists but is not a trackannot store (nothing is written).
-        StoreInputError: a video's group was made from another configuration, detector or
-            file, or `overwrite` would discard corrections without `discard_corrections`
-            (nothing is written).
+        StoreInputError: `store` exists but is not a trackannot store, a video's group was
+            made from another configuration, detector or file, or `overwrite` would discard
+            corrections without `discard_corrections` (nothing is written).
         InputFormatError, WeightsNotFoundError: from the stages; groups being written stay
             "running" at their last commit, so a rerun resumes them.
     """
