@@ -30,7 +30,12 @@ from tests.export.keyframe_cases import (
 )
 from trackannot.boxes import Origin
 from trackannot.errors import InputFormatError
-from trackannot.export.labelstudio import format_labelstudio, read_labelstudio, write_labelstudio
+from trackannot.export.labelstudio import (
+    format_labelstudio,
+    labelstudio_keyframes,
+    read_labelstudio,
+    write_labelstudio,
+)
 from trackannot.export.meta import VideoMeta, close_tracks
 from trackannot.interpolate import interpolate_linear
 from trackannot.keyframes import Keyframes
@@ -286,3 +291,23 @@ def test_round_trip_of_closed_tracks_matches_close_tracks(tmp_path: Path) -> Non
     keys = Keyframes.create(track_id=[2, 5], frame=[7, 59], xyxy=[[1, 2, 3, 4], [5, 6, 7, 8]])
     back = read_labelstudio(write_labelstudio(tmp_path / "a.json", keys, META), META)
     assert back.equals(close_tracks(keys, META.num_frames))
+
+
+@pytest.mark.parametrize("seed", SEEDS[:3])
+def test_a_result_list_in_memory_reads_as_its_file(tmp_path: Path, seed: int) -> None:
+    keys = canonical_keyframes(seed)
+    task = json.loads(json.dumps(format_labelstudio(keys, META, as_predictions=True)))[0]
+    result = task["predictions"][0]["result"]
+    assert labelstudio_keyframes(result, META, "webhook").equals(keys)
+    path = write_labelstudio(tmp_path / "a.json", keys, META, as_predictions=True)
+    assert labelstudio_keyframes(result, META).equals(read_labelstudio(path, META))
+
+
+@pytest.mark.parametrize(("result", "pattern"), [
+    ({"id": "t1"}, r"^webhook result is \{'id': 't1'\}, expected a list of regions$"),
+    ([{"id": "t1", "type": "videorectangle", "value": []}],
+     r"^webhook result\[0\]\.value is \[\], expected dict$"),
+], ids=["not-a-list", "bad-value"])
+def test_a_bad_result_list_names_where(result: Any, pattern: str) -> None:
+    with pytest.raises(InputFormatError, match=pattern):
+        labelstudio_keyframes(result, META, "webhook result")

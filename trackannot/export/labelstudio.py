@@ -63,7 +63,7 @@ from trackannot.export.meta import (
 from trackannot.keyframes import Keyframes
 from trackannot.validate import INT64_MAX, check_box, check_frame_box, check_number
 
-__all__ = ["format_labelstudio", "read_labelstudio", "write_labelstudio"]
+__all__ = ["format_labelstudio", "labelstudio_keyframes", "read_labelstudio", "write_labelstudio"]
 
 # LS measures framesCount in the browser as ceil (or round) of duration x framerate, which can
 # differ by one from the decoded frame count; a larger difference means another video or a wrong
@@ -201,6 +201,27 @@ def read_labelstudio(
     data = load_json(_read_text(path, "Label Studio file"), str(path), document=True)
     where, task = _pick_task(data, path, meta)
     where, result = _pick_result(task, where, annotation)
+    return labelstudio_keyframes(result, meta, where)
+
+
+def labelstudio_keyframes(result: Any, meta: VideoMeta, where: str = "result") -> Keyframes:
+    """The videorectangle regions of one annotation's (or prediction's) `result` list, in memory
+    (what `read_labelstudio` reads from a file; an ML backend gets it in a webhook).
+
+    Args:
+        result: the annotation's `result`: a list of regions; regions of other types are
+            ignored.
+        meta: the video, as for `read_labelstudio`.
+        where: how messages name the list (e.g. "webhook annotation 12 result").
+
+    Returns:
+        Keyframes, as `read_labelstudio` returns them.
+
+    Raises:
+        InputFormatError: as `read_labelstudio`, naming `where` and the JSON path of the value.
+    """
+    if not isinstance(result, list):
+        raise InputFormatError(f"{where} is {result!r:.80}, expected a list of regions")
     regions = [
         (f"{where}[{i}]", r) for i, r in enumerate(result)
         if isinstance(r, dict) and r.get("type") == "videorectangle"
