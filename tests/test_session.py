@@ -168,3 +168,14 @@ def test_a_running_video_reports_progress_and_refuses_reads(store: Path) -> None
     with pytest.raises(RunIncompleteError) as err:
         session.boxes(0, 10)
     assert http_status(err.value) == 409
+
+
+def test_track_ids_include_tracks_absent_everywhere(store: Path) -> None:
+    session = VideoSession.open(store)
+    assert session.track_ids == [1, 2]
+    first = int(session.boxes()[session.boxes().track_id == 2].frame[0])
+    session.apply(_edits([{"op": "absent", "track": 2, "frame": first},
+                          {"op": "create", "frame": 5, "box": [1, 1, 9, 9], "class": 0}]),
+                  author="ana")
+    assert 2 not in set(session.boxes().track_id.tolist())
+    assert session.track_ids == [1, 2, 3]  # track 2 keeps its id; the new one got the next

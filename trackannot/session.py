@@ -188,6 +188,12 @@ class VideoSession:
     def num_frames(self) -> int:
         return self.result.num_frames
 
+    @property
+    def track_ids(self) -> list[int]:
+        """Every track id of the current annotation, ascending, also of tracks absent in
+        every frame (a track a tool adds needs an id none of these has)."""
+        return list(self._state().state.track_ids)
+
     def progress(self) -> dict[str, Any]:
         """What a server reports about the video: status, frames committed, revision."""
         result = self.result
