@@ -34,6 +34,7 @@ from trackannot.export.labelstudio import (
     format_labelstudio,
     labelstudio_keyframes,
     read_labelstudio,
+    region_track_id,
     write_labelstudio,
 )
 from trackannot.export.meta import VideoMeta, close_tracks
@@ -311,3 +312,11 @@ def test_a_result_list_in_memory_reads_as_its_file(tmp_path: Path, seed: int) ->
 def test_a_bad_result_list_names_where(result: Any, pattern: str) -> None:
     with pytest.raises(InputFormatError, match=pattern):
         labelstudio_keyframes(result, META, "webhook result")
+
+
+@pytest.mark.parametrize(("region", "want"), [
+    ({"id": "t7"}, 7), ({"id": "t0"}, 0), ({"id": "Xk9_2aBc"}, None), ({"id": "t" + "9" * 20}, None),
+    ({}, None), ("t7", None),
+], ids=["ours", "zero", "drawn-in-ls", "past-int64", "no-id", "not-a-region"])
+def test_region_track_id(region: Any, want: int | None) -> None:
+    assert region_track_id(region) == want

@@ -63,7 +63,10 @@ from trackannot.export.meta import (
 from trackannot.keyframes import Keyframes
 from trackannot.validate import INT64_MAX, check_box, check_frame_box, check_number
 
-__all__ = ["format_labelstudio", "labelstudio_keyframes", "read_labelstudio", "write_labelstudio"]
+__all__ = [
+    "format_labelstudio", "labelstudio_keyframes", "read_labelstudio", "region_track_id",
+    "write_labelstudio",
+]
 
 # LS measures framesCount in the browser as ceil (or round) of duration x framerate, which can
 # differ by one from the decoded frame count; a larger difference means another video or a wrong
@@ -252,6 +255,13 @@ def _read_text(path: Path, what: str) -> str:
         raise InputFormatError(f"{path}: not UTF-8 text ({err})") from err
     except OSError as err:
         raise InputFormatError(f"cannot read {path}: {err.strerror or err}") from err
+
+
+def region_track_id(region: Any) -> int | None:
+    """The track id a region's id "t<id>" names (as `format_labelstudio` writes it), or None
+    for a region drawn in Label Studio (its ids are random strings): a new track."""
+    match = _region_id(region) if isinstance(region, dict) else None
+    return int(match.group(1)) if match else None
 
 
 def _region_id(region: dict[str, Any]) -> re.Match[str] | None:
