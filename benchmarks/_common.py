@@ -1,4 +1,5 @@
-"""Benchmark helpers: write a result JSON atomically and describe the machine it ran on."""
+"""Benchmark helpers: write a result JSON atomically, describe the machine it ran on, time a call
+and read this process's peak resident set."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import json
 import os
 import platform
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numba
 import numpy as np
 
-__all__ = ["machine_info", "result_doc", "write_json"]
+__all__ = ["machine_info", "reset_peak_rss", "result_doc", "timed", "vm_hwm_mib",
+           "vm_rss_mib", "write_json"]
 
 
 def write_json(path: Path, doc: Any, *, indent: int = 1, final_newline: bool = False) -> Path:
@@ -62,3 +65,47 @@ def result_doc(module: str, results: Any, **fields: Any) -> dict[str, Any]:
     """
     return {"command": f"python -m {module} " + " ".join(sys.argv[1:]), **fields,
             "python": platform.python_version(), "machine": machine_info(), "results": results}
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    """Wall seconds of one call of `fn`."""
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def vm_hwm_mib() -> float | None:
+    """This process's peak resident set since start or the last `reset_peak_rss` (/proc VmHWM),
+    MiB; None where /proc is not there. (getrusage's ru_maxrss cannot be reset, and Linux keeps
+    it across the exec of a spawned process.)"""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def vm_rss_mib() -> float | None:
+    """This process's resident set now (/proc VmRSS), MiB; None where /proc is not there."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0: write 5 to clear_refs); False where the
+    kernel does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        return False
+    return True

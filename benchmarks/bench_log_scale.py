@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._common import result_doc, write_json
+from benchmarks._common import result_doc, timed, write_json
 from trackannot.annotate import apply_corrections
 from trackannot.boxes import Boxes
 from trackannot.config import PipelineConfig, StoreConfig, config_to_dict
@@ -115,12 +115,6 @@ def one_edit(path: Path, rng: np.random.Generator, frames: int, concurrent: int)
     path.write_text(json.dumps({"op": "adjust", "track": int(ids[i]), "frame": f,
                                 "box": box}) + "\n")
     return path
-
-
-def timed(fn) -> float:  # noqa: ANN001
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def main() -> None:

@@ -74,7 +74,7 @@ from typing import Any, Callable
 import av
 import numpy as np
 
-from benchmarks._common import result_doc, write_json
+from benchmarks._common import reset_peak_rss, result_doc, vm_hwm_mib, write_json
 from trackannot.boxes import Boxes
 from trackannot.config import DecodeConfig, DetectConfig, PipelineConfig
 from trackannot.decode import FrameBatch, decode_frames, probe_video
@@ -383,28 +383,6 @@ def _time_ultralytics(clip: Clip, weights: Path, imgsz: int, device: str,
 # -- peak RSS (one fresh process per clip) ---------------------------------------------------------
 
 
-def _vm_hwm_mib() -> float | None:
-    """This process's peak resident set since start or the last reset (/proc VmHWM), MiB."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0: write 5 to clear_refs)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as refs:
-            refs.write("5")
-    except OSError:
-        return False
-    return True
-
-
 def _rss_child(clip: Path, cfg: PipelineConfig, store: Path) -> dict[str, float | None]:
     """In a fresh process: e2e on `clip`; peak RSS (VmHWM) in MiB.
 
@@ -420,12 +398,12 @@ def _rss_child(clip: Path, cfg: PipelineConfig, store: Path) -> dict[str, float 
     first = _predecode(clip, 1, decode_config_for(cfg, detector))
     detector.detect(first)
     Tracker(cfg.track).update(Boxes.empty(), frame=0)
-    setup = _vm_hwm_mib()
-    reset = _reset_peak()
+    setup = vm_hwm_mib()
+    reset = reset_peak_rss()
     t0 = time.perf_counter()
     summary = track_video(clip, store, "clip", cfg, detector)
     seconds = time.perf_counter() - t0
-    run = _vm_hwm_mib()
+    run = vm_hwm_mib()
     return {"frames": summary.frames, "e2e_fps": summary.frames / seconds,
             "setup_rss_mib": setup, "run_peak_rss_mib": run if reset else None,
             "peak_rss_mib": max(setup or 0.0, run or 0.0) or None}
