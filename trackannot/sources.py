@@ -8,12 +8,13 @@ video of a store by track and frame range, so a batch reads the tracks it touche
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
 
-from trackannot.boxes import Boxes
+from trackannot.boxes import COLUMNS, Boxes
 
 if TYPE_CHECKING:
     from trackannot.store import VideoResult
@@ -107,9 +108,13 @@ class MemorySource:
 class StoreSource:
     """A `TrackSource` reading one video of a store by track and frame range (module docstring).
 
-    The video's frame index and row offsets are read once; a track's automatic boxes are the
-    rows of its frame extent, filtered; detections are read for the frame window asked and kept,
-    so the segments of an edit, which lie inside the window of its track, read nothing more.
+    Nothing is read whole: a frame's rows are found from the row offsets of that frame alone
+    (the frame index is read whole only for a video whose processed frames are not 0..n-1, one
+    sampled at a lower rate), and table rows are read in blocks aligned to the store's chunks,
+    the last few blocks of each table kept (`_Blocks`). A track's automatic boxes are its rows
+    in the blocks of its frame extent; detections are the rows of the frames asked. Tracks that
+    lie near each other (the tracks of a frame range, the detections of their keyframes) then
+    decode each chunk once, and memory stays that of a few chunks whatever the video's length.
 
     Args:
         result: the video's group.
@@ -126,15 +131,25 @@ class StoreSource:
         self._extents = extents
         self._edits = edits
         self._strength = strength
-        self._index, _ = result.frames()
-        self._starts = {table: result.row_starts(table) for table in ("tracks", "detections")}
-        self._window: tuple[int, int, Boxes] | None = None
+        self._frames, _ = result.committed()
+        # processed frames 0..n-1 (decoded frames are written once each, in order, so the
+        # entries increase): frame f is entry f; otherwise look frames up in the index
+        dense = self._frames == 0 or (result.frame_index(0, 1)[0] == 0 and result.frame_index(
+            self._frames - 1, self._frames)[0] == self._frames - 1)
+        self._index = None if dense else result.frame_index()
+        self._blocks = {table: _Blocks(result, table) for table in ("tracks", "detections")}
 
-    def _rows(self, table: str, start: int, stop: int) -> Boxes:
-        """Rows of decoded frames start..stop-1 of `table`."""
+    def _entries(self, start: int, stop: int) -> tuple[int, int]:
+        """Positions of decoded frames start and stop among the processed frames."""
+        if self._index is None:
+            return min(max(start, 0), self._frames), min(max(stop, 0), self._frames)
         lo, hi = np.searchsorted(self._index, [start, stop], side="left")
-        starts = self._starts[table]
-        return self._result.read_rows(table, int(starts[lo]), int(starts[hi]))
+        return int(lo), int(hi)
+
+    def _rows(self, table: str, start: int, stop: int, track: int | None = None) -> Boxes:
+        """Rows of decoded frames start..stop-1 of `table` (of one track only: `track`)."""
+        lo, hi = self._entries(start, stop)
+        return self._blocks[table].rows(lo, hi, track)
 
     def auto_ids(self) -> set[int]:
         return set(self._extents)
@@ -146,8 +161,7 @@ class StoreSource:
         if original not in self._extents:
             return Boxes.empty()
         first, last = self._extents[original]
-        rows = self._rows("tracks", first, last + 1)
-        rows = rows[rows.track_id == original]
+        rows = self._rows("tracks", first, last + 1, original)
         if self._strength > 0:
             from trackannot.smooth import smooth_tracks
 
@@ -155,13 +169,79 @@ class StoreSource:
         return rows
 
     def detections(self, start: int, stop: int) -> Boxes | None:
-        window = self._window
-        if window is None or not window[0] <= start <= stop <= window[1]:
-            self._window = window = (start, stop, self._rows("detections", start, stop))
-        return window[2].frame_range(start, stop)
+        return self._rows("detections", start, stop)
 
     def edits(self, track: int) -> TrackEdits | None:
         return self._edits(track) if self._edits is not None else None
+
+
+# a block holds at least this many rows (whole chunks); this many rows of blocks are kept per
+# table: 4 chunks of the default 65,536 rows, about 14 MB of boxes
+_BLOCK_ROWS = 16_384
+_KEEP_ROWS = 4 * 65_536
+
+
+class _Blocks:
+    """Rows of one table of a stored video, read in blocks of whole chunks; the last few blocks
+    are kept (least recently used first out), and so are blocks of the table's row offsets."""
+
+    def __init__(self, result: VideoResult, table: str) -> None:
+        self._result = result
+        self._table = table
+        self._frames, rows = result.committed()
+        self._rows = rows[table]
+        chunk, starts_chunk = result.chunk_rows(table)
+        self._size = chunk * -(-_BLOCK_ROWS // chunk)
+        self._keep = max(2, _KEEP_ROWS // self._size)
+        self._starts_size = starts_chunk * -(-_BLOCK_ROWS // starts_chunk)
+        self._blocks: OrderedDict[int, Boxes] = OrderedDict()
+        self._starts: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def rows(self, lo: int, hi: int, track: int | None) -> Boxes:
+        """Rows of processed frames lo..hi-1 (those of `track` only, unless None)."""
+        r0, r1 = self._start(lo), self._start(hi)
+        parts = []
+        size = self._size
+        for k in range(r0 // size, (r1 - 1) // size + 1) if r1 > r0 else ():
+            block = self._block(k)
+            a, b = max(r0 - k * size, 0), min(r1 - k * size, size)
+            cols = {name: col[a:b] for name, col in block.columns().items()}
+            if track is not None:
+                keep = np.flatnonzero(cols["track_id"] == track)
+                cols = {name: col[keep] for name, col in cols.items()}
+            parts.append(cols)
+        if not parts:
+            return Boxes.empty()
+        if len(parts) == 1:
+            return Boxes._trusted(**{name: col.copy() if track is None else col
+                                     for name, col in parts[0].items()})
+        return Boxes._trusted(**{name: np.concatenate([p[name] for p in parts])
+                                 for name in COLUMNS})
+
+    def _start(self, entry: int) -> int:
+        """The first row of processed frame `entry` (the committed rows for the last + 1)."""
+        if entry >= self._frames:
+            return self._rows
+        k, size = entry // self._starts_size, self._starts_size
+        if k in self._starts:
+            self._starts.move_to_end(k)
+        else:
+            self._starts[k] = self._result.row_starts(self._table, k * size,
+                                                      min((k + 1) * size, self._frames))
+            if len(self._starts) > self._keep:
+                self._starts.popitem(last=False)
+        return int(self._starts[k][entry - k * size])
+
+    def _block(self, k: int) -> Boxes:
+        if k in self._blocks:
+            self._blocks.move_to_end(k)
+        else:
+            size = self._size
+            self._blocks[k] = self._result.read_rows(self._table, k * size,
+                                                     min((k + 1) * size, self._rows))
+            if len(self._blocks) > self._keep:
+                self._blocks.popitem(last=False)
+        return self._blocks[k]
 
 
 def track_extents(result: VideoResult) -> dict[int, tuple[int, int]]:

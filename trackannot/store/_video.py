@@ -129,11 +129,34 @@ class VideoResult:
                             self.key)
         return Boxes(**dict(zip(COLUMNS, columns)))
 
-    def row_starts(self, table: str = "tracks") -> npt.NDArray[np.int64]:
-        """(f + 1,) int64 offsets of each committed frame's rows in `read(table=table)`."""
+    def row_starts(self, table: str = "tracks", start: int = 0,
+                   stop: int | None = None) -> npt.NDArray[np.int64]:
+        """Offsets of committed frames start..stop (inclusive) in the rows of `table`:
+        (stop - start + 1,) int64, where entry f is the first row of the f-th processed frame
+        and entry f (the committed frames) is the table's committed row count. Default: every
+        frame, (f + 1,); only the entries asked are read."""
         n_frames, rows = self.committed()
-        starts = self._rows(f"{table}/row_start", 0, n_frames)
-        return np.append(starts, np.int64(rows[table])).astype(np.int64)
+        stop = n_frames if stop is None else int(stop)
+        if not 0 <= start <= stop <= n_frames:
+            raise StoreInputError(f"{self.key}/{table}: row offsets of frames {start}..{stop} "
+                                  f"asked; {n_frames} frames committed")
+        starts = self._rows(f"{table}/row_start", start, min(stop + 1, n_frames))
+        if stop == n_frames:
+            starts = np.append(starts, np.int64(rows[table]))
+        return starts.astype(np.int64)
+
+    def frame_index(self, start: int = 0, stop: int | None = None) -> npt.NDArray[np.int64]:
+        """Decoded frame index of committed frames start..stop-1 (default: all), reading only
+        those entries (`frames` reads every entry and its time)."""
+        n_frames, _ = self.committed()
+        stop = n_frames if stop is None else min(int(stop), n_frames)
+        return self._rows("frames/index", start, stop).astype(np.int64)
+
+    def chunk_rows(self, table: str = "tracks") -> tuple[int, int]:
+        """(rows per chunk of `table`'s columns, entries per chunk of its row offsets): reads
+        aligned to them decode each chunk once."""
+        return (int(self._array(f"{table}/frame").chunks[0]),
+                int(self._array(f"{table}/row_start").chunks[0]))
 
     def column(self, table: str, name: str) -> np.ndarray:
         """One column of `table`, every committed row (e.g. `column("tracks", "track_id")`)."""
