@@ -51,7 +51,8 @@ from numba import njit, prange
 
 from trackannot.kernels.interp import linear_fill_numpy
 
-__all__ = ["NUM_PARAMS", "guided_fill", "guided_fill_numpy", "guided_params"]
+__all__ = ["NUM_PARAMS", "guided_fill", "guided_fill_numpy", "guided_fill_serial",
+           "guided_params"]
 
 # layout of `params` (float64 vector); meanings and trade-offs: InterpolateConfig
 P_MIN_SCORE = 0
@@ -484,6 +485,28 @@ def guided_fill(
     """
     # each track writes only its rows out_start[t]:out_start[t + 1]: independent outputs
     for t in prange(seg_start.shape[0] - 1):
+        _fill_track(key_frame, key_xyxy, key_outside, seg_start[t], seg_start[t + 1], det_start,
+                    det_xyxy, det_score, params, out_start[t], out_frame, out_xyxy, out_key)
+
+
+@njit(cache=True)
+def guided_fill_serial(
+    key_frame: np.ndarray,
+    key_xyxy: np.ndarray,
+    key_outside: np.ndarray,
+    seg_start: np.ndarray,
+    out_start: np.ndarray,
+    det_start: np.ndarray,
+    det_xyxy: np.ndarray,
+    det_score: np.ndarray,
+    params: np.ndarray,
+    out_frame: np.ndarray,
+    out_xyxy: np.ndarray,
+    out_key: np.ndarray,
+) -> None:
+    """`guided_fill` on one thread, for a few tracks (`trackannot.kernels.interp.
+    PARALLEL_MIN_ROWS`); same arguments and result."""
+    for t in range(seg_start.shape[0] - 1):
         _fill_track(key_frame, key_xyxy, key_outside, seg_start[t], seg_start[t + 1], det_start,
                     det_xyxy, det_score, params, out_start[t], out_frame, out_xyxy, out_key)
 

@@ -23,7 +23,14 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit, prange
 
-__all__ = ["linear_counts", "linear_counts_numpy", "linear_fill", "linear_fill_numpy"]
+__all__ = ["PARALLEL_MIN_ROWS", "linear_counts", "linear_counts_numpy", "linear_counts_serial",
+           "linear_fill", "linear_fill_numpy", "linear_fill_serial"]
+
+# Below this many output rows (or keyframes) the one-thread kernels (`*_serial`) win: a parallel
+# launch costs tens of microseconds on an idle machine and milliseconds on a busy one (the worker
+# threads must be scheduled first), while a row costs nanoseconds (linear) to a fraction of a
+# microsecond (guided); the tracks of a frame-range read or of an edit come one at a time.
+PARALLEL_MIN_ROWS = 20_000
 
 
 @njit(cache=True)
@@ -57,6 +64,18 @@ def linear_counts(
     counts = np.zeros(max(n_tracks, 0), dtype=np.int64)
     # each track writes only counts[k]: independent outputs
     for k in prange(n_tracks):
+        counts[k] = _track_count(key_frame, key_outside, seg_start[k], seg_start[k + 1])
+    return counts
+
+
+@njit(cache=True)
+def linear_counts_serial(
+    key_frame: np.ndarray, key_outside: np.ndarray, seg_start: np.ndarray
+) -> np.ndarray:
+    """`linear_counts` on one thread, for a few tracks (`PARALLEL_MIN_ROWS`); same result."""
+    n_tracks = seg_start.shape[0] - 1
+    counts = np.zeros(max(n_tracks, 0), dtype=np.int64)
+    for k in range(n_tracks):
         counts[k] = _track_count(key_frame, key_outside, seg_start[k], seg_start[k + 1])
     return counts
 
@@ -124,21 +143,44 @@ def linear_fill(
     """
     # each track writes only its rows out_start[k]:out_start[k + 1]: independent outputs
     for k in prange(seg_start.shape[0] - 1):
-        lo = seg_start[k]
-        hi = seg_start[k + 1]
-        r = out_start[k]
-        for i in range(lo, hi):
-            if key_outside[i]:
-                continue  # outside: no boxes until the next keyframe
-            if i + 1 < hi:
-                span = key_frame[i + 1] - key_frame[i]
-                _fill_segment(i, key_frame[i], span, key_xyxy, i + 1, r,
-                              out_frame, out_xyxy, out_key)
-                r += span
-            else:
-                # the last keyframe: its own box only (span 1, heading nowhere)
-                _fill_segment(i, key_frame[i], 1, key_xyxy, i, r, out_frame, out_xyxy, out_key)
-                r += 1
+        _fill_track(key_frame, key_xyxy, key_outside, seg_start[k], seg_start[k + 1],
+                    out_start[k], out_frame, out_xyxy, out_key)
+
+
+@njit(cache=True)
+def linear_fill_serial(
+    key_frame: np.ndarray,
+    key_xyxy: np.ndarray,
+    key_outside: np.ndarray,
+    seg_start: np.ndarray,
+    out_start: np.ndarray,
+    out_frame: np.ndarray,
+    out_xyxy: np.ndarray,
+    out_key: np.ndarray,
+) -> None:
+    """`linear_fill` on one thread, for a few tracks (`PARALLEL_MIN_ROWS`); same result."""
+    for k in range(seg_start.shape[0] - 1):
+        _fill_track(key_frame, key_xyxy, key_outside, seg_start[k], seg_start[k + 1],
+                    out_start[k], out_frame, out_xyxy, out_key)
+
+
+@njit(cache=True)
+def _fill_track(key_frame: np.ndarray, key_xyxy: np.ndarray, key_outside: np.ndarray, lo: int,
+                hi: int, r: int, out_frame: np.ndarray, out_xyxy: np.ndarray,
+                out_key: np.ndarray) -> None:
+    """Rows of one track (keyframes lo:hi) from output row r on."""
+    for i in range(lo, hi):
+        if key_outside[i]:
+            continue  # outside: no boxes until the next keyframe
+        if i + 1 < hi:
+            span = key_frame[i + 1] - key_frame[i]
+            _fill_segment(i, key_frame[i], span, key_xyxy, i + 1, r,
+                          out_frame, out_xyxy, out_key)
+            r += span
+        else:
+            # the last keyframe: its own box only (span 1, heading nowhere)
+            _fill_segment(i, key_frame[i], 1, key_xyxy, i, r, out_frame, out_xyxy, out_key)
+            r += 1
 
 
 def _emitted_per_key(

@@ -45,9 +45,16 @@ __all__ = [
     "MISSING",
     "OBSERVED",
     "PINNED",
+    "PARALLEL_MIN_ROWS",
     "smooth_runs",
     "smooth_runs_numpy",
+    "smooth_runs_serial",
 ]
+
+# Below this many rows `smooth_runs_serial` wins: a parallel launch costs tens of microseconds
+# on an idle machine and milliseconds on a busy one (the worker threads must be scheduled); one
+# track of a few thousand rows, as a frame-range read or an edit smooths, takes well under that.
+PARALLEL_MIN_ROWS = 50_000
 
 OBSERVED = 0
 PINNED = 1
@@ -220,13 +227,27 @@ def smooth_runs(xyxy: np.ndarray, mode: np.ndarray, run_start: np.ndarray, stren
     inv_strength4 = 1.0 / strength**4
     # each run writes only its own rows run_start[k]:run_start[k + 1]: independent outputs
     for k in prange(run_start.shape[0] - 1):
-        lo = run_start[k]
-        hi = run_start[k + 1]
-        if hi - lo == 1:
-            for c in range(4):
-                out_xyxy[lo, c] = xyxy[lo, c]
-        elif hi > lo:
-            _smooth_run(xyxy, mode, lo, hi, inv_strength4, out_xyxy)
+        _smooth_one(xyxy, mode, run_start[k], run_start[k + 1], inv_strength4, out_xyxy)
+
+
+@njit(cache=True)
+def smooth_runs_serial(xyxy: np.ndarray, mode: np.ndarray, run_start: np.ndarray,
+                       strength: float, out_xyxy: np.ndarray) -> None:
+    """`smooth_runs` on one thread, for a few rows (`PARALLEL_MIN_ROWS`); same result."""
+    inv_strength4 = 1.0 / strength**4
+    for k in range(run_start.shape[0] - 1):
+        _smooth_one(xyxy, mode, run_start[k], run_start[k + 1], inv_strength4, out_xyxy)
+
+
+@njit(cache=True)
+def _smooth_one(xyxy: np.ndarray, mode: np.ndarray, lo: int, hi: int, inv_strength4: float,
+                out_xyxy: np.ndarray) -> None:
+    """One run, rows lo:hi (a one-row run keeps its box)."""
+    if hi - lo == 1:
+        for c in range(4):
+            out_xyxy[lo, c] = xyxy[lo, c]
+    elif hi > lo:
+        _smooth_run(xyxy, mode, lo, hi, inv_strength4, out_xyxy)
 
 
 def smooth_runs_numpy(xyxy: npt.NDArray[np.float32], mode: npt.NDArray[np.uint8],

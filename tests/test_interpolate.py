@@ -152,3 +152,36 @@ def test_detections_by_frame_layout() -> None:
     assert xyxy.dtype == np.float32 and score.tolist() == pytest.approx([.5, .6, .7])
     assert detections_by_frame(dets, num_frames=7)[0].tolist() == [0, 0, 2, 2, 2, 3, 3, 3]
     assert detections_by_frame(Boxes.empty())[0].tolist() == [0]
+    # from frame 2 on: the same offsets, the rows of frames before 2 never referenced
+    assert detections_by_frame(dets, num_frames=7, first=2)[0].tolist() == [2, 2, 2, 3, 3, 3]
+    assert detections_by_frame(dets, first=9)[0].tolist() == [3]
+
+
+def test_guided_kernel_gives_the_same_rows_counted_from_the_first_keyframe(
+        data_dir: Path) -> None:
+    """`interpolate` gives the kernel frames less the first keyframe's (det_start spans the
+    keyframes, not the video before them); the rows equal those of absolute frames."""
+    from trackannot.interpolate import _params
+    from trackannot.kernels.guided import guided_fill
+    from trackannot.kernels.interp import linear_counts
+
+    keys, dets = tud_campus(data_dir, step=7)
+    track = keys.for_track(int(np.unique(keys.track_id)[1]))[2:]
+    first = int(track.frame[0])
+    assert first > 0 and len(track) >= 3
+    _, seg_start = track.track_bounds()
+    counts = linear_counts(track.frame, track.outside, seg_start)
+    out_start = np.r_[0, np.cumsum(counts)].astype(np.int64)
+    outputs = []
+    for shift in (0, first):
+        det_start, det_xyxy, det_score = detections_by_frame(dets, first=shift)
+        out = (np.empty(out_start[-1], np.int64), np.empty((out_start[-1], 4), np.float32),
+               np.empty(out_start[-1], np.int64))
+        guided_fill(track.frame - shift, np.ascontiguousarray(track.xyxy), track.outside,
+                    seg_start, out_start, det_start, det_xyxy, det_score, _params(GUIDED), *out)
+        outputs.append((out[0] + shift, *out[1:]))
+    for a, b in zip(*outputs):
+        np.testing.assert_array_equal(a, b)
+    got = interpolate(track, dets, GUIDED)
+    order = np.argsort(outputs[0][0])
+    np.testing.assert_array_equal(got.xyxy, outputs[0][1][order])

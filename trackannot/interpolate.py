@@ -19,8 +19,10 @@ from trackannot.boxes import Boxes, Origin, pair_iou
 from trackannot.config import InterpolateConfig
 from trackannot.errors import InputFormatError
 from trackannot.keyframes import Keyframes
-from trackannot.kernels.guided import guided_fill, guided_params
-from trackannot.kernels.interp import linear_counts, linear_fill
+from trackannot.kernels.guided import guided_fill, guided_fill_serial, guided_params
+from trackannot.kernels.interp import (
+    PARALLEL_MIN_ROWS, linear_counts, linear_counts_serial, linear_fill, linear_fill_serial,
+)
 
 __all__ = ["detections_by_frame", "follow_track", "interpolate", "interpolate_linear"]
 
@@ -114,21 +116,23 @@ def follow_track(interpolated: Boxes, keyframes: Keyframes, auto: Boxes, min_iou
 
 
 def detections_by_frame(
-    detections: Boxes, num_frames: int | None = None
+    detections: Boxes, num_frames: int | None = None, first: int = 0
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """CSR layout of the detections for `guided_fill`.
 
     Args:
         detections: `Boxes` sorted by frame (as every `Boxes` is).
         num_frames: frames covered; default one past the last detection's frame.
+        first: the first frame covered; det_start[k] is frame first + k (the kernel is then
+            given frames less `first`), so its length is the span asked, not the video's.
 
     Returns:
-        det_start (num_frames + 1,) int64 row offsets per frame, det_xyxy (d, 4) float32,
-        det_score (d,) float32.
+        det_start (num_frames - first + 1,) int64 row offsets per frame, det_xyxy (d, 4)
+        float32, det_score (d,) float32.
     """
     last = int(detections.frame[-1]) + 1 if len(detections) else 0
-    n = last if num_frames is None else max(int(num_frames), last)
-    det_start = np.searchsorted(detections.frame, np.arange(n + 1)).astype(np.int64)
+    n = max(last if num_frames is None else max(int(num_frames), last), first)
+    det_start = np.searchsorted(detections.frame, np.arange(first, n + 1)).astype(np.int64)
     return (det_start, np.ascontiguousarray(detections.xyxy),
             np.ascontiguousarray(detections.score))
 
@@ -145,20 +149,28 @@ def _interpolate(
     key_frame = keyframes.frame
     key_xyxy = np.ascontiguousarray(keyframes.xyxy)
     key_outside = keyframes.outside
-    counts = linear_counts(key_frame, key_outside, seg_start)
+    few_keys = len(key_frame) < PARALLEL_MIN_ROWS  # threads cost more than they save
+    counts = (linear_counts_serial if few_keys else linear_counts)(key_frame, key_outside,
+                                                                   seg_start)
     out_start = np.zeros(len(counts) + 1, np.int64)
     np.cumsum(counts, out=out_start[1:])
     m = int(out_start[-1])
     out_frame = np.empty(m, np.int64)
     out_xyxy = np.empty((m, 4), np.float32)
     out_key = np.empty(m, np.int64)
+    serial = m < PARALLEL_MIN_ROWS
     if detections is None or cfg is None:
-        linear_fill(key_frame, key_xyxy, key_outside, seg_start, out_start, out_frame, out_xyxy,
-                    out_key)
+        (linear_fill_serial if serial else linear_fill)(
+            key_frame, key_xyxy, key_outside, seg_start, out_start, out_frame, out_xyxy, out_key)
     else:
-        det_start, det_xyxy, det_score = detections_by_frame(detections)
-        guided_fill(key_frame, key_xyxy, key_outside, seg_start, out_start, det_start, det_xyxy,
-                    det_score, _params(cfg), out_frame, out_xyxy, out_key)
+        # the kernel uses frames only as differences and as rows of det_start: counted from
+        # the first keyframe, det_start spans the keyframes, not every frame before them
+        first = int(key_frame.min()) if len(key_frame) else 0
+        det_start, det_xyxy, det_score = detections_by_frame(detections, first=first)
+        (guided_fill_serial if serial else guided_fill)(
+            key_frame - first, key_xyxy, key_outside, seg_start, out_start, det_start, det_xyxy,
+            det_score, _params(cfg), out_frame, out_xyxy, out_key)
+        out_frame += first
     return _wrap(keyframes, track_ids, counts, out_frame, out_xyxy, out_key)
 
 

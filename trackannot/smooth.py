@@ -30,7 +30,9 @@ import numpy as np
 
 from trackannot.boxes import Boxes, Origin
 from trackannot.errors import ConfigError, InputFormatError
-from trackannot.kernels.smooth import MISSING, OBSERVED, PINNED, smooth_runs
+from trackannot.kernels.smooth import (
+    MISSING, OBSERVED, PARALLEL_MIN_ROWS, PINNED, smooth_runs, smooth_runs_serial,
+)
 
 __all__ = [
     "DEFAULT_SMOOTH_SECONDS",
@@ -122,7 +124,9 @@ def smooth_tracks(tracks: Boxes, strength: float = DEFAULT_SMOOTH_STRENGTH) -> B
             f"non-finite box {tracks.xyxy[i].tolist()}; expected finite pixel coordinates"
         )
     smoothed = np.empty_like(xyxy)
-    smooth_runs(xyxy, mode, run_start, float(strength), smoothed)
+    # few rows (a track of a read or an edit): threads would cost more than they save
+    (smooth_runs_serial if len(order) < PARALLEL_MIN_ROWS else smooth_runs)(
+        xyxy, mode, run_start, float(strength), smoothed)
     out = tracks.xyxy.copy()
     out[order] = smoothed
     return tracks.replace(xyxy=out)

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from tests.kernels._nojit import run_without_jit
-from trackannot.kernels.guided import NUM_PARAMS, guided_fill, guided_fill_numpy, guided_params
+from trackannot.kernels.guided import (
+    NUM_PARAMS, guided_fill, guided_fill_numpy, guided_fill_serial, guided_params,
+)
 from trackannot.kernels.interp import linear_counts, linear_fill
 
 Arrays = dict[str, np.ndarray]
@@ -121,6 +123,14 @@ def test_kernel_matches_reference_and_linear_rows(keys: Arrays, dets: Arrays) ->
         assert not moved[is_key].any()
 
 
+@pytest.mark.parametrize(("keys", "dets"), [(ONE_ROW, NO_DETS), scene(1, 1), scene(4, 30, 0.5)],
+                         ids=["one-row", "one-track", "30-tracks-outside"])
+def test_serial_kernel_equals_the_parallel_one(keys: Arrays, dets: Arrays) -> None:
+    got, want = run(guided_fill_serial, keys, dets), run(guided_fill, keys, dets)
+    for name in ("out_frame", "out_xyxy", "out_key"):
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
 def test_without_detections_equals_linear_bit_for_bit() -> None:
     keys, dets = scene(5, 40)
     lin = run(linear_fill, keys, dets)
@@ -201,7 +211,7 @@ _SCRIPT = """
 import sys
 import numba
 import numpy as np
-from trackannot.kernels.guided import guided_fill, guided_params
+from trackannot.kernels.guided import guided_fill, guided_fill_serial, guided_params
 from trackannot.kernels.interp import linear_counts
 if not numba.config.DISABLE_JIT or hasattr(guided_fill, "py_func"):
     sys.exit("JIT was not disabled")
@@ -209,10 +219,13 @@ d = dict(np.load(sys.argv[1]))
 counts = linear_counts(d["key_frame"], d["key_outside"], d["seg_start"])
 out_start = np.r_[0, np.cumsum(counts)].astype(np.int64)
 m = int(out_start[-1])
-out = [np.empty(m, np.int64), np.empty((m, 4), np.float32), np.empty(m, np.int64)]
-guided_fill(d["key_frame"], d["key_xyxy"], d["key_outside"], d["seg_start"], out_start,
-            d["det_start"], d["det_xyxy"], d["det_score"], guided_params(), *out)
-np.savez(sys.argv[2], out_frame=out[0], out_xyxy=out[1], out_key=out[2])
+got = {}
+for tag, fill in (("", guided_fill), ("serial_", guided_fill_serial)):
+    out = [np.empty(m, np.int64), np.empty((m, 4), np.float32), np.empty(m, np.int64)]
+    fill(d["key_frame"], d["key_xyxy"], d["key_outside"], d["seg_start"], out_start,
+         d["det_start"], d["det_xyxy"], d["det_score"], guided_params(), *out)
+    got.update({tag + "out_frame": out[0], tag + "out_xyxy": out[1], tag + "out_key": out[2]})
+np.savez(sys.argv[2], **got)
 """
 
 
@@ -224,3 +237,5 @@ def test_kernel_runs_without_jit(tmp_path: Path) -> None:
     np.testing.assert_array_equal(got["out_frame"], want["out_frame"])
     np.testing.assert_array_equal(got["out_key"], want["out_key"])
     np.testing.assert_allclose(got["out_xyxy"], want["out_xyxy"], rtol=0, atol=1e-3)
+    for name in ("out_frame", "out_xyxy", "out_key"):
+        np.testing.assert_array_equal(got["serial_" + name], got[name], err_msg=name)

@@ -11,8 +11,10 @@ from tests.kernels._nojit import run_without_jit
 from trackannot.kernels.interp import (
     linear_counts,
     linear_counts_numpy,
+    linear_counts_serial,
     linear_fill,
     linear_fill_numpy,
+    linear_fill_serial,
 )
 
 Arrays = dict[str, np.ndarray]
@@ -131,6 +133,16 @@ def test_kernel_matches_reference(seed: int, n_tracks: int) -> None:
     np.testing.assert_array_equal(xyxy, np.array([r[2] for r in rows], np.float32).reshape(-1, 4))
 
 
+@pytest.mark.parametrize("seed,n_tracks", [(0, 1), (1, 7), (3, 2000)],
+                         ids=["one-track", "few", "thousands"])
+def test_serial_kernels_equal_the_parallel_ones(seed: int, n_tracks: int) -> None:
+    key = random_keyframes(seed, n_tracks)
+    for name, a, b in zip(("counts", "frame", "xyxy", "key"),
+                          run(linear_fill_serial, linear_counts_serial, key),
+                          run(linear_fill, linear_counts, key)):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+
+
 @pytest.mark.parametrize("seed", [4, 5, 6])
 def test_passes_through_every_present_keyframe(seed: int) -> None:
     key = random_keyframes(seed, 500)
@@ -179,16 +191,22 @@ _SCRIPT = """
 import sys
 import numba
 import numpy as np
-from trackannot.kernels.interp import linear_counts, linear_fill
+from trackannot.kernels.interp import (
+    linear_counts, linear_counts_serial, linear_fill, linear_fill_serial,
+)
 if not numba.config.DISABLE_JIT or hasattr(linear_fill, "py_func"):
     sys.exit("JIT was not disabled")
 d = dict(np.load(sys.argv[1]))
-c = linear_counts(d["key_frame"], d["key_outside"], d["seg_start"])
-out_start = np.r_[0, np.cumsum(c)].astype(np.int64)
-m = int(out_start[-1])
-f, x, k = np.empty(m, np.int64), np.empty((m, 4), np.float32), np.empty(m, np.int64)
-linear_fill(d["key_frame"], d["key_xyxy"], d["key_outside"], d["seg_start"], out_start, f, x, k)
-np.savez(sys.argv[2], counts=c, frame=f, xyxy=x, key=k)
+out = {}
+for tag, counts, fill in (("", linear_counts, linear_fill),
+                          ("serial_", linear_counts_serial, linear_fill_serial)):
+    c = counts(d["key_frame"], d["key_outside"], d["seg_start"])
+    out_start = np.r_[0, np.cumsum(c)].astype(np.int64)
+    m = int(out_start[-1])
+    f, x, k = np.empty(m, np.int64), np.empty((m, 4), np.float32), np.empty(m, np.int64)
+    fill(d["key_frame"], d["key_xyxy"], d["key_outside"], d["seg_start"], out_start, f, x, k)
+    out.update({tag + "counts": c, tag + "frame": f, tag + "xyxy": x, tag + "key": k})
+np.savez(sys.argv[2], **out)
 """
 
 
@@ -199,3 +217,4 @@ def test_kernels_run_without_jit(tmp_path: Path) -> None:
     assert len(ref[1]) > 100
     for name, value in zip(("counts", "frame", "xyxy", "key"), ref):
         np.testing.assert_array_equal(got[name], value, err_msg=name)
+        np.testing.assert_array_equal(got["serial_" + name], value, err_msg=name)

@@ -14,6 +14,7 @@ from trackannot.kernels.smooth import (
     PINNED,
     smooth_runs,
     smooth_runs_numpy,
+    smooth_runs_serial,
 )
 
 Arrays = dict[str, np.ndarray]
@@ -60,6 +61,13 @@ def test_kernel_equals_reference(seed: int, strength: float) -> None:
     # the smoothing did something: observed rows moved
     moved = (a["mode"] == OBSERVED) & (np.diff(a["run_start"]).repeat(np.diff(a["run_start"])) > 2)
     assert np.abs(got[moved] - a["xyxy"][moved]).max() > 1.0
+
+
+@pytest.mark.parametrize("seed,n_runs", [(0, 1), (1, 25), (2, 400)],
+                         ids=["one-run", "few", "hundreds"])
+def test_serial_kernel_equals_the_parallel_one(seed: int, n_runs: int) -> None:
+    a = random_runs(seed, n_runs)
+    np.testing.assert_array_equal(run(smooth_runs_serial, a, 1.0), run(smooth_runs, a, 1.0))
 
 
 def test_pinned_rows_exact_and_one_row_runs_unchanged() -> None:
@@ -121,13 +129,15 @@ _SCRIPT = """
 import sys
 import numba
 import numpy as np
-from trackannot.kernels.smooth import smooth_runs
+from trackannot.kernels.smooth import smooth_runs, smooth_runs_serial
 if not numba.config.DISABLE_JIT or hasattr(smooth_runs, "py_func"):
     sys.exit("JIT was not disabled")
 d = dict(np.load(sys.argv[1]))
 out = np.full(d["xyxy"].shape, np.nan, np.float32)
 smooth_runs(d["xyxy"], d["mode"], d["run_start"], 1.5, out)
-np.savez(sys.argv[2], out=out)
+serial = np.full(d["xyxy"].shape, np.nan, np.float32)
+smooth_runs_serial(d["xyxy"], d["mode"], d["run_start"], 1.5, serial)
+np.savez(sys.argv[2], out=out, serial=serial)
 """
 
 
@@ -136,3 +146,4 @@ def test_kernel_runs_without_jit(tmp_path: Path) -> None:
     got = run_without_jit(_SCRIPT, a, tmp_path)
     np.testing.assert_allclose(got["out"], run(smooth_runs, a, 1.5),
                                rtol=1e-6, atol=1e-4)
+    np.testing.assert_array_equal(got["serial"], got["out"])
