@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -95,14 +96,45 @@ def open_video(store: str | Path, video: str | None = None, **kwargs: Any) -> Vi
     return VideoSession.open(store, video, **kwargs)
 
 
+# current boxes of the tracks read last that a session keeps (least recently read first out):
+# about 10 MB, the tracks of several 200-frame reads of a busy video
+_KEEP_ROWS = 200_000
+
+
 @dataclass
 class _ReadState:
-    """The derived state a session keeps between reads, and the revision it reflects."""
+    """The derived state a session keeps between reads, and the revision it reflects: the
+    extent of every track, and the current boxes of the tracks read last (`_KEEP_ROWS`)."""
 
     uid: str
     revision: int
     state: AnnotationState
     extents: dict[int, tuple[int, int] | None] = field(default_factory=dict)
+    rows: OrderedDict[int, Boxes] = field(default_factory=OrderedDict)
+    kept_rows: int = 0
+
+    def forget(self, track: int) -> None:
+        """Drop what is kept of a track (a batch changed it)."""
+        self.extents.pop(track, None)
+        rows = self.rows.pop(track, None)
+        if rows is not None:
+            self.kept_rows -= len(rows)
+
+    def track_boxes(self, track: int) -> Boxes:
+        """A track's current boxes, kept for the next reads; the state keeps nothing of it."""
+        rows = self.rows.get(track)
+        if rows is None:
+            rows = self.rows[track] = self.state.track_boxes(track)
+            self.state.release([track])
+            self.kept_rows += len(rows)
+        self.rows.move_to_end(track)
+        return rows
+
+    def trim(self) -> None:
+        """Forget the least recently read tracks past `_KEEP_ROWS` rows."""
+        while self.kept_rows > _KEEP_ROWS:
+            _, rows = self.rows.popitem(last=False)
+            self.kept_rows -= len(rows)
 
 
 class VideoSession:
@@ -230,8 +262,7 @@ class VideoSession:
             for record in records:  # their tracks may have grown, shrunk or appeared
                 corrections, _ = result.read_log(*record["rows"])
                 for t in {*corrections.track_id.tolist(), *corrections.other_id.tolist()}:
-                    held.extents.pop(int(t), None)
-            held.extents = {t: e for t, e in held.extents.items() if t in held.state.track_ids}
+                    held.forget(int(t))
             held.revision = info.batches
         return held
 
@@ -263,10 +294,11 @@ class VideoSession:
                 extent = held.extents[track] = state.track_extent(track)
             if extent is None or extent[1] < start or extent[0] >= stop:
                 continue
-            rows = state.track_boxes(track)
+            rows = held.track_boxes(track)
             lo, hi = np.searchsorted(rows.frame, [start, stop])
             if hi > lo:
                 parts.append(rows[int(lo):int(hi)])
+        held.trim()  # after the read: its boxes are in `parts`
         if not parts:
             return Boxes.empty()
         cols = {name: np.concatenate([getattr(p, name) for p in parts]) for name in COLUMNS}

@@ -290,6 +290,16 @@ class AnnotationState:
         """The edits so far are persisted: `changed()` starts afresh."""
         self._changed.clear()
 
+    def release(self, tracks: list[int]) -> None:
+        """Forget the boxes read or computed for `tracks`: the automatic boxes of their pieces
+        and their interpolated boxes, read or computed again when next needed (a reader that
+        moves along a long video keeps the memory of the tracks near it). Edits are kept."""
+        for track in tracks:
+            if self._interp.pop(track, None) is not None:
+                self._stale.add(track)  # an edit's segment recompute needs the rest first
+            for original, _, _ in self._pieces.get(track, ()):
+                self._auto.pop(original, None)
+
     # ----------------------------------------------------------------------------------- editing
 
     def apply(self, corrections: Corrections, source: str = "") -> PreviousValues:
