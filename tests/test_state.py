@@ -288,3 +288,20 @@ def test_incremental_follow_equals_following_all_keyframes_at_once():
     got = got[got.origin != Origin.DETECTED]
     np.testing.assert_array_equal(got.frame, full.frame)
     np.testing.assert_array_equal(got.xyxy, full.xyxy)
+
+
+def test_released_tracks_read_and_edit_as_if_never_released():
+    kept, released = _state(), _state()
+    edits = [_batch(adjust(1, 5, [0, 0, 10, 10]), adjust(1, 25, [40, 0, 50, 10])),
+             _batch(adjust(1, 15, [30, 2, 50, 42]), (Op.SPLIT, 2, 20, None, -1, -1)),
+             _batch(adjust(1, 10, [22, 0, 42, 40]), adjust(3, 30, [100, 100, 122, 142]))]
+    for batch in edits:
+        kept.apply(batch)
+        for t in released.track_ids:  # read, then forget, before every edit
+            released.track_boxes(t)
+        released.release(released.track_ids)
+        released.apply(batch)  # an edit's segment recompute after a release
+        for t in kept.track_ids:
+            for name, col in kept.track_boxes(t).columns().items():
+                np.testing.assert_array_equal(getattr(released.track_boxes(t), name), col,
+                                              err_msg=f"track {t} {name}")
