@@ -494,9 +494,11 @@ def _register() -> None:
     """Commands that live in their own modules."""
     from trackannot.cli.audit import audit
     from trackannot.cli.review import review
+    from trackannot.cli.serve import serve
 
     main.add_command(review)
     main.add_command(audit)
+    main.add_command(serve)
 
 
 _register()

@@ -1,0 +1,628 @@
+"""Label Studio ML backend: predictions from a store, and reviewers' annotations back into it.
+
+`LabelStudioBackend` answers Label Studio's ML backend calls over one store; `create_app` puts
+it behind HTTP (`trackannot serve labelstudio STORE`). The calls, as Label Studio 1.23 makes
+them (`label_studio/ml/api_connector.py`, `ml/models.py`, `webhooks/`) and as
+HumanSignal/label-studio-ml-backend answers them (`label_studio_ml/api.py`):
+
+* `GET /health` (and `/`): `{"status": "UP", ...}`; Label Studio checks it before each call.
+* `POST /setup` `{project, schema, hostname, access_token, extra_params}`, before every round of
+  predictions: answers `{"model_version"}`. The labelling config (`schema`) must have a `<Video>`
+  with a `<VideoRectangle>` (else 422, and Label Studio shows the backend in error).
+* `POST /predict` `{tasks, project, label_config, params}`: `{"results": [...], "model_version"}`
+  with one list of predictions per task, in order. A task whose video is tracked gets one
+  `videorectangle` prediction with the sparse keyframes (as `trackannot export --format
+  labelstudio-predictions`); a video the store lacks is tracked in the background
+  (`TrackingJobs`) and its task gets no prediction yet; `tasks` says per task what is ready
+  (status, frames committed) and why. Nothing waits for tracking.
+* `POST /webhook` `{action, annotation, task, project}`: Label Studio registers `<url>/webhook`
+  for every action when the backend is connected. ANNOTATION_CREATED and ANNOTATION_UPDATED
+  become one corrections batch (`VideoSession.apply`), author the Label Studio user, source
+  "labelstudio task T annotation A", diffed against the revision the reviewer saw; other
+  actions are acknowledged and ignored.
+
+Model versions. Label Studio skips tasks that hold a prediction of the version `/setup` names,
+and with its default flags shows only predictions of that version, so every prediction carries
+the version `/setup` gives: `trackannot-r<R>-<h>`, where R is the store's committed correction
+batches (for a store of one video: its revision) and h hashes each video's key, run, status and
+revision. Any edit, or a run finishing, makes a new version, so "Retrieve predictions" asks
+again and shows the current annotation.
+
+What the reviewer saw. A webhook's edits are diffed against the annotation at that revision
+(`VideoSession.apply(..., expect_revision=...)`: cells others changed since are refused with 409
+and named, other cells merge). The revision is found: for an updated annotation, from the batch
+its last submission made (the log's sources); for a new one started from a prediction
+(`parent_prediction`), from the revision the backend served for the task (it remembers per
+version and task), else from the prediction's version read back through Label Studio's API;
+when none is known (a backend restarted and no API token) the annotation is refused (409)
+rather than applied against a revision the reviewer may not have seen. An annotation started
+from nothing (no `parent_prediction`) only adds and moves tracks: tracks it lacks are kept.
+
+Frames. Label Studio frame F is store frame F - 1 when the config's `<Video framerate>` equals
+the video's constant rate; otherwise (another rate, variable frame rate) frames are mapped by
+time (`trackannot.integrations.labelstudio_frames`) and `tasks` carries a note.
+
+Framework: Starlette (ASGI) served by uvicorn. Starlette is small and well kept (Encode; FastAPI
+is built on it), runs handlers in a thread pool so store I/O never blocks the event loop, and
+its TestClient drives the app in-process for tests. FastAPI's pydantic models would add a second
+validation layer with its own messages; here every payload goes through the same checks as files
+(`labelstudio_keyframes`, `load_json`) so a refusal names the JSON path, and errors map to
+status codes by kind (`trackannot.errors.http_status`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from trackannot.errors import (
+    ConflictError, InputFormatError, NotFoundError, StoreNotFoundError, TrackannotError,
+)
+from trackannot.integrations.labelstudio_frames import FrameGrid
+from trackannot.integrations.labelstudio_tasks import LabelConfig, locate_video
+from trackannot.integrations.tracking_jobs import TrackingJobs
+
+if TYPE_CHECKING:
+    from trackannot.keyframes import Keyframes
+    from trackannot.session import VideoSession
+
+__all__ = ["LabelStudioBackend", "create_app"]
+
+MODEL_PREFIX = "trackannot"
+EDIT_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
+_VERSION = re.compile(rf"^{MODEL_PREFIX}-r(\d{{1,18}})-([0-9a-f]{{8}})$")
+_API_TIMEOUT_S = 2.0
+_REMEMBERED = 4096  # model versions (and tasks) whose served revisions are kept
+
+
+@dataclass
+class _Project:
+    """What `/setup` told about one Label Studio project."""
+
+    config: LabelConfig = field(default_factory=LabelConfig)
+    hostname: str | None = None
+    token: str | None = None
+
+
+class LabelStudioBackend:
+    """Label Studio's ML backend calls over one store (module docstring).
+
+    Args:
+        store: the store; created by the first background run when missing.
+        jobs: background tracking of videos the store lacks; None: such tasks are reported,
+            not tracked.
+        local_root: Label Studio's local files document root (`/data/local-files/?d=`).
+        download_dir: where videos given by URL are downloaded (default: beside the store).
+        iou_tolerance: sparse keyframes: the fewest whose interpolation keeps this IoU.
+        label_studio_url, label_studio_token: Label Studio's URL and an API token (legacy or
+            personal access token), for reading back a prediction's version and the user's
+            email; by default those `/setup` sends.
+        lock_timeout: seconds a webhook waits for another writer of the video.
+    """
+
+    def __init__(self, store: str | Path, *, jobs: TrackingJobs | None = None,
+                 local_root: str | Path | None = None, download_dir: str | Path | None = None,
+                 iou_tolerance: float = 0.9, label_studio_url: str | None = None,
+                 label_studio_token: str | None = None,
+                 lock_timeout: float | None = None) -> None:
+        self.store = Path(store)
+        self.jobs = jobs
+        self.local_root = Path(local_root) if local_root is not None else None
+        self.download_dir = Path(download_dir) if download_dir is not None else \
+            self.store.with_name(self.store.name + ".videos")
+        self.iou_tolerance = iou_tolerance
+        self.lock_timeout = lock_timeout
+        self._default = _Project(hostname=label_studio_url, token=label_studio_token)
+        self._override = label_studio_url is not None or label_studio_token is not None
+        self._projects: dict[str, _Project] = {}
+        self._sessions: dict[str, VideoSession] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._grids: dict[tuple[str, str, float], FrameGrid] = {}
+        self._guard = threading.Lock()
+        self._served: OrderedDict[str, dict[str, int]] = OrderedDict()  # version -> key -> rev
+        self._task_served: OrderedDict[int, list[tuple[str, int]]] = OrderedDict()
+        self._outcomes: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        self._users: dict[int, str] = {}
+
+    # ------------------------------------------------------------------------------ calls
+
+    def health(self) -> dict[str, Any]:
+        return {"status": "UP", "model_class": "trackannot", "store": str(self.store)}
+
+    def setup(self, payload: Any) -> dict[str, Any]:
+        """`/setup`: remember the project's config and Label Studio's URL; the model version."""
+        body = _object(payload, "setup request")
+        project = self._project_of(body.get("project"))
+        project.config = LabelConfig.parse(body.get("schema"), "setup request schema")
+        if not self._override:
+            project.hostname = _text(body.get("hostname")) or project.hostname
+            project.token = _text(body.get("access_token")) or project.token
+        return {"model_version": self.model_version()}
+
+    def predict(self, payload: Any) -> dict[str, Any]:
+        """`/predict`: per task its predictions (none while its video is being tracked).
+
+        Raises:
+            InputFormatError: a malformed request or labelling config (422).
+            NotFoundError: no task's video could be found (404).
+        """
+        body = _object(payload, "predict request")
+        tasks = body.get("tasks")
+        if not isinstance(tasks, list) or not tasks:
+            raise InputFormatError(f"predict request: 'tasks' is {tasks!r:.80}, expected a "
+                                   "non-empty list of tasks")
+        project = self._project_of(body.get("project"))
+        if body.get("label_config") is not None:
+            project.config = LabelConfig.parse(body["label_config"], "predict request "
+                                               "label_config")
+        results, notes, served = [], [], {}
+        for i, task in enumerate(tasks):
+            predictions, note, revision = self._predict_task(task, project, f"tasks[{i}]")
+            results.append(predictions)
+            notes.append(note)
+            if revision is not None:
+                served[note["video"]] = revision
+        if all(n["status"] == "not_found" for n in notes):
+            raise NotFoundError("; ".join(n["message"] for n in notes))
+        version = self.model_version(served)
+        for predictions, note in zip(results, notes):
+            for prediction in predictions:
+                prediction["model_version"] = version
+                self._remember_task(note["task"], version, note["video"], note["revision"])
+        return {"results": results, "model_version": version, "tasks": notes,
+                "message": "; ".join(f"task {n['task']}: {n['message']}" for n in notes)}
+
+    def webhook(self, payload: Any) -> dict[str, Any]:
+        """`/webhook`: an annotation becomes one corrections batch of its task's video.
+
+        Raises:
+            InputFormatError: a malformed annotation, frames past the end, boxes outside the
+                frame (422); NotFoundError: a task whose video the store lacks (404);
+                ConflictError: edits to cells others changed since the reviewer's revision,
+                the revision unknown, or the video still being tracked (409).
+        """
+        body = _object(payload, "webhook")
+        action = body.get("action")
+        if action not in EDIT_ACTIONS:
+            return {"status": "ignored", "action": action}
+        annotation = _object(body.get("annotation"), "webhook annotation")
+        ann_id = _integer(annotation.get("id"), "webhook annotation.id")
+        task = _object(body.get("task"), "webhook task")
+        task_id = _integer(task.get("id"), "webhook task.id")
+        where = f"webhook task {task_id} annotation {ann_id}"
+        if annotation.get("was_cancelled"):
+            return {"status": "ignored", "action": action, "reason": "the task was skipped"}
+        project = self._webhook_project(body.get("project"), where)
+        try:
+            outcome = self._apply(annotation, ann_id, task, task_id, project, where)
+        except TrackannotError as err:
+            self._remember_outcome(task_id, {"status": "refused", "annotation": ann_id,
+                                             "error": str(err)})
+            raise
+        self._remember_outcome(task_id, outcome)
+        return outcome
+
+    def status(self) -> dict[str, Any]:
+        """What a person checking on the server wants: each video's progress, the background
+        runs, and the last webhook outcome per task."""
+        videos = []
+        for key in self._store_keys():
+            try:
+                videos.append(self._session(key).progress())
+            except TrackannotError as err:
+                videos.append({"video": key, "status": "unreadable", "error": str(err)})
+        jobs = [j.as_dict() for j in self.jobs.all()] if self.jobs is not None else []
+        return {"store": str(self.store), "model_version": self.model_version(),
+                "videos": videos, "jobs": jobs,
+                "webhooks": [{"task": t, **o} for t, o in self._outcomes.items()]}
+
+    def close(self) -> None:
+        if self.jobs is not None:
+            self.jobs.close()
+
+    # ------------------------------------------------------------------------------ versions
+
+    def model_version(self, served: dict[str, int] | None = None) -> str:
+        """The store's version (module docstring); `served` pins videos to the revision a
+        prediction was read at."""
+        entries = self._entries()
+        for key, revision in (served or {}).items():
+            if key in entries:
+                entries[key] = (entries[key][0], "complete", revision)
+        version = _version(entries)
+        revisions = {k: e[2] for k, e in entries.items() if e[1] == "complete"}
+        with self._guard:
+            self._served[version] = revisions
+            self._served.move_to_end(version)
+            while len(self._served) > _REMEMBERED:
+                self._served.popitem(last=False)
+        return version
+
+    def revision_of(self, version: str, key: str) -> int | None:
+        """The revision of video `key` a model version was made at, or None when unknown:
+        remembered, else recomputed when only that video changed since."""
+        with self._guard:
+            known = self._served.get(version, {})
+        if key in known:
+            return known[key]
+        match = _VERSION.match(version)
+        if match is None:
+            return None
+        entries = self._entries()
+        if key not in entries:
+            return None
+        others = sum(e[2] for k, e in entries.items() if k != key and e[1] == "complete")
+        revision = int(match.group(1)) - others
+        if revision < 0:
+            return None
+        entries[key] = (entries[key][0], "complete", revision)
+        return revision if _version(entries) == version else None
+
+    def _entries(self) -> dict[str, tuple[str, str, int]]:
+        """Each video's (run id, status, revision; -1 unless complete), by key."""
+        entries = {}
+        for key in self._store_keys():
+            result = self._session(key).result
+            status = result.status
+            revision = result.log_info().batches if status == "complete" else -1
+            entries[key] = (str(result.attrs.get("uid")), status, revision)
+        return entries
+
+    def _store_keys(self) -> list[str]:
+        from trackannot.store import open_store
+
+        try:
+            return list(open_store(self.store, mode="r").videos)
+        except StoreNotFoundError:
+            return []  # not created yet: the first background run makes it
+
+    # ------------------------------------------------------------------------------ predict
+
+    def _predict_task(self, task: Any, project: _Project, where: str
+                      ) -> tuple[list[dict[str, Any]], dict[str, Any], int | None]:
+        """(predictions, note, revision served) of one task."""
+        task = _object(task, where)
+        task_id = _integer(task.get("id"), f"{where}.id")
+        data = _object(task.get("data"), f"{where}.data")
+        note: dict[str, Any] = {"task": task_id, "video": None, "revision": None}
+        try:
+            key = self._video_key(data, project, f"{where}.data")
+        except NotFoundError as err:
+            return [], note | {"status": "not_found", "message": str(err)}, None
+        note["video"] = key
+        if key not in self._store_keys() or self._session(key).status == "running":
+            return [], note | self._tracking_note(key, data, project, f"{where}.data"), None
+        session = self._session(key)
+        if session.status != "complete":
+            error = session.result.attrs.get("error") or "see `trackannot check`"
+            return [], note | {"status": session.status,
+                               "message": f"tracking {key} failed: {error}"}, None
+        with self._lock(key):
+            keys, revision = _keyframes_at_one_revision(session, self.iou_tolerance)
+            meta = session.meta
+            grid = self._grid(session, project.config.framerate_for(data, f"{where}.data"))
+        from trackannot.export.labelstudio import format_labelstudio
+
+        predicted = format_labelstudio(
+            grid.keyframes_to_grid(keys), grid.meta(meta), as_predictions=True,
+            from_name=project.config.from_name, to_name=project.config.video_name,
+            data_key=project.config.data_key)[0]["predictions"][0]
+        message = f"{key}: {len(predicted['result'])} tracks at revision {revision}"
+        missing = [n for n in meta.class_names if project.config.labels
+                   and n not in project.config.labels]
+        if missing:
+            message += (f"; the labelling config lacks the labels {missing} (the store's "
+                        "classes): add them so Label Studio can show those tracks")
+        if not grid.identity:
+            message += (f"; Label Studio counts {grid.frames_count} frames at "
+                        f"{grid.framerate:g} fps, the video has {meta.num_frames} decoded "
+                        f"frames at {meta.fps:g} fps: frames are matched by time")
+        return [predicted], note | {"status": "complete", "revision": revision,
+                                    "message": message}, revision
+
+    def _tracking_note(self, key: str, data: dict[str, Any], project: _Project,
+                       where: str) -> dict[str, Any]:
+        """Start (or report) the background run of a video the store lacks or is tracking."""
+        in_store = key in self._store_keys()
+        progress = self._session(key).progress() if in_store else None
+        job = self.jobs.get(key) if self.jobs is not None else None
+        elsewhere = in_store and (job is None or not job.alive) and \
+            _locked_elsewhere(self.store, key)
+        if (job is None or not job.alive) and not elsewhere:
+            # nobody is tracking it: this server does (an interrupted run resumes)
+            source = locate_video(data.get(project.config.data_key), local_root=self.local_root,
+                                  download_dir=self.download_dir, hostname=project.hostname,
+                                  where=where)
+            if self.jobs is None:
+                done = (f"its run stopped after {progress['frames_committed']} of "
+                        f"{progress['num_frames']} frames" if progress else "it has no run")
+                raise NotFoundError(f"{where}: the store has no complete video {key!r} ({done}) "
+                                    "and this server tracks nothing (start it with --weights "
+                                    "or --detections-dir)")
+            job = self.jobs.start(key, source)
+        if job is not None and job.state == "failed":
+            return {"status": "failed", "message": f"tracking {key} failed: {job.message}"}
+        done = f"{progress['frames_committed']} of {progress['num_frames']} frames committed" \
+            if progress is not None else "starting"
+        by = "another process" if elsewhere else "this server"
+        return {"status": "tracking", "message": f"{key} is being tracked by {by} ({done}); "
+                "retrieve predictions again when it is complete"} | (
+                    {"frames_committed": progress["frames_committed"],
+                     "num_frames": progress["num_frames"]} if progress else {})
+
+    def _video_key(self, data: dict[str, Any], project: _Project, where: str) -> str:
+        """The store key of a task's video: its file name's stem, as `trackannot track`
+        names it."""
+        from trackannot.store import video_key
+
+        reference = data.get(project.config.data_key)
+        if not isinstance(reference, str) or not reference.strip():
+            raise InputFormatError(f"{where}.{project.config.data_key} is {reference!r:.80}, "
+                                   "expected the video's URL or path")
+        parsed = urllib.parse.urlsplit(reference)
+        name = urllib.parse.parse_qs(parsed.query).get("d", [parsed.path])[0]
+        if not Path(urllib.parse.unquote(name)).name:
+            raise NotFoundError(f"{where}: cannot tell a video file from {reference!r:.120}")
+        return video_key(Path(urllib.parse.unquote(name)).name)
+
+    # ------------------------------------------------------------------------------ webhook
+
+    def _apply(self, annotation: dict[str, Any], ann_id: int, task: dict[str, Any],
+               task_id: int, project: _Project, where: str) -> dict[str, Any]:
+        from trackannot.export.labelstudio import labelstudio_keyframes, region_track_id
+
+        data = _object(task.get("data"), f"{where} task.data")
+        key = self._video_key(data, project, f"{where} task.data")
+        if key not in self._store_keys():
+            raise StoreNotFoundError(f"{where}: the store has no video {key!r} (its task was "
+                                     "never predicted by this backend, or another store)")
+        result = annotation.get("result")
+        if not isinstance(result, list):
+            raise InputFormatError(f"{where}: result is {result!r:.80}, expected a list")
+        regions = [r for r in result if isinstance(r, dict) and r.get("type") == "videorectangle"
+                   and r.get("from_name", project.config.from_name) == project.config.from_name]
+        session = self._session(key)
+        with self._lock(key):
+            meta = session.meta
+            grid = self._grid(session, project.config.framerate_for(data, f"{where} task.data"))
+            keys = grid.keyframes_from_grid(
+                labelstudio_keyframes(regions, grid.meta(meta), f"{where} result"))
+            keys = _new_tracks_get_new_ids(keys, {region_track_id(r) for r in regions},
+                                           session.track_ids)
+            seen, based_on = self._seen_revision(session, task_id, ann_id, annotation, project,
+                                                 where)
+            summary = session.apply(keys, author=self._author(annotation, project),
+                                    source=f"labelstudio task {task_id} annotation {ann_id}",
+                                    expect_revision=seen, replace_tracks=seen is not None)
+        return {"status": "applied", "video": key, "annotation": ann_id, "batch": summary.batch,
+                "revision": summary.revision, "counts": summary.counts, "seen_revision": seen,
+                "based_on": based_on}
+
+    def _seen_revision(self, session: VideoSession, task_id: int, ann_id: int,
+                       annotation: dict[str, Any], project: _Project,
+                       where: str) -> tuple[int | None, str]:
+        """The revision the reviewer's annotation was made against, and how it was found
+        (module docstring); None for an annotation started from nothing."""
+        source = f"labelstudio task {task_id} annotation {ann_id}"
+        mine = [b for b in session.result.batches() if b.get("source") == source]
+        if mine:
+            return int(mine[-1]["number"]) + 1, "its previous submission"
+        if annotation.get("parent_prediction") is None:
+            return None, "nothing (not started from a prediction): tracks are only added"
+        with self._guard:
+            served = [r for k, r in self._task_served.get(task_id, []) if k == session.key]
+        if len(set(served)) == 1:
+            return served[0], "the prediction served for the task"
+        version = self._prediction_version(annotation["parent_prediction"], project)
+        revision = self.revision_of(version, session.key) if version else None
+        if revision is not None:
+            return revision, f"its prediction's model version {version}"
+        if served:
+            return min(served), "the oldest prediction served for the task"
+        raise ConflictError(
+            f"{where}: cannot tell which revision of {session.key} the annotation was made "
+            f"against (prediction {annotation['parent_prediction']} was not served by this "
+            "server run, and its model version could not be read from Label Studio: pass "
+            "--label-studio-url and --label-studio-token); retrieve predictions and "
+            "resubmit the task")
+
+    def _author(self, annotation: dict[str, Any], project: _Project) -> str:
+        """The Label Studio user: their email when Label Studio's API tells it."""
+        user = annotation.get("completed_by")
+        if isinstance(user, dict):
+            return str(user.get("email") or f"labelstudio-user-{user.get('id')}")
+        if not isinstance(user, int) or isinstance(user, bool):
+            return "labelstudio-user-unknown"
+        if user not in self._users:
+            record = _LabelStudioApi(project).get(f"/api/users/{user}")
+            email = record.get("email") if isinstance(record, dict) else None
+            if not email:
+                return f"labelstudio-user-{user}"
+            self._users[user] = str(email)
+        return self._users[user]
+
+    def _prediction_version(self, prediction: Any, project: _Project) -> str | None:
+        if not isinstance(prediction, int) or isinstance(prediction, bool):
+            return None
+        record = _LabelStudioApi(project).get(f"/api/predictions/{prediction}")
+        version = record.get("model_version") if isinstance(record, dict) else None
+        return str(version) if version else None
+
+    def _webhook_project(self, project: Any, where: str) -> _Project:
+        if not isinstance(project, dict):
+            return self._project_of(None)
+        known = self._project_of(project.get("id"))
+        if project.get("label_config") is not None:
+            known.config = LabelConfig.parse(project["label_config"],
+                                             f"{where} project.label_config")
+        return known
+
+    # ------------------------------------------------------------------------------ state
+
+    def _project_of(self, uid: Any) -> _Project:
+        """The project named by `/setup`'s "12.1700000000" or a webhook's id 12."""
+        name = str(uid).split(".")[0] if uid is not None else ""
+        with self._guard:
+            if name not in self._projects:
+                self._projects[name] = _Project(hostname=self._default.hostname,
+                                                token=self._default.token)
+            return self._projects[name]
+
+    def _session(self, key: str) -> VideoSession:
+        from trackannot.session import VideoSession
+
+        with self._guard:
+            session = self._sessions.get(key)
+        if session is None or session.store_path != self.store:
+            session = VideoSession.open(self.store, key, lock_timeout=self.lock_timeout)
+            with self._guard:
+                self._sessions[key] = session
+        return session
+
+    def _lock(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def _grid(self, session: VideoSession, framerate: float) -> FrameGrid:
+        """The video's Label Studio frames at `framerate` (kept: a complete video's frames do
+        not change)."""
+        result = session.result
+        cache = (session.key, str(result.attrs.get("uid")), framerate)
+        if cache not in self._grids:
+            index, time_s = result.frames()
+            self._grids[cache] = FrameGrid.for_video(index, time_s, session.num_frames,
+                                                     session.meta.fps, framerate)
+        return self._grids[cache]
+
+    def _remember_task(self, task_id: int, version: str, key: str, revision: int) -> None:
+        with self._guard:
+            served = self._task_served.setdefault(task_id, [])
+            if (key, revision) not in served:
+                served.append((key, revision))
+            self._task_served.move_to_end(task_id)
+            while len(self._task_served) > _REMEMBERED:
+                self._task_served.popitem(last=False)
+
+    def _remember_outcome(self, task_id: int, outcome: dict[str, Any]) -> None:
+        with self._guard:
+            self._outcomes[task_id] = outcome
+            self._outcomes.move_to_end(task_id)
+            while len(self._outcomes) > _REMEMBERED:
+                self._outcomes.popitem(last=False)
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+def _version(entries: dict[str, tuple[str, str, int]]) -> str:
+    total = sum(e[2] for e in entries.values() if e[1] == "complete")
+    text = json.dumps(sorted((k, *e) for k, e in entries.items()))
+    return f"{MODEL_PREFIX}-r{total}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+
+
+def _keyframes_at_one_revision(session: VideoSession, iou_tolerance: float
+                               ) -> tuple[Keyframes, int]:
+    """The sparse keyframes and the revision they show (read again if a batch landed while
+    they were read)."""
+    while True:
+        revision = session.revision
+        keys = session.keyframes(iou_tolerance)
+        if session.revision == revision:
+            return keys, revision
+
+
+def _new_tracks_get_new_ids(keys: Keyframes, named: set[int | None],
+                            existing: list[int]) -> Keyframes:
+    """Tracks drawn in Label Studio (region ids that name no track) get ids no track of the
+    video has, so they are created, never mistaken for an existing track."""
+    fresh = sorted(set(keys.track_id.tolist()) - {t for t in named if t is not None})
+    if not fresh:
+        return keys
+    start = max([*existing, *(t for t in named if t is not None), -1]) + 1
+    mapping = {old: start + i for i, old in enumerate(fresh)}
+    return keys.replace(track_id=np.array([mapping.get(t, t) for t in keys.track_id.tolist()],
+                                          np.int64))
+
+
+def _locked_elsewhere(store: Path, key: str) -> bool:
+    """Whether another process holds the video's writer lock (is tracking it) now."""
+    from trackannot.errors import LockedError
+    from trackannot.store import group_lock
+
+    try:
+        with group_lock(store, key, "trackannot serve labelstudio (probe)", timeout=0):
+            return False
+    except LockedError:
+        return True
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InputFormatError(f"{where} is {value!r:.80}, expected a JSON object")
+    return value
+
+
+def _integer(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputFormatError(f"{where} is {value!r:.80}, expected an integer id")
+    return value
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+class _LabelStudioApi:
+    """GET requests to Label Studio's API with a project's token: a legacy token
+    ("Token <key>") or a personal access token (a JWT refresh token, exchanged for an access
+    token). Failures give None: callers fall back (module docstring)."""
+
+    def __init__(self, project: _Project) -> None:
+        self.url = (project.hostname or "").rstrip("/")
+        self.token = project.token
+
+    def headers(self) -> dict[str, str] | None:
+        if not self.url or not self.token:
+            return None
+        if self.token.count(".") != 2:
+            return {"Authorization": f"Token {self.token}"}
+        access = self._post("/api/token/refresh", {"refresh": self.token}, {})
+        if not isinstance(access, dict) or not access.get("access"):
+            return None
+        return {"Authorization": f"Bearer {access['access']}"}
+
+    def get(self, path: str) -> Any:
+        headers = self.headers()
+        if headers is None:
+            return None
+        return self._send(urllib.request.Request(self.url + path, headers=headers))
+
+    def _post(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
+        return self._send(urllib.request.Request(
+            self.url + path, data=json.dumps(body).encode(), method="POST",
+            headers=headers | {"Content-Type": "application/json"}))
+
+    @staticmethod
+    def _send(request: urllib.request.Request) -> Any:
+        try:
+            with urllib.request.urlopen(request, timeout=_API_TIMEOUT_S) as answer:
+                return json.loads(answer.read().decode("utf-8"))
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+
+
+def create_app(backend: LabelStudioBackend) -> Any:
+    """The ASGI app (Starlette) serving `backend`; see `trackannot.integrations.labelstudio_app`."""
+    from trackannot.integrations.labelstudio_app import make_app
+
+    return make_app(backend)
