@@ -493,11 +493,14 @@ def check(store: Path, repair: bool, keys: tuple[str, ...], lock_timeout: float)
 def _register() -> None:
     """Commands that live in their own modules."""
     from trackannot.cli.audit import audit
+    from trackannot.cli.integrations import pull, push
     from trackannot.cli.review import review
     from trackannot.cli.serve import serve
 
     main.add_command(review)
     main.add_command(audit)
+    main.add_command(push)
+    main.add_command(pull)
     main.add_command(serve)
 
 

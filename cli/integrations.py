@@ -1,0 +1,90 @@
+"""`trackannot push TOOL` and `trackannot pull TOOL`: a store's annotation to and from annotation
+tools (Label Studio here; each tool a subcommand over its `trackannot.integrations` module)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from trackannot.cli.options import lock_timeout_option
+
+__all__ = ["pull", "push"]
+
+
+@click.group()
+def push() -> None:
+    """Upload a video's current annotation to an annotation tool (as predictions)."""
+
+
+@click.group()
+def pull() -> None:
+    """Bring a tool's annotation of a video back as one corrections batch."""
+
+
+def _labelstudio_options(command):
+    command = click.option("--video", help="The store's video (default: its only video).")(command)
+    command = click.option(
+        "--token", envvar="LABEL_STUDIO_API_KEY", show_envvar=True, required=True,
+        help="A Label Studio API token (a legacy token or a personal access token).")(command)
+    command = click.option("--project", type=int, help="The task's project (checked).")(command)
+    command = click.option("--task", type=int, required=True,
+                           help="The Label Studio task of the video.")(command)
+    command = click.option("--url", required=True, metavar="URL",
+                           help="Label Studio's base URL, e.g. http://localhost:8080.")(command)
+    return click.argument(
+        "store", type=click.Path(exists=True, file_okay=False, path_type=Path))(command)
+
+
+@push.command("labelstudio")
+@_labelstudio_options
+@click.option("--iou-tolerance", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.9,
+              show_default=True, help="Sparse keyframes: keep the fewest keyframes whose linear "
+              "interpolation stays at this IoU with every box.")
+def push_labelstudio(store: Path, url: str, task: int, project: int | None, token: str,
+                     video: str | None, iou_tolerance: float) -> None:
+    """Upload the current annotation of a video in STORE as a prediction of a Label Studio task.
+
+    The prediction holds the sparse keyframes (as `export --format labelstudio-predictions`);
+    its model version, "trackannot VIDEO rN", records the revision shown, so that `pull`
+    applies the annotation made from it against that revision.
+    """
+    from trackannot.cli.main import _errors
+
+    from trackannot.integrations.labelstudio_sync import push_labelstudio as push_
+
+    with _errors():
+        done = push_(store, url, token, task=task, project=project, video=video,
+                     iou_tolerance=iou_tolerance)
+    click.echo(f"{done.video}: revision {done.revision} pushed to task {done.task_id} (project "
+               f"{done.project_id}) as prediction {done.prediction_id}: {done.tracks} tracks, "
+               f"{done.keyframes} keyframes, model version {done.model_version!r}")
+
+
+@pull.command("labelstudio")
+@_labelstudio_options
+@click.option("--annotation", type=int, help="Which annotation of the task (default: its only "
+              "submitted one).")
+@lock_timeout_option
+def pull_labelstudio(store: Path, url: str, task: int, project: int | None, token: str,
+                     video: str | None, annotation: int | None, lock_timeout: float) -> None:
+    """Apply a Label Studio task's annotation to a video in STORE as one corrections batch.
+
+    The annotation is the whole annotation of the video (a track it lacks was deleted); it is
+    applied against the revision it was made from (see `push labelstudio`): edits to boxes that
+    changed since are refused, naming them. The batch's author is the annotator's email.
+    """
+    from trackannot.cli.main import _errors
+
+    from trackannot.integrations.labelstudio_sync import pull_labelstudio as pull_
+
+    with _errors():
+        done = pull_(store, url, token, task=task, project=project, video=video,
+                     annotation=annotation, lock_timeout=lock_timeout)
+    if done.summary is None:
+        click.echo(f"{done.video}: task {done.task_id} annotation {done.annotation_id} changes "
+                   "nothing; nothing recorded")
+        return
+    counts = ", ".join(f"{n} {op}" for op, n in sorted(done.summary.counts.items()))
+    click.echo(f"{done.video}: task {done.task_id} annotation {done.annotation_id} by "
+               f"{done.author} applied as batch {done.summary.batch} ({counts}); revision "
+               f"{done.summary.revision}")
