@@ -1,13 +1,21 @@
-"""The Label Studio fixture works: a real server, a video project, a task, its video served."""
+"""The Label Studio fixture works: a real server, a video project, a task, its video served,
+an ML backend connected."""
 
 from __future__ import annotations
 
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
+import pytest
+from label_studio_sdk.core.api_error import ApiError
 
 from tests.integrations._labelstudio import (
     LabelStudioServer,
+    connect_ml_backend,
     video_label_config,
     video_project,
 )
@@ -47,3 +55,54 @@ def test_a_file_outside_the_registered_folder_is_not_served(labelstudio: LabelSt
                                                            data_dir: Path) -> None:
     video_project(labelstudio, data_dir / VIDEO, title="outside check")
     assert labelstudio.get("/data/local-files/?d=SOURCES.md").status_code == 404
+
+
+class _StubBackend(BaseHTTPRequestHandler):
+    """The least an ML backend answers for Label Studio to accept it: /health and /setup."""
+
+    calls: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self._answer({"status": "UP", "model_class": "Stub"})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._answer({"model_version": "stub-1"})
+
+    def _answer(self, body: dict[str, str]) -> None:
+        self.calls.append(f"{self.command} {self.path}")
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_connect_ml_backend_registers_a_backend_that_answers(labelstudio: LabelStudioServer,
+                                                             data_dir: Path) -> None:
+    project_id, _ = video_project(labelstudio, data_dir / VIDEO, title="ml backend check")
+    with ThreadingHTTPServer(("127.0.0.1", 0), _StubBackend) as stub:
+        thread = threading.Thread(target=stub.serve_forever, daemon=True)
+        thread.start()
+        try:
+            url = f"http://127.0.0.1:{stub.server_address[1]}"
+            backend_id = connect_ml_backend(labelstudio, project_id, url, title="stub")
+        finally:
+            stub.shutdown()
+            thread.join()
+    assert "GET /health" in _StubBackend.calls and "POST /setup" in _StubBackend.calls
+    [backend] = labelstudio.client.ml.list(project=project_id)
+    assert (backend.id, backend.url, backend.title) == (backend_id, url, "stub")
+
+
+def test_connect_ml_backend_refuses_a_url_where_nothing_answers(
+        labelstudio: LabelStudioServer, data_dir: Path) -> None:
+    project_id, _ = video_project(labelstudio, data_dir / VIDEO, title="no ml backend")
+    with pytest.raises(ApiError) as caught:
+        connect_ml_backend(labelstudio, project_id, "http://127.0.0.1:9")
+    assert caught.value.status_code == 400
+    assert labelstudio.client.ml.list(project=project_id) == []
