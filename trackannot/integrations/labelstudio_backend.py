@@ -74,6 +74,7 @@ from trackannot.integrations.labelstudio_tasks import LabelConfig, locate_video
 from trackannot.integrations.tracking_jobs import TrackingJobs
 
 if TYPE_CHECKING:
+    from trackannot.boxes import Boxes
     from trackannot.keyframes import Keyframes
     from trackannot.session import VideoSession
 
@@ -309,13 +310,14 @@ class LabelStudioBackend:
             return [], note | {"status": session.status,
                                "message": f"tracking {key} failed: {error}"}, None
         with self._lock(key):
-            keys, revision = _keyframes_at_one_revision(session, self.iou_tolerance)
+            keys, boxes, revision = _keyframes_at_one_revision(session, self.iou_tolerance)
             meta = session.meta
             grid = self._grid(session, project.config.framerate_for(data, f"{where}.data"))
+            keys = grid.keyframes_to_grid(keys, boxes)
         from trackannot.export.labelstudio import format_labelstudio
 
         predicted = format_labelstudio(
-            grid.keyframes_to_grid(keys), grid.meta(meta), as_predictions=True,
+            keys, grid.meta(meta), as_predictions=True,
             from_name=project.config.from_name, to_name=project.config.video_name,
             data_key=project.config.data_key)[0]["predictions"][0]
         message = f"{key}: {len(predicted['result'])} tracks at revision {revision}"
@@ -531,14 +533,15 @@ def _version(entries: dict[str, tuple[str, str, int]]) -> str:
 
 
 def _keyframes_at_one_revision(session: VideoSession, iou_tolerance: float
-                               ) -> tuple[Keyframes, int]:
-    """The sparse keyframes and the revision they show (read again if a batch landed while
-    they were read)."""
+                               ) -> tuple[Keyframes, Boxes, int]:
+    """The sparse keyframes, the boxes and the revision they show (read again if a batch
+    landed while they were read)."""
     while True:
         revision = session.revision
+        boxes = session.boxes()
         keys = session.keyframes(iou_tolerance)
         if session.revision == revision:
-            return keys, revision
+            return keys, boxes, revision
 
 
 def _new_tracks_get_new_ids(keys: Keyframes, named: set[int | None],

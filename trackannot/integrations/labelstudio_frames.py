@@ -12,8 +12,8 @@ A stored video numbers its decoded frames 0, 1, 2, ... and keeps each one's pres
   (F - 1) / framerate >= t_i, times taken from the first frame's;
 * a Label Studio keyframe with a box at F is read as the store frame shown there: the last i
   with t_i <= (F - 1) / framerate; an outside keyframe at F (hidden from F on) as the first
-  store frame that starts at or after that time, so a box and the outside keyframe after it
-  never land on one store frame.
+  store frame whose first Label Studio frame is F or later (a picture still shown with the box
+  before F keeps it), so a box and the outside keyframe after it never land on one frame.
 
 When the config's framerate equals the video's constant rate this is the identity the
 exporters use (store frame i <-> Label Studio frame i + 1 at time i / fps): `FrameGrid.identity`.
@@ -36,11 +36,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
+from trackannot.boxes import Boxes
 from trackannot.errors import InputFormatError
 from trackannot.export.meta import VideoMeta
 from trackannot.keyframes import Keyframes
 
-__all__ = ["DEFAULT_FRAMERATE", "FrameGrid", "decoded_times"]
+__all__ = ["DEFAULT_FRAMERATE", "FrameGrid", "decoded_times", "pin_before_outside"]
 
 DEFAULT_FRAMERATE = 24.0
 """Label Studio's `<Video framerate>` when the labelling config gives none."""
@@ -139,21 +140,28 @@ class FrameGrid:
 
     def from_grid(self, grid: npt.NDArray[np.int64],
                   outside: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
-        """Store frames of 0-based Label Studio frames: the frame shown there for a box, the
-        first frame starting at or after that time for an outside keyframe."""
+        """Store frames of 0-based Label Studio frames: the frame shown there for a box; for
+        an outside keyframe the first frame Label Studio first shows there or later."""
         grid = np.asarray(grid, np.int64)
         if self.identity:
             return grid.copy()
-        at = grid / self.framerate
-        shown = np.searchsorted(self.start_s, at + self._tol, side="right") - 1
-        after = np.searchsorted(self.start_s, at - self._tol, side="left")
+        first = self.to_grid(np.arange(self.num_frames))  # non-decreasing
+        shown = np.searchsorted(first, grid, side="right") - 1
+        after = np.searchsorted(first, grid, side="left")
         frame = np.where(np.asarray(outside, bool), after, shown)
         return np.clip(frame, 0, self.num_frames - 1).astype(np.int64)
 
-    def keyframes_to_grid(self, keys: Keyframes) -> Keyframes:
-        """Store keyframes on Label Studio's frames (0-based), for `format_labelstudio`."""
+    def keyframes_to_grid(self, keys: Keyframes, shown: Boxes | None = None) -> Keyframes:
+        """Store keyframes on Label Studio's frames (0-based), for `format_labelstudio`.
+
+        Off the identity, the last box before each outside keyframe is pinned first (a
+        keyframe at f - 1 holding the box `shown` has there, and the outside keyframe takes
+        that box): Label Studio's writer otherwise adds a keyframe on its own frame before the
+        gap, interpolated in its frames, which maps back to a box the store does not show.
+        """
         if self.identity:
             return keys
+        keys = pin_before_outside(keys, shown)
         return _last_per_frame(keys, self.to_grid(keys.frame))
 
     def keyframes_from_grid(self, keys: Keyframes) -> Keyframes:
@@ -161,6 +169,42 @@ class FrameGrid:
         if self.identity:
             return keys
         return _last_per_frame(keys, self.from_grid(keys.frame, keys.outside))
+
+
+def pin_before_outside(keys: Keyframes, shown: Boxes | None) -> Keyframes:
+    """`keys` with a present keyframe at f - 1 before each outside keyframe at f that follows
+    a box at p < f - 1, holding the box `shown` has at (track, f - 1) (the linear
+    interpolation toward the outside keyframe where `shown` has none), and each outside
+    keyframe right after a box given that box (it draws nothing: only the interpolation
+    toward it did)."""
+    if len(keys) == 0 or not keys.outside.any():
+        return keys
+    lookup: dict[tuple[int, int], npt.NDArray[np.float32]] = {}
+    if shown is not None:
+        lookup = {(t, f): b for t, f, b in zip(shown.track_id.tolist(), shown.frame.tolist(),
+                                               shown.xyxy)}
+    xyxy = keys.xyxy.copy()
+    added: list[tuple[int, int, npt.NDArray[np.float32], int]] = []
+    same_track = np.r_[False, keys.track_id[1:] == keys.track_id[:-1]]
+    for i in np.flatnonzero(keys.outside & same_track).tolist():
+        if keys.outside[i - 1]:
+            continue
+        track, frame, prev = int(keys.track_id[i]), int(keys.frame[i]), int(keys.frame[i - 1])
+        box = keys.xyxy[i - 1]
+        if prev < frame - 1:
+            box = lookup.get((track, frame - 1))
+            if box is None:
+                t = (frame - 1 - prev) / (frame - prev)
+                box = (keys.xyxy[i - 1].astype(np.float64) * (1 - t)
+                       + keys.xyxy[i].astype(np.float64) * t).astype(np.float32)
+            added.append((track, frame - 1, box, int(keys.class_id[i - 1])))
+        xyxy[i] = box
+    keys = keys.replace(xyxy=xyxy)
+    if not added:
+        return keys
+    track_id, frame, boxes, class_id = zip(*added)
+    return Keyframes.concat([keys, Keyframes.create(
+        track_id=track_id, frame=frame, xyxy=np.array(boxes, np.float32), class_id=class_id)])
 
 
 def _tolerance(rate: float) -> float:
