@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -268,3 +269,17 @@ def test_labeling_names_reads_the_default_config() -> None:
     names = labeling_names(video_label_config(7.5, ("person", "car")))
     assert (names.from_name, names.to_name, names.data_key) == ("box", "video", "video")
     assert names.framerate == 7.5 and names.labels == ("person", "car")
+
+
+# label-studio-sdk 2.0.18 parses the refresh answer with pydantic's deprecated parse_obj
+@pytest.mark.filterwarnings("ignore:The `parse_obj` method is deprecated:DeprecationWarning")
+def test_a_personal_access_token_works_too(labelstudio: LabelStudioServer, store: Path,
+                                           task: tuple[int, int]) -> None:
+    """Label Studio 1.23's default kind of token: a JWT refresh token the SDK exchanges."""
+    created = httpx.post(labelstudio.url + "/api/token/", timeout=30,
+                         headers={"Authorization": f"Token {labelstudio.token}"})
+    assert created.status_code == 201, created.text[:300]
+    pat = created.json()["token"]
+    assert pat.count(".") == 2  # a JWT, not the legacy token
+    pushed = push_labelstudio(store, labelstudio.url, pat, project=task[0], task=task[1])
+    assert pushed.revision == 0 and pushed.tracks > 10
