@@ -162,9 +162,10 @@ def test_an_annotation_becomes_one_batch_and_the_next_prediction_shows_it(
     kept = [r for r in moved if r["id"] != "t2"]
     answer = _webhook(client, _annotation(11, kept))
     assert answer.status_code == 200, answer.text
-    assert answer.json() | {"counts": None} == {
+    assert answer.json() | {"counts": None, "seconds": None} == {
         "status": "applied", "video": "clip", "annotation": 11, "batch": 0, "revision": 1,
-        "counts": None, "seen_revision": 0, "based_on": "the prediction served for the task"}
+        "counts": None, "seen_revision": 0, "based_on": "the prediction served for the task",
+        "seconds": None}
 
     log, batches = _log(store)
     assert batches[0]["source"] == "labelstudio task 1 annotation 11"

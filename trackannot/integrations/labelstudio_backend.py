@@ -56,6 +56,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -205,12 +206,14 @@ class LabelStudioBackend:
         if annotation.get("was_cancelled"):
             return {"status": "ignored", "action": action, "reason": "the task was skipped"}
         project = self._webhook_project(body.get("project"), where)
+        started = time.perf_counter()
         try:
             outcome = self._apply(annotation, ann_id, task, task_id, project, where)
         except TrackannotError as err:
             self._remember_outcome(task_id, {"status": "refused", "annotation": ann_id,
                                              "error": str(err)})
             raise
+        outcome["seconds"] = round(time.perf_counter() - started, 4)
         self._remember_outcome(task_id, outcome)
         return outcome
 
