@@ -8,8 +8,10 @@ from __future__ import annotations
 import copy
 import json
 import re
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -285,6 +287,60 @@ def test_an_annotation_whose_revision_is_unknown_is_refused(store: Path) -> None
     assert answer.status_code == 409
     assert "cannot tell which revision of clip" in answer.json()["error"]
     assert store_digest(store) == before
+
+
+class _LabelStudioApiStub(BaseHTTPRequestHandler):
+    """Label Studio's API as the backend reads it: a prediction's version, a user's email."""
+
+    version = ""
+
+    def do_GET(self) -> None:
+        if self.headers.get("Authorization") != "Token secret":
+            self._answer(401, {"detail": "no"})
+        elif self.path == "/api/predictions/55":
+            self._answer(200, {"id": 55, "model_version": self.version})
+        elif self.path == "/api/users/7":
+            self._answer(200, {"id": 7, "email": "ana@example.org"})
+        else:
+            self._answer(404, {"detail": "not found"})
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_after_a_restart_the_prediction_version_is_read_back_from_label_studio(
+        store: Path) -> None:
+    """The backend restarted since it served the prediction; Label Studio's API (with a token)
+    tells the prediction's version, whose revision the backend recomputes from the store."""
+    with TestClient(create_app(LabelStudioBackend(store))) as first:
+        served = _predict(first)
+        assert _webhook(first, _annotation(1, _move(served["results"][0][0]["result"], 2, 0,
+                                                    1.0)[0])).status_code == 200
+    result = served["results"][0][0]["result"]  # ana opened revision 0 before that edit
+    _LabelStudioApiStub.version = served["model_version"]
+    with ThreadingHTTPServer(("127.0.0.1", 0), _LabelStudioApiStub) as api:
+        threading.Thread(target=api.serve_forever, daemon=True).start()
+        try:
+            backend = LabelStudioBackend(store, label_studio_token="secret",
+                                         label_studio_url=f"http://127.0.0.1:{api.server_port}")
+            with TestClient(create_app(backend)) as restarted:
+                answer = _webhook(restarted, _annotation(2, _move(result, 1, 0, 1.0)[0]))
+        finally:
+            api.shutdown()
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["seen_revision"] == 0 and answer.json()["revision"] == 2
+    assert answer.json()["based_on"] == f"its prediction's model version {served['model_version']}"
+    log, batches = _log(store)
+    assert batches[1]["author"] == "ana@example.org"
+    assert set(log.track_id[batches[1]["rows"][0]:batches[1]["rows"][1]].tolist()) == {1}
 
 
 def test_an_annotation_drawn_from_nothing_adds_a_track_and_deletes_none(

@@ -21,12 +21,9 @@ HumanSignal/label-studio-ml-backend answers them (`label_studio_ml/api.py`):
   "labelstudio task T annotation A", diffed against the revision the reviewer saw; other
   actions are acknowledged and ignored.
 
-Model versions. Label Studio skips tasks that hold a prediction of the version `/setup` names,
-and with its default flags shows only predictions of that version, so every prediction carries
-the version `/setup` gives: `trackannot-r<R>-<h>`, where R is the store's committed correction
-batches (for a store of one video: its revision) and h hashes each video's key, run, status and
-revision. Any edit, or a run finishing, makes a new version, so "Retrieve predictions" asks
-again and shows the current annotation.
+Model versions. Every prediction carries the version `/setup` names, `trackannot-r<R>-<h>`:
+the state of the whole store (`labelstudio_versions`), so any edit, or a run finishing, makes
+Label Studio's "Retrieve predictions" ask again and show the current annotation.
 
 What the reviewer saw. A webhook's edits are diffed against the annotation at that revision
 (`VideoSession.apply(..., expect_revision=...)`: cells others changed since are refused with 409
@@ -52,14 +49,9 @@ status codes by kind (`trackannot.errors.http_status`).
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +63,8 @@ from trackannot.errors import (
     ConflictError, InputFormatError, NotFoundError, StoreNotFoundError, TrackannotError,
 )
 from trackannot.integrations.labelstudio_frames import FrameGrid
-from trackannot.integrations.labelstudio_tasks import LabelConfig, locate_video
+from trackannot.integrations.labelstudio_tasks import LabelConfig, LabelStudioApi, locate_video
+from trackannot.integrations.labelstudio_versions import REMEMBERED, ModelVersions, VideoState
 from trackannot.integrations.tracking_jobs import TrackingJobs
 
 if TYPE_CHECKING:
@@ -81,11 +74,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LabelStudioBackend", "create_app"]
 
-MODEL_PREFIX = "trackannot"
 EDIT_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
-_VERSION = re.compile(rf"^{MODEL_PREFIX}-r(\d{{1,18}})-([0-9a-f]{{8}})$")
-_API_TIMEOUT_S = 2.0
-_REMEMBERED = 4096  # model versions (and tasks) whose served revisions are kept
 
 
 @dataclass
@@ -132,9 +121,8 @@ class LabelStudioBackend:
         self._locks: dict[str, threading.Lock] = {}
         self._grids: dict[tuple[str, str, float], FrameGrid] = {}
         self._guard = threading.Lock()
-        self._served: OrderedDict[str, dict[str, int]] = OrderedDict()  # version -> key -> rev
-        self._task_served: OrderedDict[int, list[tuple[str, int]]] = OrderedDict()
-        self._outcomes: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        self._versions = ModelVersions()
+        self._outcomes: OrderedDict[int, dict[str, Any]] = OrderedDict()  # by annotation
         self._users: dict[int, str] = {}
 
     # ------------------------------------------------------------------------------ calls
@@ -181,7 +169,7 @@ class LabelStudioBackend:
         for predictions, note in zip(results, notes):
             for prediction in predictions:
                 prediction["model_version"] = version
-                self._remember_task(note["task"], version, note["video"], note["revision"])
+                self._versions.served(note["task"], note["video"], note["revision"])
         return {"results": results, "model_version": version, "tasks": notes,
                 "message": "; ".join(f"task {n['task']}: {n['message']}" for n in notes)}
 
@@ -210,16 +198,16 @@ class LabelStudioBackend:
         try:
             outcome = self._apply(annotation, ann_id, task, task_id, project, where)
         except TrackannotError as err:
-            self._remember_outcome(task_id, {"status": "refused", "annotation": ann_id,
-                                             "error": str(err)})
+            self._remember_outcome(ann_id, {"task": task_id, "status": "refused",
+                                            "annotation": ann_id, "error": str(err)})
             raise
         outcome["seconds"] = round(time.perf_counter() - started, 4)
-        self._remember_outcome(task_id, outcome)
+        self._remember_outcome(ann_id, {"task": task_id, **outcome})
         return outcome
 
     def status(self) -> dict[str, Any]:
         """What a person checking on the server wants: each video's progress, the background
-        runs, and the last webhook outcome per task."""
+        runs, and the last webhook outcome of each annotation (oldest first)."""
         videos = []
         for key in self._store_keys():
             try:
@@ -229,7 +217,7 @@ class LabelStudioBackend:
         jobs = [j.as_dict() for j in self.jobs.all()] if self.jobs is not None else []
         return {"store": str(self.store), "model_version": self.model_version(),
                 "videos": videos, "jobs": jobs,
-                "webhooks": [{"task": t, **o} for t, o in self._outcomes.items()]}
+                "webhooks": list(self._outcomes.values())}
 
     def close(self) -> None:
         if self.jobs is not None:
@@ -238,42 +226,11 @@ class LabelStudioBackend:
     # ------------------------------------------------------------------------------ versions
 
     def model_version(self, served: dict[str, int] | None = None) -> str:
-        """The store's version (module docstring); `served` pins videos to the revision a
-        prediction was read at."""
-        entries = self._entries()
-        for key, revision in (served or {}).items():
-            if key in entries:
-                entries[key] = (entries[key][0], "complete", revision)
-        version = _version(entries)
-        revisions = {k: e[2] for k, e in entries.items() if e[1] == "complete"}
-        with self._guard:
-            self._served[version] = revisions
-            self._served.move_to_end(version)
-            while len(self._served) > _REMEMBERED:
-                self._served.popitem(last=False)
-        return version
+        """The store's model version (`labelstudio_versions`); `served` pins videos to the
+        revision a prediction was read at."""
+        return self._versions.name(self._entries(), served)
 
-    def revision_of(self, version: str, key: str) -> int | None:
-        """The revision of video `key` a model version was made at, or None when unknown:
-        remembered, else recomputed when only that video changed since."""
-        with self._guard:
-            known = self._served.get(version, {})
-        if key in known:
-            return known[key]
-        match = _VERSION.match(version)
-        if match is None:
-            return None
-        entries = self._entries()
-        if key not in entries:
-            return None
-        others = sum(e[2] for k, e in entries.items() if k != key and e[1] == "complete")
-        revision = int(match.group(1)) - others
-        if revision < 0:
-            return None
-        entries[key] = (entries[key][0], "complete", revision)
-        return revision if _version(entries) == version else None
-
-    def _entries(self) -> dict[str, tuple[str, str, int]]:
+    def _entries(self) -> dict[str, VideoState]:
         """Each video's (run id, status, revision; -1 unless complete), by key."""
         entries = {}
         for key in self._store_keys():
@@ -355,7 +312,9 @@ class LabelStudioBackend:
                 raise NotFoundError(f"{where}: the store has no complete video {key!r} ({done}) "
                                     "and this server tracks nothing (start it with --weights "
                                     "or --detections-dir)")
-            job = self.jobs.start(key, source)
+            headers = LabelStudioApi(project.hostname, project.token).headers() \
+                if source.url else None
+            job = self.jobs.start(key, source, headers)
         if job is not None and job.state == "failed":
             return {"status": "failed", "message": f"tracking {key} failed: {job.message}"}
         done = f"{progress['frames_committed']} of {progress['num_frames']} frames committed" \
@@ -425,12 +384,12 @@ class LabelStudioBackend:
             return int(mine[-1]["number"]) + 1, "its previous submission"
         if annotation.get("parent_prediction") is None:
             return None, "nothing (not started from a prediction): tracks are only added"
-        with self._guard:
-            served = [r for k, r in self._task_served.get(task_id, []) if k == session.key]
-        if len(set(served)) == 1:
+        served = self._versions.served_to(task_id, session.key)
+        if len(served) == 1:
             return served[0], "the prediction served for the task"
         version = self._prediction_version(annotation["parent_prediction"], project)
-        revision = self.revision_of(version, session.key) if version else None
+        revision = self._versions.revision_of(version, session.key, self._entries()) \
+            if version else None
         if revision is not None:
             return revision, f"its prediction's model version {version}"
         if served:
@@ -450,7 +409,7 @@ class LabelStudioBackend:
         if not isinstance(user, int) or isinstance(user, bool):
             return "labelstudio-user-unknown"
         if user not in self._users:
-            record = _LabelStudioApi(project).get(f"/api/users/{user}")
+            record = LabelStudioApi(project.hostname, project.token).get(f"/api/users/{user}")
             email = record.get("email") if isinstance(record, dict) else None
             if not email:
                 return f"labelstudio-user-{user}"
@@ -460,7 +419,7 @@ class LabelStudioBackend:
     def _prediction_version(self, prediction: Any, project: _Project) -> str | None:
         if not isinstance(prediction, int) or isinstance(prediction, bool):
             return None
-        record = _LabelStudioApi(project).get(f"/api/predictions/{prediction}")
+        record = LabelStudioApi(project.hostname, project.token).get(f"/api/predictions/{prediction}")
         version = record.get("model_version") if isinstance(record, dict) else None
         return str(version) if version else None
 
@@ -510,30 +469,15 @@ class LabelStudioBackend:
                                                      session.meta.fps, framerate)
         return self._grids[cache]
 
-    def _remember_task(self, task_id: int, version: str, key: str, revision: int) -> None:
+    def _remember_outcome(self, ann_id: int, outcome: dict[str, Any]) -> None:
         with self._guard:
-            served = self._task_served.setdefault(task_id, [])
-            if (key, revision) not in served:
-                served.append((key, revision))
-            self._task_served.move_to_end(task_id)
-            while len(self._task_served) > _REMEMBERED:
-                self._task_served.popitem(last=False)
-
-    def _remember_outcome(self, task_id: int, outcome: dict[str, Any]) -> None:
-        with self._guard:
-            self._outcomes[task_id] = outcome
-            self._outcomes.move_to_end(task_id)
-            while len(self._outcomes) > _REMEMBERED:
+            self._outcomes[ann_id] = outcome
+            self._outcomes.move_to_end(ann_id)
+            while len(self._outcomes) > REMEMBERED:
                 self._outcomes.popitem(last=False)
 
 
 # ---------------------------------------------------------------------------------- helpers
-
-def _version(entries: dict[str, tuple[str, str, int]]) -> str:
-    total = sum(e[2] for e in entries.values() if e[1] == "complete")
-    text = json.dumps(sorted((k, *e) for k, e in entries.items()))
-    return f"{MODEL_PREFIX}-r{total}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
-
 
 def _keyframes_at_one_revision(session: VideoSession, iou_tolerance: float
                                ) -> tuple[Keyframes, Boxes, int]:
@@ -586,45 +530,6 @@ def _integer(value: Any, where: str) -> int:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-class _LabelStudioApi:
-    """GET requests to Label Studio's API with a project's token: a legacy token
-    ("Token <key>") or a personal access token (a JWT refresh token, exchanged for an access
-    token). Failures give None: callers fall back (module docstring)."""
-
-    def __init__(self, project: _Project) -> None:
-        self.url = (project.hostname or "").rstrip("/")
-        self.token = project.token
-
-    def headers(self) -> dict[str, str] | None:
-        if not self.url or not self.token:
-            return None
-        if self.token.count(".") != 2:
-            return {"Authorization": f"Token {self.token}"}
-        access = self._post("/api/token/refresh", {"refresh": self.token}, {})
-        if not isinstance(access, dict) or not access.get("access"):
-            return None
-        return {"Authorization": f"Bearer {access['access']}"}
-
-    def get(self, path: str) -> Any:
-        headers = self.headers()
-        if headers is None:
-            return None
-        return self._send(urllib.request.Request(self.url + path, headers=headers))
-
-    def _post(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
-        return self._send(urllib.request.Request(
-            self.url + path, data=json.dumps(body).encode(), method="POST",
-            headers=headers | {"Content-Type": "application/json"}))
-
-    @staticmethod
-    def _send(request: urllib.request.Request) -> Any:
-        try:
-            with urllib.request.urlopen(request, timeout=_API_TIMEOUT_S) as answer:
-                return json.loads(answer.read().decode("utf-8"))
-        except (urllib.error.URLError, OSError, ValueError):
-            return None
 
 
 def create_app(backend: LabelStudioBackend) -> Any:

@@ -20,6 +20,7 @@ this machine is used as it is.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -34,9 +35,10 @@ from typing import Any
 from trackannot.errors import InputFormatError, NotFoundError
 from trackannot.integrations.labelstudio_frames import DEFAULT_FRAMERATE
 
-__all__ = ["LabelConfig", "VideoSource", "fetch_video", "locate_video"]
+__all__ = ["LabelConfig", "LabelStudioApi", "VideoSource", "fetch_video", "locate_video"]
 
 _FETCH_TIMEOUT_S = 30.0
+_API_TIMEOUT_S = 2.0
 _CHUNK_BYTES = 1 << 20
 
 
@@ -223,3 +225,49 @@ def fetch_video(source: VideoSource, headers: dict[str, str] | None = None) -> P
         partial.unlink(missing_ok=True)
         raise NotFoundError(f"cannot download {source.url}: {err}") from err
     return source.path
+
+
+class LabelStudioApi:
+    """Requests to Label Studio with an API token: a legacy token ("Token <key>") or a personal
+    access token (a JWT refresh token, exchanged for an access token). Failures give None: the
+    backend falls back to what it knows (`labelstudio_backend`).
+
+    Args:
+        url: Label Studio's base URL (None: unknown, every call gives None).
+        token: the API token (None: none, every call gives None).
+    """
+
+    def __init__(self, url: str | None, token: str | None) -> None:
+        self.url = (url or "").rstrip("/")
+        self.token = token
+
+    def headers(self) -> dict[str, str] | None:
+        """The Authorization header, or None without a URL and token (or a refresh failed)."""
+        if not self.url or not self.token:
+            return None
+        if self.token.count(".") != 2:
+            return {"Authorization": f"Token {self.token}"}
+        access = self._post("/api/token/refresh", {"refresh": self.token}, {})
+        if not isinstance(access, dict) or not access.get("access"):
+            return None
+        return {"Authorization": f"Bearer {access['access']}"}
+
+    def get(self, path: str) -> Any:
+        """The JSON of GET `path` (e.g. "/api/users/3"), or None."""
+        headers = self.headers()
+        if headers is None:
+            return None
+        return self._send(urllib.request.Request(self.url + path, headers=headers))
+
+    def _post(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
+        return self._send(urllib.request.Request(
+            self.url + path, data=json.dumps(body).encode(), method="POST",
+            headers=headers | {"Content-Type": "application/json"}))
+
+    @staticmethod
+    def _send(request: urllib.request.Request) -> Any:
+        try:
+            with urllib.request.urlopen(request, timeout=_API_TIMEOUT_S) as answer:
+                return json.loads(answer.read().decode("utf-8"))
+        except (urllib.error.URLError, OSError, ValueError):
+            return None

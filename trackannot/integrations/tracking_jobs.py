@@ -26,7 +26,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 from trackannot.errors import NotFoundError, TrackannotError
 from trackannot.integrations.labelstudio_tasks import VideoSource, fetch_video
@@ -93,18 +93,14 @@ class TrackingJobs:
         detections_dir: a folder of precomputed detections (`detections_file`), instead of a
             model.
         python: the interpreter that runs `trackannot track`.
-        fetch_headers: headers for downloading a video (Label Studio's authorization), asked
-            for when a download starts.
     """
 
     def __init__(self, store: str | Path, track_args: Sequence[str] = (), *,
-                 detections_dir: str | Path | None = None, python: str = sys.executable,
-                 fetch_headers: Callable[[], dict[str, str]] | None = None) -> None:
+                 detections_dir: str | Path | None = None, python: str = sys.executable) -> None:
         self.store = Path(store)
         self.track_args = list(track_args)
         self.detections_dir = Path(detections_dir) if detections_dir is not None else None
         self.python = python
-        self._fetch_headers = fetch_headers
         self._jobs: dict[str, TrackingJob] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -118,17 +114,19 @@ class TrackingJobs:
         with self._lock:
             return list(self._jobs.values())
 
-    def start(self, key: str, source: VideoSource) -> TrackingJob:
+    def start(self, key: str, source: VideoSource,
+              headers: dict[str, str] | None = None) -> TrackingJob:
         """Track the video in the background, unless a job of it is alive or has finished
         (a failed job is not retried: its message says why; a busy one is, as the other
-        process may have stopped). Returns at once."""
+        process may have stopped). Returns at once. `headers` go with a download (Label
+        Studio's authorization for its uploads)."""
         with self._lock:
             job = self._jobs.get(key)
             if self._closed or (job is not None and job.state != "busy"):
                 return job if job is not None else TrackingJob(key, source, "failed",
                                                                "the server is stopping")
             job = self._jobs[key] = TrackingJob(key, source)
-        threading.Thread(target=self._run, args=(job,), name=f"trackannot-track-{key}",
+        threading.Thread(target=self._run, args=(job, headers), name=f"trackannot-track-{key}",
                          daemon=True).start()
         return job
 
@@ -153,12 +151,11 @@ class TrackingJobs:
             command += ["--detections", str(detections_file(self.detections_dir, job.key))]
         return command
 
-    def _run(self, job: TrackingJob) -> None:
+    def _run(self, job: TrackingJob, headers: dict[str, str] | None) -> None:
         try:
             video = job.source.path
             if job.source.url is not None:
                 job.state, job.message = "fetching", f"downloading {job.source.url}"
-                headers = self._fetch_headers() if self._fetch_headers is not None else None
                 video = fetch_video(job.source, headers)
             command = self._command(job, video)
             with self._lock:
