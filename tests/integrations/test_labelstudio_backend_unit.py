@@ -136,6 +136,13 @@ def test_predictions_are_the_sparse_keyframes_of_the_export(client: TestClient,
             assert 0 <= item["y"] and item["y"] + item["height"] <= 100
 
 
+def test_tasks_of_one_video_in_one_call_show_one_revision(client: TestClient) -> None:
+    answer = _predict(client, TASK, {"id": 2, "data": dict(TASK["data"])})
+    assert answer["results"][0] == answer["results"][1]
+    assert [n["task"] for n in answer["tasks"]] == [1, 2]
+    assert {n["revision"] for n in answer["tasks"]} == {0}
+
+
 @pytest.mark.parametrize(("body", "status", "pattern"), [
     ({"tasks": []}, 422, "non-empty list of tasks"),
     ({"tasks": [{"id": 1}]}, 422, r"tasks\[0\]\.data is None"),

@@ -115,7 +115,6 @@ class LabelStudioBackend:
         self.iou_tolerance = iou_tolerance
         self.lock_timeout = lock_timeout
         self._default = _Project(hostname=label_studio_url, token=label_studio_token)
-        self._override = label_studio_url is not None or label_studio_token is not None
         self._projects: dict[str, _Project] = {}
         self._sessions: dict[str, VideoSession] = {}
         self._locks: dict[str, threading.Lock] = {}
@@ -135,9 +134,10 @@ class LabelStudioBackend:
         body = _object(payload, "setup request")
         project = self._project_of(body.get("project"))
         project.config = LabelConfig.parse(body.get("schema"), "setup request schema")
-        if not self._override:
-            project.hostname = _text(body.get("hostname")) or project.hostname
-            project.token = _text(body.get("access_token")) or project.token
+        # what the server was started with wins over what Label Studio sends
+        project.hostname = self._default.hostname or _text(body.get("hostname")) or \
+            project.hostname
+        project.token = self._default.token or _text(body.get("access_token")) or project.token
         return {"model_version": self.model_version()}
 
     def predict(self, payload: Any) -> dict[str, Any]:
@@ -157,8 +157,9 @@ class LabelStudioBackend:
             project.config = LabelConfig.parse(body["label_config"], "predict request "
                                                "label_config")
         results, notes, served = [], [], {}
+        read: dict[str, tuple[Keyframes, Boxes, int]] = {}  # one revision per video and call
         for i, task in enumerate(tasks):
-            predictions, note, revision = self._predict_task(task, project, f"tasks[{i}]")
+            predictions, note, revision = self._predict_task(task, project, f"tasks[{i}]", read)
             results.append(predictions)
             notes.append(note)
             if revision is not None:
@@ -250,9 +251,11 @@ class LabelStudioBackend:
 
     # ------------------------------------------------------------------------------ predict
 
-    def _predict_task(self, task: Any, project: _Project, where: str
+    def _predict_task(self, task: Any, project: _Project, where: str,
+                      read: dict[str, tuple[Keyframes, Boxes, int]]
                       ) -> tuple[list[dict[str, Any]], dict[str, Any], int | None]:
-        """(predictions, note, revision served) of one task."""
+        """(predictions, note, revision served) of one task; `read` keeps each video's
+        keyframes for the other tasks of the call (all show one revision)."""
         task = _object(task, where)
         task_id = _integer(task.get("id"), f"{where}.id")
         data = _object(task.get("data"), f"{where}.data")
@@ -270,7 +273,9 @@ class LabelStudioBackend:
             return [], note | {"status": session.status,
                                "message": f"tracking {key} failed: {error}"}, None
         with self._lock(key):
-            keys, boxes, revision = _keyframes_at_one_revision(session, self.iou_tolerance)
+            if key not in read:
+                read[key] = _keyframes_at_one_revision(session, self.iou_tolerance)
+            keys, boxes, revision = read[key]
             meta = session.meta
             grid = self._grid(session, project.config.framerate_for(data, f"{where}.data"))
             keys = grid.keyframes_to_grid(keys, boxes)
