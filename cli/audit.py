@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from trackannot.errors import ConfigError, CorruptStoreError, TrackannotError
+if TYPE_CHECKING:
+    from trackannot.session import VideoAudit
 
 __all__ = ["audit"]
 
@@ -19,46 +19,14 @@ _NO_CORRECTIONS = ("no corrections yet: run `trackannot review STORE --out-dir D
                    "corrections file with `trackannot correct`)")
 
 
-def _review_config(result: Any) -> Any:
-    """The review settings the store was made with (defaults for keys it predates)."""
-    from trackannot.config import ReviewConfig
-
-    stored = (result.attrs.get("config") or {}).get("review") or {}
-    known = {f.name for f in fields(ReviewConfig)}
-    try:
-        return ReviewConfig(**{k: v for k, v in stored.items() if k in known})
-    except (TypeError, ConfigError) as err:
-        raise CorruptStoreError(f"{result.key}: stored review settings {stored} do not load: {err}") from err
-
-
-def _audit_video(result: Any, manual_k: int) -> dict[str, Any] | None:
-    """(reviewers, advice) of one video as plain values; None when nothing was corrected yet."""
-    from trackannot.annotate import load_state
-    from trackannot.advise import advise
-    from trackannot.audit import reviewer_stats
-    from trackannot.cost import DEFAULT_COST
-
-    records = result.queue_records()
-    queues = [result.read_queue(r["id"]) for r in records]
-    answers = {q.queue_id: result.read_answers(q.queue_id) for q in queues}
-    log, _ = result.read_log()
-    if not len(log) and not any(len(a) for a in answers.values()):
-        return None
-    cfg = _review_config(result)
-    reviewers = reviewer_stats(queues, answers, cfg)
-    advice = advise(queues, answers, log, result.num_frames, len(load_state(result).boxes()),
-                    DEFAULT_COST, cfg=cfg, manual_k=manual_k)
-    return {"queues": len(queues), "reviewers": reviewers, "advice": advice}
-
-
 def _trend(stats: Any) -> str:
     rates = [f"{100 * b.correction_rate:.0f}%" for b in stats.batches]
     return " ".join(rates[-6:]) if len(rates) <= 6 else "... " + " ".join(rates[-6:])
 
 
-def _echo_video(key: str, audit: dict[str, Any]) -> None:
-    reviewers, advice = audit["reviewers"], audit["advice"]
-    click.echo(f"{key}: {audit['queues']} queues, {len(reviewers)} reviewers")
+def _echo_video(key: str, audit: VideoAudit) -> None:
+    reviewers, advice = audit.reviewers, audit.advice
+    click.echo(f"{key}: {audit.queues} queues, {len(reviewers)} reviewers")
     if reviewers:
         click.echo(f"  {'reviewer':<16} {'items':>6} {'corr.':>6} {'rate':>5}  "
                    f"{'per-batch rate (oldest first)':<32} honeypots caught/fixed")
@@ -96,29 +64,24 @@ def audit(store: Path, key: str | None, json_path: Path | None, manual_k: int) -
     honeypots). Then the advice: acceptance of pre-labels, human time so far, projected time per
     mode against manual keyframing, and the mode that pays (or that AI assistance does not).
     """
-    from trackannot.store import open_store
+    from trackannot.cli.main import _errors
+    from trackannot.session import VideoSession
 
-    try:
-        opened = open_store(store)
-        if key is not None and key not in opened.videos:
-            raise click.UsageError(f"{store} has no video {key!r}; videos: {', '.join(opened.videos)}")
+    with _errors():
+        sessions = list(VideoSession.all(store))
+        if key is not None:
+            sessions = [s for s in sessions if s.key == key]
+            if not sessions:
+                videos = ", ".join(s.key for s in VideoSession.all(store))
+                raise click.UsageError(f"{store} has no video {key!r}; videos: {videos}")
         doc: dict[str, Any] = {"store": str(store), "manual_k": manual_k, "videos": {}}
-        for name in [key] if key is not None else opened.videos:
-            audit_doc = _audit_video(opened[name], manual_k)
-            if audit_doc is None:
-                click.echo(f"{name}: {_NO_CORRECTIONS}")
-                doc["videos"][name] = None
-                continue
-            _echo_video(name, audit_doc)
-            doc["videos"][name] = {
-                "queues": audit_doc["queues"],
-                "reviewers": [s.as_dict() for s in audit_doc["reviewers"]],
-                "advice": audit_doc["advice"].as_dict(),
-            }
+        for session in sessions:
+            found = session.audit(manual_k)
+            doc["videos"][session.key] = found.as_dict() if found is not None else None
+            if found is None:
+                click.echo(f"{session.key}: {_NO_CORRECTIONS}")
+            else:
+                _echo_video(session.key, found)
         if json_path is not None:
             _write_json(json_path, doc)
             click.echo(f"wrote {json_path}")
-    except ConfigError as err:
-        raise click.UsageError(str(err)) from err
-    except TrackannotError as err:
-        raise click.ClickException(str(err)) from err

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import click
-import numpy as np
 
 from trackannot.cli.options import lock_timeout_option
 from trackannot.config import PipelineConfig, load_config
@@ -157,6 +156,7 @@ def track(videos: tuple[Path, ...], store: Path, manifest: Path | None, recursiv
     from trackannot.detect import make_detector
     from trackannot.inputs import collect_videos
     from trackannot.pipeline import failures, track_videos
+    from trackannot.provenance import describe_detector
 
     if not videos and manifest is None:
         raise click.UsageError("name videos or directories, or pass --manifest FILE")
@@ -172,11 +172,7 @@ def track(videos: tuple[Path, ...], store: Path, manifest: Path | None, recursiv
         cfg = _resolve_config(config, sets, **{"decode.fps": fps, "decode.batch_size": batch_size,
                                               "detect.device": device, "detect.weights": weights})
         detector = make_detector(cfg.detect, detections=detections)
-        info = ({"detections": str(detections.resolve())} if detections
-                else {"weights": cfg.detect.weights or "bundled demo model"})
-        names = getattr(detector, "names", None)  # class id -> name, for exports
-        if names:
-            info["class_names"] = [str(names[i]) for i in sorted(names)]
+        info = describe_detector(detector, cfg.detect.weights, detections)
         for skipped in inputs.skipped:
             click.echo(f"skipped {skipped.path}: {skipped.reason}")
         summaries = track_videos(inputs.videos, store, cfg, detector, detector_info=info,
@@ -225,21 +221,17 @@ def _summary_line(s) -> str:
     return f"{s.key}: FAILED after {s.frames} frames kept{resumed}"
 
 
-_FORMATS = {  # format -> (output name for a video, what it is)
-    "mot": ("{key}.txt", "MOTChallenge txt, every box"),
-    "cvat": ("{key}.xml", "CVAT for video 1.1 XML, sparse keyframes"),
-    "labelstudio": ("{key}.json", "Label Studio video JSON (annotations), sparse keyframes"),
-    "labelstudio-predictions": ("{key}.predictions.json",
-                                "Label Studio ML-backend predictions, sparse keyframes"),
-    "coco": ("{key}.coco.json", "COCO, one image per frame, track ids"),
-    "yolo": ("{key}_yolo", "YOLO txt, one file per frame (a directory)"),
-}
+def _formats() -> dict[str, tuple[str, str]]:
+    from trackannot.session import EXPORT_FORMATS
+
+    return EXPORT_FORMATS
 
 
 @main.command()
 @click.argument("store", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(list(_FORMATS)), default="mot", show_default=True,
-              help="Output format: " + "; ".join(f"{k}: {v[1]}" for k, v in _FORMATS.items()) + ".")
+@click.option("--format", "fmt", type=click.Choice(list(_formats())), default="mot",
+              show_default=True, help="Output format: " + "; ".join(
+                  f"{k}: {v[1]}" for k, v in _formats().items()) + ".")
 @click.option("-o", "--output", "out_dir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Directory for the exported files (one per video).")
@@ -256,19 +248,17 @@ def export(store: Path, fmt: str, out_dir: Path, keys: tuple[str, ...], iou_tole
     An output directory that already holds files is refused, whatever the format, unless
     --overwrite; each output is written whole (a temporary name, then a rename).
     """
-    from trackannot.annotate import load_state
-    from trackannot.store import open_store
+    from trackannot.session import VideoSession
 
     with _errors():
-        opened = open_store(store)
-        videos = [opened[k] for k in keys] if keys else list(opened)
+        sessions = [VideoSession.open(store, k, mode="r") for k in keys] if keys \
+            else list(VideoSession.all(store))
         _check_out_dir(out_dir, overwrite)
         out_dir.mkdir(parents=True, exist_ok=True)
-        for video in videos:
-            state = load_state(video)
-            path = out_dir / _FORMATS[fmt][0].format(key=video.key)
-            _write_export(fmt, path, state, video, iou_tolerance)
-            click.echo(f"{video.key}: {path}")
+        for session in sessions:
+            path = session.export(fmt, out_dir / _formats()[fmt][0].format(key=session.key),
+                                  iou_tolerance=iou_tolerance)
+            click.echo(f"{session.key}: {path}")
 
 
 def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
@@ -285,41 +275,6 @@ def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
                                    "empty directory")
 
 
-def _write_export(fmt: str, path: Path, state, video, iou_tolerance: float) -> None:
-    """Write one video's current annotation in one format."""
-    from trackannot.annotate import video_meta
-    from trackannot.boxes import Origin
-
-    boxes = state.boxes()
-    if fmt == "mot":
-        from trackannot.export.mot import write_mot
-
-        write_mot(boxes, path)
-        return
-    meta = video_meta(video)
-    if fmt in ("coco", "yolo"):
-        from trackannot.export.coco import write_coco
-        from trackannot.export.yolo import write_yolo
-
-        if fmt == "coco":
-            write_coco(path, boxes, meta)
-        else:
-            write_yolo(path, boxes, meta, overwrite=True)  # the directory's policy is checked
-        return
-    from trackannot.sparse import sparse_keyframes
-
-    keyframes = sparse_keyframes(boxes, iou_tolerance, keep=boxes.origin == Origin.KEYFRAME,
-                                 num_frames=meta.num_frames)
-    if fmt == "cvat":
-        from trackannot.export.cvat import write_cvat_video
-
-        write_cvat_video(path, keyframes, meta)
-    else:
-        from trackannot.export.labelstudio import write_labelstudio
-
-        write_labelstudio(path, keyframes, meta, as_predictions=fmt.endswith("predictions"))
-
-
 @main.command()
 @click.argument("store", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -329,9 +284,12 @@ def _write_export(fmt: str, path: Path, state, video, iou_tolerance: float) -> N
 @click.option("--dry-run", is_flag=True, help="Check the file against the store; write nothing.")
 @click.option("--queue", "queue_id", help="Review queue the file's {\"item\": N, ...} lines answer "
               "(see `trackannot review`).")
+@click.option("--expect-revision", type=click.IntRange(min=0), help="The revision (committed "
+              "batches, `trackannot` prints it after each batch) the file was made against: "
+              "refused when cells it edits changed since; edits to other cells merge.")
 @lock_timeout_option
 def correct(store: Path, file: Path, video: str | None, author: str, dry_run: bool,
-            queue_id: str | None, lock_timeout: float) -> None:
+            queue_id: str | None, expect_revision: int | None, lock_timeout: float) -> None:
     """Apply the corrections in FILE to STORE, all or none.
 
     \b
@@ -356,15 +314,18 @@ def correct(store: Path, file: Path, video: str | None, author: str, dry_run: bo
     or FILE is the queue's .cvat.xml (CVAT for images) or .labelstudio.json as reviewers saved
     them: unchanged boxes are accepted, moved ones adjusted, deleted ones absent.
     """
-    from trackannot.annotate import apply_corrections
+    from trackannot.session import VideoSession
 
     with _errors():
-        summary = apply_corrections(store, file, video=video, author=author, dry_run=dry_run,
-                                    queue=queue_id, lock_timeout=lock_timeout)
+        session = VideoSession.open(store, video, mode="r" if dry_run else "a",
+                                    lock_timeout=lock_timeout)
+        summary = session.apply(file, author=author, queue=queue_id, dry_run=dry_run,
+                                expect_revision=expect_revision)
     ops = ", ".join(f"{n} {op}" for op, n in sorted(summary.counts.items()))
     verb = "would apply" if dry_run else f"applied as batch {summary.batch}:"
     click.echo(f"{summary.video}: {verb} {sum(summary.counts.values())} corrections ({ops}); "
-               f"{summary.tracks_touched} tracks, {summary.rows_recomputed} boxes re-interpolated")
+               f"{summary.tracks_touched} tracks, {summary.rows_recomputed} boxes re-interpolated"
+               + ("" if dry_run else f"; now at revision {summary.revision}"))
     if queue_id is not None:
         click.echo(f"{summary.video}: {summary.answers} answers to queue {queue_id} "
                    f"{'checked' if dry_run else 'recorded'}")
@@ -384,49 +345,17 @@ def eval_(store: Path, gt_path: Path, key: str | None, benchmark: str | None) ->
 
     HOTA, MOTA and IDF1, computed with TrackEval's code.
     """
-    from trackannot.annotate import load_state
-    from trackannot.detect.from_file import read_mot_file
-    from trackannot.evaluate import evaluate
-    from trackannot.store import open_store
+    from trackannot.session import VideoSession
 
     with _errors():
-        opened = open_store(store)
-        if key is None:
-            if len(opened.videos) != 1:
-                raise click.UsageError(f"{store} holds {len(opened.videos)} videos "
-                                       f"({', '.join(opened.videos)}); choose one with --video")
-            key = opened.videos[0]
-        video = opened[key]
-        gt, extra = read_mot_file(gt_path, with_extra=True)
-        scale = _gt_scale(gt_path, video.attrs.get("video", {}).get("width"))
-        if scale != 1.0:
-            gt = gt.replace(xyxy=gt.xyxy * scale)
-        if benchmark is None:
-            benchmark = "MOT17" if "visibility" in extra else "MOT15"
-        index, _ = video.frames()
-        # only frames the run processed count (a run sampled at --fps skips the others)
-        keep = np.isin(gt.frame, index)
-        gt, extra = gt[keep], {k: np.asarray(v)[keep] for k, v in extra.items()}
-        tracks = load_state(video).boxes()
-        tracks = tracks[np.isin(tracks.frame, index)]  # interpolated frames the run skipped
-        scores = evaluate(tracks, gt, gt_extra=extra, benchmark=benchmark,
-                          num_frames=int(max(index.max(initial=-1), gt.frame.max(initial=-1))) + 1)
+        session = VideoSession.open(store, key, mode="r")
+        scores, benchmark, scale = session.evaluate(gt_path, benchmark)
+    key = session.key
     click.echo(f"{key} vs {gt_path} ({benchmark} rules"
                f"{f', gt scaled x{scale:.4g}' if scale != 1.0 else ''})")
     click.echo("  ".join(f"{k:>6}" for k in ("HOTA", "DetA", "AssA", "MOTA", "IDF1")))
     click.echo("  ".join(f"{100 * v:6.2f}" for v in (scores.hota, scores.deta, scores.assa,
                                                        scores.mota, scores.idf1)))
-
-
-def _gt_scale(gt_path: Path, video_width: int | None) -> float:
-    """Video width / seqinfo imWidth when a seqinfo.ini sits beside the gt/ folder, else 1."""
-    from trackannot.detect.from_file import read_seqinfo
-
-    seqinfo = gt_path.resolve().parent.parent / "seqinfo.ini"
-    if video_width is None or not seqinfo.is_file():
-        return 1.0
-    width = read_seqinfo(seqinfo).get("imWidth")
-    return float(video_width) / float(width) if width else 1.0
 
 
 @main.command()

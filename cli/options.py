@@ -6,7 +6,7 @@ from typing import Callable, TypeVar
 
 import click
 
-from trackannot.store import DEFAULT_LOCK_TIMEOUT_S
+from trackannot.config import DEFAULT_LOCK_TIMEOUT_S
 
 __all__ = ["lock_timeout_option"]
 

@@ -6,15 +6,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import click
-import numpy as np
 
 from trackannot.cli.options import lock_timeout_option
 
 if TYPE_CHECKING:
-    from trackannot.config import PipelineConfig
-    from trackannot.export.meta import VideoMeta
     from trackannot.review import ReviewQueue
-    from trackannot.store import TrackStore, VideoResult
 
 __all__ = ["review"]
 
@@ -54,70 +50,25 @@ def review(store: Path, budget: int, video: str | None, mode: str | None, config
     reviewers look; they are not marked in the files.
     """
     from trackannot.cli.main import _errors, _resolve_config
+    from trackannot.session import VideoSession
 
     if budget < 1:
         raise click.BadParameter("--budget must be >= 1 frame", param_hint="--budget")
     with _errors():
         cfg = _resolve_config(config, sets, **{"review.mode": mode})
-        opened, key = _pick_video(store, video)
-        # built from the state and stored under the video's lock: no batch lands in between
-        with opened.writer(key, "trackannot review", lock_timeout) as result:
-            queue, meta, eligible = _build_review(result, budget, cfg, not no_honeypots)
-        from trackannot.export.review_tasks import write_review_tasks
-
-        paths = write_review_tasks(out_dir, queue, meta)
-    _echo_queue(key, queue, eligible, budget, paths)
-
-
-def _pick_video(store: Path, video: str | None) -> tuple[TrackStore, str]:
-    """The store (opened for writing) and the key of its video `video`, or of its only one."""
-    from trackannot.store import open_store
-
-    opened = open_store(store, mode="a")
-    if video is None:
-        if len(opened.videos) != 1:
-            raise click.UsageError(f"{store} holds {len(opened.videos)} videos "
-                                   f"({', '.join(opened.videos)}); choose one with --video")
-        video = opened.videos[0]
-    opened[video]  # no such video: say so before taking its lock
-    return opened, video
+        session = VideoSession.open(store, video, lock_timeout=lock_timeout)
+        if budget > session.num_frames:
+            raise click.UsageError(f"--budget {budget} is more than the video has: the video "
+                                   f"has {session.num_frames} frames")
+        round_ = session.review(budget, cfg, honeypots=not no_honeypots)
+        paths = session.write_review_tasks(out_dir, round_)
+    _echo_queue(session.key, round_.queue, round_.frames_with_boxes, budget, paths)
 
 
-def _build_review(result: VideoResult, budget: int, cfg: PipelineConfig,
-                  honeypots: bool) -> tuple[ReviewQueue, VideoMeta, int]:
-    """Build the queue from the current state and store it; (queue, meta, frames with boxes)."""
-    import hashlib
-    import json
+def _echo_queue(video: str, queue: ReviewQueue, eligible: int, budget: int,
+                paths: Sequence[Path]) -> None:
+    import numpy as np
 
-    from trackannot.annotate import load_state, video_meta
-    from trackannot.config import config_to_dict
-    from trackannot.review import build_queue
-
-    num_frames = result.num_frames
-    if budget > num_frames:
-        raise click.UsageError(f"--budget {budget} is more than the video has: the video has "
-                               f"{num_frames} frames")
-    state = load_state(result)
-    boxes = state.boxes()
-    if not len(boxes):
-        raise click.ClickException(f"{result.key}: the annotation has no boxes to review")
-    meta = video_meta(result)
-    based_on = result.log_info().rows
-    settings = config_to_dict(cfg.review) | {"honeypots": honeypots, "budget": budget}
-    number = len(result.queue_records())
-    digest = hashlib.sha256(json.dumps([number, based_on, settings], sort_keys=True).encode())
-    queue_id = f"q{number:04d}-{digest.hexdigest()[:8]}"
-    queue = build_queue(state, result.read(table="detections"), num_frames, budget, cfg.review,
-                        queue_id=queue_id, based_on=based_on, frame_size=(meta.width, meta.height),
-                        honeypots=honeypots)
-    stored = config_to_dict(cfg.review)
-    if not honeypots:
-        stored["honeypot_rate"] = 0.0
-    result.write_queue(queue, stored)
-    return queue, meta, len(np.unique(boxes.frame))
-
-
-def _echo_queue(video: str, queue: ReviewQueue, eligible: int, budget: int, paths: Sequence[Path]) -> None:
     from trackannot.review import ItemKind
     from trackannot.risk import Reason
 

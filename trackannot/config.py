@@ -17,6 +17,11 @@ import yaml
 
 from trackannot.errors import ConfigError
 
+# Seconds a writer waits for another to finish before it is refused (`trackannot.store`'s writer
+# locks). Long enough for a queue of correction batches (each takes well under a second) and
+# short enough that a command started beside a tracking run of an hour says so at once.
+DEFAULT_LOCK_TIMEOUT_S = 60.0
+
 __all__ = [
     "DecodeConfig",
     "DetectConfig",

@@ -19,7 +19,7 @@ from trackannot.store import input_identity
 if TYPE_CHECKING:
     from trackannot.detect import Detector
 
-__all__ = ["RUN_ONLY_ATTRS", "decode_config_for", "mismatch", "run_attrs"]
+__all__ = ["RUN_ONLY_ATTRS", "decode_config_for", "describe_detector", "mismatch", "run_attrs"]
 
 # Attributes that differ between an uninterrupted and a resumed run of the same video (and "uid",
 # the identity every group gets when it is created, which differs between any two groups).
@@ -32,6 +32,18 @@ def decode_config_for(cfg: PipelineConfig, detector: Detector) -> DecodeConfig:
     if cfg.decode.pixel_format != "auto":
         return cfg.decode
     return replace(cfg.decode, pixel_format=str(getattr(detector, "pixel_format", "rgb24")))
+
+
+def describe_detector(detector: Detector, weights: str | None,
+                      detections: str | Path | None = None) -> dict[str, Any]:
+    """What a group records about its detector: the detections file or the weights, and the
+    class names (class id -> name, for exports) when the detector names its classes."""
+    info: dict[str, Any] = ({"detections": str(Path(detections).resolve())} if detections
+                            else {"weights": weights or "bundled demo model"})
+    names = getattr(detector, "names", None)
+    if names:
+        info["class_names"] = [str(names[i]) for i in sorted(names)]
+    return info
 
 
 def run_attrs(path: str | Path, info: VideoInfo, cfg: PipelineConfig,

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy as np
 
 from trackannot.errors import (
-    InputFormatError, RunIncompleteError, StaleRevisionError, StoreInputError, StoreNotFoundError,
+    InputFormatError, RunIncompleteError, StaleRevisionError, StoreInputError,
 )
 
 if TYPE_CHECKING:

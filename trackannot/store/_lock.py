@@ -32,14 +32,11 @@ from typing import Any, Callable
 
 from filelock import FileLock, Timeout
 
+from trackannot.config import DEFAULT_LOCK_TIMEOUT_S
 from trackannot.errors import CorruptStoreError, LockedError, StoreInputError
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT_S", "WriterLock", "group_lock", "store_lock"]
 
-# Seconds a writer waits for another to finish before it is refused. Long enough for a queue of
-# correction batches (each takes well under a second) and short enough that a command started
-# beside a tracking run of an hour says so at once.
-DEFAULT_LOCK_TIMEOUT_S = 60.0
 _POLL_S = 0.05
 _LOCKS = ("locks",)
 _STORE_LOCK = ".store"  # video keys never start with a dot (`video_key`)
