@@ -64,6 +64,9 @@ _WHERE = {
     "RunIncompleteError": "trackannot.errors",
     "StaleRevisionError": "trackannot.errors",
     "StoreError": "trackannot.errors",
+    "StoreConflictError": "trackannot.errors",
+    "StoreInputError": "trackannot.errors",
+    "StoreNotFoundError": "trackannot.errors",
     "TrackannotError": "trackannot.errors",
     "VideoDecodeError": "trackannot.errors",
     "WeightsNotFoundError": "trackannot.errors",
@@ -151,7 +154,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from trackannot.errors import (  # noqa: F401
         ConfigError, ConflictError, CorruptStoreError, InputFormatError,
         InvalidInputError, LockedError, NotAVideoError, NotFoundError,
-        RunIncompleteError, StaleRevisionError, StoreError, TrackannotError,
+        RunIncompleteError, StaleRevisionError, StoreConflictError, StoreError, StoreInputError,
+        StoreNotFoundError, TrackannotError,
         VideoDecodeError, WeightsNotFoundError, http_status,
     )
     from trackannot.export import (  # noqa: F401

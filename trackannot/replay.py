@@ -20,7 +20,7 @@ import numpy as np
 
 from trackannot.boxes import Boxes
 from trackannot.config import InterpolateConfig
-from trackannot.errors import CorruptStoreError, InputFormatError, RunIncompleteError
+from trackannot.errors import ConfigError, CorruptStoreError, InputFormatError, RunIncompleteError
 from trackannot.smooth import smooth_tracks, strength_for_fps
 from trackannot.sources import MemorySource, StoreSource, track_extents
 from trackannot.state import AnnotationState
@@ -40,8 +40,9 @@ def interpolate_config(result: VideoResult, cfg: InterpolateConfig | None) -> In
         return InterpolateConfig()  # a store made before interpolation settings existed
     try:
         return InterpolateConfig(**stored)
-    except TypeError as err:
-        raise CorruptStoreError(f"{result.key}: stored interpolate settings {stored} do not load: {err}") from err
+    except (TypeError, ConfigError) as err:  # an unknown key, or a value out of range
+        raise CorruptStoreError(f"{result.key}: stored interpolate settings {stored} do not "
+                                f"load: {err}") from err
 
 
 def video_fps(result: VideoResult) -> float:
@@ -61,7 +62,8 @@ def _strength(result: VideoResult, cfg: InterpolateConfig) -> float:
 
 def _require_complete(result: VideoResult) -> None:
     if not result.complete:
-        raise RunIncompleteError(f"{result.key}: the tracking run did not complete; rerun `trackannot track`")
+        raise RunIncompleteError(f"{result.key}: the tracking run did not complete; rerun "
+                                 "`trackannot track`")
 
 
 def load_state(result: VideoResult, cfg: InterpolateConfig | None = None) -> AnnotationState:
@@ -159,8 +161,9 @@ def replay_log(result: VideoResult, state: AnnotationState, start: int = 0,
         try:
             state.replay(corrections[a - first:b - first])
         except InputFormatError as err:
-            raise CorruptStoreError(f"{result.key}: the corrections log does not replay at batch "
-                                    f"{batch['number']}: {err}; run `trackannot check STORE`") from err
+            raise CorruptStoreError(
+                f"{result.key}: the corrections log does not replay at batch "
+                f"{batch['number']}: {err}; run `trackannot check STORE`") from err
 
 
 class StateWriter:
