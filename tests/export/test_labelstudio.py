@@ -34,6 +34,7 @@ from trackannot.export.labelstudio import (
     format_labelstudio,
     labelstudio_keyframes,
     read_labelstudio,
+    region_revision,
     region_track_id,
     write_labelstudio,
 )
@@ -314,9 +315,21 @@ def test_a_bad_result_list_names_where(result: Any, pattern: str) -> None:
         labelstudio_keyframes(result, META, "webhook result")
 
 
-@pytest.mark.parametrize(("region", "want"), [
-    ({"id": "t7"}, 7), ({"id": "t0"}, 0), ({"id": "Xk9_2aBc"}, None), ({"id": "t" + "9" * 20}, None),
-    ({}, None), ("t7", None),
-], ids=["ours", "zero", "drawn-in-ls", "past-int64", "no-id", "not-a-region"])
-def test_region_track_id(region: Any, want: int | None) -> None:
-    assert region_track_id(region) == want
+@pytest.mark.parametrize(("region", "track", "revision"), [
+    ({"id": "t7"}, 7, None), ({"id": "t0"}, 0, None), ({"id": "t7-r3"}, 7, 3),
+    ({"id": "Xk9_2aBc"}, None, None), ({"id": "t" + "9" * 20}, None, None),
+    ({"id": "t7-r" + "9" * 20}, None, None), ({"id": "t7-r"}, None, None), ({}, None, None),
+    ("t7", None, None),
+], ids=["ours", "zero", "with-revision", "drawn-in-ls", "past-int64", "revision-past-int64",
+        "empty-revision", "no-id", "not-a-region"])
+def test_region_track_id(region: Any, track: int | None, revision: int | None) -> None:
+    assert region_track_id(region) == track
+    assert region_revision(region) == revision
+
+
+def test_regions_can_carry_the_revision_they_show(tmp_path: Path) -> None:
+    keys = canonical_keyframes(0)
+    task = format_labelstudio(keys, META, as_predictions=True, revision=12)[0]
+    result = task["predictions"][0]["result"]
+    assert {r["id"] for r in result} == {f"t{t}-r12" for t in np.unique(keys.track_id)}
+    assert labelstudio_keyframes(result, META).equals(keys)

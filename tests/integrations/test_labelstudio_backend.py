@@ -38,7 +38,7 @@ from tests.integrations._labelstudio import (
     video_project,
 )
 from trackannot.corrections import Op
-from trackannot.export.labelstudio import format_labelstudio
+from trackannot.export.labelstudio import format_labelstudio, region_track_id
 from trackannot.session import VideoSession
 
 CONFIG = video_label_config(10.0, labels=PETS_LABELS)  # the AVI's 10 fps
@@ -87,7 +87,7 @@ def test_label_studio_round_trip_on_pets09(labelstudio: LabelStudioServer, backe
 
     shown = _result(prediction)
     want = format_labelstudio(session.keyframes(), session.meta, as_predictions=True,
-                              model_version=version)[0]["predictions"][0]["result"]
+                              model_version=version, revision=0)[0]["predictions"][0]["result"]
     assert shown == want  # the export's sparse keyframes, as Label Studio stored them
     tracks = {int(t) for t in session.boxes().track_id}
     assert len(shown) == len(tracks) > 20
@@ -104,9 +104,9 @@ def test_label_studio_round_trip_on_pets09(labelstudio: LabelStudioServer, backe
     edited = copy.deepcopy(shown)
     index, first = _movable(edited, 1.0)
     first["x"] += 1.0
-    moved_track, moved_frame = int(edited[index]["id"][1:]), first["frame"] - 1
+    moved_track, moved_frame = region_track_id(edited[index]), first["frame"] - 1
     deleted = edited.pop(index + 1 if index + 1 < len(edited) else index - 1)
-    deleted_track = int(deleted["id"][1:])
+    deleted_track = region_track_id(deleted)
     before = session.boxes()
     annotation_id = submit_annotation(ls, task_id, edited, parent_prediction=prediction.id)
 
@@ -114,7 +114,7 @@ def test_label_studio_round_trip_on_pets09(labelstudio: LabelStudioServer, backe
     assert outcome | {"counts": None, "seconds": None} == {
         "task": task_id, "status": "applied", "video": PETS_KEY, "annotation": annotation_id,
         "batch": 0, "revision": 1, "counts": None, "seen_revision": 0,
-        "based_on": "the prediction served for the task", "seconds": None}
+        "based_on": "the revision its regions were served at", "seconds": None}
     result = VideoSession.open(backend.store).result
     [batch] = result.batches()
     assert batch["source"] == f"labelstudio task {task_id} annotation {annotation_id}"
@@ -132,9 +132,10 @@ def test_label_studio_round_trip_on_pets09(labelstudio: LabelStudioServer, backe
     predictions = wait_for_predictions(ls, project_id, task_id, version_not=version)
     latest = predictions[-1]
     assert re.fullmatch(r"trackannot-r1-[0-9a-f]{8}", latest.model_version)
-    regions = {r["id"]: r for r in _result(latest)}
-    assert f"t{deleted_track}" not in regions and len(regions) == len(shown) - 1
-    keys = {k["frame"]: k for k in regions[f"t{moved_track}"]["value"]["sequence"]}
+    regions = {region_track_id(r): r for r in _result(latest)}
+    assert {r["id"][-3:] for r in _result(latest)} == {"-r1"}
+    assert deleted_track not in regions and len(regions) == len(shown) - 1
+    keys = {k["frame"]: k for k in regions[moved_track]["value"]["sequence"]}
     assert keys[moved_frame + 1]["x"] == pytest.approx(first["x"], abs=1e-4)
 
     # the reviewer updates the annotation: diffed against what their submission made

@@ -23,7 +23,7 @@ from tests._store import store_digest
 from tests.integrations._labelstudio import video_label_config
 from tests.test_annotate import NUM_FRAMES, make_store
 from trackannot.corrections import Op
-from trackannot.export.labelstudio import format_labelstudio
+from trackannot.export.labelstudio import format_labelstudio, region_track_id
 from trackannot.integrations.labelstudio_backend import LabelStudioBackend, create_app
 from trackannot.integrations.tracking_jobs import TrackingJobs
 from trackannot.session import VideoSession
@@ -67,7 +67,7 @@ def _annotation(ann_id: int, result: list[dict[str, Any]], user: int = 7,
 
 
 def _region(result: list[dict[str, Any]], track: int) -> dict[str, Any]:
-    return next(r for r in result if r["id"] == f"t{track}")
+    return next(r for r in result if region_track_id(r) == track)
 
 
 def _move(result: list[dict[str, Any]], track: int, key: int, dx_percent: float
@@ -124,8 +124,10 @@ def test_predictions_are_the_sparse_keyframes_of_the_export(client: TestClient,
     answer = _predict(client)
     session = VideoSession.open(store)
     want = format_labelstudio(session.keyframes(), session.meta, as_predictions=True,
-                              model_version=version["model_version"])[0]["predictions"]
+                              model_version=version["model_version"], revision=0
+                              )[0]["predictions"]
     assert answer["results"] == [want]  # one task, one prediction: exactly the export's
+    assert [r["id"] for r in want[0]["result"]] == ["t1-r0", "t2-r0"]  # what was shown
     assert answer["model_version"] == version["model_version"]
     assert answer["tasks"][0] | {"message": ""} == {
         "task": 1, "video": "clip", "revision": 0, "status": "complete", "message": ""}
@@ -168,12 +170,12 @@ def test_an_annotation_becomes_one_batch_and_the_next_prediction_shows_it(
     first = _predict(client)
     result = first["results"][0][0]["result"]
     moved, frame = _move(result, 1, 0, 2.5)
-    kept = [r for r in moved if r["id"] != "t2"]
+    kept = [r for r in moved if region_track_id(r) != 2]
     answer = _webhook(client, _annotation(11, kept))
     assert answer.status_code == 200, answer.text
     assert answer.json() | {"counts": None, "seconds": None} == {
         "status": "applied", "video": "clip", "annotation": 11, "batch": 0, "revision": 1,
-        "counts": None, "seen_revision": 0, "based_on": "the prediction served for the task",
+        "counts": None, "seen_revision": 0, "based_on": "the revision its regions were served at",
         "seconds": None}
 
     log, batches = _log(store)
@@ -191,7 +193,7 @@ def test_an_annotation_becomes_one_batch_and_the_next_prediction_shows_it(
     second = _predict(client)
     assert VERSION.match(second["model_version"]).group(1) == "1" != first["model_version"]
     regions = second["results"][0][0]["result"]
-    assert [r["id"] for r in regions] == ["t1"]
+    assert [r["id"] for r in regions] == ["t1-r1"]
     shown = {k["frame"] - 1: k for k in regions[0]["value"]["sequence"]}
     assert shown[frame]["x"] == pytest.approx(_region(moved, 1)["value"]["sequence"][0]["x"],
                                               abs=1e-4)
@@ -282,12 +284,32 @@ def test_other_actions_and_skipped_tasks_are_ignored(client: TestClient, store: 
     assert store_digest(store) == before
 
 
-def test_an_annotation_whose_revision_is_unknown_is_refused(store: Path) -> None:
-    """A backend restarted since it served the prediction, with no Label Studio API to read the
-    prediction's version: applying against the current revision could silently undo others'
-    edits, so the annotation is refused (409) and nothing is written."""
+def _named_by_hand(result: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The regions with ids "t<track>" (an exported file's), without the revision."""
+    return [r | {"id": f"t{region_track_id(r)}"} for r in result]
+
+
+def test_after_a_restart_the_regions_say_what_the_reviewer_saw(store: Path) -> None:
     with TestClient(create_app(LabelStudioBackend(store))) as first:
-        result = _predict(first)["results"][0][0]["result"]
+        result = _predict(first)["results"][0][0]["result"]  # ana opens revision 0
+        ben = _move(result, 2, 0, 1.0)[0]
+        assert _webhook(first, _annotation(1, ben, user=8)).status_code == 200
+    with TestClient(create_app(LabelStudioBackend(store))) as restarted:  # no API, no memory
+        answer = _webhook(restarted, _annotation(2, _move(result, 1, 0, 1.0)[0]))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["seen_revision"] == 0 and answer.json()["revision"] == 2
+    assert answer.json()["based_on"] == "the revision its regions were served at"
+    log, batches = _log(store)
+    assert set(log.track_id[batches[1]["rows"][0]:batches[1]["rows"][1]].tolist()) == {1}
+
+
+def test_an_annotation_whose_revision_is_unknown_is_refused(store: Path) -> None:
+    """A backend restarted since it served the prediction, regions named without the revision,
+    and no Label Studio API to read the prediction's version: applying against the current
+    revision could silently undo others' edits, so the annotation is refused (409) and nothing
+    is written."""
+    with TestClient(create_app(LabelStudioBackend(store))) as first:
+        result = _named_by_hand(_predict(first)["results"][0][0]["result"])
     before = store_digest(store)
     with TestClient(create_app(LabelStudioBackend(store))) as restarted:
         answer = _webhook(restarted, _annotation(3, _move(result, 1, 1, 1.0)[0]))
@@ -331,7 +353,7 @@ def test_after_a_restart_the_prediction_version_is_read_back_from_label_studio(
         served = _predict(first)
         assert _webhook(first, _annotation(1, _move(served["results"][0][0]["result"], 2, 0,
                                                     1.0)[0])).status_code == 200
-    result = served["results"][0][0]["result"]  # ana opened revision 0 before that edit
+    result = _named_by_hand(served["results"][0][0]["result"])  # ana opened revision 0
     _LabelStudioApiStub.version = served["model_version"]
     with ThreadingHTTPServer(("127.0.0.1", 0), _LabelStudioApiStub) as api:
         threading.Thread(target=api.serve_forever, daemon=True).start()
@@ -470,7 +492,7 @@ def test_a_video_the_store_lacks_is_tracked_in_the_background(tmp_path: Path) ->
     session = VideoSession.open(store)
     assert session.status == "complete" and session.num_frames == 40
     want = format_labelstudio(session.keyframes(), session.meta, as_predictions=True,
-                              model_version=last["model_version"])[0]["predictions"]
+                              model_version=last["model_version"], revision=0)[0]["predictions"]
     assert last["results"] == [want]
     [region] = want[0]["result"]  # the one square, one track, to the last frame
     last_key = region["value"]["sequence"][-1]

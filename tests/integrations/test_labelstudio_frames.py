@@ -21,6 +21,7 @@ from tests.integrations._labelstudio import video_label_config
 from tests.test_annotate import make_store
 from trackannot.cli.main import main
 from trackannot.corrections import Op
+from trackannot.export.labelstudio import region_track_id
 from trackannot.integrations.labelstudio_backend import LabelStudioBackend, create_app
 from trackannot.integrations.labelstudio_frames import FrameGrid, decoded_times
 from trackannot.keyframes import Keyframes
@@ -133,7 +134,7 @@ def _check_round_trip(store: Path, task: dict[str, Any], config: str, framerate:
         assert "frames are matched by time" in answer["tasks"][0]["message"]
         result = answer["results"][0][0]["result"]
         for region in result:
-            track = int(region["id"][1:])
+            track = region_track_id(region)
             for item in region["value"]["sequence"]:
                 at = (item["frame"] - 1) / framerate
                 frame = int(np.searchsorted(times, at + 1e-6, side="right") - 1)
@@ -154,7 +155,7 @@ def _check_round_trip(store: Path, task: dict[str, Any], config: str, framerate:
     frame = int(np.searchsorted(times, (item["frame"] - 1) / framerate + 1e-6, "right") - 1)
     adjust = log.op == Op.ADJUST
     assert log.frame[adjust].tolist() == [frame]  # on the picture Label Studio showed
-    assert log.track_id[adjust].tolist() == [int(region["id"][1:])]
+    assert log.track_id[adjust].tolist() == [region_track_id(region)]
 
 
 def test_a_constant_rate_video_under_another_config_rate(tmp_path: Path) -> None:

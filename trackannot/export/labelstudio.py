@@ -64,15 +64,16 @@ from trackannot.keyframes import Keyframes
 from trackannot.validate import INT64_MAX, check_box, check_frame_box, check_number
 
 __all__ = [
-    "format_labelstudio", "labelstudio_keyframes", "read_labelstudio", "region_track_id",
-    "write_labelstudio",
+    "format_labelstudio", "labelstudio_keyframes", "read_labelstudio", "region_revision",
+    "region_track_id", "write_labelstudio",
 ]
 
 # LS measures framesCount in the browser as ceil (or round) of duration x framerate, which can
 # differ by one from the decoded frame count; a larger difference means another video or a wrong
 # framerate in the labeling config.
 FRAMES_COUNT_SLACK = 1
-_REGION_ID = re.compile(r"^t(\d{1,19})$")  # int64 ids at most
+# t<track id>, or t<track id>-r<revision> (`format_labelstudio(..., revision=...)`); int64 ids
+_REGION_ID = re.compile(r"^t(\d{1,19})(?:-r(\d{1,19}))?$")
 
 
 def format_labelstudio(
@@ -85,6 +86,7 @@ def format_labelstudio(
     from_name: str = "box",
     to_name: str = "video",
     data_key: str = "video",
+    revision: int | None = None,
 ) -> list[dict[str, Any]]:
     """One Label Studio task with a videorectangle region per track.
 
@@ -98,6 +100,10 @@ def format_labelstudio(
         video_url: the task's video URL (`data[data_key]`); default `meta.name`.
         from_name, to_name, data_key: names from the labeling config (`<VideoRectangle
             name="box" toName="video"/>`, `<Video name="video" value="$video"/>`).
+        revision: the store revision the keyframes show; region ids become
+            "t<track>-r<revision>" instead of "t<track>". Label Studio keeps region ids in the
+            annotations people make from these regions, so an ML backend reads back what the
+            reviewer was shown (`region_revision`).
 
     Returns:
         `[task]`, ready for `json.dump` and Label Studio's import.
@@ -123,7 +129,8 @@ def format_labelstudio(
             "labels": [label],
         }
         result.append({
-            "id": f"t{track_id}", "type": "videorectangle", "from_name": from_name,
+            "id": f"t{track_id}" + (f"-r{revision}" if revision is not None else ""),
+            "type": "videorectangle", "from_name": from_name,
             "to_name": to_name, "origin": origin, "value": value,
         })
     task: dict[str, Any] = {"data": {data_key: video_url or meta.name}}
@@ -191,7 +198,8 @@ def read_labelstudio(
             when it has none, its only prediction.
 
     Returns:
-        Keyframes; track ids from region ids "t<id>" (as written here), else new ids.
+        Keyframes; track ids from region ids "t<id>" or "t<id>-r<revision>" (as written
+        here), else new ids.
 
     Raises:
         InputFormatError: malformed JSON (line, column) or JSON Python cannot hold (NaN,
@@ -258,16 +266,25 @@ def _read_text(path: Path, what: str) -> str:
 
 
 def region_track_id(region: Any) -> int | None:
-    """The track id a region's id "t<id>" names (as `format_labelstudio` writes it), or None
-    for a region drawn in Label Studio (its ids are random strings): a new track."""
+    """The track id a region's id "t<id>" (or "t<id>-r<revision>") names, as
+    `format_labelstudio` writes it, or None for a region drawn in Label Studio (its ids are
+    random strings): a new track."""
     match = _region_id(region) if isinstance(region, dict) else None
     return int(match.group(1)) if match else None
 
 
+def region_revision(region: Any) -> int | None:
+    """The revision a region's id "t<id>-r<revision>" names (`format_labelstudio(...,
+    revision=...)`), else None."""
+    match = _region_id(region) if isinstance(region, dict) else None
+    return int(match.group(2)) if match and match.group(2) is not None else None
+
+
 def _region_id(region: dict[str, Any]) -> re.Match[str] | None:
-    """The match of a region id "t<track id>" naming an int64 track id (as written here)."""
-    match = _REGION_ID.match(str(region.get("id", ""))[:24])
-    return match if match and int(match.group(1)) <= INT64_MAX else None
+    """The match of a region id "t<track id>[-r<revision>]" naming int64s (as written here)."""
+    match = _REGION_ID.match(str(region.get("id", ""))[:48])
+    return match if match and int(match.group(1)) <= INT64_MAX and (
+        match.group(2) is None or int(match.group(2)) <= INT64_MAX) else None
 
 
 def _pick_task(data: Any, path: Path, meta: VideoMeta) -> tuple[str, dict[str, Any]]:

@@ -27,13 +27,15 @@ Label Studio's "Retrieve predictions" ask again and show the current annotation.
 
 What the reviewer saw. A webhook's edits are diffed against the annotation at that revision
 (`VideoSession.apply(..., expect_revision=...)`: cells others changed since are refused with 409
-and named, other cells merge). The revision is found: for an updated annotation, from the batch
-its last submission made (the log's sources); for a new one started from a prediction
-(`parent_prediction`), from the revision the backend served for the task (it remembers per
-version and task), else from the prediction's version read back through Label Studio's API;
-when none is known (a backend restarted and no API token) the annotation is refused (409)
-rather than applied against a revision the reviewer may not have seen. An annotation started
-from nothing (no `parent_prediction`) only adds and moves tracks: tracks it lacks are kept.
+and named, other cells merge). Predicted regions are named "t<track>-r<revision>", and Label
+Studio keeps region ids in the annotations made from them, so the revision is found: for an
+updated annotation, from the batch its last submission made (the log's sources); for a new one,
+from its regions' ids; failing that (regions named by hand), when it started from a prediction
+(`parent_prediction`), from the revision the backend served the task (it remembers), else from
+the prediction's version read back through Label Studio's API; when none is known the
+annotation is refused (409) rather than applied against a revision the reviewer may not have
+seen. An annotation with none of our regions and no `parent_prediction` was drawn from nothing:
+it only adds and moves tracks, and tracks it lacks are kept.
 
 Frames. Label Studio frame F is store frame F - 1 when the config's `<Video framerate>` equals
 the video's constant rate; otherwise (another rate, variable frame rate) frames are mapped by
@@ -61,6 +63,9 @@ import numpy as np
 
 from trackannot.errors import (
     ConflictError, InputFormatError, NotFoundError, StoreNotFoundError, TrackannotError,
+)
+from trackannot.export.labelstudio import (
+    format_labelstudio, labelstudio_keyframes, region_revision, region_track_id,
 )
 from trackannot.integrations.labelstudio_frames import FrameGrid
 from trackannot.integrations.labelstudio_tasks import LabelConfig, LabelStudioApi, locate_video
@@ -279,10 +284,8 @@ class LabelStudioBackend:
             meta = session.meta
             grid = self._grid(session, project.config.framerate_for(data, f"{where}.data"))
             keys = grid.keyframes_to_grid(keys, boxes)
-        from trackannot.export.labelstudio import format_labelstudio
-
         predicted = format_labelstudio(
-            keys, grid.meta(meta), as_predictions=True,
+            keys, grid.meta(meta), as_predictions=True, revision=revision,
             from_name=project.config.from_name, to_name=project.config.video_name,
             data_key=project.config.data_key)[0]["predictions"][0]
         message = f"{key}: {len(predicted['result'])} tracks at revision {revision}"
@@ -349,8 +352,6 @@ class LabelStudioBackend:
 
     def _apply(self, annotation: dict[str, Any], ann_id: int, task: dict[str, Any],
                task_id: int, project: _Project, where: str) -> dict[str, Any]:
-        from trackannot.export.labelstudio import labelstudio_keyframes, region_track_id
-
         data = _object(task.get("data"), f"{where} task.data")
         key = self._video_key(data, project, f"{where} task.data")
         if key not in self._store_keys():
@@ -369,8 +370,8 @@ class LabelStudioBackend:
                 labelstudio_keyframes(regions, grid.meta(meta), f"{where} result"))
             keys = _new_tracks_get_new_ids(keys, {region_track_id(r) for r in regions},
                                            session.track_ids)
-            seen, based_on = self._seen_revision(session, task_id, ann_id, annotation, project,
-                                                 where)
+            seen, based_on = self._seen_revision(session, task_id, ann_id, annotation, regions,
+                                                 project, where)
             summary = session.apply(keys, author=self._author(annotation, project),
                                     source=f"labelstudio task {task_id} annotation {ann_id}",
                                     expect_revision=seen, replace_tracks=seen is not None)
@@ -379,14 +380,19 @@ class LabelStudioBackend:
                 "based_on": based_on}
 
     def _seen_revision(self, session: VideoSession, task_id: int, ann_id: int,
-                       annotation: dict[str, Any], project: _Project,
-                       where: str) -> tuple[int | None, str]:
+                       annotation: dict[str, Any], regions: list[dict[str, Any]],
+                       project: _Project, where: str) -> tuple[int | None, str]:
         """The revision the reviewer's annotation was made against, and how it was found
-        (module docstring); None for an annotation started from nothing."""
+        (module docstring); None for an annotation started from nothing. Regions served at
+        different revisions (pasted together) count as the oldest: a conflict, not a silent
+        overwrite."""
         source = f"labelstudio task {task_id} annotation {ann_id}"
         mine = [b for b in session.result.batches() if b.get("source") == source]
         if mine:
             return int(mine[-1]["number"]) + 1, "its previous submission"
+        shown = {region_revision(r) for r in regions} - {None}
+        if shown:  # the regions' ids say which revision they were served at
+            return min(shown), "the revision its regions were served at"
         if annotation.get("parent_prediction") is None:
             return None, "nothing (not started from a prediction): tracks are only added"
         served = self._versions.served_to(task_id, session.key)
