@@ -38,7 +38,7 @@ at the same moment (two threads, each its own Label Studio client):
 
 Usage:
     python -m benchmarks.bench_labelstudio_backend [--edits 9] [--rounds 5]
-                                                   [--out benchmarks/results/labelstudio_backend.json]
+        [--out benchmarks/results/labelstudio_backend.json]
 """
 
 from __future__ import annotations

@@ -430,7 +430,8 @@ class LabelStudioBackend:
     def _prediction_version(self, prediction: Any, project: _Project) -> str | None:
         if not isinstance(prediction, int) or isinstance(prediction, bool):
             return None
-        record = LabelStudioApi(project.hostname, project.token).get(f"/api/predictions/{prediction}")
+        api = LabelStudioApi(project.hostname, project.token)
+        record = api.get(f"/api/predictions/{prediction}")
         version = record.get("model_version") if isinstance(record, dict) else None
         return str(version) if version else None
 

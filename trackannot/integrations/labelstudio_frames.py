@@ -19,10 +19,12 @@ When the config's framerate equals the video's constant rate this is the identit
 exporters use (store frame i <-> Label Studio frame i + 1 at time i / fps): `FrameGrid.identity`.
 When the rate differs (Label Studio's default 24 on a 10 fps video) or the video has a variable
 frame rate, frame numbers differ, and the mapping above keeps every keyframe on the picture a
-person sees. Where two keyframes of a track land on one frame, the later one wins (a store frame Label
-Studio never shows on its own, or a box hidden and shown again within one store frame). Between
-keyframes Label Studio interpolates linearly in its frames (time), trackannot in decoded frames:
-on variable-rate video the boxes between two keyframes can differ, the keyframes never do.
+person sees. Where two keyframes of a track land on one frame, the later one wins (a store frame
+Label Studio never shows on its own, or a box hidden and shown again within one store frame).
+Off the identity the box before each gap is pinned as a keyframe (`pin_before_outside`), so a
+prediction sent back unchanged reads back as the same keyframes. Between keyframes Label Studio
+interpolates linearly in its frames (time), trackannot in decoded frames: on variable-rate video
+the boxes between two keyframes can differ, the keyframes never do.
 
 Times within `_TIME_TOLERANCE_S` (a quarter of a grid step at most) count as equal, because
 containers such as Matroska round timestamps to milliseconds.
