@@ -37,7 +37,8 @@ from trackannot.config import PipelineConfig, StoreConfig, config_to_dict
 from trackannot.corrections import Corrections, Op
 from trackannot.replay import interpolate_config, load_state_uncached
 from trackannot.state import NO_BOX
-from trackannot.store import StoreWriter, open_store
+from trackannot.results import open_store
+from trackannot.store import StoreWriter
 
 WIDTH, HEIGHT = 1280, 720
 TRACK_FRAMES = 300

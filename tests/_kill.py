@@ -176,7 +176,8 @@ def content(store: Path) -> dict[str, Any]:
     from trackannot.boxes import COLUMNS
     from trackannot.provenance import RUN_ONLY_ATTRS
     from trackannot.review import ANSWER_COLUMNS, ITEM_COLUMNS
-    from trackannot.store import TABLES, open_store
+    from trackannot.results import open_store
+    from trackannot.store import TABLES
 
     out: dict[str, Any] = {}
     for video in open_store(store):

@@ -93,7 +93,7 @@ class Scenario:
         queued = _copy(base, folder / "queued.zarr")
         _ok(cli("review", str(queued), "--video", "v0", "--budget", "5", "-o",
                 str(folder / "tasks")), "review v0")
-        from trackannot.store import open_store
+        from trackannot.results import open_store
 
         video = open_store(queued)["v0"]
         s.queue_id = video.queue_records()[-1]["id"]
@@ -262,7 +262,7 @@ def replay_problems(store: Path, key: str) -> list[str]:
     """Whether the video's annotation read through the state cache equals a whole replay."""
     from trackannot.boxes import COLUMNS
     from trackannot.replay import interpolate_config, load_state, load_state_uncached
-    from trackannot.store import open_store
+    from trackannot.results import open_store
 
     video = open_store(store)[key]
     cached = load_state(video).boxes()
@@ -358,7 +358,7 @@ def _check_stress(store: Path, reports: list[dict[str, Any]], result: StressResu
     from trackannot.annotate import load_state
     from trackannot.boxes import Origin
     from trackannot.check import check_store
-    from trackannot.store import open_store
+    from trackannot.results import open_store
 
     applied = [r for r in reports if "batch" in r]
     refused = [r for r in reports if "refused" in r]

@@ -15,7 +15,8 @@ from trackannot.config import PipelineConfig, StoreConfig, config_to_dict
 from trackannot.corrections import Corrections, Op
 from trackannot.errors import InputFormatError, StoreError
 from trackannot.state import NO_BOX
-from trackannot.store import StoreWriter, open_store
+from trackannot.results import LOG_COLUMNS, open_store
+from trackannot.store import StoreWriter
 
 NUM_FRAMES = 60
 
@@ -29,7 +30,7 @@ def make_store(path: Path, key: str = "clip", gap: range = range(0)) -> Path:
         "config": config_to_dict(PipelineConfig()),
         "video": {"width": 320, "height": 240, "fps": 10.0, "frame_count": NUM_FRAMES},
         "detector": {"class_names": ["person", "car"]},
-    })
+    }, log=LOG_COLUMNS)
     for f in range(40):
         xyxy = np.array([[2.0 * f, 10, 2.0 * f + 30, 90], [200, 50, 240, 150]], np.float32)
         keep = [f not in gap, True]

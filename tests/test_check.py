@@ -17,7 +17,7 @@ from trackannot.check import check_store
 from trackannot.cli.main import main
 from trackannot.errors import CorruptStoreError
 from trackannot.pipeline import failures, track_videos
-from trackannot.store import open_store
+from trackannot.results import open_store
 
 EDITS = [{"op": "adjust", "track": 1, "frame": 10, "box": [0, 0, 10, 10]},
          {"op": "accept", "track": 2, "frame": 12}]

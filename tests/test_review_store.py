@@ -13,7 +13,7 @@ from trackannot.config import ReviewConfig
 from trackannot.corrections import Op
 from trackannot.errors import InputFormatError, StoreError
 from trackannot.review import ItemKind, build_queue
-from trackannot.store import open_store
+from trackannot.results import open_store
 
 SETTINGS = {"spot_check_rate": 0.1, "honeypot_rate": 0.1, "honeypot_shift": 0.25, "seed": 0}
 

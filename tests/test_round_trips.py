@@ -23,7 +23,7 @@ from trackannot.annotate import apply_corrections, load_state, video_meta
 from trackannot.boxes import Boxes
 from trackannot.cli.main import main
 from trackannot.corrections import Op
-from trackannot.store import open_store
+from trackannot.results import open_store
 
 VIDEO = "video/vtest_PETS09-S2L1_480x360_h264.avi"
 DETECTIONS = "MOT15/PETS09-S2L1/det/det.txt"

@@ -113,8 +113,8 @@ _WHERE = {
     "AnnotationState": "trackannot.state",
     # trackannot.store
     "TrackStore": "trackannot.store",
-    "VideoResult": "trackannot.store",
-    "open_store": "trackannot.store",
+    "VideoResult": "trackannot.results",
+    "open_store": "trackannot.results",
     # trackannot.track
     "Tracker": "trackannot.track",
     "track_detections": "trackannot.track",
@@ -173,5 +173,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from trackannot.smooth import smooth_tracks  # noqa: F401
     from trackannot.sparse import sparse_keyframes  # noqa: F401
     from trackannot.state import AnnotationState  # noqa: F401
-    from trackannot.store import TrackStore, VideoResult, open_store  # noqa: F401
+    from trackannot.results import VideoResult, open_store  # noqa: F401
+    from trackannot.store import TrackStore  # noqa: F401
     from trackannot.track import Tracker, track_detections  # noqa: F401

@@ -14,22 +14,21 @@ import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from trackannot.corrections import (
     Corrections, Op, format_corrections, load_json, read_corrections_file,
 )
-from trackannot.errors import (
-    CorruptStoreError, InputFormatError, StoreConflictError, StoreNotFoundError,
-)
+from trackannot.errors import CorruptStoreError, InputFormatError, StoreConflictError
 from trackannot.export.meta import VideoMeta
 from trackannot.keyframes import Keyframes
-from trackannot.review import Answers, ReviewQueue, answers_from_lines, read_answer_file
 from trackannot.replay import StateWriter, load_state, video_fps
+from trackannot.results import append_log, read_queue
+from trackannot.review import QUEUE_OPEN, Answers, ReviewQueue, answers_from_lines, read_answer_file
 from trackannot.state import AnnotationState
-from trackannot.store import DEFAULT_LOCK_TIMEOUT_S, TrackStore, VideoResult
+from trackannot.store import DEFAULT_LOCK_TIMEOUT_S, TrackStore, VideoGroup
 from trackannot.validate import check_corrections, clip_to_frame
 
 __all__ = ["BatchSummary", "apply_batch", "apply_corrections", "check_queue", "keyframe_corrections",
@@ -52,7 +51,7 @@ class BatchSummary:
     revision: int = 0  # the video's revision (committed batches) after the batch
 
 
-def video_meta(result: VideoResult) -> VideoMeta:
+def video_meta(result: VideoGroup) -> VideoMeta:
     """Name, size, frame count, rate and class names of a stored video, for exporters.
 
     Class names come from the detector (ultralytics models name their classes); a detections file
@@ -215,19 +214,15 @@ def _outside_as_written(keys: Keyframes, shown: tuple[np.ndarray, np.ndarray]) -
                      outside=keys.outside[keep], class_id=keys.class_id[keep])
 
 
-def check_queue(result: VideoResult, queue_id: str) -> ReviewQueue:
+def check_queue(result: VideoGroup, queue_id: str) -> ReviewQueue:
     """The stored queue `queue_id`, if it can still be answered.
 
     Raises:
         StoreError: no such queue (lists the video's queues), the queue was re-ranked (names the
             queue to answer instead), or corrections from elsewhere landed since it was built.
     """
-    records = {r["id"]: r for r in result.queue_records()}
-    if queue_id not in records:
-        known = ", ".join(records) or "none (run `trackannot review` first)"
-        raise StoreNotFoundError(f"{result.key}: no review queue {queue_id!r}; queues: {known}")
-    record = records[queue_id]
-    if record["status"] != "open":
+    record = result.queue_record(queue_id)
+    if record["status"] != QUEUE_OPEN:
         newer = record["superseded_by"]
         raise StoreConflictError(f"{result.key}: queue {queue_id} was re-ranked as {newer} (the "
                                  f"annotation changed since it was built); answer {newer}'s items")
@@ -240,7 +235,7 @@ def check_queue(result: VideoResult, queue_id: str) -> ReviewQueue:
         raise StoreConflictError(f"{result.key}: queue {queue_id} is stale: {landed} corrections "
                                  f"in {len(others)} batch(es) landed since it was built; run "
                                  "`trackannot review` again and answer the new queue")
-    return result.read_queue(queue_id)
+    return read_queue(result, queue_id)
 
 
 def _has_item_line(path: Path) -> int:
@@ -257,7 +252,7 @@ def _has_item_line(path: Path) -> int:
     return 0
 
 
-def _read_batch(path: Path, state: AnnotationState, result: VideoResult, author: str,
+def _read_batch(path: Path, state: AnnotationState, result: VideoGroup, author: str,
                 time_ns: int, queue: ReviewQueue | None = None) -> tuple[Corrections, Answers | None]:
     """The file's batch (and its answers to `queue`), every value checked as the store will hold
     it, boxes inside the video's frame (`trackannot.validate.check_corrections`)."""
@@ -280,7 +275,10 @@ def _parse_batch(path: Path, state: AnnotationState, meta: VideoMeta, author: st
                                    "--queue with the queue's id")
         return read_corrections_file(path, author, time_ns), None
     if queue is not None:
-        from trackannot.export.review_tasks import read_cvat_answers, read_labelstudio_answers
+        from trackannot.export.review_tasks import (
+            read_cvat_answers,
+            read_labelstudio_answers,
+        )
 
         if suffix == ".xml":
             lines = read_cvat_answers(path, queue, frame_size)
@@ -353,10 +351,10 @@ def apply_corrections(store: str | Path, path: str | Path, *, video: str | None 
                          expect_revision=expect_revision)
 
 
-Guard = Callable[[VideoResult, Corrections, "int | None"], None]
+Guard = Callable[[VideoGroup, Corrections, "int | None"], None]
 
 
-def apply_batch(store: TrackStore, key: str, edits: Path | Corrections, *, author: str,
+def apply_batch(store: TrackStore[Any], key: str, edits: Path | Corrections, *, author: str,
                 source: str = "", queue: str | None = None, dry_run: bool = False,
                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S, expect_revision: int | None = None,
                 guard: Guard | None = None) -> BatchSummary:
@@ -371,7 +369,7 @@ def apply_batch(store: TrackStore, key: str, edits: Path | Corrections, *, autho
         return _apply(result, edits, author, source, queue, expect_revision, guard, write=True)
 
 
-def _apply(result: VideoResult, edits: Path | Corrections, author: str, source: str,
+def _apply(result: VideoGroup, edits: Path | Corrections, author: str, source: str,
            queue: str | None, expect_revision: int | None, guard: Guard | None,
            write: bool) -> BatchSummary:
     """Check a batch against the video's current state and, with `write`, log it (the
@@ -385,7 +383,7 @@ def _apply(result: VideoResult, edits: Path | Corrections, author: str, source: 
                               writer, expect_revision, guard)
 
 
-def _check_and_log(result: VideoResult, state: AnnotationState, edits: Path | Corrections,
+def _check_and_log(result: VideoGroup, state: AnnotationState, edits: Path | Corrections,
                    author: str, source: str, queue: str | None, review: ReviewQueue | None,
                    writer: StateWriter | None, expect_revision: int | None,
                    guard: Guard | None) -> BatchSummary:
@@ -414,8 +412,8 @@ def _check_and_log(result: VideoResult, state: AnnotationState, edits: Path | Co
     )
     number = -1
     if writer is not None:
-        number = result.append_log(
-            resolved,
+        number = append_log(
+            result, resolved,
             {"prev_xyxy": previous.xyxy, "prev_origin": previous.origin, "prev_class": previous.class_id},
             {
                 "source": source,

@@ -1,10 +1,11 @@
 """Store checks: verify every video of a store and repair what can be repaired without losing
 human work (`trackannot check STORE [--repair]`).
 
-Per video (`trackannot.store._check`): the group's metadata and attributes, its commit markers
+Per video (`trackannot.store.check_group`, given the human tables' schemas,
+`trackannot.results.SCHEMAS`): the group's metadata and attributes, its commit markers
 against its arrays, every committed chunk (present, checksum), the corrections log's batches and
 chained digest, the review queues; then, for a complete video with a sound log, the log is
-replayed over its tracks (`trackannot.annotate.load_state`). For the store: its root metadata,
+replayed over its tracks (`trackannot.replay.load_state`). For the store: its root metadata,
 temporary files, and replacements (`--overwrite`) a crash interrupted.
 
 `repair=True` takes each video's writer lock and deletes crash leftovers, finishes interrupted
@@ -20,11 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trackannot.errors import InputFormatError, LockedError, StoreError, StoreNotFoundError
+from trackannot.results import SCHEMAS, open_store
 from trackannot.store import (
-    DEFAULT_LOCK_TIMEOUT_S, REPLACING, STATUS_COMPLETE, finished_replacement, group_lock,
-    open_store, recover, remove_temp_files, replacement_path, root_temp_files, store_lock,
+    DAMAGE, DEFAULT_LOCK_TIMEOUT_S, LEFTOVER, STATUS_COMPLETE, Finding, check_group,
+    finished_replacement, group_lock, group_on_disk, recover, remove_temp_files, repair_group,
+    replacement_in_progress, replacement_path, replacing_keys, root_temp_files, store_lock,
 )
-from trackannot.store._check import DAMAGE, LEFTOVER, Finding, check_group, repair_group
 
 __all__ = ["CheckReport", "check_store"]
 
@@ -87,7 +89,7 @@ def check_store(path: str | Path, *, repair: bool = False, videos: list[str] | N
         report.remaining.append(finding)
         return report
     _check_root(store, report, repair, lock_timeout)
-    keys = videos if videos is not None else sorted(set(opened.videos) | _replacing(store))
+    keys = videos if videos is not None else sorted(set(opened.videos) | replacing_keys(store))
     for key in keys:
         report.videos.append(key)
         try:
@@ -96,12 +98,6 @@ def check_store(path: str | Path, *, repair: bool = False, videos: list[str] | N
             report.notes.append(f"{key}: not repaired: {err}")
             _check_video(store, key, report, False, lock_timeout)
     return report
-
-
-def _replacing(store: Path) -> set[str]:
-    """Videos whose replacement is being built (or waits to be swapped in)."""
-    folder = store / REPLACING
-    return {p.name for p in folder.iterdir() if p.is_dir()} if folder.is_dir() else set()
 
 
 def _check_root(store: Path, report: CheckReport, repair: bool, lock_timeout: float) -> None:
@@ -127,24 +123,24 @@ def _check_video(store: Path, key: str, report: CheckReport, repair: bool,
             report.findings.append(Finding(key, LEFTOVER, "a finished replacement (--overwrite) "
                                            "was not yet swapped in; readers see it",
                                            "swap it in"))
-        if (store / replacement_path(key)).is_dir() and not finished_replacement(store, key):
+        if replacement_in_progress(store, key):
             report.notes.append(f"{key}: a replacement (--overwrite) is in progress or was "
                                 "interrupted; rerun the same `trackannot track --overwrite` "
                                 "command to finish it (the current group stays until then)")
             _check_one(store, key, replacement_path(key), report, repair)
-        if (store / key / "zarr.json").is_file() or (store / key).is_dir():
+        if group_on_disk(store, key):
             _check_one(store, key, key, report, repair)
 
 
 def _check_one(store: Path, key: str, path: str, report: CheckReport, repair: bool) -> None:
     """Check (and repair) the group at `path`, then replay its log if it is sound."""
-    found = check_group(store, key, path)
+    found = check_group(store, key, SCHEMAS, path)
     if not found.damaged and path == key:
         found.findings.extend(_replay(store, key))
     report.findings.extend(found.findings)
     if repair and found.findings:
         report.repaired.extend(repair_group(store, found, path))
-        found = check_group(store, key, path)
+        found = check_group(store, key, SCHEMAS, path)
         if not found.damaged and path == key:
             found.findings.extend(_replay(store, key))
     report.remaining.extend(f for f in found.findings if f.kind == DAMAGE)
@@ -152,7 +148,7 @@ def _check_one(store: Path, key: str, path: str, report: CheckReport, repair: bo
 
 def _replay(store: Path, key: str) -> list[Finding]:
     """The log replayed over the tracks of a complete video: a damage finding if it fails."""
-    from trackannot.annotate import load_state
+    from trackannot.replay import load_state
 
     video = open_store(store)[key]
     if video.status != STATUS_COMPLETE or not video.log_info().rows:

@@ -51,10 +51,11 @@ from trackannot.errors import LockedError, StoreInputError, VideoDecodeError
 from trackannot.overlap import in_background
 from trackannot.plan import check_output, human_work, plan_videos, video_keys
 from trackannot.provenance import decode_config_for, mismatch, run_attrs
+from trackannot.results import LOG_COLUMNS
 from trackannot.store import (
-    DEFAULT_LOCK_TIMEOUT_S, STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING,
-    StoreWriter, VideoResult, WriterLock, discard_replacement, discard_unstarted, find_group,
-    group_lock, open_root, recover, remove_temp_files, replacement_path, swap_in,
+    DEFAULT_LOCK_TIMEOUT_S, STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING, StoreWriter, VideoGroup,
+    WriterLock, discard_replacement, discard_unstarted, find_group, group_lock, has_root, open_root,
+    recover, remove_temp_files, replacement_path, swap_in,
 )
 from trackannot.track import Tracker
 
@@ -204,7 +205,7 @@ def track_video(
                                       f"'{key}' holds {work}; pass --discard-corrections as well "
                                       "to replace it anyway, or leave it out")
             return _replace(path, writer_store, key, cfg, detector, attrs, info, progress, lock)
-        if _has_root(writer_store):
+        if has_root(writer_store):
             discard_unstarted(writer_store, key)  # nothing committed: start afresh (cleans temps)
         existing = _existing(writer_store, key)
         if existing is not None:
@@ -216,7 +217,8 @@ def track_video(
                 return _stored_summary(existing, str(path), skipped=True)
             writer = StoreWriter.resume(writer_store, key, cfg.store, lock=lock)
         else:
-            writer = StoreWriter.create(writer_store, key, cfg.store, attrs, lock=lock)
+            writer = StoreWriter.create(writer_store, key, cfg.store, attrs, lock=lock,
+                                        log=LOG_COLUMNS)
         progress.start(key, _expected_frames(info.frame_count, info.fps, cfg.decode.fps))
         return _run(path, writer_store, key, cfg, detector, writer, progress, existing)
 
@@ -240,28 +242,24 @@ def _replace(path: str | Path, store: str | Path, key: str, cfg: PipelineConfig,
         remove_temp_files(store, spot)
         writer = StoreWriter.resume(store, key, cfg.store, lock=lock, path=spot)
     else:
-        writer = StoreWriter.create(store, key, cfg.store, attrs, lock=lock, path=spot)
+        writer = StoreWriter.create(store, key, cfg.store, attrs, lock=lock, path=spot,
+                                    log=LOG_COLUMNS)
     progress.start(key, _expected_frames(info.frame_count, info.fps, cfg.decode.fps))
     summary = _run(path, store, key, cfg, detector, writer, progress, existing)
     swap_in(store, key)
     return _with(summary, replaced=True)
 
 
-def _has_root(store: str | Path) -> bool:
-    """Whether the store's root group is in place (not a directory left by an early kill)."""
-    return (Path(store) / "zarr.json").is_file()
-
-
-def _existing(store: str | Path, key: str, path: str | None = None) -> VideoResult | None:
+def _existing(store: str | Path, key: str, path: str | None = None) -> VideoGroup | None:
     """Group `key` (at `path`, default `key`) if it exists. Looked up by name: listing the
     store's groups while other threads create theirs could meet a group folder whose metadata
     is not written yet."""
-    if not _has_root(store):
+    if not has_root(store):
         return None
     return find_group(store, key, path)
 
 
-def _stored_summary(video: VideoResult, path: str, **extra: Any) -> VideoSummary:
+def _stored_summary(video: VideoGroup, path: str, **extra: Any) -> VideoSummary:
     """A summary of what a group holds (for videos finished by an earlier run)."""
     frames, rows = video.committed()
     track_id = video.column("tracks", "track_id")
@@ -289,7 +287,7 @@ class _Counts:
         self.track_ids.update(tracks.track_id.tolist())
 
 
-def _replay(video: VideoResult, tracker: Tracker, counts: _Counts) -> None:
+def _replay(video: VideoGroup, tracker: Tracker, counts: _Counts) -> None:
     """Bring `tracker` to the state it had after the committed frames of `video`.
 
     The committed detections go through `tracker` frame by frame, as in the interrupted run;
@@ -311,7 +309,7 @@ def _replay(video: VideoResult, tracker: Tracker, counts: _Counts) -> None:
 
 
 def _run(path: str | Path, store: str | Path, key: str, cfg: PipelineConfig, detector: Detector,
-         writer: StoreWriter, progress: Progress, existing: VideoResult | None) -> VideoSummary:
+         writer: StoreWriter, progress: Progress, existing: VideoGroup | None) -> VideoSummary:
     """Decode, detect, track and write from the writer's commit point to the end."""
     tracker = Tracker(cfg.track)
     counts = _Counts()

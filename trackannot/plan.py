@@ -15,7 +15,7 @@ from trackannot.config import PipelineConfig
 from trackannot.errors import StoreError, StoreInputError, VideoDecodeError
 from trackannot.probe import probe_video
 from trackannot.provenance import mismatch, run_attrs
-from trackannot.store import INTERNAL, VideoResult, open_store, video_key
+from trackannot.store import VideoGroup, has_root, open_store, unstarted_folder, video_key
 
 __all__ = ["check_output", "human_work", "plan_videos", "video_keys"]
 
@@ -35,11 +35,8 @@ def check_output(store: Path) -> None:
     """An existing output must be a trackannot store (never delete or write into anything else),
     or the directory of a run killed before the store's root was in place (empty, or holding
     only the store's own folder and temporary files)."""
-    if store.is_dir() and not (store / "zarr.json").exists():
-        leftovers = [p for p in store.iterdir()
-                     if p.name != INTERNAL and not p.name.endswith(".partial")]
-        if not leftovers:
-            return
+    if unstarted_folder(store):
+        return
     try:
         open_store(store)
     except StoreError as err:
@@ -54,7 +51,7 @@ def plan_videos(videos: Sequence[str | Path], keys: list[str], store: Path, cfg:
     groups in `store` were made from another configuration, detector or file (unless
     `overwrite`), and, with `overwrite`, groups holding human work (unless
     `discard_corrections`)."""
-    opened = open_store(store) if (store / "zarr.json").is_file() else None
+    opened = open_store(store) if has_root(store) else None
     stored = set(opened.videos) if opened is not None else set()
     plan: dict[str, Path] = {}
     failed: dict[str, str] = {}
@@ -90,7 +87,7 @@ def plan_videos(videos: Sequence[str | Path], keys: list[str], store: Path, cfg:
     return plan, failed
 
 
-def human_work(video: VideoResult) -> str:
+def human_work(video: VideoGroup) -> str:
     """What people made in a video's group, in words ("" when nothing): corrections by whom,
     review answers."""
     info = video.log_info()

@@ -21,17 +21,18 @@ import numpy as np
 from trackannot.boxes import Boxes
 from trackannot.config import InterpolateConfig
 from trackannot.errors import ConfigError, CorruptStoreError, InputFormatError, RunIncompleteError
+from trackannot.results import read_log
 from trackannot.smooth import smooth_tracks, strength_for_fps
 from trackannot.sources import MemorySource, StoreSource, track_extents
 from trackannot.state import AnnotationState
 from trackannot.statecache import StateCache, cache_identity
-from trackannot.store import VideoResult
+from trackannot.store import VideoGroup
 
 __all__ = ["StateWriter", "interpolate_config", "load_state", "read_state", "replay_log",
            "video_fps"]
 
 
-def interpolate_config(result: VideoResult, cfg: InterpolateConfig | None) -> InterpolateConfig:
+def interpolate_config(result: VideoGroup, cfg: InterpolateConfig | None) -> InterpolateConfig:
     """`cfg`, else the interpolation settings the video was tracked with."""
     if cfg is not None:
         return cfg
@@ -45,7 +46,7 @@ def interpolate_config(result: VideoResult, cfg: InterpolateConfig | None) -> In
                                 f"load: {err}") from err
 
 
-def video_fps(result: VideoResult) -> float:
+def video_fps(result: VideoGroup) -> float:
     """Frames per second of a stored video: the header's, else measured from frame times."""
     fps = float((result.attrs.get("video") or {}).get("fps") or 0.0)
     if fps > 0:
@@ -55,18 +56,18 @@ def video_fps(result: VideoResult) -> float:
     return 1.0 / float(np.median(steps)) if len(steps) and np.median(steps) > 0 else 25.0
 
 
-def _strength(result: VideoResult, cfg: InterpolateConfig) -> float:
+def _strength(result: VideoGroup, cfg: InterpolateConfig) -> float:
     return strength_for_fps(video_fps(result), cfg.smooth_seconds) if cfg.smooth_seconds > 0 \
         else 0.0
 
 
-def _require_complete(result: VideoResult) -> None:
+def _require_complete(result: VideoGroup) -> None:
     if not result.complete:
         raise RunIncompleteError(f"{result.key}: the tracking run did not complete; rerun "
                                  "`trackannot track`")
 
 
-def load_state(result: VideoResult, cfg: InterpolateConfig | None = None) -> AnnotationState:
+def load_state(result: VideoGroup, cfg: InterpolateConfig | None = None) -> AnnotationState:
     """The current annotation of one stored video: its tracks with the corrections log replayed.
 
     Args:
@@ -99,7 +100,7 @@ def load_state(result: VideoResult, cfg: InterpolateConfig | None = None) -> Ann
     return state
 
 
-def read_state(result: VideoResult, cfg: InterpolateConfig | None = None, *,
+def read_state(result: VideoGroup, cfg: InterpolateConfig | None = None, *,
                until: int | None = None) -> AnnotationState:
     """A reader's state of one video that reads tracks from the store only when first needed
     (for frame-range reads, `trackannot.session`): the edits of the first batches come from the
@@ -135,7 +136,7 @@ def read_state(result: VideoResult, cfg: InterpolateConfig | None = None, *,
     return state
 
 
-def _whole(result: VideoResult, cfg: InterpolateConfig) -> tuple[Boxes, Boxes]:
+def _whole(result: VideoGroup, cfg: InterpolateConfig) -> tuple[Boxes, Boxes]:
     """Every automatic box (smoothed as the settings say) and every detection of a video."""
     tracks = result.read(table="tracks")
     strength = _strength(result, cfg)
@@ -144,7 +145,7 @@ def _whole(result: VideoResult, cfg: InterpolateConfig) -> tuple[Boxes, Boxes]:
     return tracks, result.read(table="detections")
 
 
-def replay_log(result: VideoResult, state: AnnotationState, start: int = 0,
+def replay_log(result: VideoGroup, state: AnnotationState, start: int = 0,
                stop: int | None = None) -> None:
     """Replay the video's committed batches start..stop-1 (default: to the last) into `state`.
 
@@ -155,7 +156,7 @@ def replay_log(result: VideoResult, state: AnnotationState, start: int = 0,
     if not records:
         return
     first, last = records[0]["rows"][0], records[-1]["rows"][1]
-    corrections, _ = result.read_log(first, last)
+    corrections, _ = read_log(result, first, last)
     for batch in records:
         a, b = batch["rows"]
         try:
@@ -183,7 +184,7 @@ class StateWriter:
         ...     writer.saved()
     """
 
-    def __init__(self, result: VideoResult, cfg: InterpolateConfig | None = None) -> None:
+    def __init__(self, result: VideoGroup, cfg: InterpolateConfig | None = None) -> None:
         _require_complete(result)
         self._result = result
         cfg = interpolate_config(result, cfg)
@@ -234,7 +235,7 @@ class StateWriter:
         self.close()
 
 
-def load_state_uncached(result: VideoResult, cfg: InterpolateConfig) -> AnnotationState:
+def load_state_uncached(result: VideoGroup, cfg: InterpolateConfig) -> AnnotationState:
     """The whole video's state from its tracks and its whole log, no cache involved."""
     tracks, detections = _whole(result, cfg)
     state = AnnotationState(tracks, num_frames=result.num_frames, detections=detections, cfg=cfg)

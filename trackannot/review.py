@@ -7,7 +7,8 @@ honeypots are boxes deliberately moved away from a known truth, hidden among the
 whether reviewers really look (automation bias). `Answers` records what each reviewer did with
 each item (`trackannot.audit` turns them into catch and correction rates).
 
-Queues and answers live in the store next to the corrections log (`<video>/review/...`).
+Queues and answers live in the store next to the corrections log (`<video>/review/...`), written
+and read through `trackannot.results`, which hands the store `ITEM_COLUMNS` and `ANSWER_COLUMNS`.
 """
 
 from __future__ import annotations
@@ -24,20 +25,32 @@ import numpy.typing as npt
 
 from trackannot.boxes import Boxes, Origin
 from trackannot.config import ReviewConfig
+from trackannot.corrections import (
+    Corrections, Op, check_author, parse_box, parse_line, parse_time, read_json_lines,
+)
 from trackannot.errors import InputFormatError
+from trackannot.risk import Reason, open_ends, rank_frames, score_risk
+from trackannot.validate import check_int, clip_to_frame
 
 if TYPE_CHECKING:
-    from trackannot.corrections import Corrections
     from trackannot.state import AnnotationState
 
-__all__ = ["ANSWER_COLUMNS", "Answers", "ITEM_COLUMNS", "ItemKind", "ReviewQueue", "answers_from_lines",
-           "build_queue", "honeypot_count", "read_answer_file", "spot_check_count"]
+__all__ = ["ANSWER_COLUMNS", "Answers", "ITEM_COLUMNS", "ItemKind", "QUEUE_OPEN", "QUEUE_SETTINGS",
+           "QUEUE_SUPERSEDED", "ReviewQueue", "answers_from_lines", "build_queue", "honeypot_count",
+           "read_answer_file", "spot_check_count"]
 
 # honeypots need a queue of at least this many items before one is forced in at a small rate
 _MIN_ITEMS_FOR_HONEYPOT = 20
 # honeypots are drawn among this many times as many low-risk candidates as are needed
 _HONEYPOT_POOL = 3
 _ITEM_OPS = ("accept", "adjust", "absent")
+
+QUEUE_OPEN = "open"
+"""A stored queue's status while it can be answered."""
+QUEUE_SUPERSEDED = "superseded"
+"""A stored queue's status once a newer queue re-ranked the video (`superseded_by` names it)."""
+QUEUE_SETTINGS = ("spot_check_rate", "honeypot_rate", "honeypot_shift", "seed")
+"""The review settings a stored queue's record keeps."""
 
 
 class ItemKind(IntEnum):
@@ -304,8 +317,6 @@ def _with_open_ends(items: dict[str, np.ndarray], boxes: Boxes, end_frame: npt.N
                     ) -> dict[str, np.ndarray]:
     """`items` plus one item per open track end at a queued frame, showing the track's nearest
     box (its last box before, or first box after, the open end) as a hint."""
-    from trackannot.risk import Reason
-
     keep = rank_of[end_frame] >= 0
     frame, track, score = end_frame[keep], end_track[keep], end_risk[keep]
     if not len(frame):
@@ -356,8 +367,6 @@ def build_queue(state: AnnotationState, detections: Boxes | None, num_frames: in
     Raises:
         InputFormatError: budget < 1 or > num_frames, or the annotation has no boxes.
     """
-    from trackannot.risk import open_ends, rank_frames, score_risk
-
     cfg = cfg or ReviewConfig()
     if budget < 1:
         raise InputFormatError(f"budget must be >= 1 frame, got {budget}")
@@ -411,9 +420,6 @@ def build_queue(state: AnnotationState, detections: Boxes | None, num_frames: in
 
 def _item_line(line: dict[str, Any], queue: ReviewQueue, where: str) -> tuple[int, int, list[float]]:
     """(item, op, box) of one answer line; box NaN where the line gives none."""
-    from trackannot.corrections import Op, parse_box
-    from trackannot.validate import check_int
-
     item = check_int(line["item"], where, "item")
     if not 0 <= item < len(queue):
         raise InputFormatError(f"{where}: item {item} is not in queue {queue.queue_id} "
@@ -462,8 +468,6 @@ def read_answer_file(path: str | Path, queue: ReviewQueue | None, author: str,
         InputFormatError: naming the file and line: a bad line, an item line without a queue,
             an item not in the queue, or track/frame that disagree with the item.
     """
-    from trackannot.corrections import read_json_lines
-
     lines = read_json_lines(path)
     return answers_from_lines(lines, queue, author, time_ns, frame_size=frame_size)
 
@@ -486,9 +490,6 @@ def answers_from_lines(lines: Iterable[tuple[str, int, Any]], queue: ReviewQueue
     Raises:
         InputFormatError: naming `where` of the first bad line.
     """
-    from trackannot.corrections import Corrections, Op, check_author, parse_line, parse_time
-    from trackannot.validate import clip_to_frame
-
     rows: list[dict[str, Any]] = []
     answers: list[tuple[int, int, list[float], int, str]] = []
     for where, number, obj in lines:

@@ -51,7 +51,8 @@ if TYPE_CHECKING:
     from trackannot.keyframes import Keyframes
     from trackannot.review import ReviewQueue
     from trackannot.state import AnnotationState
-    from trackannot.store import TrackStore, VideoResult
+    from trackannot.results import VideoResult
+    from trackannot.store import TrackStore
 
 __all__ = ["EXPORT_FORMATS", "ReviewRound", "VideoAudit", "VideoSession", "open_video"]
 
@@ -141,7 +142,7 @@ class VideoSession:
     """One video of a store (module docstring).
 
     Args:
-        store: the store (`trackannot.store.open_store(path, mode="a")` to write).
+        store: the store (`trackannot.open_store(path, mode="a")` to write).
         key: the video's group.
         lock_timeout: seconds a write waits while another process writes this video.
 
@@ -150,7 +151,8 @@ class VideoSession:
     each thread its own session (they share nothing but the store).
     """
 
-    def __init__(self, store: TrackStore, key: str, *, lock_timeout: float | None = None) -> None:
+    def __init__(self, store: TrackStore[VideoResult], key: str, *,
+                 lock_timeout: float | None = None) -> None:
         from trackannot.store import DEFAULT_LOCK_TIMEOUT_S
 
         self._store = store
@@ -168,7 +170,7 @@ class VideoSession:
             StoreNotFoundError: no store there, or no such video.
             StoreInputError: `video` omitted and the store holds several videos.
         """
-        from trackannot.store import open_store
+        from trackannot.results import open_store
 
         opened = open_store(store, mode=mode)
         if video is None:
@@ -182,7 +184,7 @@ class VideoSession:
     @classmethod
     def all(cls, store: str | Path, *, mode: str = "r") -> Iterator[VideoSession]:
         """A session on every video of a store, in key order."""
-        from trackannot.store import open_store
+        from trackannot.results import open_store
 
         opened = open_store(store, mode=mode)
         for key in opened.videos:

@@ -17,7 +17,7 @@ import numpy as np
 from trackannot.boxes import COLUMNS, Boxes
 
 if TYPE_CHECKING:
-    from trackannot.store import VideoResult
+    from trackannot.store import VideoGroup
 
 __all__ = ["MemorySource", "StoreSource", "TrackEdits", "TrackSource", "track_extents"]
 
@@ -124,7 +124,7 @@ class StoreSource:
         strength: smoothing of the automatic boxes (0: none), as `load_state` applies it.
     """
 
-    def __init__(self, result: VideoResult, extents: dict[int, tuple[int, int]],
+    def __init__(self, result: VideoGroup, extents: dict[int, tuple[int, int]],
                  edits: Callable[[int], TrackEdits | None] | None,
                  strength: float) -> None:
         self._result = result
@@ -185,7 +185,7 @@ class _Blocks:
     """Rows of one table of a stored video, read in blocks of whole chunks; the last few blocks
     are kept (least recently used first out), and so are blocks of the table's row offsets."""
 
-    def __init__(self, result: VideoResult, table: str) -> None:
+    def __init__(self, result: VideoGroup, table: str) -> None:
         self._result = result
         self._table = table
         self._frames, rows = result.committed()
@@ -244,7 +244,7 @@ class _Blocks:
         return self._blocks[k]
 
 
-def track_extents(result: VideoResult) -> dict[int, tuple[int, int]]:
+def track_extents(result: VideoGroup) -> dict[int, tuple[int, int]]:
     """Original track id -> (first frame, last frame), from the tracks table (read once)."""
     track_id = result.column("tracks", "track_id")
     frame = result.column("tracks", "frame")

@@ -28,12 +28,11 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Iterable
 
-
 from trackannot.config import InterpolateConfig, config_to_dict
 from trackannot.errors import CorruptStoreError, StoreInputError
 from trackannot.sources import TrackEdits
 from trackannot.state import AnnotationState
-from trackannot.store import LogInfo, VideoResult, cache_path
+from trackannot.store import LogInfo, VideoGroup
 
 __all__ = ["StateCache", "cache_identity"]
 
@@ -53,7 +52,7 @@ _TABLES = ("meta", "auto", "edited", "pieces", "keys", "merged")
 _BUSY_TIMEOUT_S = 30.0
 
 
-def cache_identity(result: VideoResult, cfg: InterpolateConfig) -> str:
+def cache_identity(result: VideoGroup, cfg: InterpolateConfig) -> str:
     """What a cache must have been built from to serve `result` replayed with `cfg`."""
     attrs = result.attrs
     uid = attrs.get("uid") or "legacy:" + json.dumps(
@@ -94,9 +93,9 @@ class StateCache:
         self._meta: dict[str, str] | None = None
 
     @classmethod
-    def open(cls, result: VideoResult, *, write: bool) -> StateCache | None:
+    def open(cls, result: VideoGroup, *, write: bool) -> StateCache | None:
         """The cache of `result` (None: read-only and there is none, or it does not open)."""
-        path = cache_path(result.group.store, result.key)
+        path = result.cache_path()
         if path is None:
             return None
         if not write and not path.is_file():

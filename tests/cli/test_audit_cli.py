@@ -13,7 +13,7 @@ from tests.test_annotate import digest, make_store, write_lines
 from trackannot.annotate import apply_corrections
 from trackannot.cli.audit import audit
 from trackannot.review import ItemKind, ReviewQueue
-from trackannot.store import open_store
+from trackannot.results import open_store
 
 FRAMES = 30  # queue frames 0..29, two boxes each (tracks 1 and 2 of make_store)
 

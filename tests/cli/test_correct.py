@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from tests.test_annotate import digest, make_store, write_lines
 from trackannot.cli.main import main
-from trackannot.store import open_store
+from trackannot.results import open_store
 
 
 @pytest.fixture

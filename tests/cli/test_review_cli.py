@@ -17,7 +17,8 @@ from trackannot.boxes import Boxes
 from trackannot.cli.main import main
 from trackannot.config import PipelineConfig, StoreConfig, config_to_dict
 from trackannot.review import ItemKind
-from trackannot.store import StoreWriter, open_store
+from trackannot.results import open_store
+from trackannot.store import StoreWriter
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ from trackannot.export.review_tasks import (
 from trackannot.frames import FrameBatch
 from trackannot.keyframes import Keyframes
 from trackannot.review import ReviewQueue, answers_from_lines, read_answer_file
-from trackannot.store import open_store
+from trackannot.results import open_store
 from trackannot.validate import check_corrections
 
 # what happened to each generated input: (importer, outcome) -> count; outcome is "valid"

@@ -1,5 +1,13 @@
 """Result store: zarr v3, one group per video, one array per `Boxes` column, written as the run goes.
 
+The store is a layer under the domain: it knows groups, append-only tables, commit markers and
+locks, and imports nothing of corrections, review queues or annotation. The columns of the human
+tables (the corrections log, review items, review answers) are the domain's: their modules pass
+their schemas in (`TableSchemas`, see `trackannot.results`), and build `Corrections`,
+`ReviewQueue` and `Answers` from the columns the store returns. Only `trackannot.boxes` (the
+automatic tables are `Boxes` columns), `trackannot.errors` and `trackannot.config` (`StoreConfig`,
+the lock timeout) are imported: the base types every layer shares.
+
 Layout of a store (a directory)::
 
     STORE/                         attrs: format, trackannot version
@@ -11,11 +19,13 @@ Layout of a store (a directory)::
         detections/row_start       (f,) int64   first detections row of each processed frame
         tracks/<column>            (m, ...)     tracked boxes, same columns
         tracks/row_start           (f,) int64   first tracks row of each processed frame
-        corrections/<column>       (c, ...)     the audit log of human corrections (append-only)
+        corrections/<column>       (c, ...)     the audit log of human corrections (append-only,
+                                                `TableSchemas.log`)
         corrections/batches/<col>  (b, ...)     one row per batch: its rows, record, digest
         review/                    attrs: review = {"queues": [record, ...]}
-        review/<queue>/items/<column>    (n, ...)  the queue's items (`trackannot.review.ITEM_COLUMNS`)
+        review/<queue>/items/<column>    (n, ...)  the queue's items (`TableSchemas.items`)
         review/<queue>/answers/<column>  (a, ...)  answers to them, committed by the log's batches
+                                                   (`TableSchemas.answers`)
 
 A review queue's items are written first, then one write of the review group's attribute lists
 the queue and marks every earlier open queue superseded. Answers to a queue are written past its
@@ -46,33 +56,38 @@ carry a CRC-32C and are all written, so reads (`trackannot.store._read`) refuse 
 damaged chunks instead of returning zeros. `--overwrite` builds a video's new group beside the
 old one and swaps it in (`trackannot.store._replace`).
 
-The package: `_layout` (format, statuses, column schemas, codecs, group names, set-up), `_lock`
+The package: `_layout` (format, statuses, schemas, codecs, group names, set-up), `_lock`
 (writer locks), `_read` (verified reads), `_log` (the corrections log and its batch table),
-`_replace` (replacing a group), `_writer` (`StoreWriter`) and `_video` (`VideoResult`,
-`TrackStore`, `open_store`).
+`_replace` (replacing a group), `_writer` (`StoreWriter`), `_video` (`VideoGroup`, `TrackStore`,
+`open_store`) and `_check` (checking and repairing a group).
 """
 
 from __future__ import annotations
 
+from trackannot.store._check import DAMAGE, LEFTOVER, Finding, GroupCheck, check_group, repair_group
 from trackannot.store._layout import (
-    FORMAT, FORMATS_READ, INTERNAL, LOG_COLUMNS, QUEUE_OPEN, QUEUE_SUPERSEDED,
-    REVIEW_ANSWER_COLUMNS, STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING, TABLES, cache_path,
-    discard_unstarted, input_identity, open_root, package_versions, remove_temp_files,
-    root_temp_files, video_key,
+    FORMAT, FORMATS_READ, INTERNAL, ROOT_TEMP_GRACE_S, STATUS_COMPLETE, STATUS_FAILED,
+    STATUS_RUNNING, TABLES, Schema, TableSchemas, cache_path, discard_unstarted, group_on_disk,
+    has_root, input_identity, open_root, package_versions, remove_temp_files, root_temp_files,
+    unstarted_folder, video_key,
 )
 from trackannot.store._lock import DEFAULT_LOCK_TIMEOUT_S, WriterLock, group_lock, store_lock
-from trackannot.store._log import LogInfo
+from trackannot.store._log import AnswerRows, LogInfo
 from trackannot.store._replace import (
-    REPLACING, discard_replacement, finished_replacement, recover, replacement_path, swap_in,
+    REPLACING, discard_replacement, finished_replacement, recover, replacement_in_progress,
+    replacement_path, replacing_keys, swap_in,
 )
-from trackannot.store._video import TrackStore, VideoResult, find_group, open_store
+from trackannot.store._video import TrackStore, VideoGroup, find_group, open_store
 from trackannot.store._writer import StoreWriter
 
 __all__ = [
-    "DEFAULT_LOCK_TIMEOUT_S", "FORMAT", "FORMATS_READ", "INTERNAL", "LOG_COLUMNS", "LogInfo",
-    "QUEUE_OPEN", "QUEUE_SUPERSEDED", "REPLACING", "REVIEW_ANSWER_COLUMNS", "STATUS_COMPLETE",
-    "STATUS_FAILED", "STATUS_RUNNING", "TABLES", "StoreWriter", "TrackStore", "VideoResult",
-    "WriterLock", "cache_path", "discard_replacement", "discard_unstarted", "find_group", "finished_replacement",
-    "group_lock", "input_identity", "open_root", "open_store", "package_versions", "recover",
-    "remove_temp_files", "replacement_path", "root_temp_files", "store_lock", "swap_in", "video_key",
+    "DAMAGE", "DEFAULT_LOCK_TIMEOUT_S", "FORMAT", "FORMATS_READ", "INTERNAL", "LEFTOVER",
+    "REPLACING", "ROOT_TEMP_GRACE_S", "STATUS_COMPLETE", "STATUS_FAILED", "STATUS_RUNNING",
+    "TABLES", "AnswerRows", "Finding", "GroupCheck", "LogInfo", "Schema", "StoreWriter",
+    "TableSchemas", "TrackStore", "VideoGroup", "WriterLock", "cache_path", "check_group",
+    "discard_replacement", "discard_unstarted", "find_group", "finished_replacement",
+    "group_lock", "group_on_disk", "has_root", "input_identity", "open_root", "open_store",
+    "package_versions", "recover", "remove_temp_files", "repair_group", "replacement_in_progress",
+    "replacement_path", "replacing_keys", "root_temp_files", "store_lock", "swap_in",
+    "unstarted_folder", "video_key",
 ]

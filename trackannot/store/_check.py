@@ -28,10 +28,9 @@ import zarr
 
 from trackannot.boxes import COLUMNS
 from trackannot.errors import CorruptStoreError
-from trackannot.review import ITEM_COLUMNS
 from trackannot.store._layout import (
-    _NOTHING_COMMITTED, BATCH_COLUMNS, LOG_COLUMNS, REVIEW_ANSWER_COLUMNS, STATUS_COMPLETE,
-    STATUS_FAILED, STATUS_RUNNING, TABLES, remove_temp_files, writable,
+    BATCH_COLUMNS, NOTHING_COMMITTED, STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING, TABLES,
+    TableSchemas, remove_temp_files, writable,
 )
 from trackannot.store._log import LogInfo, chain_digests, ensure_log, log_info, read_batches
 from trackannot.store._read import read_rows
@@ -65,6 +64,7 @@ class GroupCheck:
     """What `check_group` found in one group, and what a repair needs."""
 
     key: str
+    schemas: TableSchemas  # the human tables' columns (the domain's)
     findings: list[Finding] = field(default_factory=list)
     # arrays longer than their committed extent: path -> committed length
     trim: dict[str, int] = field(default_factory=dict)
@@ -141,7 +141,7 @@ def _frames_for_row(row_start: np.ndarray, row: int) -> int:
 
 def _check_results(check: GroupCheck, group: zarr.Group, attrs: dict[str, Any]) -> None:
     """Frames and both tables against the `committed` marker (automatic results)."""
-    done = attrs.get("committed") or _NOTHING_COMMITTED
+    done = attrs.get("committed") or NOTHING_COMMITTED
     try:
         frames = int(done["frames"])
         rows = {t: int(done["rows"][t]) for t in TABLES}
@@ -190,14 +190,16 @@ def _check_log(check: GroupCheck, group: zarr.Group) -> LogInfo | None:
         check.add(DAMAGE, str(err).split("; run")[0])
         check.human_damage = True
         return None
-    if "corrections" not in group or any(f"corrections/{n}" not in group for n in LOG_COLUMNS):
+    if "corrections" not in group and info.rows == 0 and info.batches == 0:
+        return info  # never made: its writer was given no schema, and nothing was logged
+    if any(f"corrections/{n}" not in group for n in check.schemas.log):
         if info.rows == 0:
             check.missing_log_arrays = True
             check.add(LEFTOVER, f"{key}/corrections: log arrays incomplete (a first correction "
                                 "was stopped while making them)", "make the missing ones")
             return info
     before = len(check.findings)
-    for name in LOG_COLUMNS:
+    for name in check.schemas.log:
         _scan(check, group, f"corrections/{name}", info.rows, human=True, room=True)
     if info.legacy is None:
         for name in BATCH_COLUMNS:
@@ -209,7 +211,7 @@ def _check_log(check: GroupCheck, group: zarr.Group) -> LogInfo | None:
         records = read_batches(group, key, info)
         _check_batches(check, info, records)
         if info.legacy is None and info.batches:
-            digests = chain_digests(group, key, info)
+            digests = chain_digests(group, key, info, check.schemas)
             if digests[-1] != info.digest:
                 check.add(DAMAGE, f"{key}/corrections: the log's rows do not match its digest "
                                   "(changed after they were committed)")
@@ -249,11 +251,11 @@ def _check_queues(check: GroupCheck, group: zarr.Group, info: LogInfo | None) ->
     listed = {r.get("id") for r in records}
     for record in records:
         queue_id = record.get("id")
-        for name in ITEM_COLUMNS:
+        for name in check.schemas.items:
             _scan(check, group, f"review/{queue_id}/items/{name}", int(record.get("items", 0)),
                   human=True)
         answered = info.answers.get(queue_id, 0) if info is not None else 0
-        for name in REVIEW_ANSWER_COLUMNS:
+        for name in check.schemas.answers:
             _scan(check, group, f"review/{queue_id}/answers/{name}", answered, human=True,
                   room=True)
     with warnings.catch_warnings():
@@ -268,13 +270,15 @@ def _check_queues(check: GroupCheck, group: zarr.Group, info: LogInfo | None) ->
                             "crash before its commit)", "delete it")
 
 
-def check_group(store: str | Path, key: str, path: str | None = None) -> GroupCheck:
-    """Check video `key`'s group (at `path`, default `key`) as described in the module docstring.
+def check_group(store: str | Path, key: str, schemas: TableSchemas,
+                path: str | None = None) -> GroupCheck:
+    """Check video `key`'s group (at `path`, default `key`) as described in the module docstring;
+    `schemas` name the columns of its human tables (the domain's: `trackannot.results.SCHEMAS`).
 
     Safe beside a running writer: only committed extents are judged (rows a writer is adding
     may show as leftovers). Take the group's lock to get a still picture.
     """
-    check = GroupCheck(key)
+    check = GroupCheck(key, schemas)
     store = Path(store)
     path = path or key
     check.temp_files = sum(1 for p in (store / path).rglob("*.partial") if p.is_file())
@@ -321,7 +325,7 @@ def repair_group(store: str | Path, check: GroupCheck, path: str | None = None) 
         del group[f"review/{queue_id}"]
         done.append(f"{check.key}: deleted the unlisted queue {queue_id}")
     if check.missing_log_arrays:
-        ensure_log(group)
+        ensure_log(group, check.schemas.log)
         done.append(f"{check.key}: made the missing corrections log arrays")
     return done
 
@@ -332,12 +336,12 @@ def _roll_back(group: zarr.Group, key: str, frames: int) -> str:
         np.zeros(0, np.int64)
     rows = {}
     for table in TABLES:
-        done = group.attrs.get("committed") or _NOTHING_COMMITTED
+        done = group.attrs.get("committed") or NOTHING_COMMITTED
         total = int(done["rows"][table])
         starts = group[f"{table}/row_start"]
         rows[table] = int(read_rows(starts, frames, frames + 1, key)[0]) \
             if frames < starts.shape[0] and frames < int(done["frames"]) else total
-    was = int((group.attrs.get("committed") or _NOTHING_COMMITTED)["frames"])
+    was = int((group.attrs.get("committed") or NOTHING_COMMITTED)["frames"])
     for path in ("frames/index", "frames/time_s"):
         _cut(group, path, frames)
     for table in TABLES:

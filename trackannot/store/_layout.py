@@ -1,4 +1,4 @@
-"""Store layout: format, statuses, column schemas, codecs, group names and the root's set-up."""
+"""Store layout: format, statuses, table schemas, codecs, group names and the root's set-up."""
 
 from __future__ import annotations
 
@@ -7,17 +7,16 @@ import json
 import os
 import re
 import time
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import zarr
 import zarr.codecs
 
-from trackannot.corrections import CORRECTION_COLUMNS
 from trackannot.errors import CorruptStoreError, StoreInputError, StoreNotFoundError
-from trackannot.review import ANSWER_COLUMNS
 
 # /2: chunks carry a CRC-32C checksum and are written even when they hold only fill values (so a
 # missing chunk is damage, never "all zeros"); the log's batch records are a table, not a
@@ -32,30 +31,44 @@ STATUS_FAILED = "failed"
 # The store's own folder (a zarr group, so zarr lists it as one and never warns): locks, derived
 # caches and groups being replaced. Video keys never start with a dot.
 INTERNAL = ".trackannot"
-# the `committed` attribute of a group nothing of which is on disk yet (see StoreWriter)
-_NOTHING_COMMITTED: dict[str, Any] = {
+NOTHING_COMMITTED: dict[str, Any] = {
     "frames": 0, "rows": {name: 0 for name in TABLES}, "last_frame": -1,
 }
+"""The `committed` attribute of a group nothing of which is on disk yet (see `StoreWriter`)."""
 _IDENTITY_BYTES = 1 << 20
 # a temporary file: zarr's LocalStore writes `<name>.<32 hex>.partial`, we write
 # `<name>.<pid>.partial`, each then renamed into place
 ROOT_TEMP_GRACE_S = 120.0
 """A temporary file in the store's root this old belongs to a write that died."""
 _TEMP = re.compile(r"\.[0-9a-f]+\.partial$")
-_LOG_CHUNK_ROWS = 4096
+LOG_CHUNK_ROWS = 4096
+"""Rows per chunk of the log's and the review answers' arrays."""
 _ZSTD_LEVEL = 0  # zarr's default level
 _STR = np.dtypes.StringDType()
-# audit log columns: the correction (see trackannot.corrections) and what it replaced
-LOG_COLUMNS: dict[str, tuple[np.dtype[Any], tuple[int, ...]]] = {
-    **CORRECTION_COLUMNS,
-    "author": (np.dtype(np.int32), ()),  # index into the log's `authors` attribute
-    "batch": (np.dtype(np.int32), ()),
-    "prev_xyxy": (np.dtype(np.float32), (4,)),  # the box before (NaN: none)
-    "prev_origin": (np.dtype(np.uint8), ()),  # its Origin, 255: no box
-    "prev_class": (np.dtype(np.int32), ()),  # the track's class before (-1: new track)
-}
+Schema = Mapping[str, tuple[np.dtype[Any], tuple[int, ...]]]
+"""A table's columns: name -> (dtype, trailing shape); one array per column, rows along axis 0.
+The store knows where its tables live and what commits them, not what their columns mean: the
+domain module that owns a table passes its schema in."""
+
+
+@dataclass(frozen=True)
+class TableSchemas:
+    """The schemas of a video group's human tables, as their domain modules define them.
+
+    Attributes:
+        log: one row per logged edit (`corrections/<column>`).
+        answers: rows a batch may bring for a review queue (`review/<queue>/answers/<column>`).
+        items: a review queue's items (`review/<queue>/items/<column>`).
+    """
+
+    log: Schema
+    answers: Schema
+    items: Schema
+
+
 # one row per batch of the log: its rows, its answers' rows, when, and the record (JSON: source
-# file, its hash, author, time, queue) with the chained digest of everything logged so far
+# file, its hash, author, time, queue) with the chained digest of everything logged so far (the
+# log's own table: its schema is the store's)
 BATCH_COLUMNS: dict[str, tuple[Any, tuple[int, ...]]] = {
     "row_start": (np.dtype(np.int64), ()),
     "row_end": (np.dtype(np.int64), ()),
@@ -65,13 +78,8 @@ BATCH_COLUMNS: dict[str, tuple[Any, tuple[int, ...]]] = {
     "record": (_STR, ()),
     "digest": (_STR, ()),
 }
-_BATCH_CHUNK_ROWS = 1024
-# review answers: the answer and its author (index into the log's `authors` attribute)
-REVIEW_ANSWER_COLUMNS: dict[str, tuple[np.dtype[Any], tuple[int, ...]]] = {
-    **ANSWER_COLUMNS, "author": (np.dtype(np.int32), ()),
-}
-QUEUE_OPEN = "open"
-QUEUE_SUPERSEDED = "superseded"
+BATCH_CHUNK_ROWS = 1024
+"""Rows per chunk of the log's batch table."""
 _VERSIONED = ("trackannot", "numpy", "numba", "zarr", "av", "torch", "ultralytics", "scipy")
 WRITE_CONFIG = {"write_empty_chunks": True}  # every chunk written, even all-fill ones
 
@@ -162,6 +170,30 @@ def cache_path(store: Any, key: str) -> Path | None:
     if root is None:
         return None
     return Path(root) / INTERNAL / "cache" / f"{key}.sqlite"
+
+
+def has_root(store_path: str | Path) -> bool:
+    """Whether the store's root group is in place (its metadata written): a folder without it
+    is new, or the folder of a run killed before the root was made."""
+    return (Path(store_path) / "zarr.json").is_file()
+
+
+def unstarted_folder(store_path: str | Path) -> bool:
+    """Whether `store_path` is a folder a run may start a store in although it exists: no root
+    yet, and nothing in it but the store's own folder and temporary files (a run killed before
+    the store's root was in place)."""
+    folder = Path(store_path)
+    if not folder.is_dir() or (folder / "zarr.json").exists():
+        return False
+    return not [p for p in folder.iterdir()
+                if p.name != INTERNAL and not p.name.endswith(".partial")]
+
+
+def group_on_disk(store_path: str | Path, path: str) -> bool:
+    """Whether anything of the group at `path` is on disk (its metadata or its folder), whether
+    or not it opens."""
+    folder = Path(store_path) / path
+    return (folder / "zarr.json").is_file() or folder.is_dir()
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -285,7 +317,7 @@ def discard_unstarted(store_path: str | Path, key: str) -> bool:
     if attrs.get("status") in (STATUS_COMPLETE, STATUS_FAILED):
         return False
     remove_temp_files(store_path, key)
-    if int((attrs.get("committed") or _NOTHING_COMMITTED)["frames"]) > 0:
+    if int((attrs.get("committed") or NOTHING_COMMITTED)["frames"]) > 0:
         return False
     if attrs.get("corrections") or "review" in group:
         return False

@@ -2,9 +2,10 @@
 
 Layout (format /2)::
 
-    <video>/corrections/<column>          (c, ...)  one row per edit (`LOG_COLUMNS`)
+    <video>/corrections/<column>          (c, ...)  one row per edit (`TableSchemas.log`)
     <video>/corrections/batches/<column>  (b, ...)  one row per batch (`BATCH_COLUMNS`)
     <video>/review/<queue>/answers/<col>  (a, ...)  answers that came with a batch
+                                                    (`TableSchemas.answers`)
     attrs["corrections"] = {"rows": c, "batches": b, "authors": [...], "digest": hex,
                             "answers": {queue: a, ...}}
 
@@ -21,6 +22,9 @@ derived cache or a backend can tell "the log I saw" from "a log that changed und
 
 /1 groups keep their batch records in the attribute (`batches` is a list); their next append
 moves them into the table, in the same commit.
+
+The columns of the log's rows and of the answers are the domain's (`trackannot.results`), passed
+in as schemas; only the batch table is the log's own.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import asyncio
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 import zarr
@@ -38,13 +42,15 @@ from zarr.core.sync import sync
 
 from trackannot.errors import CorruptStoreError, StoreInputError
 from trackannot.store._layout import (
-    _BATCH_CHUNK_ROWS, _LOG_CHUNK_ROWS, BATCH_COLUMNS, LOG_COLUMNS, REVIEW_ANSWER_COLUMNS,
-    WRITE_CONFIG, create_column,
+    BATCH_CHUNK_ROWS, BATCH_COLUMNS, LOG_CHUNK_ROWS, WRITE_CONFIG, Schema, TableSchemas,
+    create_column,
 )
 from trackannot.store._read import open_array, read_rows
 
-__all__ = ["LogInfo", "append_batch", "batch_digest", "chain_digests", "ensure_answers",
-           "ensure_log", "log_info", "read_answer_rows", "read_batches", "read_log_rows"]
+__all__ = ["AnswerRows", "LogInfo", "answers_path", "append_batch", "batch_digest",
+           "chain_digests", "conform", "empty_columns", "ensure_answers", "ensure_log",
+           "ensure_table", "log_info", "read_answer_rows", "read_batches", "read_log_rows",
+           "read_table"]
 
 LOG = "corrections"
 BATCHES = "corrections/batches"
@@ -116,43 +122,63 @@ def read_batches(group: zarr.Group, what: str, info: LogInfo, start: int = 0,
                                 "`trackannot check STORE`") from err
 
 
-def read_log_rows(group: zarr.Group, what: str, start: int, stop: int) -> dict[str, np.ndarray]:
-    """Columns of committed log rows start..stop-1 (every column of `LOG_COLUMNS`)."""
+class AnswerRows(NamedTuple):
+    """Rows a batch brings for a review queue's answers table, committed with the batch."""
+
+    queue_id: str
+    rows: Mapping[str, np.ndarray]  # every column of `TableSchemas.answers`
+
+
+def empty_columns(schema: Schema) -> dict[str, np.ndarray]:
+    """No rows of a table: every column of `schema`, empty."""
+    return {name: np.zeros((0, *tail), dtype) for name, (dtype, tail) in schema.items()}
+
+
+def read_table(group: zarr.Group, what: str, path: str, schema: Schema, start: int,
+               stop: int) -> dict[str, np.ndarray]:
+    """Rows start..stop-1 of the table at `path` (one array per column of `schema`), verified
+    (`trackannot.store._read`); the caller keeps inside the committed extent."""
     if stop <= start:
-        return {k: np.zeros((0, *t), d) for k, (d, t) in LOG_COLUMNS.items()}
-    return {name: read_rows(open_array(group, f"{LOG}/{name}", what), start, stop,
-                            f"{what}/{LOG}/{name}") for name in LOG_COLUMNS}
+        return empty_columns(schema)
+    return {name: read_rows(open_array(group, f"{path}/{name}", what), start, stop,
+                            f"{what}/{path}/{name}") for name in schema}
 
 
-def read_answer_rows(group: zarr.Group, what: str, queue_id: str, start: int,
+def ensure_table(group: zarr.Group, path: str, schema: Schema, chunk: int) -> None:
+    """Create whichever column arrays of the table at `path` are missing (empty)."""
+    table = group.require_group(path)
+    for name, (dtype, tail) in schema.items():
+        if name not in table:
+            create_column(table, name, dtype, tail, chunk)
+
+
+def answers_path(queue_id: str) -> str:
+    """Where the answers to review queue `queue_id` are, in its video's group."""
+    return f"review/{queue_id}/answers"
+
+
+def read_log_rows(group: zarr.Group, what: str, schema: Schema, start: int,
+                  stop: int) -> dict[str, np.ndarray]:
+    """Columns of committed log rows start..stop-1 (every column of `schema`)."""
+    return read_table(group, what, LOG, schema, start, stop)
+
+
+def read_answer_rows(group: zarr.Group, what: str, queue_id: str, schema: Schema, start: int,
                      stop: int) -> dict[str, np.ndarray]:
     """Columns of committed answer rows start..stop-1 of one queue."""
-    if stop <= start:
-        return {k: np.zeros((0, *t), d) for k, (d, t) in REVIEW_ANSWER_COLUMNS.items()}
-    path = f"review/{queue_id}/answers"
-    return {name: read_rows(open_array(group, f"{path}/{name}", what), start, stop,
-                            f"{what}/{path}/{name}") for name in REVIEW_ANSWER_COLUMNS}
+    return read_table(group, what, answers_path(queue_id), schema, start, stop)
 
 
-def ensure_log(group: zarr.Group) -> None:
+def ensure_log(group: zarr.Group, schema: Schema) -> None:
     """Create whichever log arrays are missing (all of them for a new group; for a group whose
     first correction was killed while its arrays were being made, the rest)."""
-    log = group.require_group(LOG)
-    for name, (dtype, tail) in LOG_COLUMNS.items():
-        if name not in log:
-            create_column(log, name, dtype, tail, _LOG_CHUNK_ROWS)
-    batches = log.require_group("batches")
-    for name, (dtype, tail) in BATCH_COLUMNS.items():
-        if name not in batches:
-            create_column(batches, name, dtype, tail, _BATCH_CHUNK_ROWS)
+    ensure_table(group, LOG, schema, LOG_CHUNK_ROWS)
+    ensure_table(group, BATCHES, BATCH_COLUMNS, BATCH_CHUNK_ROWS)
 
 
-def ensure_answers(group: zarr.Group, queue_id: str) -> None:
+def ensure_answers(group: zarr.Group, queue_id: str, schema: Schema) -> None:
     """Create whichever answer arrays of queue `queue_id` are missing."""
-    answers = group.require_group(f"review/{queue_id}/answers")
-    for name, (dtype, tail) in REVIEW_ANSWER_COLUMNS.items():
-        if name not in answers:
-            create_column(answers, name, dtype, tail, _LOG_CHUNK_ROWS)
+    ensure_table(group, answers_path(queue_id), schema, LOG_CHUNK_ROWS)
 
 
 def batch_digest(previous: str, record: Mapping[str, Any], columns: Mapping[str, np.ndarray]) -> str:
@@ -193,44 +219,79 @@ def _put_all(group: zarr.Group, rows: list[tuple[str, int, np.ndarray]]) -> None
         raise errors[0]
 
 
+def conform(columns: Mapping[str, np.ndarray], schema: Schema, what: str
+            ) -> dict[str, np.ndarray]:
+    """Columns of one table as they are stored (and hashed): every column of `schema`, no other,
+    each of the schema's dtype and trailing shape, all of one length.
+
+    Raises:
+        StoreInputError: a column missing or unknown, of another shape, or lengths that differ.
+    """
+    if set(columns) != set(schema):
+        raise StoreInputError(f"{what}: columns {sorted(columns)} given, the table has "
+                              f"{sorted(schema)}")
+    out = {name: np.asarray(columns[name], dtype=dtype) for name, (dtype, _) in schema.items()}
+    for name, (dtype, tail) in schema.items():
+        if out[name].ndim != 1 + len(tail) or out[name].shape[1:] != tail:
+            raise StoreInputError(f"{what}: column {name} must be (n, *{tail}) {dtype}, got "
+                                  f"{out[name].shape}")
+    lengths = sorted({len(col) for col in out.values()})
+    if len(lengths) > 1:
+        raise StoreInputError(f"{what}: columns of different lengths {lengths}")
+    return out
+
+
 def append_batch(group: zarr.Group, what: str, info: LogInfo, columns: Mapping[str, np.ndarray],
-                 record: Mapping[str, Any], authors: list[str],
-                 answers: tuple[str, Mapping[str, np.ndarray]] | None = None) -> int:
+                 schemas: TableSchemas, record: Mapping[str, Any], authors: list[str],
+                 answers: AnswerRows | None = None) -> int:
     """Append one batch and commit it (see the module docstring); returns its number.
 
     Args:
         group: the video's group, opened for writing, its group lock held by the caller.
         what: the group's name, for messages.
         info: the log's committed extent, read under the same lock.
-        columns: the batch's rows, every column of `LOG_COLUMNS` (its `batch` column included).
+        columns: the batch's rows, every column of `schemas.log`.
+        schemas: the columns of the log's rows and of review answers.
         record: what to record of the batch (source, sha256, author, time); number, rows and
             answers are added here.
-        authors: the log's author list after this batch (log rows index into it).
-        answers: (queue id, rows of `REVIEW_ANSWER_COLUMNS`) that came with the batch.
+        authors: the log's author list after this batch (rows index into it): the committed
+            list, with the batch's new authors after it.
+        answers: the rows of a review queue's answers (every column of `schemas.answers`)
+            that came with the batch.
+
+    Raises:
+        StoreInputError: read-only store; columns that do not fit their schema, or an author
+            list that does not extend the committed one.
     """
     if group.store.read_only:
         raise StoreInputError(f"{what}: store opened read-only; open_store(path, mode='a')")
+    if list(authors[:len(info.authors)]) != list(info.authors):
+        raise StoreInputError(f"{what}: the batch's author list does not extend the log's")
     number, n0 = info.batches, info.rows
-    k = len(columns["op"])
+    columns = conform(columns, schemas.log, f"{what}/{LOG}")
+    given = conform(answers.rows, schemas.answers, f"{what}/{answers_path(answers.queue_id)}") \
+        if answers is not None else None
+    k = len(next(iter(columns.values()), ()))
     if info.batches == 0 or info.legacy is not None:
-        ensure_log(group)  # made with the group; a first batch may find them half made (a crash)
+        # made with the group (when its writer was given the schema); a first batch may find
+        # them missing or half made (a crash)
+        ensure_log(group, schemas.log)
     full = {**record, "number": number, "rows": [n0, n0 + k]}
     answer_counts = dict(info.answers)
     puts: list[tuple[str, int, np.ndarray]] = []
     a0 = a1 = -1
-    if answers is not None:
-        queue_id, rows = answers
-        a0 = info.answers.get(queue_id, 0)
-        a1 = a0 + len(rows["item"])
+    if answers is not None and given is not None:
+        a0 = info.answers.get(answers.queue_id, 0)
+        a1 = a0 + len(next(iter(given.values()), ()))
         if a0 == 0:
-            ensure_answers(group, queue_id)
-        puts += [(f"review/{queue_id}/answers/{name}", a0, rows[name])
-                 for name in REVIEW_ANSWER_COLUMNS]
-        full.update({"queue": queue_id, "answers": [a0, a1]})
-        answer_counts[queue_id] = a1
-    puts += [(f"{LOG}/{name}", n0, columns[name]) for name in LOG_COLUMNS]
-    earlier, digests, digest = _legacy_chain(group, what, info)
-    digest = batch_digest(digest, full, _hashed(columns, answers[1] if answers else None))
+            ensure_answers(group, answers.queue_id, schemas.answers)
+        puts += [(f"{answers_path(answers.queue_id)}/{name}", a0, col)
+                 for name, col in given.items()]
+        full.update({"queue": answers.queue_id, "answers": [a0, a1]})
+        answer_counts[answers.queue_id] = a1
+    puts += [(f"{LOG}/{name}", n0, col) for name, col in columns.items()]
+    earlier, digests, digest = _legacy_chain(group, what, info, schemas)
+    digest = batch_digest(digest, full, _hashed(columns, given))
     records = [*earlier, full]
     batch_rows = {
         "row_start": [r["rows"][0] for r in records],
@@ -253,32 +314,34 @@ def append_batch(group: zarr.Group, what: str, info: LogInfo, columns: Mapping[s
 def _hashed(columns: Mapping[str, np.ndarray],
             answers: Mapping[str, np.ndarray] | None) -> dict[str, np.ndarray]:
     """What a batch's digest covers: its log rows and the answer rows that came with it."""
-    out = {name: np.asarray(columns[name]) for name in LOG_COLUMNS}
+    out = {name: np.asarray(col) for name, col in columns.items()}
     if answers is not None:
-        out |= {f"answers/{name}": np.asarray(answers[name]) for name in REVIEW_ANSWER_COLUMNS}
+        out |= {f"answers/{name}": np.asarray(col) for name, col in answers.items()}
     return out
 
 
-def _legacy_chain(group: zarr.Group, what: str,
-                  info: LogInfo) -> tuple[list[dict[str, Any]], list[str], str]:
+def _legacy_chain(group: zarr.Group, what: str, info: LogInfo,
+                  schemas: TableSchemas) -> tuple[list[dict[str, Any]], list[str], str]:
     """For a /1 log: its batch records, their chained digests and the last one (its rows read
     once, to move them into the table); for a /2 log: nothing to move, and its digest."""
     if info.legacy is None:
         return [], [], info.digest
-    digests = chain_digests(group, what, info)
+    digests = chain_digests(group, what, info, schemas)
     return info.legacy, digests, digests[-1] if digests else _GENESIS
 
 
-def chain_digests(group: zarr.Group, what: str, info: LogInfo) -> list[str]:
+def chain_digests(group: zarr.Group, what: str, info: LogInfo,
+                  schemas: TableSchemas) -> list[str]:
     """The chained digest after each committed batch, recomputed from the rows (for checks)."""
     records = read_batches(group, what, info)
-    rows = read_log_rows(group, what, 0, info.rows)
+    rows = read_log_rows(group, what, schemas.log, 0, info.rows)
     out, digest = [], _GENESIS
     for record in records:
         a, b = record["rows"]
         answers = None
         if record.get("queue") is not None:
-            answers = read_answer_rows(group, what, record["queue"], *record["answers"])
+            answers = read_answer_rows(group, what, record["queue"], schemas.answers,
+                                       *record["answers"])
         digest = batch_digest(digest, record, _hashed({n: v[a:b] for n, v in rows.items()},
                                                       answers))
         out.append(digest)

@@ -28,8 +28,16 @@ import zarr
 from trackannot.store._layout import INTERNAL, STATUS_COMPLETE, STATUS_FAILED, cache_path
 from trackannot.store._lock import store_lock
 
-__all__ = ["REPLACING", "discard_replacement", "finished_replacement", "recover",
-           "replacement_path", "swap_in"]
+__all__ = [
+    "REPLACING",
+    "discard_replacement",
+    "finished_replacement",
+    "recover",
+    "replacement_in_progress",
+    "replacement_path",
+    "replacing_keys",
+    "swap_in",
+]
 
 REPLACING = f"{INTERNAL}/replacing"
 _TRASH = f"{INTERNAL}/trash"
@@ -38,6 +46,17 @@ _TRASH = f"{INTERNAL}/trash"
 def replacement_path(key: str) -> str:
     """Where the replacement of group `key` is built, relative to the store."""
     return f"{REPLACING}/{key}"
+
+
+def replacing_keys(store: str | Path) -> set[str]:
+    """Videos whose replacement is being built, or waits to be swapped in."""
+    folder = Path(store) / REPLACING
+    return {p.name for p in folder.iterdir() if p.is_dir()} if folder.is_dir() else set()
+
+
+def replacement_in_progress(store: str | Path, key: str) -> bool:
+    """Whether a replacement of `key` is being built or was interrupted (not finished)."""
+    return (Path(store) / replacement_path(key)).is_dir() and not finished_replacement(store, key)
 
 
 def _status(store: Path, path: str) -> str | None:

@@ -1,13 +1,13 @@
 """Store reading and editing: one video's group (boxes by frame range, the corrections log, review
-queues and their answers), and the store of many videos."""
+queues and their answers, as tables of the columns the domain's schemas name), and the store of
+many videos."""
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Generic, Iterator, Mapping, Sequence, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -15,32 +15,32 @@ import zarr
 from zarr.core.sync import sync
 
 from trackannot.boxes import COLUMNS, Boxes
-from trackannot.corrections import CORRECTION_COLUMNS, Corrections
 from trackannot.errors import (
     CorruptStoreError, StoreConflictError, StoreInputError, StoreNotFoundError,
 )
-from trackannot.review import ANSWER_COLUMNS, ITEM_COLUMNS, Answers, ReviewQueue
 from trackannot.store._layout import (
-    _NOTHING_COMMITTED, FORMAT, QUEUE_OPEN, QUEUE_SUPERSEDED, STATUS_COMPLETE,
-    STATUS_FAILED, TABLES, check_format, create_column, is_video_key, open_root,
+    FORMAT, NOTHING_COMMITTED, STATUS_COMPLETE, STATUS_FAILED, TABLES, Schema, TableSchemas,
+    cache_path, check_format, create_column, is_video_key, open_root,
 )
 from trackannot.store._lock import DEFAULT_LOCK_TIMEOUT_S, WriterLock, group_lock
 from trackannot.store._log import (
-    LogInfo, append_batch, ensure_answers, log_info, read_answer_rows, read_batches,
-    read_log_rows,
+    AnswerRows, LogInfo, append_batch, conform, ensure_answers, log_info, read_answer_rows,
+    read_batches, read_log_rows, read_table,
 )
 from trackannot.store._read import open_array, open_child, read_many, read_rows
 from trackannot.store._replace import REPLACING, finished_replacement, recover, replacement_path
 
 
 @dataclass(frozen=True)
-class VideoResult:
+class VideoGroup:
     """Read access to one video's group; arrays are read lazily, by frame range.
 
     Every read stays inside the committed extent and is verified (`trackannot.store._read`):
     a chunk that is missing or damaged raises `CorruptStoreError`, never reads as zeros.
-    Writes (`append_log`, `write_queue`) need the group's lock: get the video from
-    `TrackStore.writer(key)`.
+    Writes (`append_batch`, `write_queue_table`) need the group's lock: get the video from
+    `TrackStore.writer(key)`. The human tables (log, queues, answers) are read and written as
+    columns of the schemas their domain passes in; `trackannot.results.VideoResult` reads them
+    as `Corrections`, `ReviewQueue` and `Answers`.
     """
 
     key: str
@@ -66,7 +66,7 @@ class VideoResult:
     def started(self) -> bool:
         """Whether the group holds results: finished, or frames committed (else a rerun
         replaces it: see `discard_unstarted`)."""
-        done = self.group.attrs.get("committed") or _NOTHING_COMMITTED
+        done = self.group.attrs.get("committed") or NOTHING_COMMITTED
         return self.status in (STATUS_COMPLETE, STATUS_FAILED) or int(done["frames"]) > 0
 
     def _array(self, path: str) -> zarr.Array:
@@ -170,6 +170,11 @@ class VideoResult:
         last = int(self._rows("frames/index", n - 1, n)[0]) + 1 if n else 0
         return max(int((self.attrs.get("video") or {}).get("frame_count") or 0), last)
 
+    def cache_path(self) -> Path | None:
+        """Where this video's derived cache goes (`trackannot.statecache`); None for a store
+        that is not a local directory."""
+        return cache_path(self.group.store, self.key)
+
     # ------------------------------------------------------------------------- corrections log
 
     def log_info(self) -> LogInfo:
@@ -190,25 +195,12 @@ class VideoResult:
             return ""
         return str(self._rows("corrections/batches/digest", batches - 1, batches)[0])
 
-    def read_log(self, start: int = 0, stop: int | None = None
-                 ) -> tuple[Corrections, dict[str, np.ndarray]]:
-        """Committed corrections start..stop-1 (default: all), in order, and every log column
-        (batch, prev_*)."""
-        info = self.log_info()
-        stop = info.rows if stop is None else min(stop, info.rows)
-        cols = read_log_rows(self.group, self.key, start, stop)
-        n = len(cols["op"])
-        authors = np.asarray(info.authors, dtype=str)
-        if n and (cols["author"].min() < 0 or cols["author"].max() >= len(authors)):
-            raise CorruptStoreError(f"{self.key}: corrections log rows {start}..{stop - 1} name "
-                                    f"authors outside the {len(authors)} recorded; run "
-                                    "`trackannot check STORE`")
-        corrections = Corrections(
-            **{name: cols[name] for name in CORRECTION_COLUMNS},
-            author=authors[cols["author"]] if n else np.zeros(0, dtype=str),
-            source_line=np.zeros(n, np.int64),
-        )
-        return corrections, cols
+    def read_log_table(self, schema: Schema, start: int = 0,
+                       stop: int | None = None) -> dict[str, np.ndarray]:
+        """Committed log rows start..stop-1 (default: all), in order: every column of `schema`
+        (the log's row schema, `TableSchemas.log`), as stored."""
+        stop = self.log_info().rows if stop is None else min(stop, self.log_info().rows)
+        return read_log_rows(self.group, self.key, schema, start, stop)
 
     def _require_lock(self, doing: str) -> None:
         if self.group.store.read_only:
@@ -217,52 +209,36 @@ class VideoResult:
             raise StoreConflictError(f"{self.key}: {doing} needs the video's writer lock; use "
                                      "`with open_store(path, mode='a').writer(key) as video:`")
 
-    def append_log(self, corrections: Corrections, extra: Mapping[str, np.ndarray],
-                   batch: Mapping[str, Any], answers: tuple[str, Answers] | None = None) -> int:
-        """Append one batch to the corrections log and commit it; returns the batch number.
+    def append_batch(self, rows: Mapping[str, np.ndarray], schemas: TableSchemas,
+                     record: Mapping[str, Any], authors: Sequence[str],
+                     answers: AnswerRows | None = None) -> int:
+        """Append one batch to the log and commit it (with the answers it brings); returns the
+        batch number (`trackannot.store._log.append_batch`).
 
         Args:
-            corrections: the batch, with every new track id resolved.
-            extra: prev_xyxy, prev_origin, prev_class columns for the batch.
-            batch: what to record about the batch (source file, its hash, author, time).
-            answers: (queue id, answers to its items) that came with the batch: written past the
-                queue's committed answers and committed with the batch.
+            rows: the batch's log rows, every column of `schemas.log`.
+            schemas: the human tables' schemas.
+            record: what to record about the batch (source file, its hash, author, time).
+            authors: the log's author list after the batch: `log_info().authors` with the
+                batch's new authors after it (rows hold indices into it).
+            answers: rows of a review queue's answers committed with the batch.
 
         Raises:
-            StoreInputError: the store was opened read-only.
+            StoreInputError: the store was opened read-only, or rows that do not fit.
             StoreConflictError: the lock is not held.
             StoreNotFoundError: the answers' queue is unknown.
         """
         self._require_lock("appending corrections")
-        info = self.log_info()
-        authors = list(info.authors)
-        names = corrections.author.tolist() + (answers[1].author.tolist() if answers else [])
-        for a in sorted(set(names)):
-            if a not in authors:
-                authors.append(a)
-        lookup = {a: i for i, a in enumerate(authors)}
-        k = len(corrections)
-        cols = {name: getattr(corrections, name) for name in CORRECTION_COLUMNS}
-        cols["author"] = np.asarray([lookup[a] for a in corrections.author.tolist()], np.int32)
-        cols["batch"] = np.full(k, info.batches, np.int32)
-        cols.update({name: np.asarray(extra[name]) for name in ("prev_xyxy", "prev_origin",
-                                                                 "prev_class")})
-        answer_rows = None
         if answers is not None:
-            queue_id, given = answers
-            self._record(queue_id)
-            answer_rows = (queue_id, {
-                **{name: getattr(given, name) for name in ANSWER_COLUMNS},
-                "batch": np.full(len(given), info.batches, np.int32),
-                "author": np.asarray([lookup[a] for a in given.author.tolist()], np.int32),
-            })
-        return append_batch(self.group, self.key, info, cols, dict(batch), authors, answer_rows)
+            self.queue_record(answers.queue_id)
+        return append_batch(self.group, self.key, self.log_info(), rows, schemas, dict(record),
+                            list(authors), answers)
 
     # ------------------------------------------------------------------------------ review queues
 
     def queue_records(self) -> list[dict[str, Any]]:
-        """Every review queue's record, oldest first: id, created, based_on, mode, budget, items,
-        frames, status ("open" or "superseded"), superseded_by, settings."""
+        """Every review queue's record, oldest first, as written by `write_queue_table` (its
+        "id" and "items", the committed item count, are the store's; the rest is the writer's)."""
         if "review" not in self.group:
             return []
         review = open_child(self.group, "review", self.key)
@@ -272,7 +248,12 @@ class VideoResult:
             raise CorruptStoreError(f"{self.key}: the review attribute does not load ({err}); "
                                     "run `trackannot check STORE`") from err
 
-    def _record(self, queue_id: str) -> dict[str, Any]:
+    def queue_record(self, queue_id: str) -> dict[str, Any]:
+        """The record of review queue `queue_id`.
+
+        Raises:
+            StoreNotFoundError: no such queue (the message lists the video's queues).
+        """
         records = self.queue_records()
         for record in records:
             if record["id"] == queue_id:
@@ -280,88 +261,89 @@ class VideoResult:
         known = ", ".join(r["id"] for r in records) or "none (run `trackannot review`)"
         raise StoreNotFoundError(f"{self.key}: no review queue {queue_id!r}; queues: {known}")
 
-    def write_queue(self, queue: ReviewQueue, settings: Mapping[str, Any]) -> dict[str, Any]:
-        """Store a new review queue; every earlier open queue becomes superseded by it.
+    def write_queue_table(self, queue_id: str, items: Mapping[str, np.ndarray],
+                          schemas: TableSchemas, records: list[dict[str, Any]]) -> None:
+        """Store a new review queue's items, then commit the video's list of queue records.
 
         The items (and empty answer arrays) are written first; one write of the review group's
-        attribute then lists the queue and supersedes the others (what a crash before it left
-        is overwritten next time). Needs the group's lock (`TrackStore.writer`).
+        attribute then lists `records` (what a crash before it left is overwritten next time).
+        Needs the group's lock (`TrackStore.writer`).
 
         Args:
-            queue: the queue (its id must be new in this video).
-            settings: what built it (spot_check_rate, honeypot_rate, honeypot_shift, seed).
-
-        Returns:
-            The queue's record.
+            queue_id: the queue's id (new in this video).
+            items: its items, every column of `schemas.items`.
+            schemas: the human tables' schemas.
+            records: every queue's record after this one is written, the new one included
+                ({"id": queue_id, "items": rows, ...}).
 
         Raises:
-            StoreInputError: read-only store, or a queue with this id exists.
+            StoreInputError: read-only store, a queue with this id exists, items or records
+                that do not fit.
             StoreConflictError: the lock is not held.
         """
         self._require_lock("writing a review queue")
-        records = self.queue_records()
-        if any(r["id"] == queue.queue_id for r in records):
-            raise StoreInputError(f"{self.key}: review queue {queue.queue_id!r} already exists")
+        if any(r["id"] == queue_id for r in self.queue_records()):
+            raise StoreInputError(f"{self.key}: review queue {queue_id!r} already exists")
+        columns = conform(items, schemas.items, f"{self.key}/review/{queue_id}/items")
+        n = len(next(iter(columns.values()), ()))
+        listed = [r for r in records if r.get("id") == queue_id]
+        if len(listed) != 1 or int(listed[0].get("items", -1)) != n:
+            raise StoreInputError(f"{self.key}: the queue records must list {queue_id!r} once, "
+                                  f"with its {n} items")
         review = self.group.require_group("review")
-        folder = review.require_group(queue.queue_id)
-        items = folder.require_group("items")
-        for name, (dtype, tail) in ITEM_COLUMNS.items():
-            arr = create_column(items, name, dtype, tail, max(len(queue), 1), rows=len(queue))
-            if len(queue):
-                arr[:] = getattr(queue, name)
+        folder = review.require_group(queue_id)
+        table = folder.require_group("items")
+        for name, (dtype, tail) in schemas.items.items():
+            arr = create_column(table, name, dtype, tail, max(n, 1), rows=n)
+            if n:
+                arr[:] = columns[name]
         if "answers" in folder:  # a crash's leftovers under this (never listed) id
             del folder["answers"]
-        ensure_answers(self.group, queue.queue_id)
-        info = self.log_info()
-        record = {
-            "id": queue.queue_id, "created": datetime.now(timezone.utc).isoformat(),
-            "based_on": int(queue.based_on), "based_on_batches": info.batches,
-            "mode": queue.mode, "budget": int(queue.budget), "items": len(queue),
-            "frames": len(queue.frames), "status": QUEUE_OPEN, "superseded_by": None,
-            "settings": {k: settings[k] for k in ("spot_check_rate", "honeypot_rate",
-                                                  "honeypot_shift", "seed") if k in settings},
-        }
-        updated = [
-            {**r, "status": QUEUE_SUPERSEDED, "superseded_by": queue.queue_id}
-            if r["status"] == QUEUE_OPEN else r for r in records
-        ]
-        review.attrs["review"] = {"queues": [*updated, record]}
-        return record
+        ensure_answers(self.group, queue_id, schemas.answers)
+        review.attrs["review"] = {"queues": list(records)}
 
-    def read_queue(self, queue_id: str) -> ReviewQueue:
-        """The stored queue `queue_id`.
+    def read_queue_table(self, queue_id: str, schema: Schema
+                         ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(record, items) of review queue `queue_id`: its items are every column of `schema`
+        (`TableSchemas.items`).
 
         Raises:
             StoreNotFoundError: no such queue (the message lists the video's queues).
         """
-        record = self._record(queue_id)
-        n = int(record["items"])
-        return ReviewQueue(queue_id=queue_id, based_on=int(record["based_on"]), mode=record["mode"],
-                           budget=int(record["budget"]),
-                           **{name: self._rows(f"review/{queue_id}/items/{name}", 0, n)
-                              for name in ITEM_COLUMNS})
+        record = self.queue_record(queue_id)
+        items = read_table(self.group, self.key, f"review/{queue_id}/items", schema, 0,
+                           int(record["items"]))
+        return record, items
 
-    def read_answers(self, queue_id: str) -> Answers:
-        """The committed answers to queue `queue_id`, in the order they were logged.
+    def read_answer_table(self, queue_id: str, schema: Schema) -> dict[str, np.ndarray]:
+        """The committed answers to queue `queue_id`, in the order they were logged: every
+        column of `schema` (`TableSchemas.answers`), as stored.
 
         Raises:
             StoreNotFoundError: no such queue.
         """
-        self._record(queue_id)
-        info = self.log_info()
-        n = info.answers.get(queue_id, 0)
-        if n == 0:
-            return Answers.create(item=[], op=[])
-        cols = read_answer_rows(self.group, self.key, queue_id, 0, n)
-        authors = np.asarray(info.authors, dtype=str)
-        return Answers(**{name: cols[name] for name in ANSWER_COLUMNS}, author=authors[cols["author"]])
+        self.queue_record(queue_id)
+        n = self.log_info().answers.get(queue_id, 0)
+        return read_answer_rows(self.group, self.key, queue_id, schema, 0, n)
 
 
-class TrackStore:
+V = TypeVar("V", bound=VideoGroup)
+
+
+class TrackStore(Generic[V]):
     """A store opened for reading (mode "r") or for writes under locks (mode "a"):
-    `store.videos`, `store[key]`, iteration over `VideoResult`, `store.writer(key)`."""
+    `store.videos`, `store[key]`, iteration over its videos, `store.writer(key)`.
 
-    def __init__(self, path: str | Path, mode: str = "r") -> None:
+    Args:
+        path: the store.
+        mode: "r" or "a".
+        video: the class each video is handed out as: `VideoGroup`, or a domain class built on
+            it (`trackannot.results.VideoResult`, what `trackannot.open_store` gives).
+    """
+
+    def __init__(self, path: str | Path, mode: str = "r",
+                 video: type[V] = VideoGroup) -> None:  # type: ignore[assignment]
+        self._video: type[V] = video
         self.path = Path(path)
         if not self.path.exists():
             raise StoreNotFoundError(f"{self.path}: no such store")
@@ -400,7 +382,7 @@ class TrackStore:
         return [p.name for p in folder.iterdir() if is_video_key(p.name)
                 and finished_replacement(self.path, p.name)]
 
-    def __getitem__(self, key: str) -> VideoResult:
+    def __getitem__(self, key: str) -> V:
         path = key
         if not is_video_key(key):
             raise StoreNotFoundError(f"{self.path}: no video '{key}'; videos: "
@@ -413,14 +395,14 @@ class TrackStore:
         group = open_child(self._root, path, key)
         if not isinstance(group, zarr.Group):
             raise CorruptStoreError(f"{key}: should be a group, found an array")
-        return VideoResult(key, group)
+        return self._video(key, group)
 
-    def __iter__(self) -> Iterator[VideoResult]:
+    def __iter__(self) -> Iterator[V]:
         return (self[key] for key in self.videos)
 
     @contextlib.contextmanager
     def writer(self, key: str, command: str | None = None,
-               timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[VideoResult]:
+               timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[V]:
         """Video `key` for writing, its group lock held for the block; everything read inside
         the block (state, log extent) is read under the lock, so a batch is checked against the
         state it is appended to.
@@ -437,14 +419,14 @@ class TrackStore:
             if self._root.attrs.get("format") != FORMAT:
                 open_root(self.path)  # a /1 store: its writes from now on are /2 (store lock)
             result = self[key]
-            yield VideoResult(key, result.group, lock)
+            yield self._video(key, result.group, lock)
 
 
 async def _children(store: Any) -> list[str]:
     return [name async for name in store.list_dir("")]
 
 
-def find_group(store: str | Path, key: str, path: str | None = None) -> VideoResult | None:
+def find_group(store: str | Path, key: str, path: str | None = None) -> VideoGroup | None:
     """Video `key`'s group at `path` inside the store (default `key`), None if it does not
     exist. Looked up by name, without listing the store (other writers may be creating their
     groups at the same moment)."""
@@ -452,11 +434,13 @@ def find_group(store: str | Path, key: str, path: str | None = None) -> VideoRes
     path = path or key
     if not sync(root.store.exists(f"{path}/zarr.json")):
         return None
-    return VideoResult(key, open_child(root, path, key))
+    return VideoGroup(key, open_child(root, path, key))
 
 
-def open_store(path: str | Path, mode: str = "r") -> TrackStore:
-    """Open a result store: mode "r" to read, "a" to also write (under `TrackStore.writer`).
+def open_store(path: str | Path, mode: str = "r") -> TrackStore[VideoGroup]:
+    """Open a result store at the storage layer: mode "r" to read, "a" to also write (under
+    `TrackStore.writer`); its videos are `VideoGroup`s. `trackannot.open_store` opens the same
+    store with the human tables read as `Corrections`, `ReviewQueue` and `Answers`.
 
     Example:
         >>> store = open_store("out.zarr")                      # doctest: +SKIP

@@ -14,12 +14,13 @@ from trackannot.boxes import COLUMNS, Boxes
 from trackannot.config import StoreConfig
 from trackannot.errors import StoreConflictError, StoreInputError, StoreNotFoundError
 from trackannot.store._layout import (
-    _NOTHING_COMMITTED, STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING, TABLES, create_column,
-    open_root, writable,
+    NOTHING_COMMITTED, STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING, TABLES, Schema,
+    create_column, open_root, writable,
 )
 from trackannot.store._lock import WriterLock, group_lock
 from trackannot.store._log import ensure_log
 from trackannot.store._read import open_array, open_child
+
 
 class _TableWriter:
     """Buffers one Boxes table and appends it to its zarr arrays in whole chunks.
@@ -143,7 +144,8 @@ class StoreWriter:
     """
 
     def __init__(self, group: zarr.Group, cfg: StoreConfig, key: str, lock: WriterLock,
-                 committed: Mapping[str, Any] | None = None, owns_lock: bool = False) -> None:
+                 committed: Mapping[str, Any] | None = None, owns_lock: bool = False,
+                 log: Schema | None = None) -> None:
         self._group = group
         self.key = key
         self.lock = lock
@@ -156,8 +158,8 @@ class StoreWriter:
             frames_group = group.create_group("frames")
             self._index = create_column(frames_group, "index", np.int64, (), cfg.chunk_frames)
             self._time = create_column(frames_group, "time_s", np.float64, (), cfg.chunk_frames)
-            ensure_log(group)  # the corrections log exists from the start: its first batch
-            # then only appends
+            if log is not None:  # the corrections log exists from the start: its first batch
+                ensure_log(group, log)  # then only appends
         self._chunk_frames = cfg.chunk_frames
         self._frame_buf: list[int] = []
         self._time_buf: list[float] = []
@@ -166,7 +168,7 @@ class StoreWriter:
                                cfg, key, resume=resume)
             for name in TABLES
         }
-        done = committed or _NOTHING_COMMITTED
+        done = committed or NOTHING_COMMITTED
         self.frames = self._frames_written = self._committed = int(done["frames"])
         self._last_frame = int(done["last_frame"])
         self._pending_index: list[int] = []  # frame index of each frame not yet committed
@@ -187,6 +189,7 @@ class StoreWriter:
         *,
         lock: WriterLock | None = None,
         path: str | None = None,
+        log: Schema | None = None,
     ) -> StoreWriter:
         """Create group `key` in the store at `store_path` (creating the store if needed).
 
@@ -197,6 +200,9 @@ class StoreWriter:
                 take it here (waiting the default time) and release it in `close`.
             path: where the group goes inside the store (default `key`; a replacement is built
                 elsewhere, see `trackannot.store._replace`).
+            log: the corrections log's row schema (`trackannot.results.LOG_COLUMNS`): its
+                arrays are made with the group, so its first batch only appends; None: the
+                first batch makes them.
 
         Raises:
             StoreInputError: the group already exists (results are never overwritten in place).
@@ -214,9 +220,9 @@ class StoreWriter:
             base = root.require_group(parent) if parent else root
             # attributes in the group's first write: a group never exists without its status
             group = base.create_group(name, attributes={**attrs, "status": STATUS_RUNNING,
-                                                        "committed": _NOTHING_COMMITTED,
+                                                        "committed": NOTHING_COMMITTED,
                                                         "uid": uuid.uuid4().hex})
-            return cls(group, cfg, key, lock, owns_lock=own)
+            return cls(group, cfg, key, lock, owns_lock=own, log=log)
         except BaseException:
             if own:
                 lock.release()
@@ -247,7 +253,7 @@ class StoreWriter:
             if status != STATUS_RUNNING:
                 raise StoreConflictError(f"{store_path}: group '{key}' is {status!r}; only a "
                                          "'running' group can be resumed")
-            committed = dict(group.attrs.get("committed") or _NOTHING_COMMITTED)
+            committed = dict(group.attrs.get("committed") or NOTHING_COMMITTED)
             return cls(group, cfg, key, lock, committed=committed, owns_lock=own)
         except BaseException:
             if own:
