@@ -60,7 +60,7 @@ from benchmarks._common import result_doc, write_json
 from trackannot.boxes import Boxes, pair_iou
 from trackannot.config import DecodeConfig, TrackConfig, load_config
 from trackannot.decode import decode_frames
-from trackannot.detect import read_mot_file
+from trackannot.detect import Detector, read_mot_file
 from trackannot.integrations.cvat import (
     CvatTrackingFunction,
     DetectedFrame,
@@ -225,12 +225,9 @@ def gt_detections(gt: Boxes, visibility: npt.NDArray[np.float32], n_frames: int,
                           width, height) for f in range(n_frames)]
 
 
-class _NoDetector:
+class _NoDetector(Detector):
     """Stands in for the model where the frames' detections are given (computed once by the
-    demo model's preprocess_image, or derived from the MOT17 gt)."""
-
-    def __init__(self) -> None:
-        self.names: dict[int, str] = {}
+    demo model's preprocess_image, or derived from the MOT17 gt); it names no classes."""
 
     def detect(self, batch: Any) -> Boxes:
         raise RuntimeError("the detections of every frame are given")

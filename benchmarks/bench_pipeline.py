@@ -276,7 +276,7 @@ def _time_decode(clip: Clip, cfg: PipelineConfig, detector: Detector) -> tuple[i
     """Decoding alone, into the pixel format the pipeline would use for `detector`."""
     decode = decode_config_for(cfg, detector)
     t0 = time.perf_counter()
-    n = sum(len(b) for b in decode_frames(clip.path, decode, getattr(detector, "allocate", None)))
+    n = sum(len(b) for b in decode_frames(clip.path, decode, detector.allocate))
     return n, time.perf_counter() - t0
 
 

@@ -26,6 +26,7 @@ from tests._video import write_clip
 from trackannot.boxes import Boxes
 from trackannot.config import PipelineConfig, StoreConfig
 from trackannot.decode import FrameBatch
+from trackannot.detect import Detector
 from trackannot.detect.pixels import batch_rgb
 from trackannot.errors import StoreError, VideoDecodeError
 from trackannot.pipeline import failures, track_video, track_videos
@@ -49,7 +50,7 @@ def _cfg(batch_size: int = 3) -> PipelineConfig:
                    track=replace(cfg.track, min_hits=2, max_lost_frames=3))
 
 
-class ColourDetector:
+class ColourDetector(Detector):
     """Finds the object of each colour channel by thresholding (deterministic, no model)."""
 
     def detect(self, batch: FrameBatch) -> Boxes:

@@ -40,13 +40,14 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from dataclasses import replace as _with
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 
 import numpy as np
 
 from trackannot.boxes import Boxes
 from trackannot.config import PipelineConfig
 from trackannot.decode import FrameBatch, decode_frames, probe_video
+from trackannot.detect.base import Detector
 from trackannot.errors import LockedError, StoreInputError, VideoDecodeError
 from trackannot.overlap import in_background
 from trackannot.plan import check_output, human_work, plan_videos, video_keys
@@ -58,9 +59,6 @@ from trackannot.store import (
     recover, remove_temp_files, replacement_path, swap_in,
 )
 from trackannot.track import Tracker
-
-if TYPE_CHECKING:
-    from trackannot.detect import Detector
 
 __all__ = ["Progress", "VideoSummary", "failures", "track_video", "track_videos"]
 
@@ -318,7 +316,6 @@ def _run(path: str | Path, store: str | Path, key: str, cfg: PipelineConfig, det
         _replay(existing, tracker, counts)
     last_committed = writer.last_frame
     decode_cfg = decode_config_for(cfg, detector)
-    allocate = getattr(detector, "allocate", None)
     t0 = time.perf_counter()
     skipped = 0
     status, error = STATUS_COMPLETE, None
@@ -326,7 +323,7 @@ def _run(path: str | Path, store: str | Path, key: str, cfg: PipelineConfig, det
     def detected() -> Iterator[tuple[FrameBatch, int, Boxes | None]]:
         """Decode (its own thread) and detect (this one): batches, frames already committed,
         detections (None when the whole batch is committed)."""
-        for batch in decode_frames(path, decode_cfg, allocate):
+        for batch in decode_frames(path, decode_cfg, detector.allocate):
             done = int(np.searchsorted(batch.index, last_committed, side="right"))
             # the detector sees the whole batch, as in a run from the start
             yield batch, done, detector.detect(batch) if done < len(batch) else None
@@ -366,16 +363,16 @@ def _track_batch(batch: FrameBatch, first: int, detections: Boxes, tracker: Trac
         counts.add(frame_dets, tracks)
 
 
-class _LockedDetector:
+class _LockedDetector(Detector):
     """One detector shared by several video threads, one `detect` call at a time."""
 
     def __init__(self, detector: Detector) -> None:
         self._detector = detector
         self._lock = threading.Lock()
-        self.pixel_format = getattr(detector, "pixel_format", "rgb24")
-        allocate = getattr(detector, "allocate", None)
-        if allocate is not None:
-            self.allocate = allocate  # thread-safe: it only allocates
+        self.pixel_format = detector.pixel_format
+        self.names = detector.names
+        # thread-safe: it only allocates
+        self.allocate = detector.allocate  # type: ignore[method-assign]
 
     def detect(self, batch: FrameBatch) -> Boxes:
         with self._lock:

@@ -28,10 +28,10 @@ RUN_ONLY_ATTRS = ("seconds", "resumed_from", "uid")
 
 def decode_config_for(cfg: PipelineConfig, detector: Detector) -> DecodeConfig:
     """`cfg.decode` with its pixel format resolved for `detector` ("auto": the form the detector
-    takes without a CPU conversion, `Detector.pixel_format`; rgb24 when it names none)."""
+    takes without a CPU conversion, `Detector.pixel_format`)."""
     if cfg.decode.pixel_format != "auto":
         return cfg.decode
-    return replace(cfg.decode, pixel_format=str(getattr(detector, "pixel_format", "rgb24")))
+    return replace(cfg.decode, pixel_format=str(detector.pixel_format))
 
 
 def describe_detector(detector: Detector, weights: str | None,
@@ -40,7 +40,7 @@ def describe_detector(detector: Detector, weights: str | None,
     class names (class id -> name, for exports) when the detector names its classes."""
     info: dict[str, Any] = ({"detections": str(Path(detections).resolve())} if detections
                             else {"weights": weights or "bundled demo model"})
-    names = getattr(detector, "names", None)
+    names = detector.names
     if names:
         info["class_names"] = [str(names[i]) for i in sorted(names)]
     return info

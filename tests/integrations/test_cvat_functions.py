@@ -43,6 +43,7 @@ from trackannot.config import DecodeConfig, TrackConfig
 from trackannot.decode import decode_frames
 from trackannot.demo.run import DEMO_FPS, DEMO_HEIGHT, DEMO_WIDTH
 from trackannot.demo.synth import write_demo_clip
+from trackannot.detect import Detector
 from trackannot.errors import ConfigError, InputFormatError, WeightsNotFoundError
 from trackannot.frames import FrameBatch
 from trackannot.integrations.cvat import (
@@ -169,7 +170,7 @@ def test_detection_function_finds_the_demo_objects_as_the_agent_runs_it(
     assert found >= 0.85 * n_shapes, f"{found} of {n_shapes} shapes are objects"
 
 
-class _FixedDetector:
+class _FixedDetector(Detector):
     """A named detector that always finds the same boxes (checks the shapes, not a model)."""
 
     def __init__(self) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from abc import abstractmethod
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Mapping, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -14,26 +16,44 @@ if TYPE_CHECKING:
 __all__ = ["Detector", "rank_within_frame"]
 
 
-@runtime_checkable
 class Detector(Protocol):
-    """Anything with `detect(batch) -> Boxes`.
+    """What every detector offers: `detect(batch) -> Boxes`, and what the pipeline asks of it.
 
-    The output holds the detections of every frame of the batch, sorted by frame, with
-    `frame` = the batch's `index` values, `track_id` -1, `origin` DETECTED and `det_index` = the
-    row number of the detection within its frame (0..k-1), so the tracker's provenance column
+    The output of `detect` holds the detections of every frame of the batch, sorted by frame,
+    with `frame` = the batch's `index` values, `track_id` -1, `origin` DETECTED and `det_index` =
+    the row number of the detection within its frame (0..k-1), so the tracker's provenance column
     points back into `boxes.for_frame(f)`.
 
-    Optional attributes the pipeline uses when a detector has them:
+    Every member below is part of the protocol; a detector subclasses `Detector` and inherits
+    the defaults of those it does not set (callers never probe with `getattr`).
+
+    Attributes:
         pixel_format: "rgb24" or "yuv420p", the `FrameBatch` form it takes without a colour
-            conversion on the CPU (`DecodeConfig.pixel_format` "auto" picks it; else rgb24).
-            Every detector must accept both forms.
-        allocate(shape) -> uint8 ndarray: memory for the decoder to write batches into (pinned
-            memory for a detector on CUDA).
+            conversion on the CPU (`DecodeConfig.pixel_format` "auto" picks it). Every detector
+            must accept both forms. Default "rgb24".
+        names: class id -> class name (recorded in the store, used by exports and the CVAT
+            functions); empty when the detector names no classes (a detections file).
+
+    Example:
+        >>> class Nothing(Detector):
+        ...     def detect(self, batch):
+        ...         return Boxes.empty()
+        >>> Nothing().pixel_format, dict(Nothing().names)
+        ('rgb24', {})
     """
 
+    pixel_format: str = "rgb24"
+    names: Mapping[int, str] = MappingProxyType({})
+
+    @abstractmethod
     def detect(self, batch: FrameBatch) -> Boxes:
         """Detections in the frames of `batch` (see the class docstring)."""
         ...
+
+    def allocate(self, shape: tuple[int, ...]) -> npt.NDArray[np.uint8]:
+        """Memory for the decoder to write a batch of `shape` into: a uint8 array. Default:
+        plain memory; a detector on CUDA gives pinned memory (no extra copy to the device)."""
+        return np.empty(shape, np.uint8)
 
 
 def rank_within_frame(frame: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

@@ -25,7 +25,7 @@ import numpy as np
 
 from trackannot.boxes import Boxes, Origin
 from trackannot.config import DetectConfig
-from trackannot.detect.base import rank_within_frame
+from trackannot.detect.base import Detector, rank_within_frame
 from trackannot.detect.pixels import batch_to_device
 from trackannot.detect.ultralytics import _load_model, resolve_device, resolve_weights
 from trackannot.frames import FrameBatch
@@ -44,7 +44,7 @@ def letterbox_shape(height: int, width: int, imgsz: int, stride: int) -> tuple[f
     return r, new_h, new_w, pad_h, pad_w
 
 
-class DeviceYoloDetector:
+class DeviceYoloDetector(Detector):
     """A `Detector`: an ultralytics YOLO network fed whole batches prepared on its device.
 
     Attributes:

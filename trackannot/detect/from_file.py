@@ -37,7 +37,7 @@ import numpy.typing as npt
 
 from trackannot.boxes import Boxes
 from trackannot.config import DetectConfig
-from trackannot.detect.base import rank_within_frame
+from trackannot.detect.base import Detector, rank_within_frame
 from trackannot.errors import InputFormatError
 from trackannot.validate import EXACT_INT_MAX, INT32_MAX, clip_to_frame
 
@@ -252,7 +252,7 @@ def read_seqinfo(path: str | Path) -> dict[str, str | int | float]:
     return info
 
 
-class FileDetector:
+class FileDetector(Detector):
     """A `Detector` that replays a MOTChallenge detections file instead of running a model.
 
     Boxes are scaled to the video: by `cfg.file_scale` when set; otherwise, when a seqinfo.ini
@@ -268,6 +268,7 @@ class FileDetector:
     Attributes:
         pixel_format: "yuv420p": the pixels are never looked at, so batches take the cheapest
             form (no colour conversion while decoding).
+        names: none (a detections file names no classes).
         counts: what the detector policy did so far, over every `detect` call: "clipped" (boxes
             partly outside the frame, clipped to it), "dropped" (boxes with no area inside the
             frame: entirely outside, or zero width or height), "over_max_det" (boxes beyond

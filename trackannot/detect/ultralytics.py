@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from trackannot.boxes import Boxes, Origin
 from trackannot.config import DetectConfig
-from trackannot.detect.base import rank_within_frame
+from trackannot.detect.base import Detector, rank_within_frame
 from trackannot.detect.pixels import batch_rgb
 from trackannot.errors import ConfigError, InputFormatError, WeightsNotFoundError
 
@@ -201,7 +201,7 @@ def _load_model(path: Path) -> Any:
     return model
 
 
-class YoloDetector:
+class YoloDetector(Detector):
     """A `Detector` running an ultralytics YOLO model on each `FrameBatch` in one call.
 
     Attributes:

@@ -32,13 +32,14 @@ it is given. CVAT passes no frame number: each `track` call is taken as the next
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from trackannot.boxes import Boxes
 from trackannot.config import DetectConfig, TrackConfig, load_config
+from trackannot.detect.base import Detector
 from trackannot.errors import ConfigError, InputFormatError
 from trackannot.frames import FrameBatch
 from trackannot.kernels.iou import iou_matrix
@@ -70,7 +71,6 @@ __all__ = [
     "CvatTrackingFunction",
     "DetectedFrame",
     "FollowState",
-    "NamedDetector",
     "TrackingState",
     "create",
     "detect_image",
@@ -90,20 +90,6 @@ CLASS_MIN_IOU = 0.5
 # A detection overlapping the followed box this much is taken for the object itself, never for
 # another object competing for the next frame's detections (`FollowState.others`).
 OWN_MIN_IOU = 0.5
-
-
-class NamedDetector(Protocol):
-    """A detector whose classes have names (trackannot's YOLO detectors).
-
-    Attributes:
-        names: class id -> class name; the CVAT labels the functions declare.
-    """
-
-    names: dict[int, str]
-
-    def detect(self, batch: FrameBatch) -> Boxes:
-        """Detections of every frame of `batch` (`trackannot.detect.Detector`)."""
-        ...
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # a generated __eq__ breaks on arrays
@@ -162,7 +148,7 @@ class TrackingState:
     follow: FollowState
 
 
-def detect_image(detector: NamedDetector, image: PIL.Image.Image) -> DetectedFrame:
+def detect_image(detector: Detector, image: PIL.Image.Image) -> DetectedFrame:
     """Run `detector` on one PIL image (any mode; converted to RGB).
 
     Returns:
@@ -310,7 +296,7 @@ class CvatDetectionFunction:
         >>> shapes = fn.detect(context, PIL.Image.open("frame.jpg"))  # doctest: +SKIP
     """
 
-    def __init__(self, detector: NamedDetector,
+    def __init__(self, detector: Detector,
                  default_conf_threshold: float = DEFAULT_CONF_THRESHOLD) -> None:
         if not 0.0 <= default_conf_threshold <= 1.0:
             raise ConfigError(f"default_conf_threshold should be a number in [0, 1]. The "
@@ -354,7 +340,7 @@ class CvatTrackingFunction:
 
     spec = cvataa.TrackingFunctionSpec(supported_shape_types={_RECTANGLE})
 
-    def __init__(self, detector: NamedDetector, cfg: TrackConfig) -> None:
+    def __init__(self, detector: Detector, cfg: TrackConfig) -> None:
         self._detector = detector
         self._cfg = cfg
 
@@ -422,7 +408,7 @@ def create(kind: str = "detector", config: str | None = None, weights: str | Non
     elif detect.weights is None and weights is None:
         changes["imgsz"] = DEMO_IMGSZ
     # without a detections file make_detector gives a YOLO detector, which names its classes
-    detector = cast(NamedDetector, make_detector(replace(detect, **changes)))
+    detector = make_detector(replace(detect, **changes))
     if kind == "detector":
         return CvatDetectionFunction(detector)
     return CvatTrackingFunction(detector, cfg.track)
