@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from trackannot.cli.options import library_errors
+
 if TYPE_CHECKING:
     from trackannot.session import VideoAudit
 
@@ -64,10 +66,9 @@ def audit(store: Path, key: str | None, json_path: Path | None, manual_k: int) -
     honeypots). Then the advice: acceptance of pre-labels, human time so far, projected time per
     mode against manual keyframing, and the mode that pays (or that AI assistance does not).
     """
-    from trackannot.cli.main import _errors
     from trackannot.session import VideoSession
 
-    with _errors():
+    with library_errors():
         sessions = list(VideoSession.all(store))
         if key is not None:
             sessions = [s for s in sessions if s.key == key]

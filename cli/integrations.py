@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import click
-from trackannot.cli.options import lock_timeout_option
+from trackannot.cli.options import library_errors, lock_timeout_option
 
 __all__ = ["pull", "push"]
 
@@ -49,11 +49,10 @@ def push_labelstudio(store: Path, url: str, task: int, project: int | None, toke
     its model version, "trackannot VIDEO rN", records the revision shown, so that `pull`
     applies the annotation made from it against that revision.
     """
-    from trackannot.cli.main import _errors
 
     from trackannot.integrations.labelstudio_sync import push_labelstudio as push_
 
-    with _errors():
+    with library_errors():
         done = push_(store, url, token, task=task, project=project, video=video,
                      iou_tolerance=iou_tolerance)
     click.echo(f"{done.video}: revision {done.revision} pushed to task {done.task_id} (project "
@@ -74,11 +73,10 @@ def pull_labelstudio(store: Path, url: str, task: int, project: int | None, toke
     applied against the revision it was made from (see `push labelstudio`): edits to boxes that
     changed since are refused, naming them. The batch's author is the annotator's email.
     """
-    from trackannot.cli.main import _errors
 
     from trackannot.integrations.labelstudio_sync import pull_labelstudio as pull_
 
-    with _errors():
+    with library_errors():
         done = pull_(store, url, token, task=task, project=project, video=video,
                      annotation=annotation, lock_timeout=lock_timeout)
     if done.summary is None:
@@ -123,11 +121,10 @@ def push_cvat(store: Path, url: str, task: int, token: str | None, user: str | N
     be named as the store's classes. A task that already holds annotations is refused unless
     --overwrite. Prints the revision pushed, for `pull cvat --revision`.
     """
-    from trackannot.cli.main import _errors
     from trackannot.integrations.cvat_sync import connect, push_cvat as push_
 
     password = os.environ.get("CVAT_PASSWORD")
-    with _errors(), connect(url, token=token, user=user, password=password) as client:
+    with library_errors(), connect(url, token=token, user=user, password=password) as client:
         done = push_(store, client, task=task, video=video, iou_tolerance=iou_tolerance,
                      overwrite=overwrite)
     replaced = f" (replaced {done.replaced} annotations)" if done.replaced else ""
@@ -153,11 +150,10 @@ def pull_cvat(store: Path, url: str, task: int, token: str | None, user: str | N
     The task's tracks are the whole annotation of the video: they are matched to the store's
     tracks by overlap; a new one is created, a store track CVAT lacks was deleted.
     """
-    from trackannot.cli.main import _errors
     from trackannot.integrations.cvat_sync import connect, pull_cvat as pull_
 
     password = os.environ.get("CVAT_PASSWORD")
-    with _errors(), connect(url, token=token, user=user, password=password) as client:
+    with library_errors(), connect(url, token=token, user=user, password=password) as client:
         done = pull_(store, client, task=task, author=author, video=video, revision=revision,
                      lock_timeout=lock_timeout, dry_run=dry_run)
     if done.summary is None:

@@ -1,55 +1,21 @@
 """Command-line interface: `trackannot track | correct | review | export | eval | demo`.
 
-The only place that prints, draws progress bars and turns library errors into exit codes:
+The only place that prints, draws progress bars and turns library errors into exit codes
+(`trackannot.cli.options.library_errors`):
 `ConfigError` -> usage error (exit 2), any other `TrackannotError` -> error (exit 1).
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
 import sys
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import click
 
-from trackannot.cli.options import lock_timeout_option
-from trackannot.config import PipelineConfig, load_config
-from trackannot.errors import ConfigError, TrackannotError
+from trackannot.cli.options import library_errors, lock_timeout_option, resolve_config
 
 __all__ = ["main"]
-
-
-@contextlib.contextmanager
-def _errors() -> Iterator[None]:
-    """Map library errors to click's exit codes, keeping the message."""
-    try:
-        yield
-    except ConfigError as err:
-        raise click.UsageError(str(err)) from err
-    except TrackannotError as err:
-        raise click.ClickException(str(err)) from err
-    except OSError as err:  # a disk that is full, read-only, gone: the store keeps its commits
-        raise click.ClickException(os_error_message(err)) from err
-
-
-_OS_HINTS = {
-    errno.ENOSPC: "the disk is full: free space, then rerun the same command",
-    errno.EDQUOT: "the disk quota is used up: free space, then rerun the same command",
-    errno.EROFS: "the file system is read-only: write to another path",
-    errno.EACCES: "permission denied: write to a path you may write to",
-    errno.EPERM: "operation not permitted: write to a path you may write to",
-}
-
-
-def os_error_message(err: OSError) -> str:
-    """What an operating-system error means for the command, and what to do."""
-    where = f" {err.filename}" if err.filename else ""
-    hint = _OS_HINTS.get(err.errno or 0, "fix that, then rerun the same command")
-    return (f"cannot read or write{where}: {err.strerror or err}; {hint}. Work committed before "
-            "the error is kept (a rerun continues from it); nothing half-written is ever read")
 
 
 class _TqdmProgress:
@@ -74,15 +40,6 @@ class _TqdmProgress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-
-
-def _resolve_config(config: Path | None, sets: Sequence[str], **flags: object) -> PipelineConfig:
-    """Config file < --set overrides < dedicated flags (--fps, --batch-size, ...)."""
-    overrides = list(sets)
-    for key, value in flags.items():
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    return load_config(config, overrides)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -164,12 +121,12 @@ def track(videos: tuple[Path, ...], store: Path, manifest: Path | None, recursiv
         raise click.UsageError("--weights and --detections exclude each other")
     if discard_corrections and not overwrite:
         raise click.UsageError("--discard-corrections goes with --overwrite")
-    with _errors():
+    with library_errors():
         inputs = collect_videos(videos, manifest, recursive=recursive)
         if detections is not None and len(inputs.videos) != 1:
             raise click.UsageError(f"--detections goes with exactly one video, got "
                                    f"{len(inputs.videos)}")
-        cfg = _resolve_config(config, sets, **{"decode.fps": fps, "decode.batch_size": batch_size,
+        cfg = resolve_config(config, sets, **{"decode.fps": fps, "decode.batch_size": batch_size,
                                               "detect.device": device, "detect.weights": weights})
         detector = make_detector(cfg.detect, detections=detections)
         info = describe_detector(detector, cfg.detect.weights, detections)
@@ -250,7 +207,7 @@ def export(store: Path, fmt: str, out_dir: Path, keys: tuple[str, ...], iou_tole
     """
     from trackannot.session import VideoSession
 
-    with _errors():
+    with library_errors():
         sessions = [VideoSession.open(store, k, mode="r") for k in keys] if keys \
             else list(VideoSession.all(store))
         _check_out_dir(out_dir, overwrite)
@@ -316,7 +273,7 @@ def correct(store: Path, file: Path, video: str | None, author: str, dry_run: bo
     """
     from trackannot.session import VideoSession
 
-    with _errors():
+    with library_errors():
         session = VideoSession.open(store, video, mode="r" if dry_run else "a",
                                     lock_timeout=lock_timeout)
         summary = session.apply(file, author=author, queue=queue_id, dry_run=dry_run,
@@ -347,7 +304,7 @@ def eval_(store: Path, gt_path: Path, key: str | None, benchmark: str | None) ->
     """
     from trackannot.session import VideoSession
 
-    with _errors():
+    with library_errors():
         session = VideoSession.open(store, key, mode="r")
         scores, benchmark, scale = session.evaluate(gt_path, benchmark)
     key = session.key
@@ -375,7 +332,7 @@ def demo(out_dir: Path, seconds: float, seed: int, quiet: bool) -> None:
     from trackannot.demo.run import run_demo
 
     os.environ.setdefault("YOLO_OFFLINE", "1")
-    with _errors():
+    with library_errors():
         report = run_demo(out_dir, seconds=seconds, seed=seed,
                           progress=_TqdmProgress(not quiet))
     for line in report.lines():
@@ -401,7 +358,7 @@ def check(store: Path, repair: bool, keys: tuple[str, ...], lock_timeout: float)
     """
     from trackannot.check import check_store
 
-    with _errors():
+    with library_errors():
         report = check_store(store, repair=repair, videos=list(keys) or None,
                              lock_timeout=lock_timeout)
     for finding in report.findings:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import click
 
-from trackannot.cli.options import lock_timeout_option
+from trackannot.cli.options import library_errors, lock_timeout_option, resolve_config
 
 if TYPE_CHECKING:
     from trackannot.review import ReviewQueue
@@ -49,13 +49,12 @@ def review(store: Path, budget: int, video: str | None, mode: str | None, config
     honeypots (boxes moved off a known truth, review.honeypot_rate) that measure whether
     reviewers look; they are not marked in the files.
     """
-    from trackannot.cli.main import _errors, _resolve_config
     from trackannot.session import VideoSession
 
     if budget < 1:
         raise click.BadParameter("--budget must be >= 1 frame", param_hint="--budget")
-    with _errors():
-        cfg = _resolve_config(config, sets, **{"review.mode": mode})
+    with library_errors():
+        cfg = resolve_config(config, sets, **{"review.mode": mode})
         session = VideoSession.open(store, video, lock_timeout=lock_timeout)
         if budget > session.num_frames:
             raise click.UsageError(f"--budget {budget} is more than the video has: the video "

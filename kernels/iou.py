@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["PARALLEL_MIN_PAIRS", "iou_matrix", "iou_matrix_parallel"]
+__all__ = ["PARALLEL_MIN_PAIRS", "iou_matrix", "iou_matrix_parallel", "iou_row"]
 
 # Below this many pairs the serial kernel wins: a parallel launch costs tens of microseconds,
 # the serial kernel about 5 us for 30 x 30 boxes.
@@ -13,8 +13,12 @@ PARALLEL_MIN_PAIRS = 250_000
 
 
 @njit(cache=True)
-def _iou_row(a_xyxy: np.ndarray, i: int, b_xyxy: np.ndarray, out: np.ndarray) -> None:
-    """out[i, j] = IoU(a_xyxy[i], b_xyxy[j]) for every j; writes row i of `out` only."""
+def iou_row(a_xyxy: np.ndarray, i: int, b_xyxy: np.ndarray, out: np.ndarray) -> None:
+    """out[i, j] = IoU(a_xyxy[i], b_xyxy[j]) for every j; writes row i of `out` only.
+
+    a_xyxy: (n, 4), b_xyxy: (m, 4) boxes, pixels; out: (n, m) float. Shared by the IoU kernels
+    here and `trackannot.kernels.risk` (a row per call, so a caller may run rows in `prange`).
+    """
     ax1 = np.float64(a_xyxy[i, 0])
     ay1 = np.float64(a_xyxy[i, 1])
     ax2 = np.float64(a_xyxy[i, 2])
@@ -50,7 +54,7 @@ def iou_matrix(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
     out = np.empty((a_xyxy.shape[0], b_xyxy.shape[0]), dtype=np.float32)
     # prange without parallel=True runs serially; rows are independent either way
     for i in prange(a_xyxy.shape[0]):
-        _iou_row(a_xyxy, i, b_xyxy, out)
+        iou_row(a_xyxy, i, b_xyxy, out)
     return out
 
 
@@ -63,5 +67,5 @@ def iou_matrix_parallel(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
     out = np.empty((a_xyxy.shape[0], b_xyxy.shape[0]), dtype=np.float32)
     # each row i writes only out[i, :]: independent outputs, safe for prange
     for i in prange(a_xyxy.shape[0]):
-        _iou_row(a_xyxy, i, b_xyxy, out)
+        iou_row(a_xyxy, i, b_xyxy, out)
     return out

@@ -7,7 +7,7 @@ import heapq
 import numpy as np
 from numba import njit
 
-from trackannot.kernels.iou import _iou_row
+from trackannot.kernels.iou import iou_row
 
 __all__ = ["max_iou_same_frame", "spread_rank"]
 
@@ -51,7 +51,7 @@ def max_iou_same_frame(
         while j1 < m and b_frame[j1] == f:
             j1 += 1
         for k in range(i, i1):
-            _iou_row(a_xyxy[k:k + 1], 0, b_xyxy[j0:j1], row[:, : j1 - j0])
+            iou_row(a_xyxy[k:k + 1], 0, b_xyxy[j0:j1], row[:, : j1 - j0])
             for j in range(j0, j1):
                 if skip_same_track and b_track[j] == a_track[k]:
                     continue

@@ -314,7 +314,7 @@ class _Hooks:
         import zarr.storage
 
         import trackannot.statecache as statecache
-        from trackannot.store._lock import WriterLock
+        from trackannot.store import WriterLock
 
         hooks = self
         local = zarr.storage.LocalStore

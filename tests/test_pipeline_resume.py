@@ -31,8 +31,7 @@ from trackannot.detect.pixels import batch_rgb
 from trackannot.errors import StoreError, VideoDecodeError
 from trackannot.pipeline import failures, track_video, track_videos
 from trackannot.provenance import RUN_ONLY_ATTRS
-from trackannot.store import StoreWriter, open_root, open_store
-from trackannot.store._layout import ROOT_TEMP_GRACE_S
+from trackannot.store import ROOT_TEMP_GRACE_S, StoreWriter, open_root, open_store
 
 REPO = Path(__file__).resolve().parents[1]
 HEIGHT, WIDTH = 64, 128

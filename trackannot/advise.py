@@ -15,7 +15,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from trackannot.audit import (
-    MIN_HONEYPOTS, ReviewerStats, _changed, _hours, _join, _pct, honeypot_outcomes, reviewer_stats,
+    MIN_HONEYPOTS, ReviewerStats, changed_ops, duration, honeypot_outcomes, join_answers, percent,
+    reviewer_stats,
 )
 from trackannot.config import ReviewConfig
 from trackannot.corrections import Corrections, Op
@@ -100,14 +101,14 @@ class Advice:
         """The advice as printable lines."""
         out = [f"recommended mode: {self.mode}"]
         out += [f"  - {r}" for r in self.reasons]
-        acc = "n/a" if self.acceptance is None else _pct(self.acceptance)
+        acc = "n/a" if self.acceptance is None else percent(self.acceptance)
         out.append(f"acceptance {acc} of {self.answered} answered ({self.source or 'no data'}); "
-                   f"human time so far {_hours(self.seconds_spent)}")
+                   f"human time so far {duration(self.seconds_spent)}")
         if self.spot_checks:
             out.append(f"spot checks changed {self.spot_errors} of {self.spot_checks}")
         if self.honeypots:
             out.append(f"honeypots caught {self.caught} of {self.honeypots}")
-        proj = ", ".join(f"{m} {_hours(s)}" for m, s in self.projected_s.items() if s is not None)
+        proj = ", ".join(f"{m} {duration(s)}" for m, s in self.projected_s.items() if s is not None)
         if proj:
             out.append(f"projected for the whole video (keyframe every {self.manual_k} frames, "
                        f"{self.boxes_in_video} boxes): {proj}")
@@ -130,8 +131,8 @@ class _Measured:
 
 def _measure(queues: list[ReviewQueue], answers: Mapping[str, Answers], log: Corrections,
              cfg: ReviewConfig) -> _Measured:
-    joined = _join(queues, answers)
-    changed = _changed(joined.op)
+    joined = join_answers(queues, answers)
+    changed = changed_ops(joined.op)
     real = joined.kind != ItemKind.HONEYPOT
     if real.any():
         source, answered, accepted = "queue", int(real.sum()), int((real & ~changed).sum())
@@ -195,21 +196,21 @@ def _decide(m: _Measured, check_s: float | None, projected: dict[str, float | No
     check_s = check_s if check_s is not None else math.inf  # answered > 0: always set
     if check_s >= cost.draw_s:  # the same as fast >= manual: both cover the same B / k boxes
         return "manual first", [
-            f"AI assistance does not pay here: at {_pct(a)} acceptance checking a pre-label costs "
-            f"{cost.verify_s:g} + (1 - {a:.2f}) x {cost.adjust_s:g} = {check_s:.1f} s, not less "
-            f"than drawing it ({cost.draw_s:g} s); break-even acceptance {_pct(break_even)}",
-            f"projected review {_hours(projected['fast review'])} vs manual "
-            f"{_hours(projected['manual first'])}"]
+            f"AI assistance does not pay here: at {percent(a)} acceptance checking a pre-label "
+            f"costs {cost.verify_s:g} + (1 - {a:.2f}) x {cost.adjust_s:g} = {check_s:.1f} s, not "
+            f"less than drawing it ({cost.draw_s:g} s); break-even acceptance {percent(break_even)}",
+            f"projected review {duration(projected['fast review'])} vs manual "
+            f"{duration(projected['manual first'])}"]
     reasons = []
     spot_n, spot_err = m.spot
     if spot_n >= MIN_SPOT_CHECKS and spot_err > SPOT_ERROR_MAX * spot_n:
         reasons.append(f"spot checks found confident errors: {spot_err} of {spot_n} changed "
-                       f"({_pct(spot_err / spot_n)} > {_pct(SPOT_ERROR_MAX)})")
+                       f"({percent(spot_err / spot_n)} > {percent(SPOT_ERROR_MAX)})")
     pot_n, caught = m.pots
     if pot_n >= MIN_HONEYPOTS and caught < cfg.flag_catch_rate * pot_n:
-        reasons.append(f"reviewers caught {caught} of {pot_n} honeypots ({_pct(caught / pot_n)} < "
-                       f"flag_catch_rate {_pct(cfg.flag_catch_rate)}): accepted boxes are not all "
-                       f"looked at")
+        reasons.append(f"reviewers caught {caught} of {pot_n} honeypots "
+                       f"({percent(caught / pot_n)} < flag_catch_rate "
+                       f"{percent(cfg.flag_catch_rate)}): accepted boxes are not all looked at")
     for stats in flagged:
         reasons.append(f"reviewer {stats.author} is flagged: {stats.flags[0]}")
     if reasons:
@@ -218,13 +219,13 @@ def _decide(m: _Measured, check_s: float | None, projected: dict[str, float | No
     if top_n >= MIN_TOP_ITEMS and rest_n >= MIN_TOP_ITEMS and top_c > 0 and \
             top_c * rest_n >= CONCENTRATION_RATIO * rest_c * top_n:
         return "active loop", [
-            f"errors concentrate in high-risk items: {_pct(top_c / top_n)} of the top "
-            f"{_pct(TOP_RISK_SHARE)} by risk changed vs {_pct(rest_c / rest_n)} of the rest "
+            f"errors concentrate in high-risk items: {percent(top_c / top_n)} of the top "
+            f"{percent(TOP_RISK_SHARE)} by risk changed vs {percent(rest_c / rest_n)} of the rest "
             f"(>= {CONCENTRATION_RATIO:g}x): review -> correct -> re-rank"]
     return "fast review", [
-        f"at {_pct(a)} acceptance checking a pre-label costs {check_s:.1f} s vs {cost.draw_s:g} s "
-        f"to draw it (break-even acceptance {_pct(break_even)}), and no sign of confident errors "
-        f"or of unchecked accepts"]
+        f"at {percent(a)} acceptance checking a pre-label costs {check_s:.1f} s vs "
+        f"{cost.draw_s:g} s to draw it (break-even acceptance {percent(break_even)}), and no sign "
+        f"of confident errors or of unchecked accepts"]
 
 
 def advise(queues: list[ReviewQueue], answers: Mapping[str, Answers], log: Corrections,
@@ -287,8 +288,8 @@ def advise(queues: list[ReviewQueue], answers: Mapping[str, Answers], log: Corre
     manual_s, mode_s = projected["manual first"], projected[mode]
     saved = None if manual_s is None or mode_s is None else manual_s - mode_s
     if saved is not None and mode != "manual first" and m.answered >= MIN_ANSWERS:
-        reasons.append(f"{mode} projected {_hours(mode_s)} vs manual {_hours(manual_s)}: "
-                       f"saves {_hours(saved)}")
+        reasons.append(f"{mode} projected {duration(mode_s)} vs manual {duration(manual_s)}: "
+                       f"saves {duration(saved)}")
     spent = counts_from_log(log)
     spent.add(m.pot_counts)
     return Advice(

@@ -25,7 +25,8 @@ from trackannot.corrections import Op
 from trackannot.errors import InputFormatError
 from trackannot.review import Answers, ItemKind, ReviewQueue
 
-__all__ = ["BatchStats", "HoneypotOutcomes", "ReviewerStats", "honeypot_outcomes", "reviewer_stats"]
+__all__ = ["AnsweredItems", "BatchStats", "HoneypotOutcomes", "ReviewerStats", "changed_ops",
+           "duration", "honeypot_outcomes", "join_answers", "percent", "reviewer_stats"]
 
 # Minimum samples. A rate over fewer items says little: at 20 items a 30% rate has a 95% interval
 # of about +-20 points, so one small batch must not flag anyone.
@@ -33,12 +34,14 @@ MIN_WINDOW_ITEMS = 20  # items in each window before a correction-rate drop is f
 MIN_HONEYPOTS = 3  # honeypots a reviewer must have seen before a low catch rate is flagged
 
 
-def _pct(x: float) -> str:
+def percent(x: float) -> str:
+    """A share for a report: 0.423 -> "42%" (whole percent)."""
     return f"{100 * x:.0f}%"
 
 
-def _hours(seconds: float | None) -> str:
-    """A human duration: seconds under 2 min, minutes under 2 h, then hours."""
+def duration(seconds: float | None) -> str:
+    """A duration for a report: seconds under 2 min, minutes under 2 h, then hours; "n/a" for
+    None."""
     if seconds is None:
         return "n/a"
     if abs(seconds) < 120:
@@ -48,7 +51,8 @@ def _hours(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _changed(op: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+def changed_ops(op: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+    """Which answers changed what was shown: every op but ACCEPT (adjust, absent, ...)."""
     return op != Op.ACCEPT
 
 
@@ -191,8 +195,9 @@ class ReviewerStats:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class _Answered:
-    """Every answer of every queue, joined with its item's kind and risk score."""
+class AnsweredItems:
+    """Every answer of every queue, joined with its item's kind and risk score (`join_answers`);
+    one row per answer, columns as in `Answers` plus the item's `kind` (`ItemKind`) and `score`."""
 
     author: npt.NDArray[np.str_]
     batch: npt.NDArray[np.int32]
@@ -202,7 +207,12 @@ class _Answered:
     score: npt.NDArray[np.float32]
 
 
-def _join(queues: list[ReviewQueue], answers: Mapping[str, Answers]) -> _Answered:
+def join_answers(queues: list[ReviewQueue], answers: Mapping[str, Answers]) -> AnsweredItems:
+    """The answers to every queue (by queue id) joined with their items, queue by queue.
+
+    Raises:
+        InputFormatError: an answer names an item its queue does not have.
+    """
     parts = []
     for q in queues:
         a = answers.get(q.queue_id)
@@ -211,18 +221,18 @@ def _join(queues: list[ReviewQueue], answers: Mapping[str, Answers]) -> _Answere
         rows = _item_rows(q, a)
         parts.append((a.author, a.batch, a.time_ns, a.op, q.kind[rows], q.score[rows]))
     if not parts:
-        return _Answered(np.zeros(0, str), np.zeros(0, np.int32), np.zeros(0, np.int64),
+        return AnsweredItems(np.zeros(0, str), np.zeros(0, np.int32), np.zeros(0, np.int64),
                          np.zeros(0, np.uint8), np.zeros(0, np.uint8), np.zeros(0, np.float32))
-    return _Answered(*(np.concatenate(cols) for cols in zip(*parts)))
+    return AnsweredItems(*(np.concatenate(cols) for cols in zip(*parts)))
 
 
-def _batches(a: _Answered) -> list[BatchStats]:
+def _batches(a: AnsweredItems) -> list[BatchStats]:
     """Per batch of these answers, ordered by the batch's first answer time, then number."""
     numbers, inverse = np.unique(a.batch, return_inverse=True)
     first = np.full(len(numbers), np.iinfo(np.int64).max)
     np.minimum.at(first, inverse, a.time_ns)
     items = np.bincount(inverse, minlength=len(numbers))
-    changed = np.bincount(inverse, weights=_changed(a.op), minlength=len(numbers))
+    changed = np.bincount(inverse, weights=changed_ops(a.op), minlength=len(numbers))
     risk = np.bincount(inverse, weights=a.score.astype(np.float64), minlength=len(numbers))
     order = np.lexsort((numbers, first))
     return [BatchStats(int(numbers[i]), int(items[i]), int(changed[i]), float(risk[i] / items[i]))
@@ -257,7 +267,7 @@ def _drop_check(baseline: str, base: tuple[int, float, float], latest: tuple[int
                "latest_risk": risk1}
     if rate0 <= 0 or rate1 >= cfg.flag_drop * rate0:
         return windows, [], []
-    fell = (f"correction rate fell from {_pct(rate0)} ({baseline}) to {_pct(rate1)} "
+    fell = (f"correction rate fell from {percent(rate0)} ({baseline}) to {percent(rate1)} "
             f"(latest batches < flag_drop {cfg.flag_drop:g} x earlier)")
     # the rate a reviewer should give scales with the risk of what they saw: compare per unit risk
     # (rate1 / rate0) / (risk1 / risk0) >= flag_drop, multiplied out so a zero risk cannot divide
@@ -276,11 +286,12 @@ def _catch_check(seen: int, caught: int, fixed: int, cfg: ReviewConfig) -> tuple
     if seen < MIN_HONEYPOTS:
         return [], [f"{text}: too few to judge (< {MIN_HONEYPOTS})"]
     if caught < cfg.flag_catch_rate * seen:
-        return [f"{text} ({_pct(caught / seen)} < flag_catch_rate {_pct(cfg.flag_catch_rate)})"], []
+        rate = percent(cfg.flag_catch_rate)
+        return [f"{text} ({percent(caught / seen)} < flag_catch_rate {rate})"], []
     return [], []
 
 
-def _baseline(joined: _Answered, real: npt.NDArray[np.bool_], author: str,
+def _baseline(joined: AnsweredItems, real: npt.NDArray[np.bool_], author: str,
               earlier: list[BatchStats]) -> tuple[str, tuple[int, float, float]]:
     """The reviewer's own earlier window, or (none) the other reviewers' answers pooled."""
     if earlier:
@@ -289,7 +300,7 @@ def _baseline(joined: _Answered, real: npt.NDArray[np.bool_], author: str,
     n = int(others.sum())
     if not n:
         return "other reviewers", (0, 0.0, 0.0)
-    return "other reviewers", (n, float(_changed(joined.op[others]).mean()),
+    return "other reviewers", (n, float(changed_ops(joined.op[others]).mean()),
                                float(joined.score[others].astype(np.float64).mean()))
 
 
@@ -316,7 +327,7 @@ def reviewer_stats(queues: list[ReviewQueue], answers: Mapping[str, Answers],
     Raises:
         InputFormatError: an answer names an item its queue does not have.
     """
-    joined = _join(queues, answers)
+    joined = join_answers(queues, answers)
     pots = [honeypot_outcomes(q, answers[q.queue_id], cfg.catch_iou) for q in queues
             if q.queue_id in answers]
     pot_author = np.concatenate([p.author for p in pots]) if pots else np.zeros(0, str)
@@ -326,7 +337,8 @@ def reviewer_stats(queues: list[ReviewQueue], answers: Mapping[str, Answers],
     out = []
     for author in sorted(set(joined.author.tolist())):
         mine = real & (joined.author == author)
-        batches = _batches(_Answered(*(getattr(joined, f.name)[mine] for f in fields(_Answered))))
+        batches = _batches(AnsweredItems(*(getattr(joined, f.name)[mine]
+                                           for f in fields(AnsweredItems))))
         earlier, latest = _window(batches)
         baseline, base = _baseline(joined, real, author, earlier)
         windows, flags, notes = _drop_check(baseline, base, _rate_risk(latest), cfg)
@@ -334,7 +346,8 @@ def reviewer_stats(queues: list[ReviewQueue], answers: Mapping[str, Answers],
         seen, caught, fixed = int(p.sum()), int(pot_caught[p].sum()), int(pot_fixed[p].sum())
         pot_flags, pot_notes = _catch_check(seen, caught, fixed, cfg)
         out.append(ReviewerStats(
-            author=author, items=int(mine.sum()), corrections=int(_changed(joined.op[mine]).sum()),
+            author=author, items=int(mine.sum()),
+            corrections=int(changed_ops(joined.op[mine]).sum()),
             batches=batches, honeypots=seen, caught=caught, fixed=fixed, baseline=baseline,
             flags=flags + pot_flags, notes=notes + pot_notes, **windows,
         ))

@@ -213,7 +213,7 @@ def test_one_predict_call_per_batch_with_bgr_frames_and_settings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fake = _FakeModel()
-    monkeypatch.setattr(yolo_mod, "_load_model", lambda path: fake)
+    monkeypatch.setattr(yolo_mod, "load_model", lambda path: fake)
     cfg = DetectConfig(device="cpu", imgsz=320, conf_floor=0.01, nms_iou=0.6, classes=(1,),
                        max_det=50)
     detector = YoloDetector(cfg)
@@ -234,7 +234,7 @@ def test_one_predict_call_per_batch_with_bgr_frames_and_settings(
 
 def test_empty_batch_skips_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = _FakeModel()
-    monkeypatch.setattr(yolo_mod, "_load_model", lambda path: fake)
+    monkeypatch.setattr(yolo_mod, "load_model", lambda path: fake)
     empty = FrameBatch(frames=np.zeros((0, 8, 8, 3), np.uint8), index=np.zeros(0, np.int64),
                        time_s=np.zeros(0, np.float64))
     assert len(YoloDetector(DetectConfig(device="cpu")).detect(empty)) == 0

@@ -27,7 +27,7 @@ from trackannot.boxes import Boxes, Origin
 from trackannot.config import DetectConfig
 from trackannot.detect.base import Detector, rank_within_frame
 from trackannot.detect.pixels import batch_to_device
-from trackannot.detect.ultralytics import _load_model, resolve_device, resolve_weights
+from trackannot.detect.ultralytics import load_model, resolve_device, resolve_weights
 from trackannot.frames import FrameBatch
 
 __all__ = ["DeviceYoloDetector", "letterbox_shape"]
@@ -64,7 +64,7 @@ class DeviceYoloDetector(Detector):
         self.device = resolve_device(cfg.device)
         self.half = bool(cfg.half and self.device.startswith("cuda"))
         self.weights = resolve_weights(cfg.weights)
-        model = _load_model(self.weights)
+        model = load_model(self.weights)
         self.names: dict[int, str] = dict(model.names)
         net = model.model
         if hasattr(net, "fuse"):

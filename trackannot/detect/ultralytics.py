@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from trackannot.frames import FrameBatch
 
-__all__ = ["YoloDetector", "resolve_device", "resolve_weights", "results_to_boxes"]
+__all__ = ["YoloDetector", "load_model", "resolve_device", "resolve_weights", "results_to_boxes"]
 
 _TRUTHY = frozenset({"1", "true", "yes", "on"})
 _DOWNLOAD_RETRIES = 1  # ultralytics' default of 3 retries with 30 s timeouts takes minutes
@@ -182,8 +182,13 @@ def _precision_kwargs(half: bool) -> dict[str, Any]:
     return {"half": half}
 
 
-def _load_model(path: Path) -> Any:
-    """ultralytics.YOLO for `path`, with load failures as InputFormatError."""
+def load_model(path: Path) -> Any:
+    """The ultralytics YOLO model of the weights at `path` (for `YoloDetector` and
+    `trackannot.detect.device.DeviceYoloDetector`).
+
+    Raises:
+        InputFormatError: the file is not a loadable YOLO weights file (names the file).
+    """
     from ultralytics import YOLO
 
     try:
@@ -224,7 +229,7 @@ class YoloDetector(Detector):
         self.device = resolve_device(cfg.device)
         self.half = bool(cfg.half and self.device.startswith("cuda"))
         self.weights = resolve_weights(cfg.weights)
-        self._model = _load_model(self.weights)
+        self._model = load_model(self.weights)
         self.names: dict[int, str] = dict(self._model.names)
         self._precision = _precision_kwargs(self.half)
 
