@@ -31,7 +31,7 @@ from trackannot.config import DecodeConfig, StoreConfig
 from trackannot.corrections import Corrections
 from trackannot.errors import (
     ConflictError, CorruptStoreError, InvalidInputError, NotFoundError, StoreError,
-    TrackannotError, http_status,
+    TrackannotError, error_for_status, http_status,
 )
 from trackannot.session import VideoSession
 from trackannot.store import StoreWriter, group_lock
@@ -577,3 +577,19 @@ def test_no_raise_site_raises_a_base_of_no_kind() -> None:
     """The raise sites no test reaches (writer internals, races) are of a kind as well."""
     files = sorted((REPO / "trackannot").rglob("*.py")) + sorted((REPO / "cli").rglob("*.py"))
     assert [hit for f in files for hit in _bare_raises(f)] == []
+
+
+@pytest.mark.parametrize(("status", "kind", "message"), [
+    (404, NotFoundError, "tool: HTTP 404 (no such task)"),
+    (401, InvalidInputError, "tool: HTTP 401: pass a valid --token"),
+    (403, InvalidInputError, "tool: HTTP 403: pass a valid --token"),
+    (409, ConflictError, "tool: HTTP 409"),
+    (400, InvalidInputError, "tool: HTTP 400"),
+    (502, ConflictError, "tool: HTTP 502; the server failed, try again"),
+    (0, ConflictError, "tool: HTTP 0; the server failed, try again"),
+], ids=["404", "401", "403", "409", "other-4xx", "5xx", "no-status"])
+def test_a_tool_answer_becomes_the_error_of_its_kind(status: int, kind: type,
+                                                     message: str) -> None:
+    err = error_for_status(status, f"tool: HTTP {status}", not_found="no such task",
+                           refused="pass a valid --token")
+    assert type(err) is kind and str(err) == message

@@ -13,7 +13,8 @@ from tests.test_annotate import make_store
 from tests.test_replay import BATCHES, _same, _uncached
 from trackannot.corrections import Corrections, Op
 from trackannot.errors import (
-    RunIncompleteError, StaleRevisionError, StoreInputError, StoreNotFoundError, http_status,
+    ConflictError, RunIncompleteError, StaleRevisionError, StoreInputError, StoreNotFoundError,
+    http_status,
 )
 from trackannot.keyframes import Keyframes
 from trackannot.session import VideoSession
@@ -179,3 +180,18 @@ def test_track_ids_include_tracks_absent_everywhere(store: Path) -> None:
                   author="ana")
     assert 2 not in set(session.boxes().track_id.tolist())
     assert session.track_ids == [1, 2, 3]  # track 2 keeps its id; the new one got the next
+
+
+def test_keyframes_at_a_revision_are_read_again_while_batches_land(
+        store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    session = VideoSession.open(store)
+    session.apply(_edits(BATCHES[0]), author="ana")
+    revision, keys = session.keyframes_at_revision()
+    want = session.keyframes()
+    assert revision == session.revision == 1
+    np.testing.assert_array_equal(keys.xyxy, want.xyxy)
+    np.testing.assert_array_equal(keys.frame, want.frame)
+    landed = iter(range(100))  # a batch lands between every two reads of the revision
+    monkeypatch.setattr(VideoSession, "revision", property(lambda self: next(landed)))
+    with pytest.raises(ConflictError, match="batches kept landing while it was read"):
+        session.keyframes_at_revision(attempts=2)

@@ -41,6 +41,7 @@ __all__ = [
     "TrackannotError",
     "VideoDecodeError",
     "WeightsNotFoundError",
+    "error_for_status",
     "http_status",
 ]
 
@@ -151,3 +152,27 @@ def http_status(err: BaseException) -> int:
         if isinstance(err, kind):
             return status
     return 500
+
+
+def error_for_status(status: int, text: str, *, not_found: str,
+                     refused: str) -> TrackannotError:
+    """The error of the kind a remote service's HTTP `status` stands for (the other way round
+    from `http_status`, for the clients of annotation tools): 404 `NotFoundError`, 401 and 403
+    `InvalidInputError` (credentials refused), 409 and 5xx `ConflictError` (a 5xx: try again),
+    other 4xx `InvalidInputError`.
+
+    Args:
+        status: the HTTP status the service answered.
+        text: what was asked and what the service said (the message starts with it).
+        not_found: what a 404 means there, e.g. "no such task".
+        refused: what to do about refused credentials, e.g. "pass a valid --token".
+    """
+    if status == 404:
+        return NotFoundError(f"{text} ({not_found})")
+    if status in (401, 403):
+        return InvalidInputError(f"{text}: {refused}")
+    if status == 409:
+        return ConflictError(text)
+    if 400 <= status < 500:
+        return InvalidInputError(text)
+    return ConflictError(f"{text}; the server failed, try again")

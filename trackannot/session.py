@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy as np
 
 from trackannot.errors import (
-    InputFormatError, RunIncompleteError, StaleRevisionError, StoreInputError,
+    ConflictError, InputFormatError, RunIncompleteError, StaleRevisionError, StoreInputError,
 )
 
 if TYPE_CHECKING:
@@ -68,6 +68,10 @@ EXPORT_FORMATS = {  # format -> (output name for a video, what it is)
 
 WHOLE_TRACK = -1
 """The frame of a cell that stands for every frame of a track (split, merge, class edits)."""
+
+READ_ATTEMPTS = 3
+"""Reads of a video's keyframes before `keyframes_at_revision` gives up (each read again
+because a batch landed meanwhile)."""
 
 
 @dataclass(frozen=True)
@@ -324,6 +328,24 @@ class VideoSession:
         boxes = self.boxes()
         return sparse_keyframes(boxes, iou_tolerance, keep=boxes.origin == Origin.KEYFRAME,
                                 num_frames=self.num_frames)
+
+    def keyframes_at_revision(self, iou_tolerance: float = 0.9,
+                              attempts: int = READ_ATTEMPTS) -> tuple[int, Keyframes]:
+        """(revision, the sparse keyframes of that very revision), as a tool is shown them.
+
+        Reads take no lock, so a batch may land while the keyframes are read: they are read
+        again until the revision before and after agree.
+
+        Raises:
+            ConflictError: batches kept landing for `attempts` reads; try again later.
+        """
+        for _ in range(attempts):
+            revision = self.revision
+            keyframes = self.keyframes(iou_tolerance)
+            if self.revision == revision:
+                return revision, keyframes
+        raise ConflictError(f"{self.key}: batches kept landing while it was read ({attempts} "
+                            "tries); try again")
 
     def changes_since(self, revision: int) -> set[tuple[int, int]]:
         """The (track, frame) cells the batches after `revision` edited (`WHOLE_TRACK` as the

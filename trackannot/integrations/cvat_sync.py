@@ -50,6 +50,7 @@ from trackannot.errors import (
     InvalidInputError,
     NotFoundError,
     TrackannotError,
+    error_for_status,
 )
 
 if TYPE_CHECKING:
@@ -80,7 +81,6 @@ SOURCE = "cvat:{url} task {task}"
 _RECTANGLE = "rectangle"
 _TRACK_SOURCE = "auto"  # CVAT's SourceType of the tracks we push: made by a model
 _LABEL_TYPES = ("any", _RECTANGLE)  # task label types that take rectangles
-_READ_ATTEMPTS = 3  # batches landing while the keyframes are read: read again
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,7 @@ def push_cvat(store: str | Path, client: Client, *, task: int, video: str | None
             f"CVAT task {task} already holds {len(current.tracks)} tracks, "
             f"{len(current.shapes)} shapes and {len(current.tags)} tags; pass --overwrite to "
             "replace them (pull them first to keep what people did: trackannot pull cvat)")
-    revision, keyframes = _consistent_keyframes(session, iou_tolerance)
+    revision, keyframes = session.keyframes_at_revision(iou_tolerance)
     body = push_request(keyframes, meta, labels)
     with _api(url, f"task {task}: uploading the tracks"):
         api.tasks_api.update_annotations(task, labeled_data_request=body)
@@ -239,17 +239,6 @@ def push_request(keyframes: Keyframes, meta: VideoMeta,
             label_id=labels[meta.class_names[int(keys.class_id[lo])]], frame=int(keys.frame[lo]),
             group=0, source=_TRACK_SOURCE, shapes=shapes, attributes=[]))
     return models.LabeledDataRequest(version=0, tags=[], shapes=[], tracks=tracks)
-
-
-def _consistent_keyframes(session: VideoSession, iou_tolerance: float) -> tuple[int, Keyframes]:
-    """The revision and the keyframes of that very revision (reads take no lock)."""
-    for _ in range(_READ_ATTEMPTS):
-        revision = session.revision
-        keyframes = session.keyframes(iou_tolerance)
-        if session.revision == revision:
-            return revision, keyframes
-    raise ConflictError(f"{session.key}: batches kept landing while it was read "
-                        f"({_READ_ATTEMPTS} tries); push again")
 
 
 # ------------------------------------------------------------------------------------- pull
@@ -497,14 +486,8 @@ def _api_error(url: str, what: str, err: Any) -> TrackannotError:
     status = int(err.status or 0)
     body = err.body.decode("utf-8", "replace") if isinstance(err.body, bytes) \
         else str(err.body or err.reason or "")
-    text = f"CVAT at {url}, {what}: HTTP {status}: {body[:300]}"
-    if status == 404:
-        return NotFoundError(f"{text} (no such task, or not visible to this user)")
-    if status in (401, 403):
-        return InvalidInputError(f"{text}: the credentials are refused; pass a valid --token "
-                                 "(or CVAT_ACCESS_TOKEN), or CVAT_USER and CVAT_PASSWORD")
-    if status == 409:
-        return ConflictError(text)
-    if 400 <= status < 500:
-        return InvalidInputError(text)
-    return ConflictError(f"{text}; the server failed, try again")
+    return error_for_status(
+        status, f"CVAT at {url}, {what}: HTTP {status}: {body[:300]}",
+        not_found="no such task, or not visible to this user",
+        refused="the credentials are refused; pass a valid --token (or CVAT_ACCESS_TOKEN), or "
+                "CVAT_USER and CVAT_PASSWORD")

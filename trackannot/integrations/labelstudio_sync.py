@@ -38,10 +38,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from trackannot.errors import (
-    ConflictError,
     InvalidInputError,
     NotFoundError,
     TrackannotError,
+    error_for_status,
 )
 
 if TYPE_CHECKING:
@@ -56,7 +56,6 @@ MODEL_VERSION = "trackannot {key} r{revision}"
 _MODEL_VERSION = re.compile(r"^trackannot (?P<key>.+) r(?P<revision>\d{1,18})$")
 DEFAULT_FRAMERATE = 24.0  # Label Studio's <Video> framerate when the config names none
 FRAMERATE_TOLERANCE = 1e-3  # relative: frame rates this close give the same frame numbers
-READ_ATTEMPTS = 3  # a batch landing while keyframes are read: read again
 TIMEOUT_S = 60.0
 
 
@@ -211,7 +210,7 @@ def push_labelstudio(store: str | Path, url: str, token: str, *, task: int,
     meta = session.meta
     with _client(url, token, client) as ls:
         task_data, project_id, names = _task_and_names(ls, url, task, project, session, meta)
-        revision, keyframes = _consistent_keyframes(session, iou_tolerance)
+        revision, keyframes = session.keyframes_at_revision(iou_tolerance)
         _check_labels(names, meta, keyframes.class_id, project_id)
         model_version = MODEL_VERSION.format(key=session.key, revision=revision)
         [formatted] = format_labelstudio(
@@ -226,17 +225,6 @@ def push_labelstudio(store: str | Path, url: str, token: str, *, task: int,
                       prediction_id=int(prediction.id), model_version=model_version,
                       revision=revision, tracks=len(result),
                       keyframes=sum(len(r["value"]["sequence"]) for r in result))
-
-
-def _consistent_keyframes(session: VideoSession, iou_tolerance: float) -> tuple[int, Any]:
-    """The revision and the keyframes of that very revision (reads take no lock)."""
-    for _ in range(READ_ATTEMPTS):
-        revision = session.revision
-        keyframes = session.keyframes(iou_tolerance)
-        if session.revision == revision:
-            return revision, keyframes
-    raise ConflictError(f"{session.key}: batches kept landing while it was read "
-                        f"({READ_ATTEMPTS} tries); push again")
 
 
 # ------------------------------------------------------------------------------------- pull
@@ -432,14 +420,7 @@ def _api_error(url: str, what: str, err: Any) -> TrackannotError:
     status = int(err.status_code or 0)
     detail = err.body.get("detail") if isinstance(err.body, dict) else None
     detail = detail or err.body
-    text = f"Label Studio at {url}, {what}: HTTP {status}: {str(detail)[:300]}"
-    if status == 404:
-        return NotFoundError(f"{text} (no such object)")
-    if status in (401, 403):
-        return InvalidInputError(f"{text}: the token is refused; pass a valid --token or set "
-                                 "LABEL_STUDIO_API_KEY")
-    if status == 409:
-        return ConflictError(text)
-    if 400 <= status < 500:
-        return InvalidInputError(text)
-    return ConflictError(f"{text}; the server failed, try again")
+    return error_for_status(
+        status, f"Label Studio at {url}, {what}: HTTP {status}: {str(detail)[:300]}",
+        not_found="no such object",
+        refused="the token is refused; pass a valid --token or set LABEL_STUDIO_API_KEY")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import bisect
+import contextlib
 import uuid
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import zarr
@@ -105,14 +106,24 @@ class _TableWriter:
         return self._arrays[name][: self.written]
 
 
-def _held(lock: WriterLock | None, store_path: str | Path, key: str) -> WriterLock:
-    """The caller's lock (which it must hold), or the group's lock, taken here."""
+@contextlib.contextmanager
+def _held(lock: WriterLock | None, store_path: str | Path,
+          key: str) -> Iterator[tuple[WriterLock, bool]]:
+    """(the caller's lock, which it must hold, or the group's lock taken here; whether it was
+    taken here). A lock taken here is released if the block raises; otherwise the writer made
+    in the block keeps it until `close`."""
+    own = lock is None
     if lock is None:
         lock = group_lock(store_path, key, "trackannot (writing tracks)")
         lock.acquire()
     elif not lock.held:
         raise StoreConflictError(f"{store_path}: writing video '{key}' needs its group lock held")
-    return lock
+    try:
+        yield lock, own
+    except BaseException:
+        if own:
+            lock.release()
+        raise
 
 
 def _next_boundary(n: int, chunk: int) -> int:
@@ -208,9 +219,7 @@ class StoreWriter:
             StoreInputError: the group already exists (results are never overwritten in place).
             LockedError: another process writes this video.
         """
-        own = lock is None
-        lock = _held(lock, store_path, key)
-        try:
+        with _held(lock, store_path, key) as (held, own):
             root = open_root(store_path)
             path = path or key
             if path in root:
@@ -222,11 +231,7 @@ class StoreWriter:
             group = base.create_group(name, attributes={**attrs, "status": STATUS_RUNNING,
                                                         "committed": NOTHING_COMMITTED,
                                                         "uid": uuid.uuid4().hex})
-            return cls(group, cfg, key, lock, owns_lock=own, log=log)
-        except BaseException:
-            if own:
-                lock.release()
-            raise
+            return cls(group, cfg, key, held, owns_lock=own, log=log)
 
     @classmethod
     def resume(cls, store_path: str | Path, key: str, cfg: StoreConfig, *,
@@ -241,9 +246,7 @@ class StoreWriter:
             StoreConflictError: its status is not "running".
             LockedError: another process writes this video.
         """
-        own = lock is None
-        lock = _held(lock, store_path, key)
-        try:
+        with _held(lock, store_path, key) as (held, own):
             root = zarr.open_group(str(store_path), mode="a", zarr_format=3)
             path = path or key
             if path not in root:
@@ -254,11 +257,7 @@ class StoreWriter:
                 raise StoreConflictError(f"{store_path}: group '{key}' is {status!r}; only a "
                                          "'running' group can be resumed")
             committed = dict(group.attrs.get("committed") or NOTHING_COMMITTED)
-            return cls(group, cfg, key, lock, committed=committed, owns_lock=own)
-        except BaseException:
-            if own:
-                lock.release()
-            raise
+            return cls(group, cfg, key, held, committed=committed, owns_lock=own)
 
     @property
     def committed_frames(self) -> int:
