@@ -3,13 +3,16 @@
 Every stage takes and returns `Boxes`: the detector emits them per batch, the tracker per frame,
 the store writes one zarr array per column. Instances are immutable; every operation returns a
 new `Boxes`.
+
+The other columnar tables (`Keyframes`, `Corrections`, `ReviewQueue`, `Answers`) describe their
+columns the same way (a `Schema`) and validate them with the same check (`check_columns`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import numpy as np
 import numpy.typing as npt
@@ -19,7 +22,35 @@ from trackannot.errors import InputFormatError
 if TYPE_CHECKING:
     import supervision as sv
 
-__all__ = ["COLUMNS", "Boxes", "Origin", "pair_iou"]
+__all__ = ["COLUMNS", "Boxes", "Origin", "Schema", "check_columns", "pair_iou"]
+
+Schema = Mapping[str, tuple[np.dtype[Any], tuple[int, ...]]]
+"""A columnar table's columns: name -> (dtype, trailing shape); a column holds (n, *shape)."""
+
+
+def check_columns(table: object, schema: Schema, n: int, owner: str, n_is: str = "") -> None:
+    """Check that every column of `schema` on `table` is an ndarray of its dtype and shape
+    (n, *trailing shape), as each columnar table does when it is built.
+
+    Args:
+        table: the table (its columns are attributes).
+        schema: the columns to check.
+        n: the table's rows.
+        owner: the table's name in messages ("Boxes").
+        n_is: what n is, for messages ("len(frame) = ").
+
+    Raises:
+        InputFormatError: naming the column, what it must be and what it is, e.g.
+            `Boxes.xyxy must be (n, 4) float32 with n = len(frame) = 12, got (12, 5) float64`.
+    """
+    for name, (dtype, tail) in schema.items():
+        col = getattr(table, name)
+        if not isinstance(col, np.ndarray) or col.dtype != dtype or col.shape != (n, *tail):
+            got = f"{col.shape} {col.dtype}" if isinstance(col, np.ndarray) else \
+                type(col).__name__
+            want = ", ".join(["n", *map(str, tail)])
+            raise InputFormatError(f"{owner}.{name} must be ({want}) {dtype} with n = {n_is}{n}, "
+                                   f"got {got}")
 
 
 class Origin(IntEnum):
@@ -87,20 +118,7 @@ class Boxes:
 
     def __post_init__(self) -> None:
         n = self.frame.shape[0] if isinstance(self.frame, np.ndarray) and self.frame.ndim else -1
-        for name, (dtype, tail) in COLUMNS.items():
-            col = getattr(self, name)
-            expected = (max(n, 0), *tail)
-            if not isinstance(col, np.ndarray) or col.dtype != dtype or col.shape != expected:
-                got = (
-                    f"{col.shape} {col.dtype}"
-                    if isinstance(col, np.ndarray)
-                    else type(col).__name__
-                )
-                want = ", ".join(["n", *map(str, tail)])
-                raise InputFormatError(
-                    f"{name} must be ({want}) {dtype} with n = len(frame) = {max(n, 0)}, "
-                    f"got {got}"
-                )
+        check_columns(self, COLUMNS, max(n, 0), "Boxes", "len(frame) = ")
         if n > 1:
             df = np.diff(self.frame)
             same = df == 0

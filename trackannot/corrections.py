@@ -43,6 +43,7 @@ from typing import Any, Iterable
 import numpy as np
 import numpy.typing as npt
 
+from trackannot.boxes import check_columns
 from trackannot.errors import InputFormatError
 from trackannot.validate import (
     INT32_MAX,
@@ -131,11 +132,7 @@ class Corrections:
 
     def __post_init__(self) -> None:
         n = len(self.op)
-        for name, (dtype, tail) in CORRECTION_COLUMNS.items():
-            col = getattr(self, name)
-            if not isinstance(col, np.ndarray) or col.dtype != dtype or col.shape != (n, *tail):
-                got = f"{col.shape} {col.dtype}" if isinstance(col, np.ndarray) else type(col).__name__
-                raise InputFormatError(f"Corrections.{name} must be {(n, *tail)} {dtype}, got {got}")
+        check_columns(self, CORRECTION_COLUMNS, n, "Corrections")
         for name in ("author", "source_line"):
             if len(getattr(self, name)) != n:
                 raise InputFormatError(f"Corrections.{name} must have {n} rows")

@@ -21,6 +21,7 @@ from typing import Any, Iterable
 import numpy as np
 import numpy.typing as npt
 
+from trackannot.boxes import check_columns
 from trackannot.errors import InputFormatError
 from trackannot.validate import float32_array, int_array
 
@@ -63,12 +64,7 @@ class Keyframes:
 
     def __post_init__(self) -> None:
         n = len(self.track_id)
-        for name, (dtype, trailing) in KEYFRAME_COLUMNS.items():
-            col = getattr(self, name)
-            if not isinstance(col, np.ndarray) or col.dtype != dtype or col.shape != (n, *trailing):
-                got = f"{col.shape} {col.dtype}" if isinstance(col, np.ndarray) else type(col).__name__
-                want = f"({', '.join(['n', *map(str, trailing)])}) {dtype}"
-                raise InputFormatError(f"Keyframes.{name} must be {want} with n={n}, got {got}")
+        check_columns(self, KEYFRAME_COLUMNS, n, "Keyframes")
         if n > 1:
             step_track = np.diff(self.track_id)
             step_frame = np.diff(self.frame)

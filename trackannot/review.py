@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 import numpy as np
 import numpy.typing as npt
 
-from trackannot.boxes import Boxes, Origin
+from trackannot.boxes import Boxes, Origin, check_columns
 from trackannot.config import ReviewConfig
 from trackannot.corrections import (
     Corrections, Op, check_author, parse_box, parse_line, parse_time, read_json_lines,
@@ -83,15 +83,6 @@ ANSWER_COLUMNS: dict[str, tuple[np.dtype[Any], tuple[int, ...]]] = {
 }
 
 
-def _check_columns(obj: Any, spec: dict[str, tuple[np.dtype[Any], tuple[int, ...]]], n: int,
-                   name: str) -> None:
-    for col, (dtype, tail) in spec.items():
-        arr = getattr(obj, col)
-        if not isinstance(arr, np.ndarray) or arr.dtype != dtype or arr.shape != (n, *tail):
-            got = f"{arr.shape} {arr.dtype}" if isinstance(arr, np.ndarray) else type(arr).__name__
-            raise InputFormatError(f"{name}.{col} must be {(n, *tail)} {dtype}, got {got}")
-
-
 @dataclass(frozen=True, slots=True, eq=False)  # a generated __eq__ breaks on arrays
 class ReviewQueue:
     """A ranked review queue: one row per item (a box a reviewer is asked to check).
@@ -133,7 +124,7 @@ class ReviewQueue:
     truth_xyxy: npt.NDArray[np.float32]
 
     def __post_init__(self) -> None:
-        _check_columns(self, ITEM_COLUMNS, len(self.item), "ReviewQueue")
+        check_columns(self, ITEM_COLUMNS, len(self.item), "ReviewQueue")
         if self.mode not in ("fast", "strict"):
             raise InputFormatError(f"ReviewQueue.mode must be 'fast' or 'strict', got {self.mode!r}")
 
@@ -174,7 +165,7 @@ class Answers:
     author: npt.NDArray[np.str_]
 
     def __post_init__(self) -> None:
-        _check_columns(self, ANSWER_COLUMNS, len(self.item), "Answers")
+        check_columns(self, ANSWER_COLUMNS, len(self.item), "Answers")
         if len(self.author) != len(self.item):
             raise InputFormatError(f"Answers.author must have {len(self.item)} rows")
 

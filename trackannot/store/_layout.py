@@ -10,12 +10,13 @@ import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import zarr
 import zarr.codecs
 
+from trackannot.boxes import Schema
 from trackannot.errors import CorruptStoreError, StoreInputError, StoreNotFoundError
 
 # /2: chunks carry a CRC-32C checksum and are written even when they hold only fill values (so a
@@ -45,10 +46,9 @@ LOG_CHUNK_ROWS = 4096
 """Rows per chunk of the log's and the review answers' arrays."""
 _ZSTD_LEVEL = 0  # zarr's default level
 _STR = np.dtypes.StringDType()
-Schema = Mapping[str, tuple[np.dtype[Any], tuple[int, ...]]]
-"""A table's columns: name -> (dtype, trailing shape); one array per column, rows along axis 0.
-The store knows where its tables live and what commits them, not what their columns mean: the
-domain module that owns a table passes its schema in."""
+# A table is described by a `Schema` (`trackannot.boxes`: name -> (dtype, trailing shape)); one
+# array per column, rows along axis 0. The store knows where its tables live and what commits
+# them, not what their columns mean: the domain module that owns a table passes its schema in.
 
 
 @dataclass(frozen=True)
