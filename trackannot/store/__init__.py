@@ -35,7 +35,7 @@ committed answers and committed by the corrections-log batch that brings them (t
 Rows are written in whole chunks as they fill, so memory does not grow with video length, and
 each group has one writer (`StoreWriter`, holding the group's lock). After each write of whole chunks
 one write of the group's `committed` attribute records the frames and rows now entirely on disk
-(see `StoreWriter`): a crash loses at most the work since then; readers (`VideoResult`) read the
+(see `StoreWriter`): a crash loses at most the work since then; readers (`VideoGroup`) read the
 committed extent only and `StoreWriter.resume` cuts off what lies past it and writes on. A
 group's `status` attribute is "running" until `close()` writes the last partial chunks and sets
 it to "complete", or to "failed" (with `error`) for a video whose decoding failed mid-stream: its
