@@ -176,9 +176,9 @@ class StoreSource:
 
 
 # a block holds at least this many rows (whole chunks); this many rows of blocks are kept per
-# table: 4 chunks of the default 65,536 rows, about 14 MB of boxes
+# table: 2 chunks of the default 65,536 rows, about 7 MB of boxes
 _BLOCK_ROWS = 16_384
-_KEEP_ROWS = 4 * 65_536
+_KEEP_ROWS = 2 * 65_536
 
 
 class _Blocks:
