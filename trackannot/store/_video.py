@@ -199,7 +199,8 @@ class VideoGroup:
                        stop: int | None = None) -> dict[str, np.ndarray]:
         """Committed log rows start..stop-1 (default: all), in order: every column of `schema`
         (the log's row schema, `TableSchemas.log`), as stored."""
-        stop = self.log_info().rows if stop is None else min(stop, self.log_info().rows)
+        rows = self.log_info().rows
+        stop = rows if stop is None else min(stop, rows)
         return read_log_rows(self.group, self.key, schema, start, stop)
 
     def _require_lock(self, doing: str) -> None:
