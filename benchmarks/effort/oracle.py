@@ -11,15 +11,32 @@ At a reviewed frame, for each box of the current annotation (`AnnotationState`):
 * unmatched, its owner present and not covered by another box: adjust to the owner's gt box;
 * matched to another gt object h (identity error): split the track at this frame, merge the
   new piece into the track owned by h if there is one without a box here, then accept/adjust;
+* on an ignore region of the truth (KITTI DontCare or Van, MOT15 flag 0; when given): left;
 * otherwise (false positive, duplicate, owner absent): absent (outside from here on).
 
 Then every gt object at the frame that no box covers gets a box: adjust on a track it owns that
 has no box here (the track is extended), else create a new track.
+
+Two annotators (issue 13):
+
+* the keying annotator (`manual_k`, `reenter=True`, issue 4): a drawn missed object is keyframed
+  over its visible run every manual_k frames as a manual annotator would, and after an absent mark
+  the person scrubs on to where the track shows its object again;
+* the propagating annotator (`manual_k=None`, `reenter=False`): one box per missed object (a
+  create, or an adjust extending its track), which the engine's propagation carries; it looks at
+  nothing but the frames (and queue items) it is given and the truth at those frames.
+
+Queue items besides boxes (`review_frame`'s keyword arguments): an open track end (the track's
+object is there and uncovered: its box is drawn on the track; gone: absent if the end follows the
+track, nothing if it precedes it; covered: nothing), a missed-object candidate (its hint box
+covers an uncovered gt object at IoU >= MATCH_IOU: accepted, a verification at IoU >= ACCEPT_IOU
+else adjusted to the truth, a draw; otherwise rejected, a verification: a yes/no answer).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
 import numpy as np
 import numpy.typing as npt
@@ -30,10 +47,11 @@ from trackannot.boxes import Boxes, pair_iou
 from trackannot.corrections import Corrections, Op
 from trackannot.state import AnnotationState
 
-__all__ = ["ACCEPT_IOU", "MATCH_IOU", "Oracle", "box_iou", "match_frame", "owners"]
+__all__ = ["ACCEPT_IOU", "IGNORE_IOA", "MATCH_IOU", "Oracle", "box_iou", "match_frame", "owners"]
 
 MATCH_IOU = 0.5  # a box covers a gt object at IoU >= this (TrackEval's matching threshold)
 ACCEPT_IOU = 0.7  # a careful person accepts a box at IoU >= this with the gt box
+IGNORE_IOA = 0.5  # a box more inside an ignore region than this is left (KITTI's DontCare rule)
 _NEW_ID_BASE = 1_000_000_000  # ids the oracle gives new tracks (never taken by automatic tracks)
 
 
@@ -124,15 +142,27 @@ class Oracle:
         gt: gt boxes (identity in track_id), sorted by (frame, track_id).
         owner: {track id: gt id} of the automatic tracks (`owners`).
         author: the corrections' author.
+        manual_k: a drawn missed object is keyframed over its visible run every manual_k frames
+            (its truth at frames it was not shown: the keying annotator); None: one box.
+        num_frames: frames of the video (the outside mark after a keyed run).
+        reenter: after an absent mark, key the track where its later boxes show its object again
+            (truth at frames not shown); False: only what the reviewed frame shows.
+        ignore: regions the truth does not care about (KITTI DontCare and Van boxes, MOT15 rows
+            flagged 0), sorted by frame: an unmatched box more than IGNORE_IOA inside one is
+            looked at and left (None: such boxes are marked absent, as in issue 4).
     """
 
     def __init__(self, gt: Boxes, owner: dict[int, int], author: str = "oracle",
-                 manual_k: int | None = None, num_frames: int | None = None) -> None:
+                 manual_k: int | None = None, num_frames: int | None = None,
+                 reenter: bool = True, ignore: Boxes | None = None) -> None:
         self.gt = gt
+        self.ignore = ignore
         self.owner = dict(owner)
         self.author = author
         self.manual_k = manual_k
         self.num_frames = num_frames
+        self.reenter = reenter
+        self.last_rejected: list[int] = []  # candidates the last `review_frame` rejected
         self._next_id = _NEW_ID_BASE
         self._keys: dict[int, set[int]] = {}  # track -> frames of its keyframes (only we edit)
         self._current: dict[int, int] = {}  # gt id -> the track last kept for it
@@ -142,7 +172,10 @@ class Oracle:
         return self._next_id
 
     def review_frame(self, state: AnnotationState, frame: int, boxes: Boxes | None = None,
-                     only: set[int] | None = None) -> tuple[Corrections, ActionCounts]:
+                     only: set[int] | None = None, *, open_ends: Iterable[int] = (),
+                     candidates: npt.NDArray[np.floating] | None = None,
+                     continues: npt.NDArray[np.integer] | None = None,
+                     draw_missed: bool = True) -> tuple[Corrections, ActionCounts]:
         """The corrections a careful person makes at `frame`, and their action counts.
 
         Args:
@@ -152,9 +185,16 @@ class Oracle:
             only: review only the boxes of these tracks (a queue's items); the other boxes are
                 seen (they cover their objects, so nothing is drawn over them) but neither
                 checked nor charged. None: every box.
+            open_ends: tracks with an open-end item at this frame (no box here; the queue asks
+                whether the track goes on).
+            candidates: (k, 4) hint boxes of missed-object candidates shown at this frame.
+            continues: (k,) the track each candidate continues (-1: a new object; None: all -1).
+            draw_missed: draw every uncovered gt object of the frame (the person sees the whole
+                frame); False: only what the items above lead to.
 
         Returns:
-            One batch for `AnnotationState.apply`, and its action counts.
+            One batch for `AnnotationState.apply`, and its action counts. The rows of
+            `candidates` rejected are in `last_rejected` until the next call.
         """
         if boxes is None:
             boxes = state.boxes().for_frame(frame)
@@ -168,9 +208,76 @@ class Oracle:
                 continue
             self._review_box(state, frame, int(boxes.track_id[i]), boxes.xyxy[i],
                              int(gt.track_id[m[i]]) if m[i] >= 0 else -1, gt, gt_row, covered, batch)
-        self._add_missed(state, frame, boxes, gt, covered, batch)
+        for track in open_ends:  # before candidates: extending a track keeps its identity
+            self._answer_open_end(state, frame, int(track), gt, gt_row, covered, batch)
+        self.last_rejected = []
+        if candidates is not None and len(candidates):
+            hints = np.asarray(candidates, np.float64).reshape(-1, 4)
+            tracks = (np.full(len(hints), -1, np.int64) if continues is None
+                      else np.asarray(continues, np.int64))
+            self.last_rejected = self._answer_candidates(state, frame, hints, tracks, gt, covered, batch)
+        if draw_missed:
+            self._add_missed(state, frame, boxes, gt, covered, batch)
         self._track_keys(batch)
         return batch.corrections(self.author), batch.counts
+
+    def _answer_candidates(self, state: AnnotationState, frame: int,
+                           hints: npt.NDArray[np.float64], continues: npt.NDArray[np.int64],
+                           gt: Boxes, covered: set[int], batch: _Batch) -> list[int]:
+        """Accept the candidates whose hint covers an uncovered gt object, one each (Hungarian
+        on IoU >= MATCH_IOU): an adjust of the track it continues when that track has no box
+        here and is that object's (or nobody's), else a create; reject the others (a yes/no look
+        each). Returns the rows of `hints` rejected."""
+        free = np.array([int(g) not in covered for g in gt.track_id], bool)
+        m = match_frame(hints, gt.xyxy[free]) if free.any() else np.full(len(hints), -1, np.intp)
+        rows = np.flatnonzero(free)
+        rejected = []
+        for i, j in enumerate(m.tolist()):
+            if j < 0:
+                batch.counts.verify += 1
+                rejected.append(i)
+                continue
+            h, truth = int(gt.track_id[rows[j]]), gt.xyxy[rows[j]]
+            good = box_iou(hints[i:i + 1], truth[None])[0, 0] >= ACCEPT_IOU
+            box = hints[i] if good else truth
+            track = int(continues[i])
+            extend = (track >= 0 and track not in batch.edited and track not in batch.cut
+                      and track in state.track_ids and self.owner.get(track, h) == h
+                      and state.box_at(track, frame) is None)
+            if extend:
+                batch.add(Op.ADJUST, track, frame, box)
+                self.owner.setdefault(track, h)
+            else:
+                track = self._new_id()
+                self.owner[track] = h
+                batch.add(Op.CREATE, track, frame, box)
+            if good:
+                batch.counts.verify += 1
+            else:
+                batch.counts.draw += 1
+            covered.add(h)
+            self._current[h] = track
+        return rejected
+
+    def _answer_open_end(self, state: AnnotationState, frame: int, track: int, gt: Boxes,
+                         gt_row: dict[int, int], covered: set[int], batch: _Batch) -> None:
+        """An open end of `track` at `frame`: draw its object's box on it if the object is there
+        and uncovered; mark it absent if the object is gone and the end follows the track;
+        else only a look."""
+        if track in batch.edited or track in batch.cut or track not in state.track_ids:
+            return
+        g = self.owner.get(track, -1)
+        extent = state.track_extent(track)
+        if g in gt_row and g not in covered:
+            batch.add(Op.ADJUST, track, frame, gt.xyxy[gt_row[g]])
+            batch.counts.draw += 1
+            covered.add(g)
+            self._current[g] = track
+        elif g not in gt_row and extent is not None and extent[1] < frame:
+            batch.add(Op.ABSENT, track, frame)
+            batch.counts.delete += 1
+        else:
+            batch.counts.verify += 1
 
     def _track_keys(self, batch: _Batch) -> None:
         """Follow the keyframes the batch makes, splits and merges (assumes it is applied)."""
@@ -197,11 +304,26 @@ class Oracle:
         elif g in gt_row and g not in covered:  # a poor box of the track's own object
             covered.add(g)
             self._keep_own(state, batch, track, frame, xyxy, gt.xyxy[gt_row[g]], g)
+        elif self._ignored(frame, xyxy):  # on a region the truth does not care about: left
+            batch.counts.verify += 1
         else:  # false positive, duplicate, or its object is not there
             batch.add(Op.ABSENT, track, frame)
             batch.counts.delete += 1
-            if g >= 0:
+            if g >= 0 and self.reenter:
                 self._reenter(state, batch, track, frame, g)
+
+    def _ignored(self, frame: int, xyxy: npt.NDArray[np.floating]) -> bool:
+        """The box lies more than IGNORE_IOA inside an ignore region of `frame`."""
+        if self.ignore is None:
+            return False
+        regions = self.ignore.for_frame(frame).xyxy.astype(np.float64)
+        if not len(regions):
+            return False
+        box = np.asarray(xyxy, np.float64)
+        iw = np.clip(np.minimum(box[2], regions[:, 2]) - np.maximum(box[0], regions[:, 0]), 0, None)
+        ih = np.clip(np.minimum(box[3], regions[:, 3]) - np.maximum(box[1], regions[:, 1]), 0, None)
+        area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-9)
+        return bool((iw * ih / area > IGNORE_IOA).any())
 
     def _reenter(self, state: AnnotationState, batch: _Batch, track: int, frame: int, g: int) -> None:
         """After an absent mark on a track of gt object g: where the track's later boxes show g

@@ -10,27 +10,40 @@
 * `active_review`: the active loop: rank frames by risk (`trackannot.risk.rank_frames`, with
   open track ends), review a batch of the top frames, apply, re-interpolate, re-rank, repeat;
   returns checkpoints along the way.
+* `queue_review` (issue 13): the annotator works through `trackannot.review.build_queue` output
+  (frames order or keyframes order; box, open-end, candidate and proposal items), answering each
+  item from the truth at its frame; answers applied through `AnnotationState.apply`; re-ranked
+  every batch of items; checkpoints at budgets of human seconds.
+
+`make_state` builds the annotation with or without the engine's propagation of human edits;
+`make_oracle` the matching annotator (propagating: one box per missed object; keying: the issue 4
+annotator, who keys a drawn object's run every manual_k frames).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import inspect
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import numpy.typing as npt
 
-from benchmarks.effort.cost import ActionCounts
+from benchmarks.effort.cost import DEFAULT_COST, ActionCounts, CostModel
 from benchmarks.effort.oracle import Oracle, owners
 from trackannot.boxes import Boxes
 from trackannot.config import InterpolateConfig, ReviewConfig
 from trackannot.interpolate import interpolate_linear
 from trackannot.keyframes import Keyframes
-from trackannot.risk import rank_frames, score_risk
+from trackannot.review import ItemKind, ReviewQueue, build_queue
+from trackannot.risk import Reason, rank_frames, score_risk
 from trackannot.state import AnnotationState
 
 __all__ = [
-    "Checkpoint", "active_review", "box_accuracy", "manual", "review", "uniform_frames",
+    "Checkpoint", "ORDERS", "PROPAGATION_AVAILABLE", "active_review", "box_accuracy",
+    "make_oracle", "make_state", "manual", "queue_review", "review", "uniform_frames",
 ]
+
+ORDERS = ("frames", "keyframes")  # queue orders `queue_review` can work through
 
 RESCORE_FRAMES = 20  # review: risk is re-scored after this many reviewed frames
 
@@ -81,7 +94,8 @@ def uniform_frames(num_frames: int, k: int) -> npt.NDArray[np.int64]:
 def review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
            frames: npt.NDArray[np.int64], cfg: InterpolateConfig | None = None,
            min_risk: float | None = None, review_cfg: ReviewConfig | None = None,
-           manual_k: int | None = None) -> tuple[Boxes, ActionCounts]:
+           manual_k: int | None = None, propagate: bool = False,
+           ignore: Boxes | None = None) -> tuple[Boxes, ActionCounts]:
     """Pre-labels reviewed by the simulated annotator at `frames` (in frame order).
 
     Args:
@@ -96,14 +110,16 @@ def review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
             missing at the frame are drawn either way.
         review_cfg: risk settings (default `ReviewConfig()`).
         manual_k: a missed object the person draws is keyframed over its visible run every
-            manual_k frames, as in `manual` (None: only at the reviewed frames).
+            manual_k frames, as in `manual`, and tracks are picked up after absent marks (the
+            keying annotator); None: one box, only what the reviewed frames show.
+        propagate: the engine carries each human edit along its object (`make_state`).
+        ignore: the truth's ignore regions (`Oracle`; None: boxes there are marked absent).
 
     Returns:
         The final annotation's boxes and the action counts.
     """
-    state = AnnotationState(tracks, num_frames=num_frames, detections=detections,
-                            cfg=cfg or InterpolateConfig())
-    oracle = Oracle(gt, owners(tracks, gt)[0], manual_k=manual_k, num_frames=num_frames)
+    state = make_state(tracks, num_frames, detections, cfg, propagate)
+    oracle = make_oracle(gt, tracks, num_frames, manual_k, ignore)
     view = _FrameView(state)
     counts = ActionCounts()
     scores: _Scores | None = None
@@ -136,11 +152,11 @@ class Checkpoint:
 def active_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
                   checkpoints: list[int], batch_frames: int, min_risk: float | None = None,
                   cfg: InterpolateConfig | None = None, review_cfg: ReviewConfig | None = None,
-                  manual_k: int | None = None) -> list[Checkpoint]:
+                  manual_k: int | None = None, propagate: bool = False) -> list[Checkpoint]:
     """The active loop: rank frames by risk, review the top batch, apply, re-rank, repeat.
 
     Args:
-        tracks, detections, gt, num_frames, cfg, manual_k: as `review`.
+        tracks, detections, gt, num_frames, cfg, manual_k, propagate: as `review`.
         checkpoints: numbers of reviewed frames at which to record the annotation (ascending);
             the loop stops after the last.
         batch_frames: frames reviewed between two rankings.
@@ -151,9 +167,8 @@ def active_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
         One `Checkpoint` per reached checkpoint.
     """
     review_cfg = review_cfg or ReviewConfig()
-    state = AnnotationState(tracks, num_frames=num_frames, detections=detections,
-                            cfg=cfg or InterpolateConfig())
-    oracle = Oracle(gt, owners(tracks, gt)[0], manual_k=manual_k, num_frames=num_frames)
+    state = make_state(tracks, num_frames, detections, cfg, propagate)
+    oracle = make_oracle(gt, tracks, num_frames, manual_k)
     view = _FrameView(state)
     counts = ActionCounts()
     done = np.zeros(num_frames, bool)
@@ -179,6 +194,228 @@ def active_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
             todo.pop(0)
             out.append(Checkpoint(reviewed, state.boxes(), ActionCounts(**counts.as_dict())))
     return out
+
+
+# the engine propagates human edits (issue 13: `InterpolateConfig.propagate`)
+PROPAGATION_AVAILABLE = "propagate" in {f.name for f in fields(InterpolateConfig)}
+
+
+def make_state(tracks: Boxes, num_frames: int, detections: Boxes | None,
+               cfg: InterpolateConfig | None = None, propagate: bool = False) -> AnnotationState:
+    """The annotation the person edits: automatic tracks, interpolation settings `cfg`.
+
+    Args:
+        tracks, num_frames, detections: as `AnnotationState`.
+        cfg: interpolation settings (default `InterpolateConfig()`).
+        propagate: True: human edits are carried along their object by the engine (issue 13);
+            False: only keyframes and interpolation between them (issue 4).
+    """
+    cfg = cfg or InterpolateConfig()
+    if PROPAGATION_AVAILABLE:
+        cfg = replace(cfg, propagate=replace(cfg.propagate, enabled=propagate))  # type: ignore[attr-defined]
+    elif propagate:
+        raise ValueError("this trackannot has no propagation (InterpolateConfig.propagate)")
+    return AnnotationState(tracks, num_frames=num_frames, detections=detections, cfg=cfg)
+
+
+def make_oracle(gt: Boxes, tracks: Boxes, num_frames: int, manual_k: int | None,
+                ignore: Boxes | None = None) -> Oracle:
+    """The simulated annotator of automatic `tracks`: keying (manual_k: a drawn missed object is
+    keyed over its run every manual_k frames, tracks picked up after absent marks) or, with
+    manual_k None, propagating (one box per missed object, only the shown frames' truth).
+    `ignore`: the truth's ignore regions (`Oracle`)."""
+    return Oracle(gt, owners(tracks, gt)[0], manual_k=manual_k, num_frames=num_frames,
+                  reenter=manual_k is not None, ignore=ignore)
+
+
+@dataclass(frozen=True)
+class _Look:
+    """The queue items a person answers in one look: a frame (frames order) or one item."""
+
+    frame: int
+    boxes: dict[int, float]  # track -> risk of the box items
+    open_ends: list[int]
+    candidates: npt.NDArray[np.float32]  # (k, 4) hint boxes
+    continues: npt.NDArray[np.int64]  # (k,) the track each candidate continues, or -1
+    proposals: list[int]  # tracks to key at this frame
+    per_item: bool  # keyframes order: a look of its own items, not of the whole frame
+
+    @property
+    def key(self) -> tuple:
+        """What makes two looks the same (a look is not repeated)."""
+        if not self.per_item:
+            return ("frame", self.frame)
+        return ("items", self.frame, *sorted(self.proposals),
+                *np.round(self.candidates, 1).ravel().tolist())
+
+
+def _kind(name: str) -> int | None:
+    kind = getattr(ItemKind, name, None)
+    return None if kind is None else int(kind)
+
+
+def _looks(queue: ReviewQueue, order: str) -> list[_Look]:
+    """The queue's items grouped into looks, in review order (frames order: all items of a
+    frame, one look; keyframes order: each item a look)."""
+    candidate, proposal = _kind("CANDIDATE"), _kind("PROPOSAL")
+    kind = queue.kind.astype(np.int64)
+    per_item = order == "keyframes"
+    groups: dict[tuple, list[int]] = {}
+    for i in np.argsort(queue.rank, kind="stable").tolist():
+        key = ("i", i) if per_item else ("f", int(queue.frame[i]))
+        groups.setdefault(key, []).append(i)
+    looks = []
+    for rows in groups.values():
+        boxes, ends, hints, cont, props = {}, [], [], [], []
+        for i in rows:
+            track = int(queue.track_id[i])
+            if candidate is not None and kind[i] == candidate:
+                hints.append(queue.xyxy[i])
+                cont.append(track)
+            elif proposal is not None and kind[i] == proposal:
+                props.append(track)
+            elif queue.reason[i] == Reason.OPEN_END:
+                ends.append(track)
+            elif kind[i] != ItemKind.HONEYPOT:
+                boxes[track] = float(queue.score[i])
+        if per_item and boxes:  # a box item of the keyframes order (a spot check): key it
+            props.extend(boxes)
+            boxes = {}
+        looks.append(_Look(int(queue.frame[rows[0]]), boxes, ends,
+                           np.asarray(hints, np.float32).reshape(-1, 4),
+                           np.asarray(cont, np.int64), props, per_item))
+    return looks
+
+
+def queue_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
+                 budgets_s: list[float], batch: int, *, order: str = "frames",
+                 min_risk: float | None = None, propagate: bool = True,
+                 manual_k: int | None = None, ignore: Boxes | None = None,
+                 cost: CostModel = DEFAULT_COST, cfg: InterpolateConfig | None = None,
+                 review_cfg: ReviewConfig | None = None) -> list[Checkpoint]:
+    """The annotator works through the review queue until each budget of human seconds is spent.
+
+    Each round builds the queue of the current annotation (`build_queue`, no honeypots, the
+    candidates rejected so far left out), takes the first `batch` looks not taken before,
+    answers them in review order from the truth at their frame (`Oracle.review_frame`),
+    applying each look's answers at once, then re-ranks. Frames order: a look is a frame; every
+    box item (risk >= min_risk when given; boxes that appeared since the queue was built are
+    checked) and open end is answered, candidates are accepted or rejected, and the person
+    draws any object still missing (the whole frame is in view). Keyframes order: a look is one
+    item: a proposal (the track keyed at that frame: its box checked, or its object drawn on it,
+    or marked absent) or a candidate; nothing else is drawn.
+
+    Args:
+        tracks, detections, gt, num_frames, cfg, manual_k, propagate: as `review`.
+        budgets_s: human seconds (ascending) at which to record the annotation; the loop stops
+            after the last, or when the queue has nothing new (the rest recorded then).
+        batch: looks answered between two rankings (>= 1).
+        order: "frames" or "keyframes" (`ORDERS`).
+        min_risk: frames order: box items below this risk are seen but not checked.
+        ignore: the truth's ignore regions (`Oracle`).
+        cost: seconds per action (when to record).
+        review_cfg: risk, ranking, candidate and queue settings (default `ReviewConfig()`).
+
+    Returns:
+        One `Checkpoint` per budget (`frames_reviewed`: looks answered).
+    """
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    review_cfg = review_cfg or ReviewConfig()
+    state = make_state(tracks, num_frames, detections, cfg, propagate)
+    oracle = make_oracle(gt, tracks, num_frames, manual_k, ignore)
+    view = _FrameView(state)
+    counts = ActionCounts()
+    taken: set[tuple] = set()
+    rejected: list[tuple[int, npt.NDArray[np.float32]]] = []
+    todo = sorted(float(b) for b in budgets_s)
+    out: list[Checkpoint] = []
+    looks_done = 0
+    rounds = 0
+    while todo:
+        looks = _next_looks(state, detections, num_frames, order, review_cfg, taken, batch,
+                            rounds, _rejected_boxes(rejected), cost)
+        rounds += 1
+        if not looks:
+            break
+        for look in looks:
+            taken.add(look.key)
+            looks_done += 1
+            c = _answer(state, oracle, view, look, order, min_risk)
+            rejected.extend((look.frame, look.candidates[i]) for i in oracle.last_rejected)
+            counts.add(c)
+            while todo and cost.seconds(counts) >= todo[0]:
+                todo.pop(0)
+                out.append(Checkpoint(looks_done, state.boxes(), ActionCounts(**counts.as_dict())))
+            if not todo:
+                break
+    final = state.boxes() if todo else None
+    out.extend(Checkpoint(looks_done, final, ActionCounts(**counts.as_dict())) for _ in todo)
+    return out
+
+
+def _rejected_boxes(rejected: list[tuple[int, npt.NDArray[np.float32]]]) -> Boxes | None:
+    if not rejected:
+        return None
+    return Boxes.create(frame=[f for f, _ in rejected], xyxy=np.stack([b for _, b in rejected]),
+                        sort=True)
+
+
+def _next_looks(state: AnnotationState, detections: Boxes | None, num_frames: int, order: str,
+                cfg: ReviewConfig, taken: set[tuple], batch: int, rounds: int,
+                rejected: Boxes | None, cost: CostModel) -> list[_Look]:
+    """The first `batch` looks of the current queue not taken before (fewer if it has no more)."""
+    if not len(state.boxes()):
+        return []
+    budget = batch + len(taken)
+    while True:
+        if order == "frames":
+            budget = min(budget, num_frames)
+        queue = _build(state, detections, num_frames, budget, order, cfg, rounds, rejected, cost)
+        looks = [look for look in _looks(queue, order) if look.key not in taken]
+        short = len(np.unique(queue.frame if order == "frames" else queue.rank)) < budget
+        if len(looks) >= batch or short or (order == "frames" and budget >= num_frames):
+            return looks[:batch]
+        budget *= 2
+
+
+def _build(state, detections, num_frames, budget, order, cfg, rounds, rejected, cost) -> ReviewQueue:
+    extra: dict[str, object] = {}
+    if _QUEUE_HAS_ORDER:
+        extra = {"order": order, "rejected": rejected, "cost": cost}
+    elif order != "frames":
+        raise ValueError("this trackannot's build_queue has no keyframes order")
+    return build_queue(state, detections, num_frames, budget, cfg, queue_id=f"effort{rounds}",
+                       based_on=rounds, honeypots=False, **extra)
+
+
+_QUEUE_HAS_ORDER = "order" in inspect.signature(build_queue).parameters
+
+
+def _answer(state: AnnotationState, oracle: Oracle, view: _FrameView, look: _Look, order: str,
+            min_risk: float | None) -> ActionCounts:
+    """Answer one look, apply its corrections, and refresh the view; the actions it took."""
+    f = look.frame
+    at = view.at(f)
+    shown = set(at.track_id.tolist())
+    if look.per_item:
+        only = {t for t in look.proposals if t in shown}
+        ends = [t for t in (*look.proposals, *look.open_ends) if t not in shown]
+        draw = False
+    else:
+        ends = [t for t in look.open_ends if t not in shown]
+        draw = True
+        if min_risk is None:
+            only = None
+        else:
+            only = {t for t in shown if look.boxes.get(t, 1.0) >= min_risk}
+    batch, c = oracle.review_frame(state, f, at, only, open_ends=ends, candidates=look.candidates,
+                                   continues=look.continues, draw_missed=draw)
+    if len(batch):
+        state.apply(batch, source=f"oracle frame {f}")
+        view.update(state, state.changed())
+        state.saved()
+    return c
 
 
 class _Scores:

@@ -7,7 +7,9 @@ import pytest
 
 from benchmarks.effort.cost import ActionCounts, CostModel
 from benchmarks.effort.oracle import Oracle, owners
-from benchmarks.effort.strategies import active_review, box_accuracy, manual, review, uniform_frames
+from benchmarks.effort.strategies import (
+    active_review, box_accuracy, manual, queue_review, review, uniform_frames,
+)
 from trackannot.boxes import Boxes, Origin
 from trackannot.config import InterpolateConfig
 from trackannot.corrections import Op
@@ -214,3 +216,176 @@ def test_a_drawn_missed_object_is_keyed_over_its_run_like_manual():
     assert drawn.frame.tolist() == list(range(3, 15))
     np.testing.assert_allclose(drawn.xyxy, gt.xyxy)  # straight motion: exact
     assert (counts.draw, counts.adjust, counts.delete) == (1, 4, 2)  # delete: track 7 is not gt
+
+
+# ------------------------------------------------------------------ issue 13: queue-driven review
+
+
+def test_propagating_annotator_does_not_pick_a_track_up_after_an_absent_mark():
+    # as test_oracle_keeps_the_rest..., but the propagating annotator sees only frame 4: the
+    # track ends there (only what the frame shows), the keying annotator keys it again at 5
+    gt = _boxes([(f, 1, [f * 2.0, 0.0, f * 2.0 + 20.0, 20.0]) for f in range(10)])
+    rows = [(f, 7, [f * 2.0, 0.0, f * 2.0 + 20.0, 20.0]) for f in range(10) if f != 4]
+    tracks = _boxes(rows + [(4, 7, [200.0, 0, 220, 20]), (4, 8, [8.0, 0.0, 28.0, 20.0])])
+    for reenter, alive in ((True, True), (False, False)):
+        state = AnnotationState(tracks, num_frames=10, cfg=LINEAR)
+        batch, counts = Oracle(gt, {7: 1, 8: 1}, reenter=reenter).review_frame(state, 4)
+        state.apply(batch)
+        assert (state.box_at(7, 9) is not None) is alive
+        assert counts.delete == 1 and counts.verify == (2 if reenter else 1)
+
+
+def test_a_box_on_an_ignore_region_is_left_not_marked_absent():
+    gt = _boxes([(f, 1, A) for f in range(3)])
+    tracks = _boxes([(f, 5, A) for f in range(3)] + [(f, 6, [50.0, 50, 60, 60]) for f in range(3)])
+    dontcare = _boxes([(1, -1, [45.0, 45.0, 62.0, 66.0])])  # the box lies fully inside it
+    state = AnnotationState(tracks, num_frames=3, cfg=LINEAR)
+    batch, counts = Oracle(gt, {5: 1}, ignore=dontcare).review_frame(state, 1)
+    assert _ops(batch) == ["accept"] and (counts.verify, counts.delete) == (2, 0)
+    batch, counts = Oracle(gt, {5: 1}, ignore=dontcare).review_frame(state, 2)  # none at frame 2
+    assert _ops(batch) == ["accept", "absent"] and counts.delete == 1
+
+
+def test_candidates_are_accepted_adjusted_or_rejected_from_the_truth_at_their_frame():
+    c_box = [200.0, 0.0, 220.0, 20.0]
+    gt = _boxes([(0, 1, A), (0, 2, B), (0, 3, c_box)])
+    tracks = _boxes([(0, 5, A), (1, 5, A)])
+    state = AnnotationState(tracks, num_frames=2, cfg=LINEAR)
+    hints = np.array([[101.0, 0.0, 111.0, 10.0],  # B at IoU 0.82: accepted as shown
+                      [204.0, 0.0, 224.0, 20.0],  # c_box at IoU 0.67: adjusted to the truth
+                      [300.0, 0.0, 310.0, 10.0],  # nothing there: rejected
+                      [1.0, 0.0, 11.0, 10.0]])  # A, already covered by track 5: rejected
+    oracle = Oracle(gt, {5: 1})
+    batch, counts = oracle.review_frame(state, 0, only=set(), candidates=hints, draw_missed=False)
+    assert _ops(batch) == ["create", "create"]
+    np.testing.assert_allclose(batch.xyxy, [hints[0], c_box])
+    assert oracle.last_rejected == [2, 3]
+    assert (counts.verify, counts.draw) == (1 + 2, 1)  # one accept, two rejections; one draw
+    state.apply(batch)
+    assert box_accuracy(state.boxes().for_frame(0), gt) == 1.0
+
+
+def test_a_candidate_that_continues_a_track_extends_it():
+    gt = _boxes([(f, 1, A) for f in range(4)])
+    tracks = _boxes([(f, 5, A) for f in range(3)])  # ends early: gt 1 is still there at frame 3
+    state = AnnotationState(tracks, num_frames=4, cfg=LINEAR)
+    oracle = Oracle(gt, {5: 1})
+    batch, counts = oracle.review_frame(state, 3, only=set(), candidates=np.array([A]),
+                                        continues=np.array([5]), draw_missed=False)
+    assert _ops(batch) == ["adjust"] and batch.track_id.tolist() == [5] and counts.verify == 1
+    state.apply(batch)
+    assert state.track_boxes(5).frame.tolist() == [0, 1, 2, 3]
+
+
+def test_open_ends_are_extended_closed_or_only_looked_at():
+    gt = _boxes([(f, 1, A) for f in range(6)] + [(f, 2, B) for f in range(3)])
+    tracks = _boxes([(f, 5, A) for f in range(3)] + [(f, 6, B) for f in range(3)])
+    state = AnnotationState(tracks, num_frames=6, cfg=LINEAR)
+    oracle = Oracle(gt, {5: 1, 6: 2})
+    batch, counts = oracle.review_frame(state, 4, open_ends=[5, 6], draw_missed=False)
+    # track 5's object is there and uncovered: drawn on the track; track 6's left: absent
+    assert _ops(batch) == ["adjust", "absent"] and batch.track_id.tolist() == [5, 6]
+    assert (counts.draw, counts.delete) == (1, 1)
+    state.apply(batch)
+    assert state.box_at(5, 4) is not None and state.box_at(6, 4) is None
+    # an open end before a track's start whose object is not there: a look, nothing marked
+    late = _boxes([(f, 7, B) for f in range(3, 6)])
+    state = AnnotationState(late, num_frames=6, cfg=LINEAR)
+    batch, counts = Oracle(_boxes([(f, 2, B) for f in range(3, 6)]), {7: 2}).review_frame(
+        state, 1, open_ends=[7], draw_missed=False)
+    assert len(batch) == 0 and counts.verify == 1
+    assert state.track_boxes(7).frame.tolist() == [3, 4, 5]
+
+
+def _scene(frames: int = 60):
+    """Two objects; the tracker has a noisy track of one and misses the other entirely."""
+    rng = np.random.default_rng(3)
+    gt = _boxes([(f, 1, [f * 2.0, 0.0, f * 2.0 + 20.0, 20.0]) for f in range(frames)]
+                + [(f, 2, [200.0, f, 220.0, f + 20.0]) for f in range(10, frames)])
+    noisy = [(f, 7, list(np.add([f * 2.0, 0.0, f * 2.0 + 20.0, 20.0], rng.normal(0, 6, 4))))
+             for f in range(frames)]
+    return gt, _boxes(noisy)
+
+
+def test_queue_review_spends_its_budgets_in_order_and_improves_accuracy():
+    gt, tracks = _scene()
+    budgets = [10.0, 40.0, 1e9]  # the last: until the queue has nothing new
+    points = queue_review(tracks, tracks, gt, 60, budgets, batch=2, propagate=False,
+                          cfg=LINEAR)
+    assert len(points) == 3
+    seconds = [CostModel().seconds(p.counts) for p in points]
+    assert seconds[0] >= 10.0 and seconds[1] >= 40.0 and seconds == sorted(seconds)
+    looks = [p.frames_reviewed for p in points]
+    assert looks == sorted(looks) and looks[-1] <= 60  # a frame is looked at once at most
+    acc = [box_accuracy(p.boxes, gt) for p in points]
+    assert acc[0] < acc[-1] and acc[-1] > 0.9
+
+
+def test_queue_review_checks_only_risky_boxes_with_min_risk():
+    gt, tracks = _scene()
+    every = queue_review(tracks, tracks, gt, 60, [60.0], batch=2, propagate=False, cfg=LINEAR)
+    risky = queue_review(tracks, tracks, gt, 60, [60.0], batch=2, propagate=False, cfg=LINEAR,
+                         min_risk=1.1)  # no box is that risky: none checked, missed ones drawn
+    assert every[0].counts.verify + every[0].counts.adjust > 10
+    # the looks left: open ends and candidates (a yes/no each), never track 7's boxes
+    assert risky[0].counts.verify <= 2 and risky[0].counts.adjust == 0
+    assert risky[0].counts.draw > 0
+
+
+def test_crossing_is_linear_between_the_levels_around_the_target():
+    from benchmarks.effort.run import crossing
+
+    assert crossing([(2.0, 0.96), (1.0, 0.90)], 0.95) == pytest.approx(1.0 + 0.05 / 0.06)
+    assert crossing([(0.5, 0.97), (1.0, 0.99)], 0.95) == 0.5  # the cheapest level already
+    assert crossing([(1.0, 0.90), (2.0, 0.94)], 0.95) is None
+
+
+def _level(cost_acc: dict[str, tuple[float, float]]) -> dict:
+    halves = {h: {"human_s_per_frame": c, "box_accuracy": a} for h, (c, a) in cost_acc.items()}
+    return {"halves": halves, **halves["all"]}
+
+
+def test_summarize_reports_c_held_out_with_the_variant_picked_on_the_other_half():
+    from benchmarks.effort.run import summarize
+
+    def curve(pts):  # pts: per level {scope: (s/frame, acc)}
+        return [_level(p) for p in pts]
+
+    flat = {"all": (1.0, 0.96), "even": (1.0, 0.96), "odd": (1.0, 0.96)}
+    rows = {
+        "manual": curve([{"all": (4.0, 0.96), "even": (4.0, 0.96), "odd": (4.0, 0.96)}]),
+        "uniform": curve([flat]),
+        # frames: cheap on the even half, dear on the odd; risk: the other way round
+        "queue_frames": curve([{"all": (0.5, 0.96), "even": (0.2, 0.96), "odd": (0.9, 0.96)}]),
+        "queue_frames_risk": curve([{"all": (0.6, 0.96), "even": (0.8, 0.96), "odd": (0.3, 0.96)}]),
+    }
+    res = summarize("KITTI-Car", rows)
+    picks = res["c_picks"]["0.95"]
+    assert picks["all"] == {"variant": "queue_frames", "s_per_frame": 0.5}
+    # held out on even: picked on odd (risk, 0.3 there), measured on even: 0.8
+    assert picks["even"]["variant"] == "queue_frames_risk" and picks["even"]["s_per_frame"] == 0.8
+    assert picks["odd"]["variant"] == "queue_frames" and picks["odd"]["s_per_frame"] == 0.9
+    goals = {(g["scope"], g["goal"]): g for g in res["goals"]}
+    assert goals[("all", "(c) <= 0.6x (b)")]["value"] == pytest.approx(0.5)
+    assert goals[("all", "(c) <= 0.6x (b)")]["met"]
+    assert not goals[("odd", "(c) <= 0.6x (b)")]["met"]  # 0.9 / 1.0
+    assert not goals[("all", "(c) <= 0.40 s/frame")]["met"]
+    transfer = res["budget_transfer"]["queue_frames"]["0.95"]["fit_even"]
+    assert transfer["held_out"] == {"human_s_per_frame": 0.9, "box_accuracy": 0.96}
+
+
+def test_error_run_bound_fixes_the_longest_runs_first():
+    from types import SimpleNamespace
+
+    from benchmarks.effort.run import error_run_bound
+
+    # gt 1 on frames 0..9, gt 2 on 0..9; the pre-labels cover gt 1 on 0..5 only and gt 2 on
+    # 0..9 but for frames 2 and 7: runs of 4, 1 and 1 wrong boxes, 14 of 20 right
+    gt = _boxes([(f, 1, A) for f in range(10)] + [(f, 2, B) for f in range(10)])
+    auto = _boxes([(f, 5, A) for f in range(6)] + [(f, 6, B) for f in range(10) if f not in (2, 7)])
+    data = SimpleNamespace(seqs=[SimpleNamespace(num_frames=10)], gts=[gt], autos=[auto])
+    bound = error_run_bound(data, CostModel(), 0.9)  # 18 right needed: the run of 4 does it
+    assert bound["error_runs"] == 3 and bound["prelabel_accuracy"] == pytest.approx(0.7)
+    assert bound["runs_needed"] == 1 and bound["s_per_frame_verify"] == pytest.approx(0.16)
+    assert error_run_bound(data, CostModel(), 0.95)["runs_needed"] == 2
+    assert error_run_bound(data, CostModel(), 0.5)["runs_needed"] == 0
