@@ -27,13 +27,16 @@ removes box jitter), on KITTI Car with PointRCNN -0.1 to +0.3 depending on the m
 
 `track_detections` also emits, once a track is confirmed, the detections of its tentative
 frames, which an online `Tracker.update` cannot report any more (+0.7 HOTA on MOT15 and +2.3 on
-KITTI Car with min_hits=4).
+KITTI Car with min_hits=4). `Tracker.backfill` gives those rows frame by frame, right after the
+`update` that confirmed their track; `trackannot.track.lagged.LaggedTracker` (what the pipeline
+stores) holds each frame back until no later frame can add to it, so the stored tracks equal
+`track_detections`'.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -44,7 +47,7 @@ from trackannot.errors import InputFormatError
 from trackannot.kernels import track_step as ks
 from trackannot.track.assign import solve_hard_part
 
-__all__ = ["Tracker", "track_detections"]
+__all__ = ["Backfill", "Tracker", "track_detections"]
 
 _MIN_CAPACITY = 64
 _NO_IOU = np.empty((0, 0), dtype=np.float32)
@@ -118,6 +121,23 @@ class _TrackArrays:
         return new
 
 
+class Backfill(NamedTuple):
+    """The tentative frames of the tracks one `Tracker.update` confirmed, one row each.
+
+    Attributes:
+        track_id: (k,) int64, the confirmed track.
+        frame: (k,) int64, a frame the track was matched in while tentative: one of the
+            `min_hits - 1` frames processed before the confirming one.
+        det_index: (k,) int64, the matched detection's row in that frame's `frame_boxes`.
+        pos_std: (k,) float32, the track's `pos_std` at the confirming frame.
+    """
+
+    track_id: npt.NDArray[np.int64]
+    frame: npt.NDArray[np.int64]
+    det_index: npt.NDArray[np.int64]
+    pos_std: npt.NDArray[np.float32]
+
+
 class Tracker:
     """ByteTrack-style online tracker over `Boxes`, one frame per `update` call.
 
@@ -141,6 +161,7 @@ class Tracker:
         """Forget all tracks; the next track id is 1 again."""
         self._arrays = _TrackArrays.allocate(_MIN_CAPACITY, self.cfg.min_hits - 1)
         self._last_frame: int | None = None
+        self._n_backfill = 0  # backfill rows of the last frame, in _arrays.bf_i / bf_f
 
     def update(self, frame_boxes: Boxes, frame: int | None = None) -> Boxes:
         """Track one frame's detections.
@@ -178,6 +199,17 @@ class Tracker:
             det_index=i[:, ks.O_DET].copy(),
             pos_std=f[:, ks.O_STD].copy(),
         )
+
+    def backfill(self) -> Backfill:
+        """The tentative frames of the tracks the last `update` confirmed (empty before any).
+
+        `update` reports a track from the frame that confirms it; these rows are its earlier
+        frames, which `track_detections` reports as the detections matched then (origin
+        DETECTED). They always lie among the `min_hits - 1` frames processed before the last.
+        """
+        a, n = self._arrays, self._n_backfill
+        return Backfill(a.bf_i[:n, ks.B_ID].copy(), a.bf_i[:n, ks.B_FRAME].copy(),
+                        a.bf_i[:n, ks.B_ROW].copy(), a.bf_f[:n].copy())
 
     def _check_frame(self, frame_boxes: Boxes, frame: int | None) -> int:
         if len(frame_boxes):
@@ -235,6 +267,7 @@ class Tracker:
                 a.out_i if out_i is None else out_i, a.bf_i, a.bf_f,
             )
             if not rows.size:  # no search left: the frame is done
+                self._n_backfill = n_bf
                 return n_out, n_bf
             pairs_r, pairs_c = solve_hard_part(cost, rows, cols)
 
