@@ -53,6 +53,8 @@ def main() -> None:
     Real footage with your weights or precomputed detections:
       trackannot track clip.mp4 -o out.zarr --weights yolo11n.pt --fps 10
       trackannot track clip.mp4 -o out.zarr --detections det.txt
+    Detections without footage (frames from a MOTChallenge seqinfo.ini):
+      trackannot track --seqinfo seq/seqinfo.ini --detections seq/det/det.txt -o out.zarr
       trackannot export out.zarr --format mot -o mot/
       trackannot eval out.zarr --gt gt/gt.txt
     """
@@ -75,6 +77,11 @@ def main() -> None:
               help="MOTChallenge det.txt/gt.txt with precomputed detections instead of a model "
               "(one video only). Boxes are scaled to the video using the seqinfo.ini beside the "
               "det/ folder when there is one.")
+@click.option("--seqinfo", type=click.Path(dir_okay=False, path_type=Path),
+              help="Track --detections without footage: this MOTChallenge seqinfo.ini gives the "
+              "frames (seqLength frames at frameRate, imWidth x imHeight; no pixels), in place of "
+              "VIDEOS. The group is named after its folder; store, resume and export as for a "
+              "video.")
 @click.option("--fps", type=float, help="Sample frames at this rate (by timestamp). Default: all.")
 @click.option("--batch-size", type=int, help="Frames per detector batch.")
 @click.option("--device", help="auto (default), cpu, cuda, cuda:N.")
@@ -91,11 +98,14 @@ def main() -> None:
 @lock_timeout_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def track(videos: tuple[Path, ...], store: Path, manifest: Path | None, recursive: bool, jobs: int,
-          weights: str | None, detections: Path | None, fps: float | None,
+          weights: str | None, detections: Path | None, seqinfo: Path | None, fps: float | None,
           batch_size: int | None, device: str | None, config: Path | None,
           sets: tuple[str, ...], overwrite: bool, discard_corrections: bool, lock_timeout: float,
           quiet: bool) -> None:
     """Detect and track objects in VIDEOS (files or directories); one store group per video.
+
+    Precomputed detections of a sequence you have no footage of: --seqinfo
+    SEQ/seqinfo.ini --detections SEQ/det/det.txt (no VIDEOS).
 
     \b
     Every file, named or found in a directory, is opened: files that hold no
@@ -111,18 +121,22 @@ def track(videos: tuple[Path, ...], store: Path, manifest: Path | None, recursiv
     Exit code: 0 when every video completed, 1 otherwise.
     """
     from trackannot.detect import make_detector
-    from trackannot.inputs import collect_videos
+    from trackannot.inputs import VideoInputs, collect_videos
     from trackannot.pipeline import failures, track_videos
     from trackannot.provenance import describe_detector
 
-    if not videos and manifest is None:
+    if seqinfo is not None and (videos or manifest is not None or detections is None):
+        raise click.UsageError("--seqinfo stands for the footage: it goes with --detections and "
+                               "without VIDEOS or --manifest")
+    if not videos and manifest is None and seqinfo is None:
         raise click.UsageError("name videos or directories, or pass --manifest FILE")
     if detections is not None and weights is not None:
         raise click.UsageError("--weights and --detections exclude each other")
     if discard_corrections and not overwrite:
         raise click.UsageError("--discard-corrections goes with --overwrite")
     with library_errors():
-        inputs = collect_videos(videos, manifest, recursive=recursive)
+        inputs = VideoInputs((seqinfo,), ()) if seqinfo is not None \
+            else collect_videos(videos, manifest, recursive=recursive)
         if detections is not None and len(inputs.videos) != 1:
             raise click.UsageError(f"--detections goes with exactly one video, got "
                                    f"{len(inputs.videos)}")

@@ -1,7 +1,9 @@
 """Pipeline: per-video commits, resume after a crash equals an uninterrupted run, damaged videos.
 
 Crashes are simulated by raising inside the writer after K commits, and for real by SIGKILL of a
-child process at seeded random points (the K-th file the store writes).
+child process at seeded random points (the K-th file the store writes). Every finished store is
+also compared with `track_detections` over its stored detections (what is measured is what is
+stored: `benchmarks.shipped.offline_mismatch`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pytest
 import zarr
 import zarr.storage
 
+from benchmarks.shipped import offline_mismatch
 from tests._store import watch_writes
 from tests._video import write_clip
 from trackannot.boxes import Boxes
@@ -32,6 +35,7 @@ from trackannot.errors import StoreError, VideoDecodeError
 from trackannot.pipeline import failures, track_video, track_videos
 from trackannot.provenance import RUN_ONLY_ATTRS
 from trackannot.store import ROOT_TEMP_GRACE_S, StoreWriter, open_root, open_store
+from trackannot.track import Tracker
 
 REPO = Path(__file__).resolve().parents[1]
 HEIGHT, WIDTH = 64, 128
@@ -43,10 +47,16 @@ SMALL = StoreConfig(chunk_rows=8, chunk_frames=4)  # a commit every few frames
 SIGKILL_POINTS = int(os.environ.get("TRACKANNOT_SIGKILL_POINTS", "3"))
 
 
-def _cfg(batch_size: int = 3) -> PipelineConfig:
+def _cfg(batch_size: int = 3, min_hits: int = 2) -> PipelineConfig:
     cfg = PipelineConfig()
     return replace(cfg, store=SMALL, decode=replace(cfg.decode, batch_size=batch_size),
-                   track=replace(cfg.track, min_hits=2, max_lost_frames=3))
+                   track=replace(cfg.track, min_hits=min_hits, max_lost_frames=3))
+
+
+def assert_tracks_as_measured(store: Path, cfg: PipelineConfig) -> None:
+    """Every video's stored tracks equal track_detections over its stored detections."""
+    for video in open_store(store):
+        assert offline_mismatch(video, cfg.track) == [], video.key
 
 
 class ColourDetector(Detector):
@@ -126,6 +136,14 @@ def clean(clips: list[Path], tmp_path_factory: pytest.TempPathFactory) -> dict[s
     summaries = track_videos(clips, store, _cfg(), ColourDetector())
     assert [s.status for s in summaries] == ["complete", "complete"]
     assert all(s.tracks >= 4 for s in summaries)  # the gap ends a track, a new one starts
+    assert_tracks_as_measured(store, _cfg())
+    for video in open_store(store):  # more than the online output: tentative frames stored too
+        online = Tracker(_cfg().track)
+        n_online = sum(len(online.update(video.read(f, f + 1, table="detections"), frame=f))
+                       for f in video.frames()[0].tolist())
+        tracks = video.read()  # each track's min_hits - 1 tentative frames come on top
+        assert len(tracks) == n_online + (_cfg().track.min_hits - 1) * len(
+            np.unique(tracks.track_id))
     return store_content(store)
 
 
@@ -162,6 +180,35 @@ def test_resume_equals_clean_run(clips: list[Path], clean: dict[str, object], tm
     finished = [status == "complete" for status in statuses]
     assert [s.skipped for s in summaries] == finished + [False] * (2 - len(finished))
     assert store_content(store) == clean
+    assert_tracks_as_measured(store, _cfg())
+
+
+@pytest.mark.parametrize("after", [1, 2, 4, 7], ids=lambda k: f"after-{k}-commits")
+def test_resume_with_a_longer_lag_equals_track_detections(
+        clips: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, after: int) -> None:
+    """min_hits 4: three frames held back at every commit; the resumed tracker emits backfill
+    rows again for committed frames, which must not be written twice."""
+    cfg = _cfg(min_hits=4)
+    track_videos(clips, tmp_path / "clean.zarr", cfg, ColourDetector())
+    real_commit = StoreWriter._commit
+    commits: list[int] = []
+
+    def crashing(self: StoreWriter) -> None:
+        before = self.committed_frames
+        real_commit(self)
+        if self.committed_frames > before:
+            commits.append(self.committed_frames)
+            if len(commits) > after:
+                raise _Crash
+
+    monkeypatch.setattr(StoreWriter, "_commit", crashing)
+    with pytest.raises(_Crash):
+        track_videos(clips, tmp_path / "s.zarr", cfg, ColourDetector())
+    monkeypatch.setattr(StoreWriter, "_commit", real_commit)
+    summaries = track_videos(clips, tmp_path / "s.zarr", cfg, ColourDetector())
+    assert max(s.resumed_from for s in summaries) == commits[-1] > 0
+    assert store_content(tmp_path / "s.zarr") == store_content(tmp_path / "clean.zarr")
+    assert_tracks_as_measured(tmp_path / "s.zarr", cfg)
 
 
 def test_interrupted_group_reads_only_committed_rows(clips: list[Path], tmp_path: Path,
@@ -446,3 +493,4 @@ def test_sigkill_at_random_points_then_rerun_equals_clean(
         summaries = track_videos(clips, store, _cfg(), ColourDetector())
         assert not failures(summaries)
         assert store_content(store) == clean, f"killed at write {k}"
+        assert_tracks_as_measured(store, _cfg())

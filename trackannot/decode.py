@@ -45,6 +45,11 @@ cut losing more than 0.1 s of a 30 fps clip is still caught. Damage in the middl
 to find: MP4/MOV decoders fail on it (an error); a Matroska demuxer stops at it (the rule above)
 unless it finds the next cluster; H.264 in AVI is concealed. Where FFmpeg recovers, the frames
 it could not decode are missing and the video completes (the kept frames' times show the gap).
+
+No footage. A MOTChallenge seqinfo.ini in place of a video (`trackannot.seqinfo`) gives frames
+0..seqLength - 1 at k / frameRate seconds, sampled by the same rule, in batches whose pixels are
+one black value broadcast to the batch's shape (no memory; read-only): the indices, times and
+size a detections file needs, and nothing to detect on.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from pathlib import Path
 from typing import Iterator
 
 import av
+import numpy as np
 
 from trackannot.config import DecodeConfig
 from trackannot.errors import VideoDecodeError
@@ -65,9 +71,11 @@ from trackannot.overlap import in_background
 from trackannot.probe import (
     VideoInfo, container_signature, open_video, probe_video, quarter_turns, stated_duration_s,
 )
+from trackannot.seqinfo import is_seqinfo, probe_seqinfo
 
 # VideoInfo, probe_video and container_signature live in trackannot.probe; kept here too
-__all__ = ["FrameBatch", "VideoInfo", "container_signature", "decode_frames", "probe_video"]
+__all__ = ["FrameBatch", "VideoInfo", "container_signature", "decode_frames", "probe_input",
+           "probe_video"]
 
 # Decoded frames whose pts are sorted together (see the module docstring). H.264 and HEVC keep at
 # most 16 reference frames, so no valid stream reorders further; costs up to 16 YUV frames of RAM.
@@ -97,7 +105,8 @@ def decode_frames(path: str | Path, cfg: DecodeConfig,
     iterator early (`break`, `.close()`, an exception in the loop) stops and joins the thread.
 
     Args:
-        path: video file (mp4, avi, mkv, mov, ... with any codec FFmpeg decodes).
+        path: video file (mp4, avi, mkv, mov, ... with any codec FFmpeg decodes), or a
+            MOTChallenge seqinfo.ini standing for footage without pixels (module docstring).
         cfg: sampling rate, batch size, pixel format ("auto" gives rgb24 here; the pipeline
             resolves it for its detector), decoder threads, prefetch depth.
         allocate: makes each batch's frames array from its shape (default `np.empty`); a
@@ -118,7 +127,19 @@ def decode_frames(path: str | Path, cfg: DecodeConfig,
         >>> for batch in decode_frames("clip.mp4", DecodeConfig(fps=10, batch_size=8)):
         ...     detector.detect(batch)  # doctest: +SKIP
     """
+    if is_seqinfo(path):
+        return _blank_batches(probe_seqinfo(path), cfg)
     return _prefetched(_check_video(path), cfg, allocate)
+
+
+def probe_input(path: str | Path) -> VideoInfo:
+    """What a pipeline input holds: a video's header (`probe_video`), or the footage a
+    MOTChallenge seqinfo.ini stands for (`trackannot.seqinfo.probe_seqinfo`).
+
+    Raises:
+        As `probe_video`; for a seqinfo.ini, InputFormatError.
+    """
+    return probe_seqinfo(path) if is_seqinfo(path) else probe_video(path)
 
 
 # -- opening -----------------------------------------------------------------------------------
@@ -359,6 +380,25 @@ def _decode_batches(path: Path, cfg: DecodeConfig,
         raise VideoDecodeError(
             f"{path}: the video stream holds no decodable frame; the file is damaged or truncated"
         )
+
+
+# -- no footage --------------------------------------------------------------------------------
+
+
+def _blank_batches(info: VideoInfo, cfg: DecodeConfig) -> Iterator[FrameBatch]:
+    """Frames 0..frame_count - 1 of a footage-free input at k / fps seconds, sampled at
+    `cfg.fps`, batched, with black pixels broadcast (module docstring, No footage)."""
+    count = info.frame_count or 0
+    sampler = _TickSampler(cfg.fps, info.fps)
+    kept = [k for k in range(count) if sampler.keep(k / info.fps)]
+    w, h = info.width, info.height
+    rgb = cfg.pixel_format in ("auto", "rgb24") or h % 2 or w % 2  # as BatchBuilder falls back
+    shape = (h, w, 3) if rgb else (h * 3 // 2, w)
+    black = np.zeros((1,) * (len(shape) + 1), np.uint8)
+    for lo in range(0, len(kept), cfg.batch_size):
+        index = np.asarray(kept[lo:lo + cfg.batch_size], np.int64)
+        yield FrameBatch(np.broadcast_to(black, (len(index), *shape)), index, index / info.fps,
+                         pixel_format="rgb24" if rgb else "yuv420p")
 
 
 # -- background prefetch -----------------------------------------------------------------------

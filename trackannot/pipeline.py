@@ -1,5 +1,14 @@
 """Pipeline: run decode -> detect -> track -> store over many videos, resumably, one group each.
 
+Tracks. What is stored is what `trackannot.track.track_detections` gives for the stored
+detections and the processed frames, column for column: a track's tentative first frames are
+stored too, once it is confirmed (`trackannot.track.LaggedTracker`). A frame is handed to the
+writer only when no later frame can change it, `track.min_hits - 1` processed frames after it
+(the last frames when the input ends). `det_index` of a stored track row is the row of its
+detection within its frame's detections (as `Tracker.update` gives it); `track_detections` gives
+the row in the whole detections table, i.e. the stored value plus that frame's `row_start` in the
+detections table.
+
 Store and commits. The store directory is written directly. Each video has its own group with
 exactly one writer (one thread), which commits chunk by chunk (`trackannot.store.StoreWriter`):
 the group's `status` is "running" while it is written, "complete" when its video is done and
@@ -12,11 +21,13 @@ SIGKILL, Ctrl-C) from their last commit: the video is decoded again from the sta
 wholly before the commit point are not detected, the batch that straddles it is detected whole
 (so the detector sees the same batches as in an uninterrupted run) and only its frames after the
 commit point are tracked. The tracker's state at the commit point is rebuilt exactly by replaying
-the committed detections through a fresh `Tracker` (it is deterministic and cheap: no image is
-involved), so the finished group equals the one an uninterrupted run writes. A video whose
-configuration, detector, pixel format or input file (size, hash of the first MiB) differs from
-what its group records (`trackannot.provenance`) is refused before anything is written, unless
-`overwrite=True`, which deletes the store first.
+the committed detections through a fresh `LaggedTracker` (it is deterministic and cheap: no image
+is involved); only final frames were ever committed, and the rows the rebuilt tracker adds later
+to committed frames are dropped (they were written with their frame), so the finished group
+equals the one an uninterrupted run writes. A video whose configuration, detector, pixel format
+or input file (size, hash of the first MiB) differs from what its group records
+(`trackannot.provenance`) is refused before anything is written, unless `overwrite=True`, which
+deletes the store first.
 
 Overlap. Within one video three threads work at once, with bounded queues between them
 (`trackannot.overlap.in_background`): decoding (`decode.prefetch_batches` batches ahead, into
@@ -46,7 +57,7 @@ import numpy as np
 
 from trackannot.boxes import Boxes
 from trackannot.config import PipelineConfig
-from trackannot.decode import FrameBatch, decode_frames, probe_video
+from trackannot.decode import FrameBatch, decode_frames, probe_input
 from trackannot.detect.base import Detector
 from trackannot.errors import LockedError, StoreInputError, VideoDecodeError
 from trackannot.overlap import in_background
@@ -58,7 +69,7 @@ from trackannot.store import (
     WriterLock, discard_replacement, discard_unstarted, find_group, group_lock, has_root, open_root,
     recover, remove_temp_files, replacement_path, swap_in,
 )
-from trackannot.track import Tracker
+from trackannot.track import FinalFrame, LaggedTracker
 
 __all__ = ["Progress", "VideoSummary", "failures", "track_video", "track_videos"]
 
@@ -168,7 +179,7 @@ def track_video(
         writer_store: store directory (created if missing).
         key: group name for this video.
         cfg: the resolved pipeline configuration (written into the group's attributes).
-        detector: any `Detector`; its output goes through a fresh `Tracker`.
+        detector: any `Detector`; its output goes through a fresh `LaggedTracker`.
         detector_info: what the detector is (weights, detections file), for the attributes.
         progress: receives the frame count as the run goes.
         replace: build a new group beside an existing one and swap it in when finished
@@ -190,7 +201,7 @@ def track_video(
         LockedError: another process writes this video.
     """
     progress = progress or _NoProgress()
-    info = probe_video(path)
+    info = probe_input(path)
     attrs = run_attrs(path, info, cfg, detector_info,
                       decode_config_for(cfg, detector).pixel_format)
     with group_lock(writer_store, key, _command(replace), lock_timeout) as lock:
@@ -285,11 +296,12 @@ class _Counts:
         self.track_ids.update(tracks.track_id.tolist())
 
 
-def _replay(video: VideoGroup, tracker: Tracker, counts: _Counts) -> None:
+def _replay(video: VideoGroup, tracker: LaggedTracker, counts: _Counts) -> None:
     """Bring `tracker` to the state it had after the committed frames of `video`.
 
     The committed detections go through `tracker` frame by frame, as in the interrupted run;
-    its output is not needed (the committed tracks are in the store), only its state.
+    `tracker` was made with `written_through` = the last committed frame, so it releases
+    nothing of them (their tracks are in the store), only its state is rebuilt.
     """
     index, _ = video.frames()
     starts = video.row_starts("detections")
@@ -309,12 +321,13 @@ def _replay(video: VideoGroup, tracker: Tracker, counts: _Counts) -> None:
 def _run(path: str | Path, store: str | Path, key: str, cfg: PipelineConfig, detector: Detector,
          writer: StoreWriter, progress: Progress, existing: VideoGroup | None) -> VideoSummary:
     """Decode, detect, track and write from the writer's commit point to the end."""
-    tracker = Tracker(cfg.track)
+    last_committed = writer.last_frame
+    tracker = LaggedTracker(cfg.track, written_through=last_committed)
     counts = _Counts()
     resumed_from = writer.committed_frames
     if existing is not None:
         _replay(existing, tracker, counts)
-    last_committed = writer.last_frame
+    times: dict[int, float] = {}  # time_s of the frames the tracker still holds
     decode_cfg = decode_config_for(cfg, detector)
     t0 = time.perf_counter()
     skipped = 0
@@ -332,7 +345,7 @@ def _run(path: str | Path, store: str | Path, key: str, cfg: PipelineConfig, det
         for batch, done, detections in in_background(detected, _DETECT_AHEAD, _DETECT_THREAD):
             skipped += done
             if detections is not None:
-                _track_batch(batch, done, detections, tracker, writer, counts)
+                _track_batch(batch, done, detections, tracker, times, writer, counts)
             progress.advance(len(batch))
     except VideoDecodeError as err:
         status, error = STATUS_FAILED, str(err)
@@ -340,6 +353,7 @@ def _run(path: str | Path, store: str | Path, key: str, cfg: PipelineConfig, det
         raise StoreInputError(f"{store}: '{key}': decoding gives {skipped} frames up to frame "
                               f"{last_committed}, the committed run has {resumed_from}; the input "
                               "changed: pass --overwrite to start afresh")
+    _write(tracker.finish(), times, writer, counts)  # the input ended: the held frames are final
     seconds = time.perf_counter() - t0
     extra: dict[str, Any] = {"frames_decoded_last": counts.frames, "seconds": seconds}
     if existing is not None:
@@ -352,14 +366,20 @@ def _run(path: str | Path, store: str | Path, key: str, cfg: PipelineConfig, det
                         resumed_from=resumed_from)
 
 
-def _track_batch(batch: FrameBatch, first: int, detections: Boxes, tracker: Tracker,
-                 writer: StoreWriter, counts: _Counts) -> None:
-    """Track and write the frames of a detected batch from position `first` on."""
+def _track_batch(batch: FrameBatch, first: int, detections: Boxes, tracker: LaggedTracker,
+                 times: dict[int, float], writer: StoreWriter, counts: _Counts) -> None:
+    """Track the frames of a detected batch from position `first` on; write those now final."""
     frames = batch.index[first:].tolist()
     for frame, time_s in zip(frames, batch.time_s[first:].tolist()):
-        frame_dets = detections.for_frame(frame)
-        tracks = tracker.update(frame_dets, frame=frame)
-        writer.add_frame(frame, time_s, frame_dets, tracks)
+        times[frame] = time_s
+        _write(tracker.update(detections.for_frame(frame), frame=frame), times, writer, counts)
+
+
+def _write(final: list[FinalFrame], times: dict[int, float], writer: StoreWriter,
+           counts: _Counts) -> None:
+    """Hand frames the tracker released to the writer (only final frames are ever committed)."""
+    for frame, frame_dets, tracks in final:
+        writer.add_frame(frame, times.pop(frame), frame_dets, tracks)
         counts.add(frame_dets, tracks)
 
 

@@ -1,6 +1,7 @@
 """Run planning: which videos a `track` run writes where, and what it must refuse before writing.
 
-Keys are the videos' file stems made unique; the output must be a trackannot store (or the
+Keys are the videos' file stems made unique (a seqinfo.ini standing for footage, its folder's
+name: `trackannot.seqinfo`); the output must be a trackannot store (or the
 folder of a run killed before its root existed); a video tracked with other settings or from
 another file is refused unless it is replaced (`--overwrite`), and replacing a video that holds
 human work needs `discard_corrections`. All of this is decided before anything is written.
@@ -13,19 +14,21 @@ from typing import Sequence
 
 from trackannot.config import PipelineConfig
 from trackannot.errors import StoreError, StoreInputError, VideoDecodeError
-from trackannot.probe import probe_video
+from trackannot.decode import probe_input
 from trackannot.provenance import mismatch, run_attrs
+from trackannot.seqinfo import is_seqinfo, seqinfo_key
 from trackannot.store import VideoGroup, has_root, open_store, unstarted_folder, video_key
 
 __all__ = ["check_output", "human_work", "plan_videos", "video_keys"]
 
 
 def video_keys(videos: Sequence[str | Path]) -> list[str]:
-    """The group key of each video, in order: file stems, made unique."""
+    """The group key of each video, in order: file stems (a seqinfo.ini: its folder's name),
+    made unique."""
     taken: set[str] = set()
     keys = []
     for path in videos:
-        key = video_key(path, taken)
+        key = video_key(seqinfo_key(path) if is_seqinfo(path) else path, taken)
         taken.add(key)
         keys.append(key)
     return keys
@@ -58,7 +61,7 @@ def plan_videos(videos: Sequence[str | Path], keys: list[str], store: Path, cfg:
     refused, human = [], []
     for key, path in zip(keys, videos):
         try:
-            info = probe_video(path)
+            info = probe_input(path)
         except VideoDecodeError as err:
             failed[key] = str(err)
             continue

@@ -1,4 +1,6 @@
-"""Detections from a file: MOTChallenge det.txt / gt.txt and seqinfo.ini readers, `FileDetector`.
+"""Detections from a file: MOTChallenge det.txt / gt.txt reader, `FileDetector`.
+
+`read_seqinfo` (seqinfo.ini) lives in `trackannot.seqinfo` and is importable from here too.
 
 MOTChallenge rows are `frame,id,left,top,width,height,conf[,...]` with 1-based frames. The
 extra columns depend on the field count:
@@ -27,7 +29,6 @@ inside, none entirely outside); SORT's Faster R-CNN detections (det_sort_frcnn.t
 
 from __future__ import annotations
 
-import configparser
 import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, overload
@@ -39,6 +40,7 @@ from trackannot.boxes import Boxes
 from trackannot.config import DetectConfig
 from trackannot.detect.base import Detector, rank_within_frame
 from trackannot.errors import InputFormatError
+from trackannot.seqinfo import read_seqinfo
 from trackannot.validate import EXACT_INT_MAX, INT32_MAX, clip_to_frame
 
 if TYPE_CHECKING:
@@ -55,7 +57,6 @@ _EXTRA_COLUMNS: dict[int, tuple[str, ...]] = {
     10: ("x", "y", "z"),
 }
 _EXTRA_DTYPES = {"class": np.int64, "visibility": np.float32}  # others stay float64
-_SEQINFO_NUMBERS = ("frameRate", "seqLength", "imWidth", "imHeight")
 
 
 def _data_lines(text: str) -> list[tuple[int, str]]:
@@ -210,46 +211,6 @@ def read_mot_file(
         det_index=rank_within_frame(frame),
     )
     return (boxes, extra) if with_extra else boxes
-
-
-def read_seqinfo(path: str | Path) -> dict[str, str | int | float]:
-    """The [Sequence] section of a MOTChallenge seqinfo.ini, keys as written (imWidth, ...).
-
-    frameRate, seqLength, imWidth and imHeight are returned as numbers (int when integral);
-    other keys (name, imDir, imExt) as strings.
-
-    Raises:
-        InputFormatError: the file is missing, has no [Sequence] section, or a numeric key is
-            not a number.
-
-    Example:
-        >>> read_seqinfo("MOT15/PETS09-S2L1/seqinfo.ini")["imWidth"]  # doctest: +SKIP
-        768
-    """
-    path = Path(path)
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keep imWidth's case
-    try:
-        found = parser.read(path, encoding="utf-8")
-    except configparser.Error as err:
-        raise InputFormatError(f"{path}: not a valid seqinfo.ini: {err}") from err
-    if not found:
-        raise InputFormatError(f"seqinfo.ini not found: {path}")
-    if "Sequence" not in parser:
-        raise InputFormatError(
-            f"{path}: expected a [Sequence] section, got sections {parser.sections()}"
-        )
-    info: dict[str, str | int | float] = dict(parser["Sequence"])
-    for key in _SEQINFO_NUMBERS:
-        if key in info:
-            try:
-                value = float(info[key])
-            except ValueError as err:
-                raise InputFormatError(
-                    f"{path}: {key} should be a number, got {info[key]!r}"
-                ) from err
-            info[key] = int(value) if value.is_integer() else value
-    return info
 
 
 class FileDetector(Detector):
