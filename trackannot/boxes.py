@@ -60,6 +60,7 @@ class Origin(IntEnum):
     PREDICTED = 1  # the Kalman prediction of a track with no matching detection
     INTERPOLATED = 2  # filled in between human keyframes
     KEYFRAME = 3  # drawn or confirmed by a person
+    PROPAGATED = 4  # carried from a person's edit along the object's detections (not pinned)
 
 
 # column name -> (dtype, trailing shape); the order is the on-disk order of the store

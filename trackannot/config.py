@@ -27,6 +27,7 @@ __all__ = [
     "DetectConfig",
     "InterpolateConfig",
     "PipelineConfig",
+    "PropagateConfig",
     "ReviewConfig",
     "StoreConfig",
     "TrackConfig",
@@ -238,6 +239,64 @@ class TrackConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PropagateConfig:
+    """Carrying a person's edit along the object (`trackannot.propagate`).
+
+    When a person draws a box the tracker did not have (create), moves a box off the track's own
+    (adjust, IoU < `InterpolateConfig.follow_iou`), or splits a track, a Kalman filter seeded
+    from that box steps frame by frame through the stored detections, forward from the track's
+    last keyframe (or the piece a split cut) and backward from its first, until it meets the
+    track's own automatic path again, another track's evidence, a video gap or scene cut, or
+    the end of the evidence. The boxes it gives (origin PROPAGATED) are derived when read, like
+    interpolation, so replaying the log gives them again.
+
+    enabled: false: edits stay where the person put them (one box per keyframe, as before).
+    gate_iou: a detection continues the run only at IoU >= this with the filter's prediction.
+        Higher: fewer wrong objects followed, fast or small objects lost sooner.
+    motion_gate: ... and only within this many standard deviations of the prediction (the
+        filter's innovation, centre and size). Higher: sudden moves followed, more wrong picks.
+    max_gap: processed frames without a gated detection before the run ends (evidence end);
+        the coasted frames after the last detection are not emitted. Higher: runs bridge longer
+        occlusions, and more often pick up another object after one.
+    max_frames: a run reads at most this many frames past its seed and ends there (an open
+        end, as at the end of the evidence). Bounds the frames an edit reads and recomputes.
+    rejoin_frames: the run hands over to the track's own automatic boxes once it agrees with
+        them (IoU >= rejoin_iou) this many frames in a row.
+    rejoin_iou: agreement with the track's own automatic box, for rejoin_frames.
+    claim_iou: a detection (or box) at IoU >= this with another track's automatic box or human
+        keyframe at its frame is that track's evidence: the run stops there (conflict).
+        Higher: runs go on next to other tracks' objects; lower: they stop sooner in crowds.
+    min_score: detections below this score are not used. 0 uses every stored detection, also
+        the weak ones below the tracker's track-start and low scores (`detect.conf_floor` is
+        the floor of what is stored). Higher: fewer false detections followed, shorter runs.
+    """
+
+    enabled: bool = True
+    gate_iou: float = 0.3
+    motion_gate: float = 4.0
+    max_gap: int = 10
+    max_frames: int = 1000
+    rejoin_frames: int = 3
+    rejoin_iou: float = 0.5
+    claim_iou: float = 0.5
+    min_score: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("gate_iou", "rejoin_iou", "claim_iou", "min_score"):
+            value = getattr(self, name)
+            _check(0.0 <= value <= 1.0, f"interpolate.propagate.{name}", "a number in [0, 1]",
+                   value)
+        _check(math.isfinite(self.motion_gate) and self.motion_gate > 0,
+               "interpolate.propagate.motion_gate", "a number of standard deviations > 0",
+               self.motion_gate)
+        _check(self.max_gap >= 0, "interpolate.propagate.max_gap", "an int >= 0", self.max_gap)
+        _check(1 <= self.max_frames <= 100_000, "interpolate.propagate.max_frames",
+               "an int from 1 to 100000", self.max_frames)
+        _check(self.rejoin_frames >= 1, "interpolate.propagate.rejoin_frames", "an int >= 1",
+               self.rejoin_frames)
+
+
+@dataclass(frozen=True, kw_only=True)
 class InterpolateConfig:
     """Boxes between human keyframes: straight lines, or guided by the detector.
 
@@ -286,7 +345,11 @@ class InterpolateConfig:
         undo what the tracker got right between them (on KITTI a turning car's tracked boxes
         kept IoU 0.9 with ground truth where the line between two accepted keyframes fell to
         0.18). 1.0 turns it off (only unchanged keyframes follow); lower: keyframes that moved
-        the box more still follow the track.
+        the box more still follow the track. It also decides which edits propagate: a first or
+        last keyframe below this IoU with the track's automatic box (or with none) is carried
+        along the object (`propagate`).
+    propagate: carrying edits along the object (`PropagateConfig`). Part of the interpolation
+        settings a store records, so a replayed log propagates exactly as when it was written.
 
     Defaults were tuned by random and coordinate search on half of the benchmark sequences
     (MOT15 train sequences 0, 2, 4, 6, 8 and KITTI Car 0000, 0002, ..., 0012, keyframes every
@@ -309,6 +372,7 @@ class InterpolateConfig:
     deadband: float = 0.03
     smooth_seconds: float = 0.1
     follow_iou: float = 0.5
+    propagate: PropagateConfig = field(default_factory=PropagateConfig)
 
     def __post_init__(self) -> None:
         _check(self.method in ("guided", "linear"), "interpolate.method",

@@ -16,14 +16,16 @@ Two ways in:
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from trackannot.boxes import Boxes
-from trackannot.config import InterpolateConfig
+from trackannot.config import InterpolateConfig, PropagateConfig
 from trackannot.errors import ConfigError, CorruptStoreError, InputFormatError, RunIncompleteError
 from trackannot.results import read_log
 from trackannot.smooth import smooth_tracks, strength_for_fps
-from trackannot.sources import MemorySource, StoreSource, track_extents
+from trackannot.sources import MemorySource, StoreSource, keys_in_edits, track_extents
 from trackannot.state import AnnotationState
 from trackannot.statecache import StateCache, cache_identity
 from trackannot.store import VideoGroup
@@ -38,9 +40,14 @@ def interpolate_config(result: VideoGroup, cfg: InterpolateConfig | None) -> Int
         return cfg
     stored = (result.attrs.get("config") or {}).get("interpolate")
     if not stored:
-        return InterpolateConfig()  # a store made before interpolation settings existed
+        # a store made before interpolation settings existed: its log was written (and its
+        # boxes reviewed) without propagation, so it replays without it
+        return InterpolateConfig(propagate=PropagateConfig(enabled=False))
     try:
-        return InterpolateConfig(**stored)
+        settings = dict(stored)
+        # settings recorded before propagation existed: replay as they were written
+        propagate = settings.pop("propagate", {"enabled": False})
+        return InterpolateConfig(**settings, propagate=PropagateConfig(**propagate))
     except (TypeError, ConfigError) as err:  # an unknown key, or a value out of range
         raise CorruptStoreError(f"{result.key}: stored interpolate settings {stored} do not "
                                 f"load: {err}") from err
@@ -79,7 +86,7 @@ def load_state(result: VideoGroup, cfg: InterpolateConfig | None = None) -> Anno
     """
     _require_complete(result)
     cfg = interpolate_config(result, cfg)
-    tracks, detections = _whole(result, cfg)
+    tracks, detections, raw = _whole(result, cfg)
     info = result.log_info()
     cache = StateCache.open(result, write=False) if info.rows else None
     held = None
@@ -87,7 +94,8 @@ def load_state(result: VideoGroup, cfg: InterpolateConfig | None = None) -> Anno
         with cache, cache.snapshot():  # one state of the cache, whatever a writer does
             held = cache.behind(cache_identity(result, cfg), info, result.digest_at)
             if held is not None:
-                source = MemorySource(tracks, detections, cache.all_edits())
+                source = MemorySource(tracks, detections, cache.all_edits(), result.frames(),
+                                      raw)
                 state = AnnotationState.over(source, num_frames=result.num_frames,
                                              ids=cache.ids(source.auto_ids()),
                                              merged_into=cache.merged(),
@@ -95,9 +103,18 @@ def load_state(result: VideoGroup, cfg: InterpolateConfig | None = None) -> Anno
         if held is not None:
             replay_log(result, state, held)
             return state
-    state = AnnotationState(tracks, num_frames=result.num_frames, detections=detections, cfg=cfg)
+    state = _memory_state(result, tracks, detections, raw, cfg)
     replay_log(result, state, 0)
     return state
+
+
+def _memory_state(result: VideoGroup, tracks: Boxes, detections: Boxes, raw: Boxes,
+                  cfg: InterpolateConfig) -> AnnotationState:
+    """A state of the whole video in memory, no persisted edits."""
+    source = MemorySource(tracks, detections, None, result.frames(), raw)
+    ids = source.auto_ids()
+    return AnnotationState.over(source, num_frames=result.num_frames, ids=ids, merged_into={},
+                                next_id=max(ids) + 1 if ids else 0, cfg=cfg)
 
 
 def read_state(result: VideoGroup, cfg: InterpolateConfig | None = None, *,
@@ -129,20 +146,23 @@ def read_state(result: VideoGroup, cfg: InterpolateConfig | None = None, *,
         extents = track_extents(result)
         ids, next_id = set(extents), max(extents, default=-1) + 1
     source = StoreSource(result, extents, edits.get if edits is not None else None,
-                         _strength(result, cfg))
+                         _strength(result, cfg),
+                         partial(keys_in_edits, edits) if edits is not None else None)
     state = AnnotationState.over(source, num_frames=result.num_frames, ids=ids,
                                  merged_into=merged, next_id=next_id, cfg=cfg)
     replay_log(result, state, held, until)
     return state
 
 
-def _whole(result: VideoGroup, cfg: InterpolateConfig) -> tuple[Boxes, Boxes]:
-    """Every automatic box (smoothed as the settings say) and every detection of a video."""
-    tracks = result.read(table="tracks")
+def _whole(result: VideoGroup, cfg: InterpolateConfig) -> tuple[Boxes, Boxes, Boxes]:
+    """Every automatic box (smoothed as the settings say), every detection of a video, and
+    the automatic boxes as tracked (what propagation checks other tracks' evidence against,
+    as `StoreSource.auto_window` reads them)."""
+    raw = tracks = result.read(table="tracks")
     strength = _strength(result, cfg)
     if strength > 0:
         tracks = smooth_tracks(tracks, strength)
-    return tracks, result.read(table="detections")
+    return tracks, result.read(table="detections"), raw
 
 
 def replay_log(result: VideoGroup, state: AnnotationState, start: int = 0,
@@ -199,7 +219,7 @@ class StateWriter:
             held = info.batches
         extents = cache.auto_extents() if cache is not None else track_extents(result)
         source = StoreSource(result, extents, cache.edits if cache is not None else None,
-                             strength)
+                             strength, cache.keys_in if cache is not None else None)
         self.state = AnnotationState.over(
             source, num_frames=result.num_frames,
             ids=cache.ids(extents) if cache is not None else set(extents),
@@ -237,7 +257,7 @@ class StateWriter:
 
 def load_state_uncached(result: VideoGroup, cfg: InterpolateConfig) -> AnnotationState:
     """The whole video's state from its tracks and its whole log, no cache involved."""
-    tracks, detections = _whole(result, cfg)
-    state = AnnotationState(tracks, num_frames=result.num_frames, detections=detections, cfg=cfg)
+    tracks, detections, raw = _whole(result, cfg)
+    state = _memory_state(result, tracks, detections, raw, cfg)
     replay_log(result, state, 0)
     return state

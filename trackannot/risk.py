@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -46,8 +47,11 @@ from trackannot.errors import InputFormatError
 from trackannot.keyframes import Keyframes
 from trackannot.kernels.risk import max_iou_same_frame, spread_rank
 
-__all__ = ["COEFFICIENTS", "FEATURES", "INTERCEPT", "Reason", "Risk", "open_ends", "rank_frames",
-           "risk_features", "score_risk"]
+if TYPE_CHECKING:
+    from trackannot.propagate import Stop
+
+__all__ = ["COEFFICIENTS", "FEATURES", "INTERCEPT", "OpenEnds", "Reason", "Risk", "open_end_items",
+           "open_ends", "rank_frames", "risk_features", "score_risk"]
 
 EDGE_FRAMES = 5.0  # track_edge decays over this many frames from a track's first/last frame
 SMALL_BOX_PX = 50.0  # boxes shorter than this (pixels) get a small_box signal
@@ -82,6 +86,9 @@ class Reason(IntEnum):
     TRACK_CONFIDENCE = 11
     KEYFRAME = 12  # at or next to a human keyframe: near certain
     OPEN_END = 13  # no box, but the track probably goes on here (`open_ends`)
+    CONFLICT = 14  # a person's edit, carried along the object, met another track's evidence
+    #                (its automatic boxes or a keyframe) here: the same object, or another?
+    CUT = 15  # ... stopped at a video gap or a scene cut: does the object go on after it?
 
     @property
     def label(self) -> str:
@@ -274,15 +281,50 @@ def score_risk(boxes: Boxes, detections: Boxes | None, keyframes: Keyframes | No
                 frame_expected=expected, frame_any=1.0 - np.exp(log_keep))
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class OpenEnds:
+    """Probably missing boxes (`open_end_items`), one row each.
+
+    Attributes:
+        frame: (k,) int64 where the box is probably missing.
+        track_id: (k,) int64 the track that probably goes on there.
+        risk: (k,) float64 expected error of the missing box.
+        reason: (k,) uint8 `Reason`: OPEN_END, or CONFLICT / CUT where a propagated run stopped
+            at another track's evidence / a video gap or scene cut.
+    """
+
+    frame: npt.NDArray[np.int64]
+    track_id: npt.NDArray[np.int64]
+    risk: npt.NDArray[np.float64]
+    reason: npt.NDArray[np.uint8]
+
+
 def open_ends(boxes: Boxes, keyframes: Keyframes | None, num_frames: int,
-              cfg: ReviewConfig | None = None
+              cfg: ReviewConfig | None = None, stops: Sequence[Stop] | None = None
               ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Where a box is probably missing: just before a track starts and just after it ends.
 
-    * A track whose first or last box is a human keyframe not marked outside starts or ends there
-      only because nobody has looked further (a missed object drawn once, a track's end confirmed
-      without saying the object left): a missing box of risk `cfg.open_end_risk`
-      `cfg.open_end_frames` before its start / after its end.
+    (frame, track_id, risk) of `open_end_items` (see there; its `reason` says why).
+    """
+    ends = open_end_items(boxes, keyframes, num_frames, cfg, stops)
+    return ends.frame, ends.track_id, ends.risk
+
+
+def open_end_items(boxes: Boxes, keyframes: Keyframes | None, num_frames: int,
+                   cfg: ReviewConfig | None = None, stops: Sequence[Stop] | None = None
+                   ) -> OpenEnds:
+    """Where a box is probably missing, and why.
+
+    * A track whose first or last box is a human keyframe not marked outside, or a box
+      propagated from one (origin PROPAGATED), starts or ends there only because nobody has
+      looked further (a missed object drawn once and carried as far as its detections go, a
+      track's end confirmed without saying the object left): a missing box of risk
+      `cfg.open_end_risk` `cfg.open_end_frames` before its start / after its end.
+    * Where a propagated run stopped (`stops`, `AnnotationState.propagation_stops`) at another
+      track's evidence (reason CONFLICT) or at a video gap or scene cut (CUT), the missing box
+      is asked for at that very frame, at a track's end and inside it alike (where the track
+      has no box there); a run that stopped where its detections ended inside a track (a gap
+      between its runs) asks at the frame after its last box.
     * An automatic track starts late and stops early: trackers confirm a track after some hits
       and keep it a while after the last one. A missing box `cfg.edge_frames` before its start
       (risk `cfg.track_start_risk`) and after its end (`cfg.track_end_risk`).
@@ -294,13 +336,16 @@ def open_ends(boxes: Boxes, keyframes: Keyframes | None, num_frames: int,
         keyframes: its human keyframes (None: none).
         num_frames: frames of the video.
         cfg: None uses `ReviewConfig()`.
+        stops: where the annotation's propagated runs stopped (None: not known; propagated
+            track ends are open ends of reason OPEN_END).
 
     Returns:
-        (frame, track_id, risk) of each probably missing box.
+        One row per probably missing box.
     """
     cfg = cfg or ReviewConfig()
     if not len(boxes):
-        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
+        return OpenEnds(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64),
+                        np.empty(0, np.uint8))
     order = np.lexsort((boxes.frame, boxes.track_id))
     track, frame, origin = boxes.track_id[order], boxes.frame[order], boxes.origin[order]
     first = np.r_[True, track[1:] != track[:-1]]
@@ -309,24 +354,59 @@ def open_ends(boxes: Boxes, keyframes: Keyframes | None, num_frames: int,
     if keyframes is not None and len(keyframes):
         out = keyframes.outside
         outside_after = set(zip(keyframes.track_id[out].tolist(), keyframes.frame[out].tolist()))
-    parts = []
-    for rows, sign in ((first, -1), (last, 1)):
-        t, f, human = track[rows], frame[rows], origin[rows] == Origin.KEYFRAME
-        gap = np.where(human, cfg.open_end_frames, cfg.edge_frames)
-        risk = np.where(human, cfg.open_end_risk,
-                        cfg.track_start_risk if sign < 0 else cfg.track_end_risk)
-        at = f + sign * gap
-        keep = (at >= 0) & (at < num_frames) & (risk > 0)
-        if sign > 0 and outside_after:
-            keep &= np.array([(int(a), int(b) + 1) not in outside_after for a, b in zip(t, f)], bool)
-        parts.append((at[keep], t[keep], risk[keep]))
-    return (np.concatenate([p[0] for p in parts]).astype(np.int64),
-            np.concatenate([p[1] for p in parts]).astype(np.int64),
-            np.concatenate([p[2] for p in parts]).astype(np.float64))
+    at_stop = _stops_by_end(stops)
+    rows: list[tuple[int, int, float, int]] = []  # frame, track, risk, reason
+    for ends, sign in ((first, -1), (last, 1)):
+        t, f = track[ends].tolist(), frame[ends].tolist()
+        human = np.isin(origin[ends], (Origin.KEYFRAME, Origin.PROPAGATED)).tolist()
+        for tk, fk, hk in zip(t, f, human):
+            if sign > 0 and (tk, fk + 1) in outside_after:
+                continue
+            stop = at_stop.pop((tk, sign, fk), None)
+            if stop is not None and stop[1] != Reason.OPEN_END:
+                rows.append((stop[0], tk, cfg.open_end_risk, stop[1]))
+            elif hk:
+                rows.append((fk + sign * cfg.open_end_frames, tk, cfg.open_end_risk,
+                             Reason.OPEN_END))
+            else:
+                rows.append((fk + sign * cfg.edge_frames, tk,
+                             cfg.track_start_risk if sign < 0 else cfg.track_end_risk,
+                             Reason.OPEN_END))
+    if at_stop:  # runs that stopped inside a track: ask where it has no box
+        has = set(zip(track.tolist(), frame.tolist()))
+        rows += [(at, t, cfg.open_end_risk, reason) for (t, _, _), (at, reason) in at_stop.items()
+                 if (t, at) not in has]
+    rows = [r for r in rows if 0 <= r[0] < num_frames and r[2] > 0]
+    if not rows:
+        return OpenEnds(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64),
+                        np.empty(0, np.uint8))
+    f_col, t_col, r_col, why = zip(*rows)
+    return OpenEnds(np.array(f_col, np.int64), np.array(t_col, np.int64),
+                    np.array(r_col, np.float64), np.array(why, np.uint8))
+
+
+def _stops_by_end(stops: Sequence[Stop] | None) -> dict[tuple[int, int, int], tuple[int, int]]:
+    """(track, direction, the run's last frame) -> (frame to ask at, `Reason`) of each stop that
+    leaves an open end."""
+    from trackannot.propagate import StopReason
+
+    out: dict[tuple[int, int, int], tuple[int, int]] = {}
+    for stop in stops or ():
+        if not stop.reason.open_end:
+            continue
+        if stop.reason.conflict:
+            reason = Reason.CONFLICT
+        elif stop.reason in (StopReason.GAP, StopReason.SCENE_CUT):
+            reason = Reason.CUT
+        else:
+            reason = Reason.OPEN_END
+        out[(stop.track_id, stop.direction, stop.last)] = (stop.frame, reason)
+    return out
 
 
 def rank_frames(boxes: Boxes, risk: Risk, num_frames: int, cfg: ReviewConfig | None = None,
-                keyframes: Keyframes | None = None) -> npt.NDArray[np.int64]:
+                keyframes: Keyframes | None = None, stops: Sequence[Stop] | None = None
+                ) -> npt.NDArray[np.int64]:
     """Every frame 0..num_frames-1 in review order: the most expected wrong boxes first.
 
     Once a frame is taken, the boxes of its tracks within `cfg.spread_frames` frames count less
@@ -342,6 +422,7 @@ def rank_frames(boxes: Boxes, risk: Risk, num_frames: int, cfg: ReviewConfig | N
         cfg: None uses `ReviewConfig()`.
         keyframes: the human keyframes of `boxes` (tracks closed by an outside keyframe have no
             open end); None: none.
+        stops: where propagated runs stopped (`open_end_items`); None: not known.
 
     Raises:
         InputFormatError: `risk` does not have one score per row of `boxes`, or a box lies at a
@@ -359,7 +440,7 @@ def rank_frames(boxes: Boxes, risk: Risk, num_frames: int, cfg: ReviewConfig | N
             f"num_frames = {num_frames}; pass the video's frame count"
         )
     frame, track, score = boxes.frame, boxes.track_id, risk.score.astype(np.float64)
-    end_frame, end_track, end_risk = open_ends(boxes, keyframes, num_frames, cfg)
+    end_frame, end_track, end_risk = open_ends(boxes, keyframes, num_frames, cfg, stops)
     if len(end_frame):  # the probably missing boxes join the rows, in frame order
         by_frame = np.argsort(np.r_[frame, end_frame], kind="stable")
         frame = np.r_[frame, end_frame][by_frame]

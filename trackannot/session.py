@@ -269,6 +269,8 @@ class VideoSession:
                 corrections, _ = result.read_log(*record["rows"])
                 for t in {*corrections.track_id.tolist(), *corrections.other_id.tolist()}:
                     held.forget(int(t))
+            for t in held.state.take_invalidated():  # propagated runs an edit stopped
+                held.forget(t)
             held.revision = info.batches
         return held
 

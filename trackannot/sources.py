@@ -19,12 +19,15 @@ from trackannot.boxes import COLUMNS, Boxes
 if TYPE_CHECKING:
     from trackannot.store import VideoGroup
 
-__all__ = ["MemorySource", "StoreSource", "TrackEdits", "TrackSource", "track_extents"]
+__all__ = ["MemorySource", "StoreSource", "TrackEdits", "TrackSource", "keys_in_edits",
+           "track_extents"]
 
 # A keyframe: (xyxy tuple, outside, class_id)
 Key = tuple[tuple[float, float, float, float], bool, int]
 # A piece of an automatic track given to a current track: (original id, first frame, last frame)
 Piece = tuple[int, int, int]
+# Persisted keyframes of a frame range: current track -> frame -> keyframe
+WindowKeys = dict[int, dict[int, Key]]
 
 
 @dataclass(frozen=True)
@@ -66,12 +69,51 @@ class TrackSource(Protocol):
         automatic track as it was, or no such track)."""
         ...
 
+    def auto_window(self, start: int, stop: int) -> Boxes:
+        """The automatic boxes of every original track in frames start..stop-1, as tracked
+        (not smoothed: the same whichever way the video is read), track_id the original id."""
+        ...
+
+    def keys_in(self, start: int, stop: int) -> WindowKeys:
+        """The keyframes in frames start..stop-1 of the tracks a persisted state holds edits
+        for (a state uses them for the tracks it has not loaded)."""
+        ...
+
+    def frames(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """(index, time_s) of the processed frames in start..stop-1: (k,) int64 ascending and
+        (k,) float64 seconds, or None where the times are not known."""
+        ...
+
+
+def keys_in_edits(edits: dict[int, TrackEdits], start: int, stop: int) -> WindowKeys:
+    """`TrackSource.keys_in` over persisted edits held in memory."""
+    out: WindowKeys = {}
+    for track, edit in edits.items():
+        inside = {f: k for f, k in edit.keys.items() if start <= f < stop}
+        if inside:
+            out[track] = inside
+    return out
+
 
 class MemorySource:
-    """A `TrackSource` over boxes in memory, with the persisted edits given (default: none)."""
+    """A `TrackSource` over boxes in memory, with the persisted edits given (default: none).
+
+    Args:
+        tracks: the automatic tracks (as the state shows them: smoothed or not).
+        detections: every detection (None: no detections; interpolation is linear and nothing
+            propagates).
+        edits: persisted edits by current track.
+        frames: (index, time_s) of every processed frame (None: every frame 0..n-1 of the
+            tracks and detections, times unknown).
+        raw: the automatic tracks as tracked, for `auto_window` (None: `tracks`).
+    """
 
     def __init__(self, tracks: Boxes, detections: Boxes | None,
-                 edits: dict[int, TrackEdits] | None = None) -> None:
+                 edits: dict[int, TrackEdits] | None = None,
+                 frames: tuple[np.ndarray, np.ndarray | None] | None = None,
+                 raw: Boxes | None = None) -> None:
+        self._raw = tracks if raw is None else raw
+        self._frames = frames
         order = np.lexsort((tracks.frame, tracks.track_id))
         self._cols = {name: col[order] for name, col in tracks.columns().items()}
         ids, first = np.unique(self._cols["track_id"], return_index=True)
@@ -104,6 +146,19 @@ class MemorySource:
     def edits(self, track: int) -> TrackEdits | None:
         return self._edits.get(track)
 
+    def auto_window(self, start: int, stop: int) -> Boxes:
+        return self._raw.frame_range(start, stop)
+
+    def keys_in(self, start: int, stop: int) -> WindowKeys:
+        return keys_in_edits(self._edits, start, stop)
+
+    def frames(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray | None]:
+        if self._frames is None:
+            return np.arange(max(start, 0), max(stop, start, 0), dtype=np.int64), None
+        index, time_s = self._frames
+        lo, hi = np.searchsorted(index, [start, stop])
+        return index[lo:hi], None if time_s is None else time_s[lo:hi]
+
 
 class StoreSource:
     """A `TrackSource` reading one video of a store by track and frame range (module docstring).
@@ -122,15 +177,19 @@ class StoreSource:
         edits: the persisted edits of a current track (`StateCache.edits`); None: every
             track as it was tracked.
         strength: smoothing of the automatic boxes (0: none), as `load_state` applies it.
+        keys_in: the persisted keyframes of a frame range (`StateCache.keys_in`); None: none.
     """
 
     def __init__(self, result: VideoGroup, extents: dict[int, tuple[int, int]],
                  edits: Callable[[int], TrackEdits | None] | None,
-                 strength: float) -> None:
+                 strength: float,
+                 keys_in: Callable[[int, int], WindowKeys] | None = None) -> None:
         self._result = result
         self._extents = extents
         self._edits = edits
+        self._keys_in = keys_in
         self._strength = strength
+        self._time_s: np.ndarray | None = None
         self._frames, _ = result.committed()
         # processed frames 0..n-1 (decoded frames are written once each, in order, so the
         # entries increase): frame f is entry f; otherwise look frames up in the index
@@ -173,6 +232,19 @@ class StoreSource:
 
     def edits(self, track: int) -> TrackEdits | None:
         return self._edits(track) if self._edits is not None else None
+
+    def auto_window(self, start: int, stop: int) -> Boxes:
+        return self._rows("tracks", start, stop)
+
+    def keys_in(self, start: int, stop: int) -> WindowKeys:
+        return self._keys_in(start, stop) if self._keys_in is not None else {}
+
+    def frames(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray | None]:
+        lo, hi = self._entries(start, stop)
+        if self._time_s is None:  # read once: 8 bytes a frame (0.6 MB for 2 hours at 10 fps)
+            self._time_s = self._result.frames()[1]
+        index = np.arange(lo, hi, dtype=np.int64) if self._index is None else self._index[lo:hi]
+        return index, self._time_s[lo:hi]
 
 
 # a block holds at least this many rows (whole chunks); this many rows of blocks are kept per

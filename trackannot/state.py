@@ -8,12 +8,22 @@ over them:
   last keyframe its boxes are interpolated (`trackannot.interpolate`, guided by the video's detections
   by default); before the first keyframe, and after the last one unless it is "absent", the track
   keeps its automatic boxes;
-* a class correction relabels a whole track.
+* a class correction relabels a whole track;
+* an edit the tracker did not have is carried along the object (`trackannot.propagate`, origin
+  PROPAGATED): backward from a track's first keyframe and forward from its last present one when
+  that keyframe differs from the track's automatic box there (a created box, a box moved off the
+  track), from the ends a split cut, and across the gap between the pieces a merge joined
+  (guided interpolation between the two ends: both are the object). A run replaces the
+  automatic boxes of the frames it covers; keyframes are never moved. Like interpolation it is
+  derived when read, never stored, so a replayed log gives the same boxes; `propagation_stops`
+  says where each run stopped and why.
 
 `apply` validates a batch of corrections against the state as it goes (each edit sees the ones
 before it), and either applies the whole batch or raises and leaves the state as it was. After each
 edit only the interpolation segments it touches are recomputed: from the keyframe before the edited
-frame to the keyframe after it. `replay` applies a batch that was checked when it was logged,
+frame to the keyframe after it; a track's propagated runs only when what seeds them changed (its
+first or last keyframe, its pieces), and another track's when a keyframe lands in the frames its
+runs read (`take_invalidated` names those tracks for a reader that keeps boxes). `replay` applies a batch that was checked when it was logged,
 without checks and without interpolating: a track's boxes are computed when they are read.
 
 Tracks are materialised one at a time, when an edit or a read first needs them, from a
@@ -32,11 +42,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from trackannot.boxes import COLUMNS, Boxes
+from trackannot.boxes import COLUMNS, Boxes, Origin, pair_iou
 from trackannot.config import InterpolateConfig
 from trackannot.corrections import OP_NAMES, Corrections, Op
 from trackannot.errors import InputFormatError
 from trackannot.keyframes import Keyframes
+from trackannot.propagate import Evidence, Stop, StopReason, propagate, video_gaps
 from trackannot.sources import Key, MemorySource, Piece, TrackEdits, TrackSource
 
 __all__ = ["AnnotationState", "NO_BOX", "PreviousValues"]
@@ -45,6 +56,24 @@ NO_BOX = 255  # `PreviousValues.origin` of a (track, frame) that had no box
 
 _Key = Key
 _Piece = Piece
+_AUTO_ORIGINS = (int(Origin.DETECTED), int(Origin.PREDICTED))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Runs:
+    """A track's propagated boxes and what they were computed from.
+
+    Attributes:
+        seeds: what seeds them (pieces, first and last keyframes): recomputed when it changes.
+        boxes: the runs' and the merge fills' boxes, origin PROPAGATED, sorted by frame.
+        covered: (first, last) frames of each run: the automatic boxes there are replaced.
+        stops: where each run stopped.
+    """
+
+    seeds: tuple[Any, ...]
+    boxes: Boxes
+    covered: list[tuple[int, int]]
+    stops: list[Stop]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -140,6 +169,11 @@ class AnnotationState:
         self._deferred = False  # replay: interpolate on read, not on each edit
         self._undo: dict[str, Any] | None = None
         self.recomputed_rows = 0  # interpolated rows computed so far (incremental work done)
+        self._runs: dict[int, _Runs] = {}  # propagated boxes of tracks read (dropped on release)
+        # frames each track's runs read (kept on release): a keyframe landing there invalidates
+        self._run_windows: dict[int, list[tuple[int, int]]] = {}
+        self._invalidated: set[int] = set()  # tracks whose boxes changed by another's edit
+        self.propagated_rows = 0  # propagated rows computed so far
 
     # ----------------------------------------------------------------------------- materialising
 
@@ -190,6 +224,24 @@ class AnnotationState:
     def track_boxes(self, track_id: int) -> Boxes:
         """Current boxes of one track, in frame order."""
         self._load(track_id)
+        auto = self._base_boxes(track_id)
+        runs = self._propagated(track_id, auto)
+        if runs is not None and len(runs.boxes):
+            drop = np.zeros(len(auto), bool)
+            for lo, hi in runs.covered:
+                drop |= (auto.frame >= lo) & (auto.frame <= hi)
+            drop &= np.isin(auto.origin, _AUTO_ORIGINS)  # never a keyframe's rows
+            fills = runs.boxes
+            if len(auto) and len(fills):  # a merge fill never lands on a row (first wins)
+                fills = fills[~np.isin(fills.frame, auto.frame[~drop])]
+            auto = _concat_by_frame([auto[~drop], fills])
+        if track_id in self._classes:
+            auto = auto.replace(class_id=np.full(len(auto), self._classes[track_id], np.int32))
+        return auto
+
+    def _base_boxes(self, track_id: int) -> Boxes:
+        """A track's boxes before propagation: automatic boxes outside its keyframes,
+        interpolation between them (its class not yet applied)."""
         auto = self._auto_boxes(track_id)
         keys = self._keys.get(track_id)
         if keys:
@@ -198,8 +250,6 @@ class AnnotationState:
             if not keys[last][1]:
                 keep |= auto.frame > last
             auto = _concat_by_frame([auto[keep], self._interpolated(track_id)])
-        if track_id in self._classes:
-            auto = auto.replace(class_id=np.full(len(auto), self._classes[track_id], np.int32))
         return auto
 
     def track_extent(self, track_id: int) -> tuple[int, int] | None:
@@ -216,7 +266,12 @@ class AnnotationState:
         if keys:
             lo.append(min(keys))
             hi.append(max(keys))
-        return (min(lo), max(hi)) if lo else None
+        if not lo:
+            return None
+        if self._may_propagate(track_id):  # runs reach at most max_frames past what seeds them
+            reach = self.cfg.propagate.max_frames
+            return max(min(lo) - reach, 0), min(max(hi) + reach, self.num_frames - 1)
+        return min(lo), max(hi)
 
     def boxes(self) -> Boxes:
         """Current boxes of every track, sorted by (frame, track_id)."""
@@ -297,8 +352,15 @@ class AnnotationState:
         for track in tracks:
             if self._interp.pop(track, None) is not None:
                 self._stale.add(track)  # an edit's segment recompute needs the rest first
+            self._runs.pop(track, None)  # its windows stay: an edit there still invalidates it
             for original, _, _ in self._pieces.get(track, ()):
                 self._auto.pop(original, None)
+
+    def take_invalidated(self) -> set[int]:
+        """Tracks whose boxes changed since the last call because another track's edit landed
+        in the frames their propagated runs read (a reader that keeps boxes drops these too)."""
+        out, self._invalidated = self._invalidated, set()
+        return out
 
     # ----------------------------------------------------------------------------------- editing
 
@@ -352,6 +414,8 @@ class AnnotationState:
             "_tracks": {}, "_merged_into": dict(self._merged_into), "_next_id": self._next_id,
             "_interp": dict(self._interp), "_stale": set(self._stale),
             "_changed": set(self._changed), "recomputed_rows": self.recomputed_rows,
+            "_runs": dict(self._runs), "_run_windows": dict(self._run_windows),
+            "_invalidated": set(self._invalidated), "propagated_rows": self.propagated_rows,
         }
 
     def _touch(self, track: int) -> None:
@@ -372,7 +436,8 @@ class AnnotationState:
                 else:
                     table[track] = value
         for name in ("_merged_into", "_next_id", "_interp", "_stale", "_changed",
-                     "recomputed_rows"):
+                     "recomputed_rows", "_runs", "_run_windows", "_invalidated",
+                     "propagated_rows"):
             setattr(self, name, undo[name])
 
     def _apply(self, c: Corrections, source: str) -> PreviousValues:
@@ -446,6 +511,7 @@ class AnnotationState:
         self._touch(track)
         self._keys.setdefault(track, {})[frame] = key
         self._recompute(track, frame)
+        self._invalidate_runs_at(frame, track)
 
     def _op_accept(self, c: Corrections, i: int, where: str) -> int:
         track, frame = int(c.track_id[i]), int(c.frame[i])
@@ -626,3 +692,171 @@ class AnnotationState:
         old = self._interp.get(track, Boxes.empty())
         keep = (old.frame < lo) | (old.frame > hi)
         self._interp[track] = _concat_by_frame([old[keep], fresh])
+
+    # ------------------------------------------------------------------------------ propagation
+
+    def propagation_stops(self, tracks: list[int] | None = None) -> list[Stop]:
+        """Where each propagated run of `tracks` (default: every track) stopped and why, by
+        track then direction (backward first). A stop whose `reason.open_end` is true is an
+        open end the review queue should ask about (`trackannot.risk.open_ends`)."""
+        out: list[Stop] = []
+        for track in self.track_ids if tracks is None else tracks:
+            self._load(track)
+            if not self._may_propagate(track):
+                continue
+            runs = self._propagated(track, self._base_boxes(track))
+            if runs is not None:
+                out += sorted(runs.stops, key=lambda s: s.direction)
+        return out
+
+    def _may_propagate(self, track: int) -> bool:
+        """Whether anything can seed a run of `track` (a keyframe, or pieces an edit cut)."""
+        if not self.cfg.propagate.enabled:
+            return False
+        return bool(self._keys.get(track)) or self._pieces.get(track) not in (
+            None, [(track, 0, self.num_frames)])
+
+    def _invalidate_runs_at(self, frame: int, track: int) -> None:
+        """A keyframe of `track` at `frame`: other tracks whose runs read that frame are
+        recomputed on their next read (the keyframe may stop them)."""
+        self._invalidated.add(track)
+        for other, windows in self._run_windows.items():
+            if other != track and any(lo <= frame <= hi for lo, hi in windows):
+                self._runs.pop(other, None)
+                self._invalidated.add(other)
+
+    def _seed_key(self, track: int) -> tuple[Any, ...]:
+        """What a track's runs are computed from, besides the video and other tracks'
+        keyframes: its pieces and its first and last keyframes."""
+        keys = self._keys.get(track) or {}
+        ends = (min(keys), keys[min(keys)], max(keys), keys[max(keys)]) if keys else ()
+        return (tuple(self._pieces.get(track, ())), ends)
+
+    def _propagated(self, track: int, base: Boxes) -> _Runs | None:
+        """The propagated boxes of a track (computed now unless what seeds them is unchanged
+        and no other track's keyframe landed in their frames since)."""
+        if not self._may_propagate(track):
+            return None
+        seeds = self._seed_key(track)
+        runs = self._runs.get(track)
+        if runs is not None and runs.seeds == seeds:
+            return runs
+        parts, covered, stops, windows = [], [], [], []
+        for seed, direction in self._seeds(track, base):
+            found = self._run(track, seed, direction)
+            if found is None:
+                continue
+            boxes, stop, window = found
+            windows.append(window)
+            stops.append(stop)
+            if len(boxes):
+                parts.append(boxes)
+                covered.append((int(boxes.frame[0]), int(boxes.frame[-1])))
+        for fill in self._merge_fills(track, base):  # where no run went
+            inside = np.zeros(len(fill), bool)
+            for lo, hi in covered:
+                inside |= (fill.frame >= lo) & (fill.frame <= hi)
+            parts.append(fill[~inside])
+        boxes = _concat_by_frame(parts) if parts else Boxes.empty()
+        self.propagated_rows += len(boxes)
+        runs = self._runs[track] = _Runs(seeds, boxes, covered, stops)
+        self._run_windows[track] = windows
+        return runs
+
+    def _seeds(self, track: int, base: Boxes) -> list[tuple[Boxes, int]]:
+        """(seed box, direction) of each run of a track (module docstring): its first / last
+        keyframe when it differs from the track's automatic box there, else the first / last
+        automatic box of a piece an edit cut there (a split)."""
+        keys = self._keys.get(track) or {}
+        auto = self._auto_boxes(track)
+        follow = self.cfg.follow_iou
+        out = []
+        for direction, frame in ((-1, min(keys, default=None)), (1, max(keys, default=None))):
+            if frame is not None and not keys[frame][1]:
+                xyxy, _, cls = keys[frame]
+                i = int(np.searchsorted(auto.frame, frame))
+                has = i < len(auto) and auto.frame[i] == frame
+                if not has or pair_iou([xyxy], auto.xyxy[i:i + 1])[0] < follow:
+                    out.append((Boxes.create(xyxy=[xyxy], frame=frame, class_id=cls,
+                                             track_id=track), direction))
+                    continue
+            if not len(base):
+                continue
+            row = 0 if direction < 0 else len(base) - 1
+            if int(base.origin[row]) in _AUTO_ORIGINS and self._cut(track, int(base.frame[row]),
+                                                                    direction):
+                out.append((base[row:row + 1], direction))
+        return out
+
+    def _cut(self, track: int, frame: int, direction: int) -> bool:
+        """Whether the piece giving a track its automatic box at `frame` was cut by an edit on
+        that side (its original track goes on past the piece: a split)."""
+        for orig, lo, hi in self._pieces.get(track, ()):
+            extent = self._source.extent(orig)
+            if extent is not None and lo <= frame <= hi and extent[0] <= frame <= extent[1]:
+                return lo > extent[0] if direction < 0 else hi < extent[1]
+        return False
+
+    def _run(self, track: int, seed: Boxes, direction: int
+             ) -> tuple[Boxes, Stop, tuple[int, int]] | None:
+        """One run from `seed` (None: the video has no detections), with the frames it read."""
+        reach = self.cfg.propagate.max_frames
+        frame = int(seed.frame[0])
+        lo, hi = (frame, min(frame + reach, self.num_frames - 1)) if direction > 0 else \
+            (max(frame - reach, 0), frame)
+        evidence = self._evidence(track, lo, hi)
+        if evidence is None:
+            return None
+        at_end = hi == self.num_frames - 1 if direction > 0 else lo == 0
+        boxes, stop = propagate(seed, evidence, self.cfg.propagate, direction,
+                                StopReason.VIDEO_END if at_end else StopReason.LIMIT)
+        return boxes, stop, (lo, hi)
+
+    def _evidence(self, track: int, lo: int, hi: int) -> Evidence | None:
+        """What a run of `track` may step through in frames lo..hi (`Evidence`)."""
+        detections = self._source.detections(lo, hi + 1)
+        if detections is None:
+            return None
+        frame, time_s = self._source.frames(lo, hi + 1)
+        auto = self._source.auto_window(lo, hi + 1)
+        mine = np.zeros(len(auto), bool)
+        for orig, a, b in self._pieces.get(track, ()):
+            mine |= (auto.track_id == orig) & (auto.frame >= a) & (auto.frame <= b)
+        other = auto[~mine & (auto.origin == Origin.DETECTED)]
+        rows = [(f, key[0]) for t, keys in self._keys.items() if t != track
+                for f, key in keys.items() if lo <= f <= hi and not key[1]]
+        rows += [(f, key[0]) for t, keys in self._source.keys_in(lo, hi + 1).items()
+                 if t != track and t in self._unloaded for f, key in keys.items() if not key[1]]
+        if rows:
+            frames, xyxy = zip(*rows)
+            keyed = Boxes.create(xyxy=list(xyxy), frame=list(frames), origin=int(Origin.KEYFRAME),
+                                 sort=True)
+            other = _concat_by_frame([other, keyed])
+        own = self._auto_boxes(track).frame_range(lo, hi + 1)
+        return Evidence(frame, video_gaps(frame, time_s), detections, own, other)
+
+    def _merge_fills(self, track: int, base: Boxes) -> list[Boxes]:
+        """Boxes across each gap between two automatic boxes of a track that come from
+        different original tracks (a merge joined them), at most max_frames long: guided
+        interpolation between the two boxes, origin PROPAGATED (both ends are the object, so
+        the gap is filled from both ends, not walked from one)."""
+        pieces = self._pieces.get(track, ())
+        if len(pieces) < 2 or len(base) < 2:
+            return []
+        orig = np.full(len(base), -1, np.int64)
+        auto = np.isin(base.origin, _AUTO_ORIGINS)
+        for o, a, b in reversed(pieces):  # the first piece wins where pieces overlap
+            frames = self._original(o).frame
+            orig[auto & (base.frame >= a) & (base.frame <= b) & np.isin(base.frame, frames)] = o
+        step = np.diff(base.frame)
+        gap = np.flatnonzero((step > 1) & (step <= self.cfg.propagate.max_frames + 1)
+                             & (orig[:-1] >= 0) & (orig[1:] >= 0) & (orig[:-1] != orig[1:]))
+        out = []
+        for i in gap.tolist():
+            ends = base[i:i + 2]
+            keys = Keyframes.create(track_id=[track, track], frame=ends.frame, xyxy=ends.xyxy,
+                                    class_id=[ends.class_id[0]] * 2)
+            rows = self._interpolate(keys, count=False)
+            rows = rows[(rows.frame > ends.frame[0]) & (rows.frame < ends.frame[1])]
+            out.append(rows.replace(origin=int(Origin.PROPAGATED)))
+        return out

@@ -30,7 +30,7 @@ from typing import Any, Iterable
 
 from trackannot.config import InterpolateConfig, config_to_dict
 from trackannot.errors import CorruptStoreError, StoreInputError
-from trackannot.sources import TrackEdits
+from trackannot.sources import Key, TrackEdits
 from trackannot.state import AnnotationState
 from trackannot.store import LogInfo, VideoGroup
 
@@ -181,6 +181,17 @@ class StateCache:
                 self._db.execute("SELECT frame, x1, y1, x2, y2, outside, class FROM keys "
                                  "WHERE track = ?", (track,))}
         return TrackEdits(pieces, keys, None if row[1] is None else int(row[1]))
+
+    def keys_in(self, start: int, stop: int) -> dict[int, dict[int, Key]]:
+        """The keyframes in frames start..stop-1 of every edited track that still exists (the
+        other tracks' keyframes a propagated run must not run into)."""
+        out: dict[int, dict[int, Key]] = {}
+        for track, f, x1, y1, x2, y2, outside, c in self._db.execute(
+                "SELECT k.track, k.frame, k.x1, k.y1, k.x2, k.y2, k.outside, k.class FROM keys k "
+                "JOIN edited e ON e.track = k.track WHERE e.alive = 1 AND k.frame >= ? AND "
+                "k.frame < ?", (int(start), int(stop))):
+            out.setdefault(int(track), {})[int(f)] = ((x1, y1, x2, y2), bool(outside), int(c))
+        return out
 
     def all_edits(self) -> dict[int, TrackEdits]:
         """The edits of every edited track that still exists (for a state of the whole video)."""

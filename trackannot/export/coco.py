@@ -4,8 +4,11 @@ The layout follows what CVAT's COCO 1.0 export (datumaro's COCO converter) write
 task: `images` with 1-based ids and `frame_%06d` file names, `categories` with 1-based ids in
 class order, and per box `bbox` = [x, y, width, height] in pixels, `area`, `iscrowd` 0, empty
 `segmentation`, and an `attributes` object with `occluded`, `keyframe` and `track_id` (CVAT's
-extension). We add a top-level `track_id` and `score` per box and a `video` object (name, size,
-frame count, fps), which COCO readers ignore. Boxes are clipped to the frame (COCO boxes lie in
+extension). `keyframe` is true only for a box a person drew or confirmed (origin KEYFRAME), not
+for one interpolated between keyframes or propagated from one. We add a top-level `track_id`,
+`score` and `origin` ("detected", "predicted", "interpolated", "keyframe", "propagated": where
+the box came from) per box and a `video` object (name, size, frame count, fps), which COCO
+readers ignore. Boxes are clipped to the frame (COCO boxes lie in
 their image; a tracked box can reach a pixel or two past the edge), and a box with no area left
 inside it is not written, as in the YOLO export.
 """
@@ -26,6 +29,7 @@ from trackannot.validate import clip_to_frame
 __all__ = ["check_boxes", "format_coco", "write_coco"]
 
 IMAGE_NAME = "frame_{:06d}.jpg"  # CVAT's name for the frames of a video task
+_ORIGIN_NAMES = {int(o): o.name.lower() for o in Origin}  # the "origin" of each box
 
 
 def check_boxes(boxes: Boxes, meta: VideoMeta, *, what: str = "boxes") -> None:
@@ -77,6 +81,7 @@ def format_coco(boxes: Boxes, meta: VideoMeta) -> dict[str, Any]:
     xyxy = clipped.astype(np.float64)  # exact; x + width gives x2 back exactly
     wh = xyxy[:, 2:] - xyxy[:, :2]
     keyframe = (boxes.origin == Origin.KEYFRAME).tolist()
+    origin = [_ORIGIN_NAMES.get(o, "unknown") for o in boxes.origin.tolist()]
     annotations = []
     for i, (frame, track, cls, score) in enumerate(zip(
         boxes.frame.tolist(), boxes.track_id.tolist(), boxes.class_id.tolist(),
@@ -91,7 +96,7 @@ def format_coco(boxes: Boxes, meta: VideoMeta) -> dict[str, Any]:
             "id": len(annotations) + 1, "image_id": frame + 1, "category_id": cls + 1,
             "segmentation": [],
             "area": w * h, "bbox": [x, y, w, h], "iscrowd": 0, "score": score,
-            "attributes": attributes,
+            "origin": origin[i], "attributes": attributes,
         }
         if track >= 0:
             ann["track_id"] = track
