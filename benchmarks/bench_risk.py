@@ -26,6 +26,13 @@ Run (writes benchmarks/results/risk.json, prints tables):
     python -m benchmarks.bench_risk          # held-out report of the shipped coefficients
     python -m benchmarks.bench_risk --fit    # refit on the fit half; prints the constants to
                                              # paste into trackannot/risk.py, reports them
+
+What ships (`--pipeline`, writes benchmarks/results/risk_pipeline.json): the tracks and
+detections come from the pipeline instead (`benchmarks.shipped`: detections file + seqinfo.ini
+-> store; the annotation a review reads, `VideoSession.boxes()`, i.e. the stored tracks smoothed
+by the default `interpolate.smooth_seconds`, and the stored detections, as `trackannot.review`
+scores them). The run first compares every sequence's features, wrong flags and misses with
+the `track_detections` protocol above and says whether the fit input is identical.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ import math
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +52,7 @@ import numpy as np
 
 from benchmarks.datasets import Sequence, load_kitti_car, load_mot15
 from benchmarks.effort.oracle import owners
+from benchmarks.shipped import ship
 from trackannot import risk
 from trackannot.boxes import Boxes
 from trackannot.config import ReviewConfig, TrackConfig
@@ -52,6 +61,7 @@ from trackannot.track import track_detections
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 OUT = Path(__file__).resolve().parent / "results" / "risk.json"
+OUT_PIPELINE = OUT.with_name("risk_pipeline.json")
 LOADERS = {"MOT15": load_mot15, "KITTI-Car": load_kitti_car}
 KITTI_CAR = 1  # trackannot.evaluate.KITTI_CLASS_IDS["car"]
 SMOOTH_SECONDS = 0.1
@@ -73,14 +83,40 @@ def labelled(seq: Sequence, dataset: str) -> dict[str, Any]:
     """Smoothed automatic tracks of one sequence, their features, wrong flags and misses."""
     tracks = track_detections(seq.detections, TrackConfig(), frames=range(seq.num_frames))
     tracks = smooth_tracks(tracks[tracks.track_id >= 0], strength_for_fps(seq.fps, SMOOTH_SECONDS))
+    return label(seq, dataset, tracks, seq.detections)
+
+
+def shipped_labelled(dataset: str, seqs: list[Sequence], workdir: Path) -> list[dict[str, Any]]:
+    """`labelled` on what the pipeline stores: the annotation a review reads and the stored
+    detections (module docstring, What ships)."""
+    from trackannot.results import open_store
+    from trackannot.session import VideoSession
+
+    out = []
+    for seq, run in zip(seqs, ship(dataset, seqs, DATA_DIR, workdir)):
+        tracks = VideoSession.open(run.store, run.key, mode="r").boxes()
+        detections = open_store(run.store)[run.key].read(table="detections")
+        out.append(label(seq, dataset, tracks, detections))
+    return out
+
+
+def same_input(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two `labelled` results give the fit and the report the same input."""
+    return all(np.array_equal(a[k], b[k]) for k in ("x", "wrong", "misses")) and all(
+        np.array_equal(getattr(a["tracks"], c), getattr(b["tracks"], c))
+        for c in ("frame", "track_id", "xyxy", "pos_std", "origin"))
+
+
+def label(seq: Sequence, dataset: str, tracks: Boxes, detections: Boxes) -> dict[str, Any]:
+    """Features, wrong flags and misses of an annotation of one sequence."""
     gt = gt_tracks(seq, dataset)
     owner, matched = owners(tracks, gt)
     own = np.array([owner.get(int(t), -2) for t in tracks.track_id], np.int64)
     wrong = (matched < 0) | (matched != own)
     hits = np.bincount(tracks.frame[matched >= 0], minlength=seq.num_frames)[: seq.num_frames]
     misses = np.bincount(gt.frame, minlength=seq.num_frames)[: seq.num_frames] - hits
-    return {"name": seq.name, "tracks": tracks, "detections": seq.detections,
-            "x": risk.risk_features(tracks, seq.detections), "wrong": wrong,
+    return {"name": seq.name, "tracks": tracks, "detections": detections,
+            "x": risk.risk_features(tracks, detections), "wrong": wrong,
             "misses": misses, "num_frames": seq.num_frames}
 
 
@@ -230,8 +266,23 @@ def _print(name: str, res: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fit", action="store_true", help="refit the coefficients first")
+    parser.add_argument("--pipeline", action="store_true",
+                        help="fit and report on what the pipeline stores (module docstring)")
     args = parser.parse_args(argv)
-    data = {name: [labelled(s, name) for s in load(DATA_DIR)] for name, load in LOADERS.items()}
+    seqs = {name: load(DATA_DIR) for name, load in LOADERS.items()}
+    data = {name: [labelled(s, name) for s in ss] for name, ss in seqs.items()}
+    identical: dict[str, dict[str, bool]] = {}
+    if args.pipeline:
+        with tempfile.TemporaryDirectory(prefix="trackannot-risk-") as tmp:
+            shipped = {name: shipped_labelled(name, ss, Path(tmp) / name)
+                       for name, ss in seqs.items()}
+        identical = {name: {a["name"]: same_input(a, b) for a, b in zip(data[name], runs)}
+                     for name, runs in shipped.items()}
+        for name, same in identical.items():
+            print(f"{name}: fit input through the pipeline identical to track_detections' on "
+                  f"{sum(same.values())}/{len(same)} sequences"
+                  + ("" if all(same.values()) else f" (differs: {[k for k, v in same.items() if not v]})"))
+        data = shipped
     fit_half = [s for seqs in data.values() for s in seqs[0::2]]
     if args.fit:
         x = np.concatenate([s["x"] for s in fit_half])
@@ -253,13 +304,15 @@ def main(argv: list[str] | None = None) -> None:
         _print(name, res)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, cwd=Path(__file__).parent).stdout.strip()
-    OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(json.dumps({
+    out = OUT_PIPELINE if args.pipeline else OUT
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({
         "commit": commit, "python": platform.python_version(), "argv": sys.argv[1:],
         "intercept": risk.INTERCEPT, "coefficients": risk.COEFFICIENTS,
         "fit_sequences": [s["name"] for s in fit_half], "held_out": results,
+        **({"fit_input_identical_to_track_detections": identical} if args.pipeline else {}),
     }, indent=1))
-    print(f"\nwrote {OUT}")
+    print(f"\nwrote {out}")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,15 @@ Peers live in a separate venv (boxmot pins conflict with trackannot's dependenci
 Without the peers installed (the main environment) only trackannot runs.
 Regression baseline (tests/baselines/mot15_hota.json), after an intended change of defaults:
     python -m benchmarks.bench_tracking --update-baseline
+
+What ships vs what is measured (`--shipped`, our tracker only, no timing): each dataset through
+the pipeline (detections file + seqinfo.ini, no footage -> store -> MOT export -> TrackEval,
+`benchmarks.shipped`), with and without the export's smoothing, against `track_detections` and
+against the old pipeline output (online `Tracker.update`, as stored before issue 13; "as
+exported": smoothed and rounded the way the export treats stored tracks). Also checks, per
+sequence, that the store equals `track_detections` over the stored detections, and that
+smoothing and rounding `track_detections` the export's way gives the exported file exactly.
+    python -m benchmarks.bench_tracking --shipped     # writes benchmarks/results/shipped.json
 """
 
 from __future__ import annotations
@@ -41,8 +50,9 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
@@ -51,14 +61,16 @@ import numpy as np
 
 from benchmarks._common import write_json
 from benchmarks.datasets import Sequence, load_kitti_car, load_mot15
-from trackannot.boxes import Boxes
-from trackannot.config import TrackConfig, config_to_dict
+from benchmarks.shipped import ship
+from trackannot.boxes import COLUMNS, Boxes
+from trackannot.config import PipelineConfig, TrackConfig, config_to_dict
 from trackannot.evaluate import EvalSequence, evaluate_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 OUT = REPO / "benchmarks" / "out"
 BASELINE = REPO / "tests" / "baselines" / "mot15_hota.json"
+SHIPPED_OUT = REPO / "benchmarks" / "results" / "shipped.json"
 DATASETS: dict[str, tuple[Callable[[Path], list[Sequence]], str]] = {
     "MOT15": (load_mot15, "MOT15"),
     "KITTI-Car": (load_kitti_car, "KITTI"),
@@ -277,6 +289,113 @@ def run_dataset(name: str, runners: list[Runner], repeats: int, min_seconds: flo
     return result
 
 
+# -- what ships (--shipped) ---------------------------------------------------------------------
+
+
+def _as_exported(tracks: Boxes, fps: float, smooth_seconds: float, folder: Path) -> Boxes:
+    """`tracks` as the MOT export gives stored tracks: smoothed over `smooth_seconds` (as the
+    annotation derives them, `trackannot.replay`), written with 0.01 px, read back."""
+    from trackannot.detect.from_file import read_mot_file
+    from trackannot.export.mot import write_mot
+    from trackannot.smooth import smooth_tracks, strength_for_fps
+
+    if smooth_seconds > 0:
+        tracks = smooth_tracks(tracks, strength_for_fps(fps, smooth_seconds))
+    folder.mkdir(parents=True, exist_ok=True)
+    return read_mot_file(write_mot(tracks, folder / f"{time.monotonic_ns()}.txt"))
+
+
+def _scores(seqs: list[Sequence], tracks: list[Boxes], protocol: str) -> dict[str, Any]:
+    scores = evaluate_dataset([EvalSequence(tracks=t, gt=s.gt, gt_extra=s.gt_extra,
+                                            num_frames=s.num_frames, name=s.name)
+                               for s, t in zip(seqs, tracks)], benchmark=protocol)  # type: ignore[arg-type]
+    return {"combined": scores.combined.as_dict(),
+            "per_sequence_hota": {k: v.hota for k, v in scores.per_sequence.items()}}
+
+
+def _same(a: Boxes, b: Boxes) -> bool:
+    return len(a) == len(b) and all(np.array_equal(getattr(a, c), getattr(b, c))
+                                    for c in ("frame", "track_id", "xyxy", "score"))
+
+
+def run_shipped(name: str, workdir: Path) -> dict[str, Any]:
+    """One dataset: the equality checks and the five ways of getting its tracks, scored."""
+    from trackannot.track import Tracker, track_detections
+
+    loader, protocol = DATASETS[name]
+    seqs = loader(DATA)
+    cfg = PipelineConfig()
+    smooth_s = cfg.interpolate.smooth_seconds
+    unsmoothed = replace(cfg, interpolate=replace(cfg.interpolate, smooth_seconds=0.0))
+    t0 = time.perf_counter()
+    shipped = ship(name, seqs, DATA, workdir / "default", cfg)
+    seconds = time.perf_counter() - t0
+    raw = ship(name, seqs, DATA, workdir / "unsmoothed", unsmoothed)
+    offline = [track_detections(s.detections, cfg.track, frames=range(s.num_frames))
+               for s in seqs]
+    online = []
+    for s in seqs:
+        tracker = Tracker(cfg.track)
+        online.append(Boxes.concat([tracker.update(s.detections.for_frame(f), frame=f)
+                                    for f in range(s.num_frames)]))
+    emulated = [_as_exported(t, s.fps, smooth_s, workdir / "emulated")
+                for s, t in zip(seqs, offline)]
+    variants = {
+        "track_detections (what the gate and tables measured)": offline,
+        f"pipeline: store -> MOT export, smoothed {smooth_s:g} s (what ships)":
+            [r.exported for r in shipped],
+        "pipeline: store -> MOT export, smooth_seconds 0": [r.exported for r in raw],
+        "old pipeline output: online Tracker.update": online,
+        f"old pipeline output as exported (smoothed {smooth_s:g} s, 0.01 px)":
+            [_as_exported(t, s.fps, smooth_s, workdir / "old") for s, t in zip(seqs, online)],
+    }
+    return {
+        "protocol": protocol, "sequences": [s.name for s in seqs],
+        "frames": sum(s.num_frames for s in seqs),
+        "detections": sum(len(s.detections) for s in seqs),
+        "pipeline_seconds": seconds,
+        "equality": {r.name: {"store_equals_track_detections": not r.mismatch,
+                              "mismatch": r.mismatch,
+                              "stored_detections_are_the_benchmarks": r.same_detections,
+                              "file_policy": r.counts}
+                     for r in shipped},
+        "export_equals_track_detections_smoothed_and_rounded": {
+            r.name: _same(r.exported, e) for r, e in zip(shipped, emulated)},
+        "unsmoothed_export_equals_track_detections_rounded": {
+            r.name: _same(r.exported, _as_exported(t, s.fps, 0.0, workdir / "rounded"))
+            for r, s, t in zip(raw, seqs, offline)},
+        "rows": {k: int(sum(len(t) for t in v)) for k, v in variants.items()},
+        "scores": {k: _scores(seqs, v, protocol) for k, v in variants.items()},
+    }
+
+
+def shipped_markdown(results: dict[str, Any]) -> str:
+    """The --shipped results as Markdown (for RESULTS.md)."""
+    out = ["| dataset | tracks | boxes | HOTA | DetA | AssA | MOTA | IDF1 | IDSW |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, res in results["datasets"].items():
+        for variant, sc in res["scores"].items():
+            c = sc["combined"]
+            out.append(f"| {name} | {variant} | {res['rows'][variant]:,} | {100 * c['hota']:.2f} "
+                       f"| {100 * c['deta']:.2f} | {100 * c['assa']:.2f} | {100 * c['mota']:.2f} "
+                       f"| {100 * c['idf1']:.2f} | {c['idsw']} |")
+    return "\n".join(out)
+
+
+def _print_shipped(name: str, res: dict[str, Any]) -> None:
+    equal = [k for k, v in res["equality"].items()
+             if v["store_equals_track_detections"] and v["stored_detections_are_the_benchmarks"]]
+    print(f"\n{name}: {len(res['sequences'])} sequences; store == track_detections (and stored "
+          f"detections == the benchmark's) on {len(equal)}/{len(res['sequences'])}; export == "
+          "track_detections smoothed + rounded on "
+          f"{sum(res['export_equals_track_detections_smoothed_and_rounded'].values())}; "
+          f"pipeline {res['pipeline_seconds']:.1f} s")
+    for variant, sc in res["scores"].items():
+        c = sc["combined"]
+        print(f"  {variant:70s} HOTA {100 * c['hota']:6.2f}  MOTA {100 * c['mota']:6.2f}  "
+              f"IDF1 {100 * c['idf1']:6.2f}")
+
+
 # -- reporting -------------------------------------------------------------------------------------
 
 
@@ -364,10 +483,16 @@ def main(argv: list[str] | None = None) -> int:
                              f"{BASELINE.relative_to(REPO)}")
     parser.add_argument("--markdown", type=Path, metavar="JSON",
                         help="print the Markdown tables of an earlier results JSON and exit")
+    parser.add_argument("--shipped", action="store_true",
+                        help="only trackannot: what ships (pipeline -> export) vs track_detections "
+                             f"vs the old online output, equality checks; writes "
+                             f"{SHIPPED_OUT.relative_to(REPO)}")
     args = parser.parse_args(argv)
     if args.markdown:
         print(markdown_tables(json.loads(args.markdown.read_text())))
         return 0
+    if args.shipped:
+        return _main_shipped(args.datasets.split(","), argv)
     names = ["MOT15"] if args.update_baseline else args.datasets.split(",")
     runners, missing = available_runners(only_ours=args.update_baseline)
     if args.update_baseline:
@@ -393,6 +518,25 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     write_json(args.out, results, indent=2, final_newline=True)
     print(f"\nwrote {args.out}")
+    return 0
+
+
+def _main_shipped(names: list[str], argv: list[str] | None) -> int:
+    results: dict[str, Any] = {
+        "command": " ".join([Path(sys.executable).name, "-m", "benchmarks.bench_tracking",
+                             *(argv if argv is not None else sys.argv[1:])]),
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "environment": _environment(),
+        "track_config": config_to_dict(TrackConfig()),
+        "datasets": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="trackannot-shipped-") as tmp:
+        for name in names:
+            results["datasets"][name] = run_shipped(name, Path(tmp) / name)
+            _print_shipped(name, results["datasets"][name])
+    print("\n" + shipped_markdown(results))
+    write_json(SHIPPED_OUT, results, indent=1, final_newline=True)
+    print(f"\nwrote {SHIPPED_OUT}")
     return 0
 
 

@@ -85,6 +85,7 @@ class Shipped:
 
     Attributes:
         name: the sequence.
+        store, key: where it is stored (open with `VideoSession.open(store, key)`).
         exported: the MOT export read back (what a user gets).
         mismatch: `offline_mismatch` of the stored video ([] when the store equals
             track_detections).
@@ -94,6 +95,8 @@ class Shipped:
     """
 
     name: str
+    store: Path
+    key: str
     exported: Boxes
     mismatch: list[str]
     same_detections: bool
@@ -136,6 +139,7 @@ def ship(dataset: str, seqs: list[Sequence], data_dir: Path, workdir: Path,
             np.array_equal(getattr(stored, c), getattr(seq.detections, c))
             for c in ("frame", "xyxy", "score"))
         path = VideoSession.open(store, key, mode="r").export("mot", workdir / f"{key}.txt")
-        out.append(Shipped(seq.name, read_mot_file(path), offline_mismatch(video, cfg.track),
-                           same, dict(detector.counts), seconds))
+        out.append(Shipped(seq.name, store, key, read_mot_file(path),
+                           offline_mismatch(video, cfg.track), same, dict(detector.counts),
+                           seconds))
     return out

@@ -147,17 +147,16 @@ def clean(clips: list[Path], tmp_path_factory: pytest.TempPathFactory) -> dict[s
     return store_content(store)
 
 
-class _Crash(Exception):
-    pass
+class Crash(Exception):
+    """The simulated crash of `crash_after`."""
 
 
-@pytest.mark.parametrize("after", [0, 1, 3, 6, 11], ids=lambda k: f"after-{k}-commits")
-def test_resume_equals_clean_run(clips: list[Path], clean: dict[str, object], tmp_path: Path,
-                                 monkeypatch: pytest.MonkeyPatch, after: int) -> None:
-    """A crash after K commits, then a rerun: the store equals an uninterrupted run's."""
-    store = tmp_path / "s.zarr"
+def crash_after(monkeypatch: pytest.MonkeyPatch, after: int) -> list[int]:
+    """Make every writer raise `Crash` right after its commit number `after + 1` (the commits
+    before stand); returns the committed frame counts, appended as commits happen.
+    `monkeypatch.undo()` ends it."""
     real_commit = StoreWriter._commit
-    commits = []
+    commits: list[int] = []
 
     def crashing(self: StoreWriter) -> None:
         before = self.committed_frames
@@ -165,12 +164,21 @@ def test_resume_equals_clean_run(clips: list[Path], clean: dict[str, object], tm
         if self.committed_frames > before:
             commits.append(self.committed_frames)
             if len(commits) > after:
-                raise _Crash
+                raise Crash
 
     monkeypatch.setattr(StoreWriter, "_commit", crashing)
-    with pytest.raises(_Crash):
+    return commits
+
+
+@pytest.mark.parametrize("after", [0, 1, 3, 6, 11], ids=lambda k: f"after-{k}-commits")
+def test_resume_equals_clean_run(clips: list[Path], clean: dict[str, object], tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch, after: int) -> None:
+    """A crash after K commits, then a rerun: the store equals an uninterrupted run's."""
+    store = tmp_path / "s.zarr"
+    commits = crash_after(monkeypatch, after)
+    with pytest.raises(Crash):
         track_videos(clips, store, _cfg(), ColourDetector())
-    monkeypatch.setattr(StoreWriter, "_commit", real_commit)
+    monkeypatch.undo()
     statuses = [open_store(store)[k].status for k in open_store(store).videos]
     assert "running" in statuses
     summaries = track_videos(clips, store, _cfg(), ColourDetector())
@@ -190,21 +198,10 @@ def test_resume_with_a_longer_lag_equals_track_detections(
     rows again for committed frames, which must not be written twice."""
     cfg = _cfg(min_hits=4)
     track_videos(clips, tmp_path / "clean.zarr", cfg, ColourDetector())
-    real_commit = StoreWriter._commit
-    commits: list[int] = []
-
-    def crashing(self: StoreWriter) -> None:
-        before = self.committed_frames
-        real_commit(self)
-        if self.committed_frames > before:
-            commits.append(self.committed_frames)
-            if len(commits) > after:
-                raise _Crash
-
-    monkeypatch.setattr(StoreWriter, "_commit", crashing)
-    with pytest.raises(_Crash):
+    commits = crash_after(monkeypatch, after)
+    with pytest.raises(Crash):
         track_videos(clips, tmp_path / "s.zarr", cfg, ColourDetector())
-    monkeypatch.setattr(StoreWriter, "_commit", real_commit)
+    monkeypatch.undo()
     summaries = track_videos(clips, tmp_path / "s.zarr", cfg, ColourDetector())
     assert max(s.resumed_from for s in summaries) == commits[-1] > 0
     assert store_content(tmp_path / "s.zarr") == store_content(tmp_path / "clean.zarr")
@@ -221,10 +218,10 @@ def test_interrupted_group_reads_only_committed_rows(clips: list[Path], tmp_path
         if self.committed_frames >= 8:
             # leftovers past the commit point: rows written, never committed
             self._tables["tracks"]._arrays["frame"].append(np.full(5, 999, np.int64))
-            raise _Crash
+            raise Crash
 
     monkeypatch.setattr(StoreWriter, "_commit", crashing)
-    with pytest.raises(_Crash):
+    with pytest.raises(Crash):
         track_video(clips[0], store, "v0", _cfg(), ColourDetector())
     video = open_store(store)["v0"]
     assert video.status == "running"

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from benchmarks.shipped import offline_mismatch
 from tests import _kill
+from tests.test_pipeline_resume import Crash, crash_after
 from trackannot.cli.main import main
 from trackannot.config import DecodeConfig, PipelineConfig, StoreConfig
 from trackannot.decode import decode_frames, probe_input
@@ -26,7 +27,7 @@ from trackannot.errors import InputFormatError, StoreError
 from trackannot.pipeline import failures, track_videos
 from trackannot.seqinfo import SEQINFO_CODEC
 from trackannot.session import VideoSession
-from trackannot.store import StoreWriter, open_store
+from trackannot.store import open_store
 
 SEQ = ("MOT15", "TUD-Campus")  # 71 frames, 640 x 480, 25 fps
 SETTINGS = ["--batch-size", "5", "--set", "store.chunk_rows=32", "--set", "store.chunk_frames=8",
@@ -152,21 +153,10 @@ def test_pipeline_without_footage(seq: Path, tmp_path: Path) -> None:
 def test_resume_without_footage(seq: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                 after: int) -> None:
     _run(seq, tmp_path / "clean.zarr")
-    real_commit = StoreWriter._commit
-    commits: list[int] = []
-
-    def crashing(self: StoreWriter) -> None:
-        before = self.committed_frames
-        real_commit(self)
-        if self.committed_frames > before:
-            commits.append(self.committed_frames)
-            if len(commits) > after:
-                raise RuntimeError("crash")
-
-    monkeypatch.setattr(StoreWriter, "_commit", crashing)
-    with pytest.raises(RuntimeError, match="crash"):
+    commits = crash_after(monkeypatch, after)
+    with pytest.raises(Crash):
         _run(seq, tmp_path / "s.zarr")
-    monkeypatch.setattr(StoreWriter, "_commit", real_commit)
+    monkeypatch.undo()
     summaries = _run(seq, tmp_path / "s.zarr")
     assert summaries[0].resumed_from == commits[-1] > 0
     assert _content(tmp_path / "s.zarr") == _content(tmp_path / "clean.zarr")
