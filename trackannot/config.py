@@ -269,12 +269,17 @@ class PropagateConfig:
     min_score: detections below this score are not used. 0 uses every stored detection, also
         the weak ones below the tracker's track-start and low scores (`detect.conf_floor` is
         the floor of what is stored). Higher: fewer false detections followed, shorter runs.
+
+    gate_iou, motion_gate and max_gap were chosen on half of the benchmark sequences (MOT15
+    train 0, 2, ..., KITTI Car 0000, 0002, ...: one created box per missed gt run) among 0.3 /
+    0.4 / 0.5, 3 / 4 and 3 / 5 / 10, trading recovered boxes against wrong ones
+    (`python -m benchmarks.bench_propagation`; benchmarks/RESULTS.md, "Issue 13: propagation").
     """
 
     enabled: bool = True
-    gate_iou: float = 0.3
-    motion_gate: float = 4.0
-    max_gap: int = 10
+    gate_iou: float = 0.4
+    motion_gate: float = 3.0
+    max_gap: int = 5
     max_frames: int = 1000
     rejoin_frames: int = 3
     rejoin_iou: float = 0.5
@@ -456,6 +461,14 @@ class ReviewConfig:
         share of their own earlier rate (or of the team's rate for a first batch).
     flag_catch_rate: flag a reviewer who catches fewer than this share of their honeypots.
     seed: random seed for spot checks and honeypots (queues are reproducible).
+    candidate_gate_iou: a stored detection is explained by the annotation when one of its boxes
+        at that frame overlaps it at IoU >= this; the unexplained ones are linked into missed-object
+        candidates (`trackannot.candidates`). Higher: more candidates next to tracked objects
+        (near misses and duplicates among them).
+    candidate_min_detections: a chain of unexplained detections needs this many to be queued as
+        a candidate. Higher: fewer, surer candidates; short missed runs go unasked.
+    candidate_max_gap: frames without a detection that still continue one candidate chain.
+        Higher: longer chains across occlusions, more chains that join two objects.
     """
 
     keyframe_risk: float = 0.01
@@ -474,6 +487,9 @@ class ReviewConfig:
     flag_drop: float = 0.5
     flag_catch_rate: float = 0.8
     seed: int = 0
+    candidate_gate_iou: float = 0.3
+    candidate_min_detections: int = 2
+    candidate_max_gap: int = 5
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.keyframe_risk <= 1.0, "review.keyframe_risk", "a number in [0, 1]",
@@ -492,6 +508,12 @@ class ReviewConfig:
             _check(0.0 <= value <= 1.0, f"review.{key}", "a number in [0, 1]", value)
         _check(0.0 < self.honeypot_shift <= 1.0, "review.honeypot_shift", "a number in (0, 1]",
                self.honeypot_shift)
+        _check(0.0 < self.candidate_gate_iou <= 1.0, "review.candidate_gate_iou",
+               "a number in (0, 1]", self.candidate_gate_iou)
+        _check(self.candidate_min_detections >= 1, "review.candidate_min_detections",
+               "an int >= 1", self.candidate_min_detections)
+        _check(self.candidate_max_gap >= 0, "review.candidate_max_gap", "an int >= 0",
+               self.candidate_max_gap)
 
 
 @dataclass(frozen=True, kw_only=True)
