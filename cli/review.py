@@ -17,7 +17,14 @@ __all__ = ["review"]
 
 @click.command("review")
 @click.argument("store", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--budget", required=True, type=int, help="Frames to review in this round.")
+@click.option("--budget", required=True, type=int,
+              help="Frames (--order frames) or keyframe items (--order keyframes) to review in "
+              "this round.")
+@click.option("--order", type=click.Choice(["frames", "keyframes"]), default="frames",
+              show_default=True,
+              help="frames: the riskiest frames, every box of each; keyframes: one box per item, "
+              "the (track, frame) keyframes that would change their track most per second. Both "
+              "rank in possible missed objects (detections no track explains).")
 @click.option("--video", help="Video group to review (default: the only one).")
 @click.option("--mode", type=click.Choice(["fast", "strict"]), default=None,
               help="fast: riskiest frames only; strict: also random spot checks of confident "
@@ -31,18 +38,24 @@ __all__ = ["review"]
               help="Directory for the task files.")
 @click.option("--no-honeypots", is_flag=True, help="Queue no honeypots this round.")
 @lock_timeout_option
-def review(store: Path, budget: int, video: str | None, mode: str | None, config: Path | None,
-           sets: tuple[str, ...], out_dir: Path, no_honeypots: bool, lock_timeout: float) -> None:
+def review(store: Path, budget: int, order: str, video: str | None, mode: str | None,
+           config: Path | None, sets: tuple[str, ...], out_dir: Path, no_honeypots: bool,
+           lock_timeout: float) -> None:
     """Write a ranked review queue of the current annotation in STORE, and its task files.
 
     \b
     The active loop:
       1. trackannot review out.zarr --budget 20        -> queue q0000-..., task files
-      2. reviewers answer the items (accept / adjust / absent) in answers.jsonl
+      2. reviewers answer the items (accept / adjust / absent) in answers.jsonl;
+         a "possible missed object" item: accept (or adjust) creates the object,
+         absent rejects it (it is not asked again)
       3. trackannot correct out.zarr answers.jsonl --queue q0000-...
          (applies the batch; boxes between the new keyframes are re-interpolated)
       4. trackannot review out.zarr --budget 20        -> re-ranked: the next frames to check
     A new queue supersedes the open one; answers to a superseded or stale queue are refused.
+
+    --order keyframes proposes single (track, frame) keyframes instead of whole frames, ranked
+    by the expected change of the track per second of review (VATIC's criterion).
 
     Files: DIR/<video>.<queue>.csv and .json (task list), .cvat.xml (CVAT for images 1.1) and
     .labelstudio.json (Label Studio tasks, one per frame). A small share of the items are
@@ -52,14 +65,15 @@ def review(store: Path, budget: int, video: str | None, mode: str | None, config
     from trackannot.session import VideoSession
 
     if budget < 1:
-        raise click.BadParameter("--budget must be >= 1 frame", param_hint="--budget")
+        unit = "frame" if order == "frames" else "item"
+        raise click.BadParameter(f"--budget must be >= 1 {unit}", param_hint="--budget")
     with library_errors():
         cfg = resolve_config(config, sets, **{"review.mode": mode})
         session = VideoSession.open(store, video, lock_timeout=lock_timeout)
-        if budget > session.num_frames:
+        if order == "frames" and budget > session.num_frames:
             raise click.UsageError(f"--budget {budget} is more than the video has: the video "
                                    f"has {session.num_frames} frames")
-        round_ = session.review(budget, cfg, honeypots=not no_honeypots)
+        round_ = session.review(budget, cfg, honeypots=not no_honeypots, order=order)
         paths = session.write_review_tasks(out_dir, round_)
     _echo_queue(session.key, round_.queue, round_.frames_with_boxes, budget, paths)
 
@@ -73,15 +87,23 @@ def _echo_queue(video: str, queue: ReviewQueue, eligible: int, budget: int,
 
     spot = len(np.unique(queue.frame[queue.kind == ItemKind.SPOT_CHECK]))
     honey = int((queue.kind == ItemKind.HONEYPOT).sum())
+    missed = int((queue.kind == ItemKind.CANDIDATE).sum())
+    proposed = int((queue.kind == ItemKind.PROPOSAL).sum())
+    spots = f"{spot} spot-check frames" if queue.order == "frames" else \
+        f"{int((queue.kind == ItemKind.SPOT_CHECK).sum())} spot checks"
     click.echo(f"{video}: queue {queue.queue_id} ({queue.mode}): {len(queue.frames)} frames, "
-               f"{len(queue)} items, {spot} spot-check frames, {honey} honeypots")
-    if budget > eligible:
-        click.echo(f"note: only {eligible} frames have boxes; all of them are queued")
+               f"{len(queue)} items, {spots}, {honey} honeypots")
+    click.echo(f"{queue.order} order: {missed} possible missed objects, {proposed} keyframe "
+               "proposals")
+    if queue.order == "frames" and budget > len(queue.frames):
+        click.echo(f"note: only {len(queue.frames)} frames have boxes ({eligible}) or probably "
+                   "missing ones; all of them are queued")
     click.echo("top items (item, frame, track, reason, score):")
     for i in range(min(len(queue), 10)):
+        reason = "possible missed object" if queue.kind[i] == ItemKind.CANDIDATE else \
+            Reason(int(queue.reason[i])).label
         click.echo(f"  {int(queue.item[i]):5d}  frame {int(queue.frame[i]):6d}  track "
-                   f"{int(queue.track_id[i]):5d}  {Reason(int(queue.reason[i])).label:<16} "
-                   f"{float(queue.score[i]):.3f}")
+                   f"{int(queue.track_id[i]):5d}  {reason:<16} {float(queue.score[i]):.3f}")
     for path in paths:
         click.echo(f"wrote {path}")
     click.echo(f"next: answer the items, then `trackannot correct STORE answers.jsonl --queue "

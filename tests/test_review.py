@@ -162,13 +162,16 @@ def test_honeypots_prefer_boxes_at_human_keyframes():
     frames = [31, 33, 35, 37]
     state.apply(Corrections.create(op=[Op.ACCEPT] * 4, track_id=3, frame=frames))
     cfg = ReviewConfig(honeypot_rate=0.05)
-    queue = build_queue(state, dets, NUM_FRAMES, 50, cfg, queue_id="q0001-k", based_on=4)
+    # every frame: the 150 boxes of frames 0..49 (and missing-box items past their ends)
+    queue = build_queue(state, dets, NUM_FRAMES, NUM_FRAMES, cfg, queue_id="q0001-k",
+                        based_on=4)
     honey = queue.kind == ItemKind.HONEYPOT
     assert honey.sum() == round(0.05 * 150) == 8
     keyed = set(zip(queue.track_id[honey].tolist(), queue.frame[honey].tolist()))
     assert keyed >= {(3, f) for f in frames}  # every keyframe box first, then automatic ones
     cfg = ReviewConfig(honeypot_rate=0.02)
-    queue = build_queue(state, dets, NUM_FRAMES, 50, cfg, queue_id="q0001-k", based_on=4)
+    queue = build_queue(state, dets, NUM_FRAMES, NUM_FRAMES, cfg, queue_id="q0001-k",
+                        based_on=4)
     honey = queue.kind == ItemKind.HONEYPOT
     assert honey.sum() == 3
     assert set(zip(queue.track_id[honey].tolist(), queue.frame[honey].tolist())) <= {
@@ -201,7 +204,17 @@ def test_bad_budget_raises(budget, message):
 
 def test_a_budget_past_the_frames_with_boxes_queues_them_all():
     queue = queue_of(60)
-    assert sorted(queue.frames.tolist()) == list(range(50)) and queue.budget == 60
+    # every frame with boxes, and the edge_frames frames after the automatic tracks end (frame
+    # 49), where their objects probably still are: items of their own showing the last box
+    edge = NO_HONEY.edge_frames
+    assert sorted(queue.frames.tolist()) == list(range(50 + edge)) and queue.budget == 60
+    after = queue.frame >= 50
+    assert (queue.reason[after] == Reason.OPEN_END).all()
+    assert sorted(queue.track_id[after].tolist()) == sorted([1, 2, 3] * edge)
+    state, _ = make_state()
+    last = state.boxes().for_frame(49)
+    for i in np.flatnonzero(after):
+        np.testing.assert_array_equal(queue.xyxy[i], last.xyxy[last.track_id == queue.track_id[i]][0])
 
 
 def test_an_annotation_without_boxes_raises():

@@ -23,7 +23,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from trackannot.corrections import CORRECTION_COLUMNS, Corrections
-from trackannot.errors import CorruptStoreError
+from trackannot.errors import CorruptStoreError, InputFormatError
 from trackannot.review import (
     ANSWER_COLUMNS, ITEM_COLUMNS, QUEUE_OPEN, QUEUE_SETTINGS, QUEUE_SUPERSEDED, Answers,
     ReviewQueue,
@@ -146,6 +146,7 @@ def write_queue(video: VideoGroup, queue: ReviewQueue, settings: Mapping[str, An
         "mode": queue.mode, "budget": int(queue.budget), "items": len(queue),
         "frames": len(queue.frames), "status": QUEUE_OPEN, "superseded_by": None,
         "settings": {k: settings[k] for k in QUEUE_SETTINGS if k in settings},
+        "order": queue.order, "evidence": queue.evidence(),
     }
     updated = [
         {**r, "status": QUEUE_SUPERSEDED, "superseded_by": queue.queue_id}
@@ -156,14 +157,24 @@ def write_queue(video: VideoGroup, queue: ReviewQueue, settings: Mapping[str, An
 
 
 def read_queue(video: VideoGroup, queue_id: str) -> ReviewQueue:
-    """A video's stored queue `queue_id`.
+    """A video's stored queue `queue_id`, with the evidence of its candidate and proposal items
+    from its record (queues stored before records kept an order and evidence read as frames
+    order, every item with the default evidence).
 
     Raises:
         StoreNotFoundError: no such queue (the message lists the video's queues).
+        CorruptStoreError: its record's evidence does not fit its items.
     """
     record, items = video.read_queue_table(queue_id, ITEM_COLUMNS)
-    return ReviewQueue(queue_id=queue_id, based_on=int(record["based_on"]), mode=record["mode"],
-                       budget=int(record["budget"]), **items)
+    try:
+        evidence = ReviewQueue.evidence_columns(record.get("evidence"), items["frame"],
+                                                "its record")
+        return ReviewQueue(queue_id=queue_id, based_on=int(record["based_on"]),
+                           mode=record["mode"], budget=int(record["budget"]),
+                           order=record.get("order", "frames"), **items, **evidence)
+    except InputFormatError as err:
+        raise CorruptStoreError(f"{video.key}: queue {queue_id}: {err}; run `trackannot check "
+                                "STORE`") from err
 
 
 def read_answers(video: VideoGroup, queue_id: str) -> Answers:

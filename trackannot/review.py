@@ -1,48 +1,90 @@
 """Which boxes need a person, and why: the review queue and the answers reviewers give to it.
 
-A `ReviewQueue` is built from the current annotation (`trackannot.state.AnnotationState`): the
-frames most likely to hold wrong boxes (`trackannot.risk.rank_frames`) up to a budget of frames,
-one item per box shown at those frames. Strict mode adds random spot checks of confident boxes;
-honeypots are boxes deliberately moved away from a known truth, hidden among the items, to measure
-whether reviewers really look (automation bias). `Answers` records what each reviewer did with
-each item (`trackannot.audit` turns them into catch and correction rates).
+A `ReviewQueue` is built from the current annotation (`trackannot.state.AnnotationState`) in one
+of two orders (`ORDERS`):
+
+* "frames": the frames most likely to hold wrong boxes (`trackannot.risk.rank_frames`) up to a
+  budget of frames, one item per box shown at those frames; missed-object candidates
+  (`trackannot.candidates`: detections no track explains, kind CANDIDATE) are ranked in by
+  expected wrong boxes fixed per second of human time, their hint frames queued whole.
+* "keyframes": one (track, frame) box per item, the keyframes a person should key next by the
+  expected change of the track per second (`trackannot.proposals`, kind PROPOSAL), with the
+  candidates ranked in the same way; the budget counts items.
+
+Strict mode adds random spot checks of confident boxes; honeypots are boxes deliberately moved
+away from a known truth, hidden among the items, to measure whether reviewers really look
+(automation bias). `Answers` records what each reviewer did with each item (`trackannot.audit`
+turns them into catch and correction rates). Accepting a candidate creates its object (a create
+correction, or an adjust of the track it continues, at its hint frame); rejecting it (absent)
+creates nothing, and the next queue leaves it out (`rejected_candidates`).
 
 Queues and answers live in the store next to the corrections log (`<video>/review/...`), written
-and read through `trackannot.results`, which hands the store `ITEM_COLUMNS` and `ANSWER_COLUMNS`.
+and read through `trackannot.results`, which hands the store `ITEM_COLUMNS` and `ANSWER_COLUMNS`;
+the evidence of candidate and proposal items (`EVIDENCE_COLUMNS`) is kept in the queue's record,
+so queues stored before it read as they were.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, fields
-from enum import IntEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import numpy as np
 import numpy.typing as npt
 
-from trackannot.boxes import Boxes, Origin, check_columns
+from trackannot.boxes import Boxes, check_columns
+from trackannot.candidates import find_candidates
 from trackannot.config import ReviewConfig
 from trackannot.corrections import (
-    Corrections, Op, check_author, parse_box, parse_line, parse_time, read_json_lines,
+    Corrections,
+    Op,
+    check_author,
+    parse_box,
+    parse_line,
+    parse_time,
+    read_json_lines,
 )
+from trackannot.cost import DEFAULT_COST, CostModel
 from trackannot.errors import InputFormatError
-from trackannot.risk import Reason, open_ends, rank_frames, score_risk
+from trackannot.ranking import (
+    EVIDENCE_COLUMNS,
+    ItemKind,
+    QueueInput,
+    candidate_gain,
+    frame_items,
+    honeypot_count,
+    keyframe_items,
+    queue_rng,
+    spot_check_count,
+)
+from trackannot.risk import score_risk
 from trackannot.validate import check_int, clip_to_frame
 
 if TYPE_CHECKING:
     from trackannot.state import AnnotationState
 
-__all__ = ["ANSWER_COLUMNS", "Answers", "ITEM_COLUMNS", "ItemKind", "QUEUE_OPEN", "QUEUE_SETTINGS",
-           "QUEUE_SUPERSEDED", "ReviewQueue", "answers_from_lines", "build_queue", "honeypot_count",
-           "read_answer_file", "spot_check_count"]
+__all__ = [
+    "ANSWER_COLUMNS",
+    "EVIDENCE_COLUMNS",
+    "ITEM_COLUMNS",
+    "ORDERS",
+    "QUEUE_OPEN",
+    "QUEUE_SETTINGS",
+    "QUEUE_SUPERSEDED",
+    "Answers",
+    "ItemKind",
+    "ReviewQueue",
+    "answers_from_lines",
+    "build_queue",
+    "candidate_gain",
+    "honeypot_count",
+    "read_answer_file",
+    "rejected_candidates",
+    "spot_check_count",
+]
 
-# honeypots need a queue of at least this many items before one is forced in at a small rate
-_MIN_ITEMS_FOR_HONEYPOT = 20
-# honeypots are drawn among this many times as many low-risk candidates as are needed
-_HONEYPOT_POOL = 3
 _ITEM_OPS = ("accept", "adjust", "absent")
 
 QUEUE_OPEN = "open"
@@ -51,14 +93,8 @@ QUEUE_SUPERSEDED = "superseded"
 """A stored queue's status once a newer queue re-ranked the video (`superseded_by` names it)."""
 QUEUE_SETTINGS = ("spot_check_rate", "honeypot_rate", "honeypot_shift", "seed")
 """The review settings a stored queue's record keeps."""
-
-
-class ItemKind(IntEnum):
-    """Why an item is in the queue (the `kind` column; never shown to reviewers)."""
-
-    RISK = 0  # ranked by risk
-    SPOT_CHECK = 1  # strict mode: a random confident box
-    HONEYPOT = 2  # a perturbed box with known truth
+ORDERS = ("frames", "keyframes")
+"""Queue orders: whole frames by risk, or (track, frame) keyframes by expected change."""
 
 
 # column -> (dtype, trailing shape)
@@ -74,6 +110,8 @@ ITEM_COLUMNS: dict[str, tuple[np.dtype[Any], tuple[int, ...]]] = {
     "truth_xyxy": (np.dtype(np.float32), (4,)),
 }
 
+_EVIDENCE_KINDS = (ItemKind.CANDIDATE, ItemKind.PROPOSAL)
+
 ANSWER_COLUMNS: dict[str, tuple[np.dtype[Any], tuple[int, ...]]] = {
     "item": (np.dtype(np.int64), ()),
     "op": (np.dtype(np.uint8), ()),
@@ -87,9 +125,10 @@ ANSWER_COLUMNS: dict[str, tuple[np.dtype[Any], tuple[int, ...]]] = {
 class ReviewQueue:
     """A ranked review queue: one row per item (a box a reviewer is asked to check).
 
-    Items are ordered by `rank` (the frame's position in the review order, 0 first), then by
-    score, highest first. Every box of a queued frame is an item, so a reviewer working frame by
-    frame sees the whole frame.
+    Items are ordered by `rank` (the position in the review order, 0 first), then by score,
+    highest first. In the frames order every box of a queued frame is an item (rank: the
+    frame's position), so a reviewer working frame by frame sees the whole frame; in the
+    keyframes order each item has a rank of its own.
 
     Attributes:
         queue_id: short id, unique in the store (e.g. "q0003-1a2b3c4d").
@@ -107,6 +146,16 @@ class ReviewQueue:
         kind: (n,) uint8 `ItemKind`.
         xyxy: (n, 4) float32, the box shown (for honeypots: the perturbed box).
         truth_xyxy: (n, 4) float32, honeypots: the true box; NaN for other items.
+        order: "frames" or "keyframes" (`ORDERS`).
+        first_frame, last_frame: (n,) int64, candidates: the chain's first and last detection
+            frames; proposals: the run the key lies in; other items: their frame.
+        support: (n,) int32, candidates: detections in the chain; other items 0.
+        det_score: (n,) float32, candidates: mean detection score of the chain; NaN otherwise.
+        class_id: (n,) int32, candidates: the class of the object to create; -1 otherwise.
+        gain: (n,) float32, candidates and proposals: expected wrong boxes fixed per second of
+            human time, the ranking key; NaN otherwise.
+        For candidates `score` is the probability that the object is real and `track_id` the
+        track it continues (-1: a new object).
     """
 
     queue_id: str
@@ -122,11 +171,29 @@ class ReviewQueue:
     kind: npt.NDArray[np.uint8]
     xyxy: npt.NDArray[np.float32]
     truth_xyxy: npt.NDArray[np.float32]
+    order: str = "frames"
+    first_frame: npt.NDArray[np.int64] = None  # type: ignore[assignment]  # default: frame
+    last_frame: npt.NDArray[np.int64] = None  # type: ignore[assignment]
+    support: npt.NDArray[np.int32] = None  # type: ignore[assignment]
+    det_score: npt.NDArray[np.float32] = None  # type: ignore[assignment]
+    class_id: npt.NDArray[np.int32] = None  # type: ignore[assignment]
+    gain: npt.NDArray[np.float32] = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
-        check_columns(self, ITEM_COLUMNS, len(self.item), "ReviewQueue")
+        n = len(self.item)
+        check_columns(self, ITEM_COLUMNS, n, "ReviewQueue")
         if self.mode not in ("fast", "strict"):
             raise InputFormatError(f"ReviewQueue.mode must be 'fast' or 'strict', got {self.mode!r}")
+        if self.order not in ORDERS:
+            raise InputFormatError(f"ReviewQueue.order must be one of {', '.join(ORDERS)}, got "
+                                   f"{self.order!r}")
+        defaults = {"first_frame": self.frame, "last_frame": self.frame, "support": 0,
+                    "det_score": np.nan, "class_id": -1, "gain": np.nan}
+        for name, (dtype, _) in EVIDENCE_COLUMNS.items():
+            if getattr(self, name) is None:
+                value = np.broadcast_to(np.asarray(defaults[name], dtype), (n,)).copy()
+                object.__setattr__(self, name, value)
+        check_columns(self, EVIDENCE_COLUMNS, n, "ReviewQueue")
 
     def __len__(self) -> int:
         return len(self.item)
@@ -134,6 +201,44 @@ class ReviewQueue:
     def columns(self) -> dict[str, np.ndarray]:
         """The item columns by name (for writing)."""
         return {name: getattr(self, name) for name in ITEM_COLUMNS}
+
+    def evidence(self) -> dict[str, list[Any]]:
+        """The evidence of the candidate and proposal items, for the queue's record:
+        {"item": [...], <each of EVIDENCE_COLUMNS>: [...]} (JSON types)."""
+        rows = np.flatnonzero(np.isin(self.kind, _EVIDENCE_KINDS))
+        out: dict[str, list[Any]] = {"item": self.item[rows].tolist()}
+        for name in EVIDENCE_COLUMNS:
+            out[name] = getattr(self, name)[rows].tolist()
+        return out
+
+    @staticmethod
+    def evidence_columns(evidence: dict[str, list[Any]] | None, frame: npt.NDArray[np.int64],
+                         where: str) -> dict[str, np.ndarray]:
+        """`EVIDENCE_COLUMNS` of n items from a record's `evidence()` (None: a queue stored
+        before evidence was kept: every item has the defaults).
+
+        Raises:
+            InputFormatError: evidence that does not fit the items (`where` names it).
+        """
+        n = len(frame)
+        out = {"first_frame": frame.copy(), "last_frame": frame.copy(),
+               "support": np.zeros(n, np.int32), "det_score": np.full(n, np.nan, np.float32),
+               "class_id": np.full(n, -1, np.int32), "gain": np.full(n, np.nan, np.float32)}
+        if not evidence:
+            return out
+        try:
+            item = np.asarray(evidence["item"], np.int64)
+            if len(item) and (item.min() < 0 or item.max() >= n):
+                raise ValueError(f"items outside 0..{n - 1}")
+            for name, (dtype, _) in EVIDENCE_COLUMNS.items():
+                values = np.asarray(evidence[name], dtype)
+                if values.shape != item.shape:
+                    raise ValueError(f"{name} has {values.shape[0]} values for {len(item)} items")
+                out[name][item] = values
+        except (KeyError, TypeError, ValueError) as err:
+            raise InputFormatError(f"{where}: the queue's evidence does not fit its {n} items "
+                                   f"({err})") from err
+        return out
 
     @property
     def frames(self) -> npt.NDArray[np.int64]:
@@ -202,210 +307,109 @@ class Answers:
 # ------------------------------------------------------------------------------ building a queue
 
 
-def spot_check_count(budget: int, cfg: ReviewConfig) -> int:
-    """Frames of a strict queue's budget given to random spot checks (0 in fast mode).
-
-    round(spot_check_rate * budget), at least 1 when the rate is > 0 and the budget >= 2, and
-    never the whole budget.
-    """
-    if cfg.mode != "strict" or cfg.spot_check_rate <= 0 or budget < 2:
-        return 0
-    return int(min(max(1, round(cfg.spot_check_rate * budget)), budget - 1))
-
-
-def honeypot_count(items: int, cfg: ReviewConfig) -> int:
-    """Honeypots among `items` queue items: round(honeypot_rate * items), at least 1 when the
-    rate is > 0 and there are at least 20 items."""
-    if cfg.honeypot_rate <= 0 or items == 0:
-        return 0
-    n = int(round(cfg.honeypot_rate * items))
-    if items >= _MIN_ITEMS_FOR_HONEYPOT:
-        n = max(n, 1)
-    return min(n, items)
-
-
-def _rng(cfg: ReviewConfig, queue_id: str) -> np.random.Generator:
-    """The queue's own random stream: the same seed and queue id draw the same checks."""
-    digest = int(hashlib.sha256(queue_id.encode()).hexdigest()[:8], 16)
-    return np.random.default_rng([int(cfg.seed), digest])
-
-
-def _frame_max(frame: npt.NDArray[np.int64], score: npt.NDArray[np.float64],
-               frames: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-    """Highest row score at each of `frames` (which all have rows)."""
-    uniq, inverse = np.unique(frame, return_inverse=True)
-    top = np.full(len(uniq), -np.inf)
-    np.maximum.at(top, inverse, score)
-    return top[np.searchsorted(uniq, frames)]
-
-
-def _pick_frames(eligible: npt.NDArray[np.int64], frame_max: npt.NDArray[np.float64], budget: int,
-                 n_spot: int, rng: np.random.Generator
-                 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
-    """The queued frames in review order and which of them are spot checks.
-
-    The risk part is the top `budget - n_spot` eligible frames. Spot checks are drawn among the
-    other eligible frames whose highest box risk is below the median (the confident frames; the
-    lowest-risk ones if too few are), and put at one random position in each of n_spot equal
-    stretches of the order, so they are spread through it rather than bunched at the end.
-    """
-    risk_part = eligible[: budget - n_spot]
-    if n_spot == 0:
-        return risk_part, np.zeros(len(risk_part), bool)
-    rest, rest_max = eligible[budget - n_spot:], frame_max[budget - n_spot:]
-    confident = rest[rest_max < np.median(frame_max)]
-    if len(confident) < n_spot:
-        confident = rest[np.argsort(rest_max, kind="stable")[:n_spot]]
-    spot = rng.choice(confident, size=n_spot, replace=False)
-    slots = ((np.arange(n_spot) + rng.uniform(0.0, 1.0, n_spot)) * budget / n_spot).astype(np.int64)
-    is_spot = np.zeros(budget, bool)
-    is_spot[np.minimum(slots, budget - 1)] = True
-    order = np.empty(budget, np.int64)
-    order[is_spot] = spot
-    order[~is_spot] = risk_part
-    return order, is_spot
-
-
-def _perturb(truth: npt.NDArray[np.float32], shift: float, rng: np.random.Generator,
-             frame_size: tuple[int, int] | None) -> npt.NDArray[np.float32]:
-    """Boxes moved by shift * (w, h) in a random direction (IoU with the truth about 0.5-0.6 for
-    shift 0.25); inside the frame when its size is known, moving the other way if that clips less."""
-    box = truth.astype(np.float64)
-    wh = box[:, 2:] - box[:, :2]
-    angle = rng.uniform(0.0, 2 * np.pi, len(box))
-    step = shift * wh * np.stack([np.cos(angle), np.sin(angle)], axis=1)
-    moved = [box + np.tile(step, 2), box - np.tile(step, 2)]
-    if frame_size is None:
-        return moved[0].astype(np.float32)
-    hi = np.array([frame_size[0], frame_size[1]] * 2, np.float64)
-    clipped = [np.clip(m, 0.0, hi) for m in moved]
-    lost = [np.abs(c - m).sum(axis=1) for c, m in zip(clipped, moved)]
-    return np.where((lost[1] < lost[0])[:, None], clipped[1], clipped[0]).astype(np.float32)
-
-
-def _pick_honeypots(items: dict[str, np.ndarray], origin: npt.NDArray[np.uint8], n: int,
-                    rng: np.random.Generator) -> npt.NDArray[np.intp]:
-    """Item rows to turn into honeypots, among the risk items (all items if too few).
-
-    Boxes at human keyframes come first (their truth is known): drawn at random among them. The
-    rest are drawn among the `_HONEYPOT_POOL` times as many lowest-risk automatic boxes as needed.
-    """
-    candidates = np.flatnonzero(items["kind"] == ItemKind.RISK)
-    if len(candidates) < n:
-        candidates = np.arange(len(items["kind"]))
-    human = origin[candidates] == Origin.KEYFRAME
-    keyed, auto = candidates[human], candidates[~human]
-    if len(keyed) >= n:
-        return np.sort(rng.choice(keyed, size=n, replace=False))
-    need = n - len(keyed)
-    pool = auto[np.argsort(items["score"][auto], kind="stable")[: need * _HONEYPOT_POOL]]
-    return np.sort(np.r_[keyed, rng.choice(pool, size=need, replace=False)])
-
-
-def _with_open_ends(items: dict[str, np.ndarray], boxes: Boxes, end_frame: npt.NDArray[np.int64],
-                    end_track: npt.NDArray[np.int64], end_risk: npt.NDArray[np.float64],
-                    rank_of: npt.NDArray[np.int64], is_spot: npt.NDArray[np.bool_]
-                    ) -> dict[str, np.ndarray]:
-    """`items` plus one item per open track end at a queued frame, showing the track's nearest
-    box (its last box before, or first box after, the open end) as a hint."""
-    keep = rank_of[end_frame] >= 0
-    frame, track, score = end_frame[keep], end_track[keep], end_risk[keep]
-    if not len(frame):
-        return items
-    hint = np.empty((len(frame), 4), np.float32)
-    for i, (f, t) in enumerate(zip(frame.tolist(), track.tolist())):
-        rows = np.flatnonzero(boxes.track_id == t)
-        hint[i] = boxes.xyxy[rows[np.argmin(np.abs(boxes.frame[rows] - f))]]
-    rank = rank_of[frame].astype(np.int32)
-    extra = {
-        "rank": rank, "frame": frame.astype(np.int64), "track_id": track.astype(np.int64),
-        "score": score.astype(np.float32),
-        "reason": np.full(len(frame), Reason.OPEN_END, np.uint8),
-        "xyxy": hint, "truth_xyxy": np.full((len(frame), 4), np.nan, np.float32),
-        "kind": np.where(is_spot[rank], ItemKind.SPOT_CHECK, ItemKind.RISK).astype(np.uint8),
-    }
-    return {name: np.concatenate([col, extra[name]]) for name, col in items.items()}
+def rejected_candidates(queues: Iterable[ReviewQueue], answers: Mapping[str, Answers]) -> Boxes:
+    """The hint boxes (frame, xyxy) of the candidates reviewers rejected: candidate items whose
+    latest answer is absent, over every queue given (answers by queue id). `build_queue` leaves
+    the chains through them out."""
+    frame, xyxy = [], []
+    for queue in queues:
+        given = answers.get(queue.queue_id)
+        if given is None or not len(given):
+            continue
+        latest: dict[int, int] = {}
+        for item, op in zip(given.item.tolist(), given.op.tolist()):
+            latest[item] = op
+        rows = [i for i, op in latest.items()
+                if op == Op.ABSENT and queue.kind[i] == ItemKind.CANDIDATE]
+        frame.append(queue.frame[rows])
+        xyxy.append(queue.xyxy[rows])
+    if not frame:
+        return Boxes.empty()
+    return Boxes.create(frame=np.concatenate(frame), xyxy=np.concatenate(xyxy).reshape(-1, 4),
+                        sort=True)
 
 
 def build_queue(state: AnnotationState, detections: Boxes | None, num_frames: int, budget: int,
                 cfg: ReviewConfig | None = None, *, queue_id: str, based_on: int,
-                frame_size: tuple[int, int] | None = None, honeypots: bool = True) -> ReviewQueue:
-    """The review queue of the current annotation: the riskiest frames up to a budget of frames.
+                frame_size: tuple[int, int] | None = None, honeypots: bool = True,
+                order: str = "frames", rejected: Boxes | None = None,
+                cost: CostModel = DEFAULT_COST) -> ReviewQueue:
+    """The review queue of the current annotation, in the frames or the keyframes order.
 
-    Frames are ranked by `trackannot.risk.rank_frames`; only frames with boxes or an open track
-    end (`trackannot.risk.open_ends`: a track that probably goes on there) are queued. An open
-    end is an item of its own (reason OPEN_END) showing the track's last box as a hint: accept
-    pins that box there, adjust gives the object's box, absent says the object has left.
-    In strict mode `spot_check_count(budget, cfg)` of the frames are random confident frames
-    (kind SPOT_CHECK). Every box of a queued frame is an item. `honeypot_count(items, cfg)` of the
+    Both orders rank the missed-object candidates (`trackannot.candidates.find_candidates`:
+    stored detections no box explains, linked over frames; none without `detections`) by
+    expected wrong boxes fixed per second (`candidate_gain`). Candidates through a `rejected`
+    hint box are left out. A candidate item (kind CANDIDATE) shows its hint box at its hint
+    frame; accept creates the object there (adjust: with the reviewer's box), absent rejects it.
+
+    order "frames": frames are ranked by `trackannot.risk.rank_frames`; only frames with boxes
+    or an open track end (`trackannot.risk.open_ends`: a track that probably goes on there) are
+    queued; candidates are ranked in where their gain beats the frames' (the frames' expected
+    wrong boxes fixed per second, made non-increasing along the risk order), and a candidate's
+    hint frame is queued whole. `budget` frames are queued. An open end is an item of its own
+    (reason OPEN_END) showing the track's last box as a hint: accept pins that box there, adjust
+    gives the object's box, absent says the object has left. In strict mode
+    `spot_check_count(budget, cfg)` of the frames are random confident frames (kind
+    SPOT_CHECK). Every box of a queued frame is an item. `honeypot_count(items, cfg)` of the
     lowest-risk items are then shown moved by `cfg.honeypot_shift` off their true box (kind
-    HONEYPOT, truth in `truth_xyxy`). The same inputs give the same queue.
+    HONEYPOT, truth in `truth_xyxy`).
+
+    order "keyframes": `budget` items, each one box: the keyframe proposals
+    (`trackannot.proposals.propose_keyframes`, kind PROPOSAL: the track's box at the frame,
+    answered like any box) and the candidates, by gain; in strict mode spot checks are random
+    confident boxes spread through the order. `honeypot_count(budget, cfg)` honeypots (boxes at
+    human keyframes first, else low-risk boxes, moved) are added at random places.
+
+    The same inputs give the same queue.
 
     Args:
         state: the current annotation.
-        detections: every detector box of the video (risk signals), or None.
+        detections: every detector box of the video (risk signals, candidates), or None.
         num_frames: frames of the video.
-        budget: frames to queue; more than the frames with boxes queues them all.
-        cfg: mode, spot-check and honeypot settings, risk prior; None uses `ReviewConfig()`.
+        budget: frames (frames order) or items (keyframes order) to queue; more than there are
+            queues them all.
+        cfg: mode, spot-check and honeypot settings, risk prior, candidate settings; None uses
+            `ReviewConfig()`.
         queue_id: the queue's id (also seeds its random draws with `cfg.seed`).
         based_on: committed corrections-log rows the state includes.
         frame_size: (width, height) in pixels: honeypot boxes stay inside the frame.
         honeypots: False: no honeypots whatever `cfg.honeypot_rate` says.
+        order: "frames" or "keyframes" (`ORDERS`).
+        rejected: hint boxes (frame, xyxy) of rejected candidates (`rejected_candidates`).
+        cost: the seconds of each human action, for the gains.
 
     Returns:
         The queue, items ordered by rank, then score (highest first).
 
     Raises:
-        InputFormatError: budget < 1 or > num_frames, or the annotation has no boxes.
+        InputFormatError: an unknown order, budget < 1 or (frames order) > num_frames, or the
+            annotation has no boxes.
     """
     cfg = cfg or ReviewConfig()
+    if order not in ORDERS:
+        raise InputFormatError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
     if budget < 1:
-        raise InputFormatError(f"budget must be >= 1 frame, got {budget}")
-    if budget > num_frames:
+        raise InputFormatError(f"budget must be >= 1 {'frame' if order == 'frames' else 'item'}, "
+                               f"got {budget}")
+    if order == "frames" and budget > num_frames:
         raise InputFormatError(f"budget of {budget} frames is more than the video has: "
                                f"the video has {num_frames} frames")
     boxes = state.boxes()
     if not len(boxes):
         raise InputFormatError("the annotation has no boxes to review")
     keyframes = state.keyframes()
-    risk = score_risk(boxes, detections, keyframes, cfg)
-    order = rank_frames(boxes, risk, num_frames, cfg, keyframes)
-    end_frame, end_track, end_risk = open_ends(boxes, keyframes, num_frames, cfg)
-    frame_all = np.r_[boxes.frame, end_frame]
-    score_all = np.r_[risk.score, end_risk]
-    eligible = order[np.isin(order, frame_all)]
-    frames = min(budget, len(eligible))
-    rng = _rng(cfg, queue_id)
-    frame_max = _frame_max(frame_all, score_all, eligible)
-    queued, is_spot = _pick_frames(eligible, frame_max, frames, spot_check_count(frames, cfg), rng)
-    rank_of = np.full(num_frames, -1, np.int64)
-    rank_of[queued] = np.arange(len(queued))
-    rows = np.flatnonzero(rank_of[boxes.frame] >= 0)
-    n = len(rows)
-    items: dict[str, np.ndarray] = {
-        "rank": rank_of[boxes.frame[rows]].astype(np.int32),
-        "frame": boxes.frame[rows].astype(np.int64),
-        "track_id": boxes.track_id[rows].astype(np.int64),
-        "score": risk.score[rows].astype(np.float32),
-        "reason": risk.reason[rows].astype(np.uint8),
-        "xyxy": boxes.xyxy[rows].astype(np.float32),
-        "truth_xyxy": np.full((n, 4), np.nan, np.float32),
-    }
-    items["kind"] = np.where(is_spot[items["rank"]], ItemKind.SPOT_CHECK, ItemKind.RISK).astype(np.uint8)
-    n_honey = honeypot_count(n, cfg) if honeypots else 0
-    if n_honey:
-        pick = _pick_honeypots(items, boxes.origin[rows], n_honey, rng)
-        items["truth_xyxy"][pick] = items["xyxy"][pick]
-        items["xyxy"][pick] = _perturb(items["xyxy"][pick], cfg.honeypot_shift, rng, frame_size)
-        items["kind"][pick] = ItemKind.HONEYPOT
-    items = _with_open_ends(items, boxes, end_frame, end_track, end_risk, rank_of, is_spot)
-    order = np.lexsort((-items["score"], items["rank"]))
-    items = {name: col[order] for name, col in items.items()}
-    items["item"] = np.arange(len(order), dtype=np.int64)
+    inp = QueueInput(boxes=boxes, risk=score_risk(boxes, detections, keyframes, cfg),
+                     keyframes=keyframes, detections=detections,
+                     candidates=find_candidates(boxes, detections, num_frames, cfg,
+                                                rejected=rejected),
+                     stops=state.propagation_stops(), num_frames=num_frames)
+    build = frame_items if order == "frames" else keyframe_items
+    items = build(inp, budget, cfg, queue_rng(cfg, queue_id), frame_size, honeypots, cost)
+    by_rank = np.lexsort((-items["score"], items["rank"]))
+    items = {name: col[by_rank] for name, col in items.items()}
+    items["item"] = np.arange(len(by_rank), dtype=np.int64)
     return ReviewQueue(queue_id=queue_id, based_on=int(based_on), mode=cfg.mode, budget=int(budget),
-                       **items)
-
-
+                       order=order, **items)
 # ------------------------------------------------------------------------------ answering a queue
 
 
@@ -434,15 +438,29 @@ def _item_line(line: dict[str, Any], queue: ReviewQueue, where: str) -> tuple[in
     return item, int(Op[name.upper()]), box
 
 
+def _candidate_row(queue: ReviewQueue, item: int, box: list[float], when: int, who: str,
+                   number: int) -> dict[str, Any]:
+    """The correction an accepted candidate makes at its hint frame, with the reviewer's box: a
+    create of a new track (of the candidate's class), or an adjust of the track it continues."""
+    track = int(queue.track_id[item])
+    new = track < 0
+    return {"op": Op.CREATE if new else Op.ADJUST, "track_id": track,
+            "frame": int(queue.frame[item]), "xyxy": box,
+            "class_id": int(queue.class_id[item]) if new else -1, "other_id": -1,
+            "time_ns": when, "author": who, "source_line": number}
+
+
 def read_answer_file(path: str | Path, queue: ReviewQueue | None, author: str,
                      time_ns: int, *, frame_size: tuple[int, int] | None = None
                      ) -> tuple[Corrections, Answers]:
     """Parse a JSON Lines corrections file whose lines may answer queue items (`"item": N`).
 
     An item line gives op accept, adjust (with box) or absent; its track and frame come from the
-    item. Risk and spot-check items become corrections (accept pins the shown box); honeypot items
-    become answers only (their shown box is fake, the truth stays). Lines without `item` are
-    ordinary corrections (`trackannot.corrections`).
+    item. Risk, spot-check and proposal items become corrections (accept pins the shown box);
+    honeypot items become answers only (their shown box is fake, the truth stays). A candidate
+    item accepted or adjusted creates its object at its hint frame (a create with the shown or
+    given box, or an adjust of the track it continues); absent rejects it (an answer only).
+    Lines without `item` are ordinary corrections (`trackannot.corrections`).
 
     Args:
         path: the file.
@@ -500,7 +518,10 @@ def answers_from_lines(lines: Iterable[tuple[str, int, Any]], queue: ReviewQueue
         # the reviewer's box: accept the shown box, adjust the new box, absent none
         given_box = shown if op == Op.ACCEPT else box if op == Op.ADJUST else [math.nan] * 4
         answers.append((item, op, given_box, when, who))
-        if queue.kind[item] != ItemKind.HONEYPOT:
+        if queue.kind[item] == ItemKind.CANDIDATE:
+            if op != Op.ABSENT:  # absent rejects it: nothing is created
+                rows.append(_candidate_row(queue, item, given_box, when, who, number))
+        elif queue.kind[item] != ItemKind.HONEYPOT:
             rows.append({"op": op, "track_id": int(queue.track_id[item]),
                          "frame": int(queue.frame[item]), "xyxy": shown if op == Op.ACCEPT else box,
                          "class_id": -1, "other_id": -1, "time_ns": when, "author": who,

@@ -471,25 +471,30 @@ class VideoSession:
     # ------------------------------------------------------------------------------ review
 
     def review(self, budget: int, cfg: PipelineConfig | None = None, *,
-               honeypots: bool = True) -> ReviewRound:
-        """Build a ranked review queue of `budget` frames from the current annotation and store
-        it (superseding the open one), under the video's lock so no batch lands in between.
+               honeypots: bool = True, order: str = "frames") -> ReviewRound:
+        """Build a ranked review queue of `budget` frames (order "frames") or keyframe items
+        (order "keyframes") from the current annotation, missed-object candidates ranked in, and
+        store it (superseding the open one), under the video's lock so no batch lands in
+        between. Candidates rejected in any earlier queue of the video are left out.
 
         Raises:
-            StoreInputError: `budget` is below 1 or more than the video's frames, or the
-                annotation has no boxes.
+            StoreInputError: an unknown order, `budget` below 1 or (frames order) more than
+                the video's frames, or the annotation has no boxes.
         """
         from trackannot.config import PipelineConfig, config_to_dict
         from trackannot.replay import load_state
-        from trackannot.review import build_queue
+        from trackannot.review import ORDERS, build_queue, rejected_candidates
 
         cfg = cfg or PipelineConfig()
+        if order not in ORDERS:
+            raise StoreInputError(f"order {order!r}: expected one of {', '.join(ORDERS)}")
         if budget < 1:
-            raise StoreInputError(f"budget {budget}: review at least 1 frame")
+            raise StoreInputError(f"budget {budget}: review at least 1 "
+                                  f"{'frame' if order == 'frames' else 'item'}")
         with self._store.writer(self.key, "trackannot review", self.lock_timeout) as result:
             self._require_complete(result)
             num_frames = result.num_frames
-            if budget > num_frames:
+            if order == "frames" and budget > num_frames:
                 raise StoreInputError(f"budget {budget} is more than the video has: the video "
                                       f"has {num_frames} frames")
             state = load_state(result)
@@ -499,13 +504,19 @@ class VideoSession:
             meta = self.meta
             based_on = result.log_info().rows
             settings = config_to_dict(cfg.review) | {"honeypots": honeypots, "budget": budget}
-            number = len(result.queue_records())
+            if order != "frames":  # the ids of frames-order queues stay as they were
+                settings["order"] = order
+            records = result.queue_records()
+            number = len(records)
             digest = hashlib.sha256(json.dumps([number, based_on, settings],
                                                sort_keys=True).encode())
+            earlier = [result.read_queue(r["id"]) for r in records]
+            rejected = rejected_candidates(earlier, {q.queue_id: result.read_answers(q.queue_id)
+                                                     for q in earlier})
             queue = build_queue(state, result.read(table="detections"), num_frames, budget,
                                 cfg.review, queue_id=f"q{number:04d}-{digest.hexdigest()[:8]}",
                                 based_on=based_on, frame_size=(meta.width, meta.height),
-                                honeypots=honeypots)
+                                honeypots=honeypots, order=order, rejected=rejected)
             stored = config_to_dict(cfg.review)
             if not honeypots:
                 stored["honeypot_rate"] = 0.0

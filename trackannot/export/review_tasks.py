@@ -1,17 +1,22 @@
 """Review queue exports: the queue as a task list (CSV, JSON), CVAT image tasks and Label Studio tasks.
 
-What a reviewer sees never tells an item's kind: honeypots (moved boxes with known truth) and spot
-checks look like any risk item, and the truth is never written. Every file lists the queued frames
-in review order; every box carries its item id, the number a reviewer answers with
-(`trackannot correct STORE answers.jsonl --queue ID`, lines like `{"item": 7, "op": "accept"}`).
+What a reviewer sees never tells whether an item is a check: honeypots (moved boxes with known
+truth) and spot checks look like any risk item, and the truth is never written. A missed-object
+candidate says so: its reason reads "possible missed object" (`MISSED_LABEL`, also a `note` on
+its box), and the task list gives its evidence (the frames and detections of its chain, their
+mean score); accepting its hint box (or drawing the object's box) creates the object, deleting it
+rejects the candidate. Every file lists the queued frames in review order; every box carries its
+item id, the number a reviewer answers with (`trackannot correct STORE answers.jsonl --queue ID`,
+lines like `{"item": 7, "op": "accept"}`).
 
 * Task list: one row per item: queue_id, video, item, rank, frame, track, x1, y1, x2, y2,
   reason (label), score.
 * CVAT for images 1.1 XML: one `<image>` per queued frame (name frame_%06d.png, the frame's
-  decoded index zero-padded), its boxes with attributes item and track.
+  decoded index zero-padded), its boxes with attributes item, track and note (the reason).
 * Label Studio: one task per queued frame (data.image frame_%06d.png), its boxes as
-  "rectanglelabels" predictions in percent of the frame, with meta {item, track} and region id
-  "item<N>" (Label Studio keeps a prediction's region id when it becomes an annotation).
+  "rectanglelabels" predictions in percent of the frame, with meta {item, track, note} and
+  region id "item<N>" (Label Studio keeps a prediction's region id when it becomes an
+  annotation).
 
 Reading answered files back (`read_cvat_answers`, `read_labelstudio_answers`) gives answer lines
 for `trackannot.review.answers_from_lines`: at every frame the file answers, a box with its item
@@ -35,20 +40,23 @@ import re
 from pathlib import Path
 from typing import Any
 from xml.parsers import expat
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
 from trackannot.corrections import load_json
 from trackannot.errors import InputFormatError
 from trackannot.export.meta import VideoMeta, write_text_atomic
-from trackannot.review import ReviewQueue
+from trackannot.review import ItemKind, ReviewQueue
 from trackannot.risk import Reason
 from trackannot.validate import check_box, check_frame_box, check_number, clip_to_frame
 
-__all__ = ["FRAME_NAME", "TASK_COLUMNS", "UNCHANGED_PX", "format_cvat_images",
-           "format_labelstudio_tasks", "format_task_csv", "format_task_json", "read_cvat_answers",
-           "read_labelstudio_answers", "write_review_tasks"]
+__all__ = ["FRAME_NAME", "MISSED_LABEL", "TASK_COLUMNS", "UNCHANGED_PX", "format_cvat_images",
+           "format_labelstudio_tasks", "format_task_csv", "format_task_json", "item_reason",
+           "read_cvat_answers", "read_labelstudio_answers", "write_review_tasks"]
+
+MISSED_LABEL = "possible missed object"
+"""The reason a missed-object candidate shows."""
 
 FRAME_NAME = "frame_{:06d}.png"
 _FRAME_RE = re.compile(r"frame_(\d{1,18})\.\w+$")
@@ -68,25 +76,40 @@ def shown_boxes(queue: ReviewQueue, frame_size: tuple[int, int] | None) -> np.nd
     return clip_to_frame(queue.xyxy, *frame_size)[0]
 
 
+def item_reason(queue: ReviewQueue, i: int) -> str:
+    """What item i shows as its reason: `MISSED_LABEL` for a candidate, else its risk reason."""
+    if queue.kind[i] == ItemKind.CANDIDATE:
+        return MISSED_LABEL
+    return Reason(int(queue.reason[i])).label
+
+
 def _items(queue: ReviewQueue, video: str,
            frame_size: tuple[int, int] | None = None) -> list[dict[str, Any]]:
-    """The reviewer's view of each item (no kind, no truth), in queue order."""
+    """The reviewer's view of each item (no kind but candidates', no truth), in queue order."""
     shown = shown_boxes(queue, frame_size)
-    return [
-        {
+    out = []
+    for i in range(len(queue)):
+        item = {
             "item": int(queue.item[i]), "rank": int(queue.rank[i]), "frame": int(queue.frame[i]),
             "track": int(queue.track_id[i]), "box": [float(v) for v in shown[i]],
-            "reason": Reason(int(queue.reason[i])).label, "score": round(float(queue.score[i]), 4),
+            "reason": item_reason(queue, i), "score": round(float(queue.score[i]), 4),
         }
-        for i in range(len(queue))
-    ]
+        if queue.kind[i] == ItemKind.CANDIDATE:
+            item["evidence"] = {
+                "first_frame": int(queue.first_frame[i]), "last_frame": int(queue.last_frame[i]),
+                "detections": int(queue.support[i]),
+                "mean_score": round(float(queue.det_score[i]), 4),
+            }
+        out.append(item)
+    return out
 
 
 def format_task_json(queue: ReviewQueue, video: str,
                      frame_size: tuple[int, int] | None = None) -> str:
-    """Task list JSON: {queue_id, video, frames, items: [{item, rank, frame, track, box, reason,
-    score}]}; boxes clipped to a (width, height) `frame_size` when given."""
-    doc = {"queue_id": queue.queue_id, "video": video,
+    """Task list JSON: {queue_id, video, order, frames, items: [{item, rank, frame, track, box,
+    reason, score, [evidence]}]} (evidence: candidates' first_frame, last_frame, detections,
+    mean_score); boxes clipped to a (width, height) `frame_size` when given."""
+    doc = {"queue_id": queue.queue_id, "video": video, "order": queue.order,
            "frames": [int(f) for f in queue.frames], "items": _items(queue, video, frame_size)}
     return json.dumps(doc, indent=1) + "\n"
 
@@ -117,9 +140,9 @@ def format_cvat_images(queue: ReviewQueue, meta: VideoMeta) -> str:
              f"      <size>{len(queue.frames)}</size>", "      <mode>annotation</mode>",
              "      <labels>", "        <label>", f"          <name>{label}</name>",
              "          <type>rectangle</type>", "          <attributes>"]
-    for name in ("item", "track"):
+    for name, kind in (("item", "number"), ("track", "number"), ("note", "text")):
         lines += ["            <attribute>", f"              <name>{name}</name>",
-                  "              <mutable>False</mutable>", "              <input_type>number</input_type>",
+                  "              <mutable>False</mutable>", f"              <input_type>{kind}</input_type>",
                   "            </attribute>"]
     lines += ["          </attributes>", "        </label>", "      </labels>", "    </task>",
               "  </meta>"]
@@ -133,6 +156,7 @@ def format_cvat_images(queue: ReviewQueue, meta: VideoMeta) -> str:
                          f'ytl="{y1}" xbr="{x2}" ybr="{y2}" z_order="0">')
             lines.append(f'      <attribute name="item">{int(queue.item[r])}</attribute>')
             lines.append(f'      <attribute name="track">{int(queue.track_id[r])}</attribute>')
+            lines.append(f'      <attribute name="note">{escape(item_reason(queue, r))}</attribute>')
             lines.append("    </box>")
         lines.append("  </image>")
     lines.append("</annotations>")
@@ -156,7 +180,8 @@ def format_labelstudio_tasks(queue: ReviewQueue, meta: VideoMeta) -> list[dict[s
                           "width": 100 * (x2 - x1) / meta.width,
                           "height": 100 * (y2 - y1) / meta.height, "rotation": 0,
                           "rectanglelabels": [label]},
-                "meta": {"item": int(queue.item[r]), "track": int(queue.track_id[r])},
+                "meta": {"item": int(queue.item[r]), "track": int(queue.track_id[r]),
+                         "note": item_reason(queue, r)},
             })
         tasks.append({
             "data": {"image": FRAME_NAME.format(frame), "frame": frame, "video": meta.name,

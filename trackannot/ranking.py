@@ -1,0 +1,497 @@
+"""Review order: which boxes, frames, keyframe proposals and missed-object candidates a review
+queue shows, and in what order (the items `trackannot.review.build_queue` wraps).
+
+* `frame_items` (order "frames"): frames ranked by the spread ranking of `trackannot.risk`
+  (`trackannot.kernels.risk.spread_rank`: most expected wrong boxes first, a picked frame's
+  tracks counting less around it) over the annotation's boxes (their risk), the cells where a
+  track probably lacks a box (`trackannot.proposals.missing_boxes`: gaps, late starts, early
+  ends, open ends) and the frames of the missed-object candidates' chains (`p_real` at each):
+  a missing box is a wrong box too. Every box of a queued frame is an item, and so is every
+  missing box (its hint box; reason GAP or OPEN_END) and every candidate with a chain frame
+  there (kind CANDIDATE, at its first queued chain frame).
+* `keyframe_items` (order "keyframes"): one box per item, the keyframe proposals
+  (`trackannot.proposals.propose_keyframes`) and the candidates merged by expected wrong boxes
+  fixed per second (`candidate_gain`).
+
+Both keep today's checks: strict-mode spot checks of confident frames or boxes spread through the
+order, and honeypots (boxes moved off a known truth). Every function returns item columns
+(`trackannot.review.ITEM_COLUMNS` and `EVIDENCE_COLUMNS`) by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from trackannot.boxes import Boxes, Origin
+from trackannot.candidates import Candidates
+from trackannot.config import ReviewConfig
+from trackannot.cost import DEFAULT_COST, CostModel
+from trackannot.kernels.risk import spread_rank
+from trackannot.keyframes import Keyframes
+from trackannot.proposals import (
+    MissingBoxes,
+    Proposals,
+    missing_boxes,
+    propose_keyframes,
+)
+from trackannot.risk import Reason, Risk
+
+if TYPE_CHECKING:
+    from trackannot.propagate import Stop
+
+__all__ = ["EVIDENCE_COLUMNS", "ItemKind", "QueueInput", "candidate_gain", "frame_items",
+           "frame_order", "honeypot_count", "keyframe_items", "queue_rng", "spot_check_count"]
+
+# honeypots need a queue of at least this many items before one is forced in at a small rate
+_MIN_ITEMS_FOR_HONEYPOT = 20
+# honeypots are drawn among this many times as many low-risk candidates as are needed
+_HONEYPOT_POOL = 3
+
+
+class ItemKind(IntEnum):
+    """Why an item is in the queue (the `kind` column; only CANDIDATE is shown to reviewers)."""
+
+    RISK = 0  # ranked by risk
+    SPOT_CHECK = 1  # strict mode: a random confident box
+    HONEYPOT = 2  # a perturbed box with known truth
+    CANDIDATE = 3  # a possible missed object (its hint box; shown as such)
+    PROPOSAL = 4  # a keyframe proposal (keyframes order): the track's box at the frame
+
+
+EVIDENCE_COLUMNS: dict[str, tuple[np.dtype[Any], tuple[int, ...]]] = {
+    "first_frame": (np.dtype(np.int64), ()),
+    "last_frame": (np.dtype(np.int64), ()),
+    "support": (np.dtype(np.int32), ()),
+    "det_score": (np.dtype(np.float32), ()),
+    "class_id": (np.dtype(np.int32), ()),
+    "gain": (np.dtype(np.float32), ()),
+}
+"""What a candidate or proposal item rests on (`trackannot.review.ReviewQueue` documents each)."""
+
+
+def spot_check_count(budget: int, cfg: ReviewConfig) -> int:
+    """Frames of a strict queue's budget given to random spot checks (0 in fast mode).
+
+    round(spot_check_rate * budget), at least 1 when the rate is > 0 and the budget >= 2, and
+    never the whole budget.
+    """
+    if cfg.mode != "strict" or cfg.spot_check_rate <= 0 or budget < 2:
+        return 0
+    return int(min(max(1, round(cfg.spot_check_rate * budget)), budget - 1))
+
+
+def honeypot_count(items: int, cfg: ReviewConfig) -> int:
+    """Honeypots among `items` queue items: round(honeypot_rate * items), at least 1 when the
+    rate is > 0 and there are at least 20 items."""
+    if cfg.honeypot_rate <= 0 or items == 0:
+        return 0
+    n = int(round(cfg.honeypot_rate * items))
+    if items >= _MIN_ITEMS_FOR_HONEYPOT:
+        n = max(n, 1)
+    return min(n, items)
+
+
+def queue_rng(cfg: ReviewConfig, queue_id: str) -> np.random.Generator:
+    """The queue's own random stream: the same seed and queue id draw the same checks."""
+    digest = int(hashlib.sha256(queue_id.encode()).hexdigest()[:8], 16)
+    return np.random.default_rng([int(cfg.seed), digest])
+
+
+def _frame_max(frame: npt.NDArray[np.int64], score: npt.NDArray[np.float64],
+               frames: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """Highest row score at each of `frames` (which all have rows)."""
+    uniq, inverse = np.unique(frame, return_inverse=True)
+    top = np.full(len(uniq), -np.inf)
+    np.maximum.at(top, inverse, score)
+    return top[np.searchsorted(uniq, frames)]
+
+
+def _pick_frames(eligible: npt.NDArray[np.int64], frame_max: npt.NDArray[np.float64], budget: int,
+                 n_spot: int, rng: np.random.Generator, with_boxes: npt.NDArray[np.bool_]
+                 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """The queued frames in review order and which of them are spot checks.
+
+    The risk part is the top `budget - n_spot` eligible frames. Spot checks are drawn among the
+    other eligible frames that have boxes (`with_boxes`) whose highest risk is below the median
+    (the confident frames; the lowest-risk ones if too few are), and put at one random position
+    in each of n_spot equal stretches of the order, so they are spread through it rather than
+    bunched at the end.
+    """
+    risk_part = eligible[: budget - n_spot]
+    if n_spot == 0:
+        return risk_part, np.zeros(len(risk_part), bool)
+    boxed = with_boxes[budget - n_spot:]
+    if boxed.sum() >= n_spot:
+        rest, rest_max = eligible[budget - n_spot:][boxed], frame_max[budget - n_spot:][boxed]
+    else:
+        rest, rest_max = eligible[budget - n_spot:], frame_max[budget - n_spot:]
+    confident = rest[rest_max < np.median(frame_max)]
+    if len(confident) < n_spot:
+        confident = rest[np.argsort(rest_max, kind="stable")[:n_spot]]
+    spot = rng.choice(confident, size=n_spot, replace=False)
+    slots = ((np.arange(n_spot) + rng.uniform(0.0, 1.0, n_spot)) * budget / n_spot).astype(np.int64)
+    is_spot = np.zeros(budget, bool)
+    is_spot[np.minimum(slots, budget - 1)] = True
+    order = np.empty(budget, np.int64)
+    order[is_spot] = spot
+    order[~is_spot] = risk_part
+    return order, is_spot
+
+
+def _perturb(truth: npt.NDArray[np.float32], shift: float, rng: np.random.Generator,
+             frame_size: tuple[int, int] | None) -> npt.NDArray[np.float32]:
+    """Boxes moved by shift * (w, h) in a random direction (IoU with the truth about 0.5-0.6 for
+    shift 0.25); inside the frame when its size is known, moving the other way if that clips less."""
+    box = truth.astype(np.float64)
+    wh = box[:, 2:] - box[:, :2]
+    angle = rng.uniform(0.0, 2 * np.pi, len(box))
+    step = shift * wh * np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    moved = [box + np.tile(step, 2), box - np.tile(step, 2)]
+    if frame_size is None:
+        return moved[0].astype(np.float32)
+    hi = np.array([frame_size[0], frame_size[1]] * 2, np.float64)
+    clipped = [np.clip(m, 0.0, hi) for m in moved]
+    lost = [np.abs(c - m).sum(axis=1) for c, m in zip(clipped, moved)]
+    return np.where((lost[1] < lost[0])[:, None], clipped[1], clipped[0]).astype(np.float32)
+
+
+def _pick_honeypots(items: dict[str, np.ndarray], origin: npt.NDArray[np.uint8], n: int,
+                    rng: np.random.Generator) -> npt.NDArray[np.intp]:
+    """Item rows to turn into honeypots, among the risk items (all items if too few).
+
+    Boxes at human keyframes come first (their truth is known): drawn at random among them. The
+    rest are drawn among the `_HONEYPOT_POOL` times as many lowest-risk automatic boxes as needed.
+    """
+    candidates = np.flatnonzero(items["kind"] == ItemKind.RISK)
+    if len(candidates) < n:
+        candidates = np.arange(len(items["kind"]))
+    human = origin[candidates] == Origin.KEYFRAME
+    keyed, auto = candidates[human], candidates[~human]
+    if len(keyed) >= n:
+        return np.sort(rng.choice(keyed, size=n, replace=False))
+    need = n - len(keyed)
+    pool = auto[np.argsort(items["score"][auto], kind="stable")[: need * _HONEYPOT_POOL]]
+    return np.sort(np.r_[keyed, rng.choice(pool, size=need, replace=False)])
+
+
+def candidate_gain(candidates: Candidates, cost: CostModel = DEFAULT_COST
+                   ) -> npt.NDArray[np.float64]:
+    """Expected wrong boxes fixed per second of each candidate: its expected boxes (p_real x the
+    frames of its chain) over its expected seconds (real: a box drawn, `draw_s`; not real: a
+    rejection, `delete_s`)."""
+    p = candidates.p_real
+    return candidates.expected_boxes / (p * cost.draw_s + (1.0 - p) * cost.delete_s)
+
+
+def _rank_in(order_gain: npt.NDArray[np.float64], gain: npt.NDArray[np.float64]
+             ) -> npt.NDArray[np.int64]:
+    """Where each of `gain` goes in a ranked list with gains `order_gain`: before the first entry
+    whose gain (made non-increasing: the lowest so far) is below it."""
+    envelope = np.minimum.accumulate(order_gain) if len(order_gain) else order_gain
+    return np.searchsorted(-envelope, -gain, side="left").astype(np.int64)
+
+
+def _merged(first: npt.NDArray[np.int64], first_gain: npt.NDArray[np.float64],
+            second: npt.NDArray[np.int64], second_gain: npt.NDArray[np.float64]
+            ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Ids of two rankings merged (`second` ranked into `first` by gain) and which of them are
+    from `second`; `second` is re-sorted by gain, highest first (ties: its own order)."""
+    by_gain = np.argsort(-second_gain, kind="stable")
+    second, second_gain = second[by_gain], second_gain[by_gain]
+    pos = _rank_in(first_gain, second_gain)
+    slot = np.r_[np.arange(len(first)) + np.searchsorted(pos, np.arange(len(first)), side="right"),
+                 pos + np.arange(len(second))]
+    ids = np.empty(len(slot), np.int64)
+    ids[slot] = np.r_[first, second]
+    is_second = np.zeros(len(slot), bool)
+    is_second[slot[len(first):]] = True
+    return ids, is_second
+
+
+def _candidate_items(candidates: Candidates, rows: npt.NDArray[np.int64],
+                     rank: npt.NDArray[np.int64], gain: npt.NDArray[np.float64]
+                     ) -> dict[str, np.ndarray]:
+    """Items (and evidence) of candidates `rows` at ranks `rank`."""
+    n = len(rows)
+    return {
+        "rank": rank.astype(np.int32), "frame": candidates.frame[rows],
+        "track_id": candidates.track_id[rows], "score": candidates.p_real[rows].astype(np.float32),
+        "reason": np.full(n, Reason.NONE, np.uint8),
+        "kind": np.full(n, ItemKind.CANDIDATE, np.uint8), "xyxy": candidates.xyxy[rows],
+        "truth_xyxy": np.full((n, 4), np.nan, np.float32),
+        "first_frame": candidates.first_frame[rows], "last_frame": candidates.last_frame[rows],
+        "support": candidates.detections[rows], "det_score": candidates.mean_score[rows],
+        "class_id": candidates.class_id[rows], "gain": gain[rows].astype(np.float32),
+    }
+
+
+def _with_evidence(items: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`items` with the evidence columns' defaults where they have none."""
+    n = len(items["frame"])
+    defaults = {"first_frame": items["frame"], "last_frame": items["frame"], "support": 0,
+                "det_score": np.nan, "class_id": -1, "gain": np.nan}
+    for name, (dtype, _) in EVIDENCE_COLUMNS.items():
+        if name not in items:
+            items[name] = np.broadcast_to(np.asarray(defaults[name], dtype), (n,)).copy()
+    return items
+
+
+def _concat_items(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    parts = [_with_evidence(p) for p in parts]
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def _frame_rows(boxes: Boxes, risk: Risk, missing: MissingBoxes, candidates: Candidates,
+                detections: Boxes | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(frame, track key, p) of every row the frame ranking counts, sorted by frame: boxes,
+    missing boxes (their track's key) and candidates' chain detections (a key per candidate)."""
+    size = np.diff(candidates.chain_start)
+    chain_frame = detections.frame[candidates.det_row] if detections is not None and len(size) \
+        else np.zeros(0, np.int64)
+    base = int(max(boxes.track_id.max(initial=0), missing.track_id.max(initial=0))) + 1
+    frame = np.r_[boxes.frame, missing.frame, chain_frame]
+    track = np.r_[boxes.track_id, missing.track_id, base + np.repeat(np.arange(len(size)), size)]
+    p = np.r_[risk.score, missing.p, np.repeat(candidates.p_real, size)]
+    by_frame = np.argsort(frame, kind="stable")
+    return frame[by_frame].astype(np.int64), track[by_frame].astype(np.int64), p[by_frame]
+
+
+def frame_order(frame: npt.NDArray[np.int64], track: npt.NDArray[np.int64],
+                p: npt.NDArray[np.float64], num_frames: int, cfg: ReviewConfig
+                ) -> npt.NDArray[np.int64]:
+    """Every frame in review order by the spread ranking over rows (frame, track key, p), rows
+    sorted by frame (`trackannot.risk.rank_frames`' kernel, its `cfg.spread_frames`)."""
+    order = np.lexsort((frame, track))
+    tid = track[order]
+    seg = np.cumsum(np.r_[True, tid[1:] != tid[:-1]]) - 1 if len(tid) else np.zeros(0, np.int64)
+    return spread_rank(frame, p.astype(np.float64), order.astype(np.int64),
+                       seg.astype(np.int64), int(num_frames), int(cfg.spread_frames))
+
+
+def _missing_items(missing: MissingBoxes, rank_of: npt.NDArray[np.int64],
+                   is_spot: npt.NDArray[np.bool_]) -> dict[str, np.ndarray]:
+    """One item per missing box at a queued frame, showing the box the track would have there:
+    accept pins it, adjust gives the object's box, absent says the object is not there."""
+    keep = np.flatnonzero(rank_of[missing.frame] >= 0)
+    rank = rank_of[missing.frame[keep]].astype(np.int32)
+    return {
+        "rank": rank, "frame": missing.frame[keep], "track_id": missing.track_id[keep],
+        "score": missing.p[keep].astype(np.float32), "reason": missing.reason[keep],
+        "kind": np.where(is_spot[rank], ItemKind.SPOT_CHECK, ItemKind.RISK).astype(np.uint8),
+        "xyxy": missing.xyxy[keep], "truth_xyxy": np.full((len(keep), 4), np.nan, np.float32),
+    }
+
+
+def _shown_candidates(candidates: Candidates, detections: Boxes | None,
+                      rank_of: npt.NDArray[np.int64]) -> tuple[np.ndarray, np.ndarray]:
+    """(candidates with a chain frame queued, the chain row shown: its earliest-ranked frame)."""
+    if not len(candidates) or detections is None:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    size = np.diff(candidates.chain_start)
+    chain = np.repeat(np.arange(len(candidates)), size)
+    rank = rank_of[detections.frame[candidates.det_row]]
+    rank = np.where(rank >= 0, rank, np.iinfo(np.int64).max)
+    first = np.lexsort((rank, chain))
+    first = first[np.r_[True, chain[first][1:] != chain[first][:-1]]]
+    first = first[rank[first] < np.iinfo(np.int64).max]
+    shown, det_row = chain[first], candidates.det_row[first]
+    keep = _one_edit_per_cell(candidates.track_id[shown], detections.frame[det_row],
+                              candidates.p_real[shown])
+    return shown[keep], det_row[keep]
+
+
+def _one_edit_per_cell(track: npt.NDArray[np.int64], frame: npt.NDArray[np.int64],
+                       p: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Which candidates to show so that no two continue one track at one frame (their answers
+    would edit one cell twice): the most probable of each such pair (ties: the first)."""
+    keep = np.ones(len(track), bool)
+    order = np.lexsort((np.arange(len(track)), -p))
+    seen: set[tuple[int, int]] = set()
+    for i in order.tolist():
+        cell = (int(track[i]), int(frame[i]))
+        if cell[0] >= 0 and cell in seen:
+            keep[i] = False
+        seen.add(cell)
+    return keep
+
+
+def _cells(track: npt.NDArray[np.int64], frame: npt.NDArray[np.int64], num_frames: int
+           ) -> npt.NDArray[np.int64]:
+    """A key per (track, frame) cell."""
+    return track.astype(np.int64) * (num_frames + 1) + frame
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class QueueInput:
+    """What a queue is built from.
+
+    Attributes:
+        boxes: the current annotation.
+        risk: `trackannot.risk.score_risk` of its boxes.
+        keyframes: its human keyframes.
+        candidates: the missed-object candidates (`trackannot.candidates.find_candidates`).
+        detections: every stored detection (the candidates' rows), or None.
+        stops: where its propagated runs stopped (`AnnotationState.propagation_stops`), or None.
+        num_frames: frames of the video.
+    """
+
+    boxes: Boxes
+    risk: Risk
+    keyframes: Keyframes
+    candidates: Candidates
+    detections: Boxes | None
+    stops: Sequence[Stop] | None
+    num_frames: int
+
+
+def frame_items(inp: QueueInput, budget: int, cfg: ReviewConfig, rng: np.random.Generator,
+                frame_size: tuple[int, int] | None, honeypots: bool,
+                cost: CostModel = DEFAULT_COST) -> dict[str, np.ndarray]:
+    """Items of a frames-order queue of `budget` frames (module docstring)."""
+    boxes, risk, candidates, detections = inp.boxes, inp.risk, inp.candidates, inp.detections
+    num_frames = inp.num_frames
+    missing = missing_boxes(boxes, inp.keyframes, num_frames, cfg, inp.stops)
+    frame_all, track_all, p_all = _frame_rows(boxes, risk, missing, candidates, detections)
+    order = frame_order(frame_all, track_all, p_all, num_frames, cfg)
+    eligible = order[np.isin(order, frame_all)]
+    frames = min(budget, len(eligible))
+    frame_max = _frame_max(frame_all, p_all, eligible)
+    queued, is_spot = _pick_frames(eligible, frame_max, frames, spot_check_count(frames, cfg), rng,
+                                   np.isin(eligible, boxes.frame))
+    rank_of = np.full(num_frames, -1, np.int64)
+    rank_of[queued] = np.arange(len(queued))
+    rows = np.flatnonzero(rank_of[boxes.frame] >= 0)
+    items = _box_items(boxes, rows, rank_of[boxes.frame[rows]], risk, ItemKind.RISK)
+    items["kind"] = np.where(is_spot[items["rank"]], ItemKind.SPOT_CHECK, ItemKind.RISK).astype(np.uint8)
+    n_honey = honeypot_count(len(rows), cfg) if honeypots else 0
+    if n_honey:
+        pick = _pick_honeypots(items, boxes.origin[rows], n_honey, rng)
+        items["truth_xyxy"][pick] = items["xyxy"][pick]
+        items["xyxy"][pick] = _perturb(items["xyxy"][pick], cfg.honeypot_shift, rng, frame_size)
+        items["kind"][pick] = ItemKind.HONEYPOT
+    shown, det_row = _shown_candidates(candidates, detections, rank_of)
+    found = _candidate_items(candidates, shown, np.zeros(len(shown), np.int64),
+                             candidate_gain(candidates, cost))
+    if len(shown):  # shown at the queued frame of its chain, with its detection there
+        found["frame"] = detections.frame[det_row]
+        found["xyxy"] = detections.xyxy[det_row]
+        found["rank"] = rank_of[found["frame"]].astype(np.int32)
+    # a candidate that continues a track asks for that track's box there: no second item for it
+    taken = _cells(found["track_id"], found["frame"], num_frames)
+    missing = missing.take(~np.isin(_cells(missing.track_id, missing.frame, num_frames), taken))
+    return _concat_items([items, _missing_items(missing, rank_of, is_spot), found])
+
+
+def _box_items(boxes: Boxes, rows: npt.NDArray[np.int64], rank: npt.NDArray[np.int64],
+               risk: Risk, kind: ItemKind) -> dict[str, np.ndarray]:
+    """Items showing boxes `rows` of the annotation, one rank each."""
+    return {
+        "rank": rank.astype(np.int32), "frame": boxes.frame[rows], "track_id": boxes.track_id[rows],
+        "score": risk.score[rows].astype(np.float32), "reason": risk.reason[rows].astype(np.uint8),
+        "kind": np.full(len(rows), kind, np.uint8), "xyxy": boxes.xyxy[rows],
+        "truth_xyxy": np.full((len(rows), 4), np.nan, np.float32),
+    }
+
+
+def _proposal_items(proposals: Proposals, rows: npt.NDArray[np.int64],
+                    rank: npt.NDArray[np.int64]) -> dict[str, np.ndarray]:
+    n = len(rows)
+    return {
+        "rank": rank.astype(np.int32), "frame": proposals.frame[rows],
+        "track_id": proposals.track_id[rows],
+        "score": proposals.p_wrong[rows].astype(np.float32), "reason": proposals.reason[rows],
+        "kind": np.full(n, ItemKind.PROPOSAL, np.uint8), "xyxy": proposals.xyxy[rows],
+        "truth_xyxy": np.full((n, 4), np.nan, np.float32),
+        "first_frame": proposals.first_frame[rows], "last_frame": proposals.last_frame[rows],
+        "gain": proposals.gain[rows].astype(np.float32),
+    }
+
+
+def keyframe_items(inp: QueueInput, budget: int, cfg: ReviewConfig, rng: np.random.Generator,
+                   frame_size: tuple[int, int] | None, honeypots: bool,
+                   cost: CostModel = DEFAULT_COST) -> dict[str, np.ndarray]:
+    """Items of a keyframes-order queue of `budget` items (module docstring)."""
+    boxes, risk, candidates, num_frames = inp.boxes, inp.risk, inp.candidates, inp.num_frames
+    proposals = propose_keyframes(boxes, risk, inp.keyframes, num_frames, budget, cfg, cost,
+                                  inp.stops)
+    c_gain = candidate_gain(candidates, cost)
+    looks, is_candidate = _merged(np.arange(len(proposals)), proposals.gain,
+                                  np.arange(len(candidates)), c_gain)
+    n_looks = min(budget, len(looks))
+    n_spot = min(spot_check_count(n_looks, cfg), max(len(boxes) - n_looks, 0))
+    looks, is_candidate = looks[: n_looks - n_spot], is_candidate[: n_looks - n_spot]
+    # one item per (track, frame): a candidate continuing a track there replaces its proposal,
+    # and of two candidates continuing one track at one frame the more probable stays
+    c_rows = looks[is_candidate]
+    c_cells = _cells(candidates.track_id[c_rows], candidates.frame[c_rows], num_frames)
+    c_keep = _one_edit_per_cell(candidates.track_id[c_rows], candidates.frame[c_rows],
+                                candidates.p_real[c_rows])
+    c_cells = c_cells[c_keep & (candidates.track_id[c_rows] >= 0)]
+    p_rows = looks[~is_candidate]
+    p_keep = ~np.isin(_cells(proposals.track_id[p_rows], proposals.frame[p_rows], num_frames),
+                      c_cells)
+    keep = np.ones(len(looks), bool)
+    keep[np.flatnonzero(is_candidate)[~c_keep]] = False
+    keep[np.flatnonzero(~is_candidate)[~p_keep]] = False
+    looks, is_candidate = looks[keep], is_candidate[keep]
+    n_looks = len(looks) + n_spot
+    slots, spot_rows = _spot_boxes(boxes, risk, proposals, n_looks, n_spot, rng)
+    rank = np.delete(np.arange(n_looks), slots)
+    parts = [_proposal_items(proposals, looks[~is_candidate], rank[~is_candidate]),
+             _candidate_items(candidates, looks[is_candidate], rank[is_candidate], c_gain),
+             _box_items(boxes, spot_rows, slots, risk, ItemKind.SPOT_CHECK)]
+    items = _concat_items(parts)
+    n_honey = honeypot_count(n_looks, cfg) if honeypots else 0
+    if not n_honey:
+        return items
+    # honeypots go to random places in the order; the other items keep theirs, moved down
+    pots = _honeypot_boxes(boxes, risk, n_honey, rng)
+    at = np.sort(rng.choice(n_looks + len(pots), size=len(pots), replace=False))
+    honey = _box_items(boxes, pots, at, risk, ItemKind.HONEYPOT)
+    honey["truth_xyxy"] = honey["xyxy"].copy()
+    honey["xyxy"] = _perturb(honey["xyxy"], cfg.honeypot_shift, rng, frame_size)
+    others = np.delete(np.arange(n_looks + len(pots)), at)
+    items["rank"] = others[items["rank"]].astype(np.int32)  # ranks were 0..n_looks-1
+    return _concat_items([items, honey])
+
+
+def _spot_boxes(boxes: Boxes, risk: Risk, proposals: Proposals, n_looks: int, n_spot: int,
+                rng: np.random.Generator) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(ranks, box rows) of `n_spot` spot checks among `n_looks` items: random automatic boxes
+    whose risk is below the median (the lowest-risk ones if too few are), not proposed, each at
+    one random place in one of n_spot equal stretches of the order."""
+    if n_spot == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    proposed = set(zip(proposals.track_id.tolist(), proposals.frame.tolist()))
+    free = np.array([(int(t), int(f)) not in proposed
+                     for t, f in zip(boxes.track_id, boxes.frame)], bool)
+    pool = np.flatnonzero(free & (boxes.origin != Origin.KEYFRAME))
+    if len(pool) < n_spot:
+        pool = np.flatnonzero(free)
+    confident = pool[risk.score[pool] < np.median(risk.score)]
+    if len(confident) < n_spot:
+        confident = pool[np.argsort(risk.score[pool], kind="stable")[:n_spot]]
+    rows = np.sort(rng.choice(confident, size=n_spot, replace=False))
+    slots = ((np.arange(n_spot) + rng.uniform(0.0, 1.0, n_spot)) * n_looks / n_spot).astype(np.int64)
+    return np.minimum(slots, n_looks - 1), rows
+
+
+def _honeypot_boxes(boxes: Boxes, risk: Risk, n: int, rng: np.random.Generator
+                    ) -> npt.NDArray[np.int64]:
+    """Rows of the annotation to show as honeypots: boxes at human keyframes first (their truth
+    is known), then among the `_HONEYPOT_POOL` times as many lowest-risk boxes as needed."""
+    keyed = np.flatnonzero(boxes.origin == Origin.KEYFRAME)
+    if len(keyed) >= n:
+        return np.sort(rng.choice(keyed, size=n, replace=False))
+    auto = np.flatnonzero(boxes.origin != Origin.KEYFRAME)
+    need = min(n - len(keyed), len(auto))
+    pool = auto[np.argsort(risk.score[auto], kind="stable")[: need * _HONEYPOT_POOL]]
+    return np.sort(np.r_[keyed, rng.choice(pool, size=need, replace=False)]).astype(np.int64)
+
+
