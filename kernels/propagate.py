@@ -14,7 +14,8 @@ entry:
 3. Gate. Among the entry's detections with score >= min_score, those at IoU >= gate_iou with the
    predicted box and within motion_gate standard deviations of it (the innovation over the
    diagonal of S = H P H' + R, centre and size) are candidates; the one of highest IoU wins.
-4. Evidence of another track. The winner at IoU >= claim_iou with the track's own automatic box
+4. Evidence of another track (compared as detected, `det_raw`: the other boxes are the
+   detector's too). The winner at IoU >= claim_iou with the track's own automatic box
    at the entry is the track's own evidence. Otherwise, at IoU >= claim_iou with another track's
    automatic box (`other_kind` OTHER_TRACK) or human keyframe (OTHER_KEYFRAME), it belongs to
    that track: the run stops before the entry (a conflict).
@@ -169,8 +170,8 @@ def _other_kind(other_start: np.ndarray, other_xyxy: np.ndarray, other_kind: np.
 
 @njit(cache=True)
 def propagate_run(seed_xyxy: np.ndarray, step_frame: np.ndarray, step_gap: np.ndarray,
-                  det_start: np.ndarray, det_xyxy: np.ndarray, det_score: np.ndarray,
-                  other_start: np.ndarray, other_xyxy: np.ndarray, other_kind: np.ndarray,
+                  det_start: np.ndarray, det_xyxy: np.ndarray, det_raw: np.ndarray,
+                  det_score: np.ndarray, other_start: np.ndarray, other_xyxy: np.ndarray, other_kind: np.ndarray,
                   own_xyxy: np.ndarray, params: np.ndarray, out_xyxy: np.ndarray,
                   out_det: np.ndarray, out_score: np.ndarray, out_std: np.ndarray
                   ) -> tuple[int, int, int]:
@@ -181,7 +182,11 @@ def propagate_run(seed_xyxy: np.ndarray, step_frame: np.ndarray, step_gap: np.nd
         step_frame: (m + 1,) int64 decoded frame of each entry, in walk order.
         step_gap: (m + 1,) bool, a video gap between entry k - 1 and entry k.
         det_start: (m + 2,) int64 offsets of each entry's detections in det_*.
-        det_xyxy: (d, 4) float32; det_score: (d,) float32.
+        det_xyxy: (d, 4) float32 detections in the person's style (the seed's offset from its
+            own detection applied: `trackannot.propagate`), gated and followed.
+        det_raw: (d, 4) float32 the same detections as detected, compared with the other
+            tracks' boxes, the track's own box and across a cut (boxes of the detector's style).
+        det_score: (d,) float32.
         other_start: (m + 2,) int64 offsets of each entry's other-track boxes in other_*.
         other_xyxy: (o, 4) float32; other_kind: (o,) uint8 `OTHER_TRACK` or `OTHER_KEYFRAME`.
         own_xyxy: (m + 1, 4) float32 the track's own automatic box at each entry (NaN: none).
@@ -194,8 +199,9 @@ def propagate_run(seed_xyxy: np.ndarray, step_frame: np.ndarray, step_gap: np.nd
     Returns:
         (n_emit, stop, code): entries 1..n_emit are the run; `stop` is the entry where it
         stopped (the first one not taken from it: a conflict's, a gap's, the first after the
-        evidence ends, the first handed over on rejoin; m + 1 when the entries ran out); `code`
-        a `STOP_*` value.
+        evidence ends, the first handed over on rejoin; m + 1 when the entries ran out, code
+        STOP_END, also while coasting: n_emit < m then, and more entries may go on); `code` a
+        `STOP_*` value.
     """
     m = step_frame.shape[0] - 1
     gate_iou, motion_gate = params[P_GATE_IOU], params[P_MOTION_GATE]
@@ -212,7 +218,7 @@ def propagate_run(seed_xyxy: np.ndarray, step_frame: np.ndarray, step_gap: np.nd
         if step_gap[k]:
             stop, code = k, STOP_GAP
             break
-        if _is_cut(det_start, det_xyxy, det_score, k - 1, k):
+        if _is_cut(det_start, det_raw, det_score, k - 1, k):
             stop, code = k, STOP_CUT
             break
         for _ in range(max(abs(step_frame[k] - step_frame[k - 1]), 1)):
@@ -234,9 +240,8 @@ def propagate_run(seed_xyxy: np.ndarray, step_frame: np.ndarray, step_gap: np.nd
             if d2 <= motion_gate * motion_gate:
                 best, best_iou = d, iou
         if best >= 0:
-            own = own_xyxy[k]
-            if not _iou(det_xyxy[best], own) >= claim_iou:
-                kind = _other_kind(other_start, other_xyxy, other_kind, k, det_xyxy[best],
+            if not _iou(det_raw[best], own_xyxy[k]) >= claim_iou:
+                kind = _other_kind(other_start, other_xyxy, other_kind, k, det_raw[best],
                                    claim_iou)
                 if kind > 0:
                     stop = k
@@ -268,8 +273,6 @@ def propagate_run(seed_xyxy: np.ndarray, step_frame: np.ndarray, step_gap: np.nd
             while last > 0 and out_det[last - 1] < 0:
                 last -= 1
             break
-    if code == STOP_END and last < m:  # the entries ran out after the evidence did
-        stop, code = last + 1, STOP_EVIDENCE
     n_emit = min(last, stop - 1)
     _fill_coasted(seed_xyxy, step_frame, out_xyxy, out_det, out_std, n_emit)
     return n_emit, stop, code
@@ -316,8 +319,8 @@ def _np_side(x: np.ndarray) -> np.ndarray:
 
 
 def propagate_run_numpy(seed_xyxy: np.ndarray, step_frame: np.ndarray, step_gap: np.ndarray,
-                        det_start: np.ndarray, det_xyxy: np.ndarray, det_score: np.ndarray,
-                        other_start: np.ndarray, other_xyxy: np.ndarray, other_kind: np.ndarray,
+                        det_start: np.ndarray, det_xyxy: np.ndarray, det_raw: np.ndarray,
+                        det_score: np.ndarray, other_start: np.ndarray, other_xyxy: np.ndarray, other_kind: np.ndarray,
                         own_xyxy: np.ndarray, params: np.ndarray
                         ) -> tuple[int, int, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Plain-NumPy reference of `propagate_run` (full 8x8 matrices, filterpy's equations).
@@ -360,7 +363,7 @@ def propagate_run_numpy(seed_xyxy: np.ndarray, step_frame: np.ndarray, step_gap:
             break
         a, b = confident(k - 1), confident(k)
         if len(a) >= CUT_MIN_DETECTIONS and len(b) >= CUT_MIN_DETECTIONS:
-            kept = sum(any(_np_iou(det_xyxy[i], det_xyxy[j]) >= CUT_IOU for j in b) for i in a)
+            kept = sum(any(_np_iou(det_raw[i], det_raw[j]) >= CUT_IOU for j in b) for i in a)
             if kept < CUT_SHARE * len(a):
                 stop, code = k, STOP_CUT
                 break
@@ -384,9 +387,9 @@ def propagate_run_numpy(seed_xyxy: np.ndarray, step_frame: np.ndarray, step_gap:
             if np.sum((z - x[:4]) ** 2 / np.diag(S)) <= motion_gate ** 2:
                 best, best_iou = d, iou
         if best >= 0:
-            if not _np_iou(det_xyxy[best], own_xyxy[k]) >= claim_iou:
+            if not _np_iou(det_raw[best], own_xyxy[k]) >= claim_iou:
                 kinds = [int(other_kind[o]) for o in range(other_start[k], other_start[k + 1])
-                         if _np_iou(det_xyxy[best], other_xyxy[o]) >= claim_iou]
+                         if _np_iou(det_raw[best], other_xyxy[o]) >= claim_iou]
                 if kinds:
                     stop = k
                     code = STOP_CONFLICT_KEYFRAME if max(kinds) == OTHER_KEYFRAME else \
@@ -413,8 +416,6 @@ def propagate_run_numpy(seed_xyxy: np.ndarray, step_frame: np.ndarray, step_gap:
             stop, code = k - agree + 1, STOP_REJOINED
             last = max([0] + [j for j in range(1, k - agree + 1) if out_det[j - 1] >= 0])
             break
-    if code == STOP_END and last < m:
-        stop, code = last + 1, STOP_EVIDENCE
     n = min(last, stop - 1)
     supported = [0] + [k for k in range(1, n + 1) if out_det[k - 1] >= 0]
     for prev, k in zip(supported[:-1], supported[1:]):

@@ -253,3 +253,42 @@ def test_propagate_one_direction_directly() -> None:
     assert (stop.frame, stop.last, stop.reason) == (19, 20, StopReason.EVIDENCE_END)
     boxes, stop = propagate(seed, evidence, PropagateConfig(max_frames=10), 1)
     assert boxes.frame.tolist() == list(range(51, 61)) and stop.reason == StopReason.LIMIT
+
+
+def test_runs_keep_the_persons_box_style_not_the_detectors() -> None:
+    # the detector draws this object 30% wider and 10 px lower than the person does
+    wide = M.copy()
+    wide[:, 0] -= 9
+    wide[:, 2] += 9
+    wide[:, [1, 3]] += 10
+    dets = _boxes([(np.arange(20, 100), wide, -1, 0.5)])
+    evidence = Evidence(FRAMES.astype(np.int64), np.zeros(N, bool), dets, Boxes.empty(),
+                        Boxes.empty())
+    seed = Boxes.create(xyxy=[M[50]], frame=50, track_id=5)
+    boxes, _ = propagate(seed, evidence, PropagateConfig(), 1)
+    assert len(boxes) == 49
+    assert pair_iou(boxes.xyxy, M[boxes.frame]).min() > 0.97
+    assert pair_iou(wide[boxes.frame], M[boxes.frame]).max() < 0.75
+
+
+def test_reading_the_evidence_in_growing_windows_gives_the_same_runs(monkeypatch) -> None:
+    import trackannot.state as state_module
+
+    tracks, dets = _scene(extra_tracks=[(np.arange(90, 100), M, 3, 0.9)])
+    batch = _batch(create(5, 50, M[50]))
+    whole = _state(tracks, dets)
+    whole.apply(batch)
+    want, want_stops = whole.track_boxes(5), whole.propagation_stops()  # one read of 1000
+    monkeypatch.setattr(state_module, "_FIRST_WINDOW", 3)  # 3, 12, 48, 192 frames
+    reads: list[tuple[int, int]] = []
+    real = MemorySource.detections
+    monkeypatch.setattr(MemorySource, "detections",
+                        lambda self, a, b: reads.append((a, b)) or real(self, a, b))
+    grown = _state(tracks, dets)
+    grown.apply(batch)
+    for name, col in want.columns().items():
+        np.testing.assert_array_equal(getattr(grown.track_boxes(5), name), col, err_msg=name)
+    assert grown.propagation_stops() == want_stops
+    # backward: 47..50, 38..50, 2..50 (stopped at 19); forward: 50..53, 50..62, 50..98 (89)
+    assert reads == [(50, 51),  # the keyframe's interpolation
+                     (47, 51), (38, 51), (2, 51), (50, 54), (50, 63), (50, 99)]

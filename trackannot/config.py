@@ -269,12 +269,17 @@ class PropagateConfig:
     min_score: detections below this score are not used. 0 uses every stored detection, also
         the weak ones below the tracker's track-start and low scores (`detect.conf_floor` is
         the floor of what is stored). Higher: fewer false detections followed, shorter runs.
+
+    gate_iou, motion_gate and max_gap were chosen on half of the benchmark sequences (MOT15
+    train 0, 2, ..., KITTI Car 0000, 0002, ...: one created box per missed gt run) among 0.3 /
+    0.4 / 0.5, 3 / 4 and 3 / 5 / 10, trading recovered boxes against wrong ones
+    (`python -m benchmarks.bench_propagation`; benchmarks/RESULTS.md, "Issue 13: propagation").
     """
 
     enabled: bool = True
-    gate_iou: float = 0.3
-    motion_gate: float = 4.0
-    max_gap: int = 10
+    gate_iou: float = 0.4
+    motion_gate: float = 3.0
+    max_gap: int = 5
     max_frames: int = 1000
     rejoin_frames: int = 3
     rejoin_iou: float = 0.5

@@ -24,7 +24,7 @@ from enum import IntEnum
 import numpy as np
 import numpy.typing as npt
 
-from trackannot.boxes import Boxes, Origin
+from trackannot.boxes import Boxes, Origin, pair_iou
 from trackannot.config import PropagateConfig
 from trackannot.errors import InputFormatError
 from trackannot.kernels.propagate import (
@@ -34,6 +34,10 @@ from trackannot.kernels.propagate import (
 __all__ = ["GAP_FACTOR", "Evidence", "Stop", "StopReason", "propagate", "video_gaps"]
 
 GAP_FACTOR = 2.5  # a step this many times the window's median step is a video gap
+# the detection a seed box overlaps this much at its frame measures how the person's boxes
+# differ from the detector's (`_in_seed_style`); guided interpolation's anchor_iou is 0.8, but a
+# drawn box of a missed object is rarely that close to a weak detection
+BIAS_IOU = 0.5
 
 
 class StopReason(IntEnum):
@@ -176,8 +180,9 @@ def propagate(seed: Boxes, evidence: Evidence, cfg: PropagateConfig, direction: 
         evidence: the window it may step through (from the seed's frame on, in `direction`).
         cfg: gates, gaps and limits.
         direction: +1 forward, -1 backward.
-        end: the reason when the window's frames run out (the video's end, or a keyframe of the
-            track that bounds the window).
+        end: the reason when the window's frames run out: VIDEO_END (the window reaches the
+            video's first or last frame: a run still coasting there ends as EVIDENCE_END), or
+            LIMIT (frames beyond the window may continue the run).
 
     Returns:
         (boxes, stop): the run's boxes, origin PROPAGATED, sorted by frame (none before the
@@ -205,13 +210,22 @@ def propagate(seed: Boxes, evidence: Evidence, cfg: PropagateConfig, direction: 
     out_det = np.full(m, -1, np.int64)
     out_score = np.zeros(m, np.float32)
     out_std = np.zeros(m, np.float32)
+    raw = np.ascontiguousarray(dets.xyxy[det_rows])
     n, stop_entry, code = propagate_run(
         seed.xyxy[0].astype(np.float64), entries, gaps, det_start,
-        np.ascontiguousarray(dets.xyxy[det_rows]), np.ascontiguousarray(dets.score[det_rows]),
+        _in_seed_style(raw, seed.xyxy[0], dets.for_frame(seed_frame).xyxy, cfg), raw,
+        np.ascontiguousarray(dets.score[det_rows]),
         other_start, np.ascontiguousarray(others.xyxy[other_rows]), kind,
         _own_by_entry(evidence.own, entries), _params(cfg), out_xyxy, out_det, out_score,
         out_std)
-    reason = StopReason(code) if code else (StopReason.LIMIT if cut else end)
+    if code:
+        reason = StopReason(code)
+    elif cut:
+        reason = StopReason.LIMIT
+    elif n < m and end == StopReason.VIDEO_END:  # coasting when the video ended
+        reason, stop_entry = StopReason.EVIDENCE_END, n + 1
+    else:
+        reason = end
     stop_frame = int(entries[stop_entry]) if stop_entry <= m else \
         int(entries[-1]) + direction
     stop = Stop(track, stop_frame, int(entries[n]), direction, reason)
@@ -225,6 +239,36 @@ def propagate(seed: Boxes, evidence: Evidence, cfg: PropagateConfig, direction: 
         origin=np.full(n, Origin.PROPAGATED, np.uint8), det_index=np.full(n, -1, np.int64),
         pos_std=np.ascontiguousarray(out_std[:n][order]))
     return boxes, stop
+
+
+def _in_seed_style(xyxy: npt.NDArray[np.float32], seed: npt.NDArray[np.float32],
+                   at_seed: npt.NDArray[np.float32], cfg: PropagateConfig
+                   ) -> npt.NDArray[np.float32]:
+    """Detections moved into the person's box style: people and detectors draw boxes
+    differently (wider, taller, shifted), so the offset of the seed box from the detection that
+    overlaps it most at its frame (IoU >= `BIAS_IOU`) is added to every detection of the run,
+    relative to each one's size (centre by width/height, size by its log ratio), as guided
+    interpolation does (`InterpolateConfig.bias`). No such detection: unchanged."""
+    if not len(at_seed) or not len(xyxy):
+        return xyxy
+    iou = pair_iou(np.repeat(seed[None], len(at_seed), 0), at_seed)
+    best = int(np.argmax(iou))
+    if iou[best] < BIAS_IOU:
+        return xyxy
+    s, d = _cxcywh(seed[None])[0], _cxcywh(at_seed[best:best + 1])[0]
+    shift = ((s[0] - d[0]) / d[2], (s[1] - d[1]) / d[3])
+    scale = (s[2] / d[2], s[3] / d[3])
+    c = _cxcywh(xyxy)
+    cx, cy = c[:, 0] + shift[0] * c[:, 2], c[:, 1] + shift[1] * c[:, 3]
+    w, h = c[:, 2] * scale[0], c[:, 3] * scale[1]
+    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1).astype(np.float32)
+
+
+def _cxcywh(xyxy: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    """(n, 4) centre x, centre y, width, height (sides at least 1 px) of xyxy boxes."""
+    b = np.asarray(xyxy, np.float64)
+    return np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2,
+                     np.maximum(b[:, 2] - b[:, 0], 1.0), np.maximum(b[:, 3] - b[:, 1], 1.0)], 1)
 
 
 def _coasted_scores(score: npt.NDArray[np.float32],

@@ -60,8 +60,11 @@ def _scene(m: int, seed: int, *, missing: float = 0.1, clutter: int = 2, others:
 
 
 def _args(s: dict[str, np.ndarray]) -> tuple:
-    return (s["seed"], s["frame"], s["gap"], s["det_start"], s["det_xyxy"], s["det_score"],
-            s["other_start"], s["other_xyxy"], s["other_kind"], s["own"])
+    """The kernel's inputs; the detections in the person's style are the raw ones shifted 2 px
+    right (the kernel gates and follows those, compares the raw ones with other boxes)."""
+    styled = (s["det_xyxy"] + np.float32([2, 0, 2, 0])).astype(np.float32)
+    return (s["seed"], s["frame"], s["gap"], s["det_start"], styled, s["det_xyxy"],
+            s["det_score"], s["other_start"], s["other_xyxy"], s["other_kind"], s["own"])
 
 
 def _kernel(s: dict[str, np.ndarray], params: np.ndarray = PARAMS):
@@ -107,7 +110,7 @@ def test_follows_the_object_to_the_end_of_its_detections() -> None:
     s = _drop_detections(s, keep)
     n, stop, code, xyxy, *_ = _kernel(s)
     assert (n, stop, code) == (20, 21, STOP_EVIDENCE)
-    assert np.abs(xyxy - truth[1:21]).max() < 3
+    assert np.abs(xyxy - truth[1:21] - [2, 0, 2, 0]).max() < 3  # followed in the seed's style
 
 
 def _drop_detections(s: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:
@@ -200,8 +203,8 @@ d = dict(np.load(sys.argv[1]))
 m = len(d["frame"]) - 1
 out = [np.zeros((m, 4), np.float32), np.full(m, -1, np.int64), np.zeros(m, np.float32),
        np.zeros(m, np.float32)]
-n, stop, code = propagate_run(d["seed"], d["frame"], d["gap"], d["det_start"], d["det_xyxy"],
-                              d["det_score"], d["other_start"], d["other_xyxy"],
+n, stop, code = propagate_run(d["seed"], d["frame"], d["gap"], d["det_start"], d["styled"],
+                              d["det_xyxy"], d["det_score"], d["other_start"], d["other_xyxy"],
                               d["other_kind"], d["own"], d["params"], *out)
 np.savez(sys.argv[2], head=np.array([n, stop, code]), xyxy=out[0][:n], det=out[1][:n])
 """
@@ -209,7 +212,7 @@ np.savez(sys.argv[2], head=np.array([n, stop, code]), xyxy=out[0][:n], det=out[1
 
 def test_kernel_runs_without_jit(tmp_path: Path) -> None:
     s = _scene(25, 8, own_from=15)
-    got = run_without_jit(_SCRIPT, {**s, "params": PARAMS}, tmp_path)
+    got = run_without_jit(_SCRIPT, {**s, "params": PARAMS, "styled": _args(s)[4]}, tmp_path)
     want = _kernel(s)
     assert tuple(got["head"].tolist()) == want[:3]
     np.testing.assert_allclose(got["xyxy"], want[3], atol=1e-4)
