@@ -142,10 +142,12 @@ def test_stops_at_a_video_gap_and_a_scene_cut(where: str) -> None:
         time_s = FRAMES / 10.0 + np.where(FRAMES >= 70, 0.5, 0.0)
         state = _state(tracks, dets, frames=(FRAMES.astype(np.int64), time_s))
         want = (StopReason.GAP, 70, 69)
-    else:  # from frame 70 on every other object is elsewhere: four still ones before, four after
-        still = [(FRAMES[FRAMES < 70] if k < 4 else FRAMES[FRAMES >= 70],
-                  np.tile([100.0 + 150 * k, 600, 150 + 150 * k, 700], (N, 1)), -1, 0.9)
-                 for k in range(8)]
+    else:  # a new shot from frame 70 on: eight still objects before, eight others after (A
+        # and M go on: objects of the new shot where they were)
+        still = [(FRAMES[FRAMES < 70] if k < 8 else FRAMES[FRAMES >= 70],
+                  np.tile([50.0 + 90 * (k % 8), 600 + 150 * (k // 8), 110 + 90 * (k % 8),
+                           700 + 150 * (k // 8)], (N, 1)), -1, 0.9)
+                 for k in range(16)]
         tracks, dets = _scene(extra_dets=still)
         state = _state(tracks, dets)
         want = (StopReason.SCENE_CUT, 70, 69)

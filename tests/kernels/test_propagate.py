@@ -164,11 +164,13 @@ def test_stops_at_a_video_gap_and_a_scene_cut() -> None:
     s["gap"] = s["gap"].copy()
     s["gap"][12] = True
     assert _kernel(s)[:3] == (11, 12, STOP_GAP)
-    # a cut: before entry 9 four still boxes, from it on four others, and the object
+    # a cut: before entry 9 six still boxes, from it on six others, and a box where the
+    # object was (another object of the new shot, in its place)
     rng = np.random.default_rng(0)
     truth = _object(np.arange(21))
     dets, start = [], [0]
-    before, after = rng.uniform(200, 500, (4, 2)), rng.uniform(600, 900, (4, 2))
+    before = np.c_[np.linspace(200, 700, 6), rng.uniform(200, 240, 6)]
+    after = np.c_[np.linspace(200, 700, 6), rng.uniform(600, 640, 6)]
     for k in range(21):
         dets.append(truth[k])
         for x, y in before if k < 9 else after:
