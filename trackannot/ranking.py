@@ -5,8 +5,9 @@ queue shows, and in what order (the items `trackannot.review.build_queue` wraps)
   (`trackannot.kernels.risk.spread_rank`: most expected wrong boxes first, a picked frame's
   tracks counting less around it) over the annotation's boxes (their risk), the cells where a
   track probably lacks a box (`trackannot.proposals.missing_boxes`: gaps, late starts, early
-  ends, open ends) and the frames of the missed-object candidates' chains (`p_real` at each):
-  a missing box is a wrong box too. Every box of a queued frame is an item, and so is every
+  ends, open ends; their probability times `ReviewConfig.missing_box_weight`, as a missing box
+  is mostly an error run of its own) and the frames of the missed-object candidates' chains
+  (`p_real` at each). Every box of a queued frame is an item, and so is every
   missing box (its hint box; reason GAP or OPEN_END) and every candidate with a chain frame
   there (kind CANDIDATE, at its first queued chain frame).
 * `keyframe_items` (order "keyframes"): one box per item, the keyframe proposals
@@ -248,9 +249,11 @@ def _concat_items(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 
 def _frame_rows(boxes: Boxes, risk: Risk, missing: MissingBoxes, candidates: Candidates,
-                detections: Boxes | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(frame, track key, p) of every row the frame ranking counts, sorted by frame: boxes,
-    missing boxes (their track's key) and candidates' chain detections (a key per candidate)."""
+                detections: Boxes | None, missing_weight: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(frame, track key, p, weight in the ranking) of every row the frame ranking counts,
+    sorted by frame: boxes, missing boxes (their track's key; `missing_weight`) and the
+    candidates' chain detections (a key per candidate)."""
     size = np.diff(candidates.chain_start)
     chain_frame = detections.frame[candidates.det_row] if detections is not None and len(size) \
         else np.zeros(0, np.int64)
@@ -258,8 +261,10 @@ def _frame_rows(boxes: Boxes, risk: Risk, missing: MissingBoxes, candidates: Can
     frame = np.r_[boxes.frame, missing.frame, chain_frame]
     track = np.r_[boxes.track_id, missing.track_id, base + np.repeat(np.arange(len(size)), size)]
     p = np.r_[risk.score, missing.p, np.repeat(candidates.p_real, size)]
+    weight = np.r_[np.ones(len(boxes)), np.full(len(missing), missing_weight), np.ones(size.sum())]
     by_frame = np.argsort(frame, kind="stable")
-    return frame[by_frame].astype(np.int64), track[by_frame].astype(np.int64), p[by_frame]
+    return (frame[by_frame].astype(np.int64), track[by_frame].astype(np.int64), p[by_frame],
+            weight[by_frame])
 
 
 def frame_order(frame: npt.NDArray[np.int64], track: npt.NDArray[np.int64],
@@ -357,8 +362,9 @@ def frame_items(inp: QueueInput, budget: int, cfg: ReviewConfig, rng: np.random.
     boxes, risk, candidates, detections = inp.boxes, inp.risk, inp.candidates, inp.detections
     num_frames = inp.num_frames
     missing = missing_boxes(boxes, inp.keyframes, num_frames, cfg, inp.stops)
-    frame_all, track_all, p_all = _frame_rows(boxes, risk, missing, candidates, detections)
-    order = frame_order(frame_all, track_all, p_all, num_frames, cfg)
+    frame_all, track_all, p_all, weight = _frame_rows(boxes, risk, missing, candidates,
+                                                      detections, cfg.missing_box_weight)
+    order = frame_order(frame_all, track_all, p_all * weight, num_frames, cfg)
     eligible = order[np.isin(order, frame_all)]
     frames = min(budget, len(eligible))
     frame_max = _frame_max(frame_all, p_all, eligible)

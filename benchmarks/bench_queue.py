@@ -1,0 +1,411 @@
+"""Review queue orders on real detections: error runs each order shows, and candidate quality.
+
+Protocol (issue 13, parts 3 and 4):
+- Pre-labels: `benchmarks.bench_risk.labelled` (`track_detections` with the default
+  `TrackConfig`, smoothed 0.1 s) on MOT15's 10 train sequences (SORT's Faster R-CNN detections)
+  and KITTI tracking Car 0000-0013 (PointRCNN). The queue sees the pre-labels and every
+  detection, as `trackannot review` sees a store.
+- Split as `bench_risk`: sequences 0, 2, 4, ... of each dataset fit (`--fit`: the candidate model
+  of `trackannot.candidates` and the constants of `trackannot.proposals`); every figure is on
+  sequences 1, 3, 5, ... (held out).
+- Error runs, two definitions:
+  * gt runs (issue 13): maximal runs of consecutive frames where a gt object has no correct box
+    (a box at IoU >= 0.5, Hungarian per frame, of a track whose majority gt object it is) or is
+    covered by a wrong one: missed objects, late starts, early ends and gaps included;
+  * track runs (issue 4, `bench_risk.error_runs`, how its 68% was measured): runs of consecutive
+    wrong boxes of one track (boxes that exist only).
+- What shows a run: a queued frame shows every run at that frame (a reviewer sees the whole
+  frame; the frames order queues every box of it). A one-box item (keyframes order: a proposal,
+  a candidate, a spot check) at frame f shows the runs at f of the gt objects its box overlaps at
+  IoU >= 0.5 and, for a track's box, of the track's majority gt object (gt runs), and the run of
+  its track through f (track runs).
+- Queues: `trackannot.review.build_queue` over an `AnnotationState` of the pre-labels, no
+  honeypots. Frames order: the top 10% of frames (budget = ceil(0.1 * frames)), candidates
+  ranked in; against today's ranking (`rank_frames`, no candidates) and every 10th frame.
+  Keyframes order at two budgets: as many items as the frames order queued frames (equal looks),
+  and as many items as the frames order showed boxes (equal verification seconds: every item
+  is one box). Candidate quality: precision (a candidate is real when its hint box overlaps at
+  IoU >= 0.5 a gt object with no correct box at the hint frame), the reliability of `p_real`,
+  and recall of missed gt runs (runs where no box matches the object at all) by the candidates'
+  chains (a chain detection at IoU >= 0.5 with the object inside the run).
+
+Run (writes benchmarks/results/queue.json, prints tables):
+    python -m benchmarks.bench_queue          # held-out report with the shipped constants
+    python -m benchmarks.bench_queue --fit    # refit on the fit half first, print the constants
+    python -m benchmarks.bench_queue --sweep  # also review.missing_box_weight on both halves
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from trackannot.kernels.risk import max_iou_same_frame
+
+from benchmarks._common import result_doc, write_json
+from benchmarks.bench_risk import (
+    DATA_DIR,
+    LOADERS,
+    auc,
+    error_runs,
+    fit_logistic,
+    gt_tracks,
+    labelled,
+)
+from benchmarks.effort.oracle import owners
+from trackannot import candidates as cand
+from trackannot import proposals as prop
+from trackannot import risk
+from trackannot.boxes import Boxes, pair_iou
+from trackannot.config import ReviewConfig
+from trackannot.review import ItemKind, ReviewQueue, build_queue
+from trackannot.state import AnnotationState
+
+OUT = Path(__file__).resolve().parent / "results" / "queue.json"
+SHARE = 0.1  # top 10% of frames
+MATCH_IOU = 0.5
+CFG = ReviewConfig(honeypot_rate=0.0)
+BUCKETS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
+WEIGHTS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)  # review.missing_box_weight values (--sweep)
+LENGTHS = {"1": (1, 1), "2-5": (2, 5), "6+": (6, 1 << 40)}  # gt run lengths reported apart
+
+
+@dataclass
+class Seq:
+    """One sequence's pre-labels, truth and error runs."""
+
+    name: str
+    dataset: str
+    num_frames: int
+    tracks: Boxes
+    detections: Boxes
+    gt: Boxes  # sorted by frame
+    owner: dict[int, int]
+    gt_run: np.ndarray  # per gt row: its gt run, -1 if the row is right
+    gt_missed: np.ndarray  # per gt row: no box matches it at all
+    track_order: np.ndarray  # bench_risk.error_runs
+    track_run: np.ndarray
+    wrong: np.ndarray
+
+
+def gt_error_runs(tracks: Boxes, gt: Boxes) -> tuple[dict[int, int], np.ndarray, np.ndarray]:
+    """(owner of each track, gt run of each gt row (-1: right), whether no box matches the row).
+
+    A gt row is right when a box matched to it (Hungarian at IoU >= 0.5, `owners`) belongs to a
+    track whose majority gt object is this one; a run is a maximal stretch of consecutive frames
+    of one gt object with wrong rows."""
+    owner, matched = owners(tracks, gt)
+    own = np.array([owner.get(int(t), -2) for t in tracks.track_id], np.int64)
+    good = (matched >= 0) & (matched == own)
+    right = set(zip(tracks.frame[good].tolist(), matched[good].tolist()))
+    hit = set(zip(tracks.frame[matched >= 0].tolist(), matched[matched >= 0].tolist()))
+    pairs = list(zip(gt.frame.tolist(), gt.track_id.tolist()))
+    wrong = np.array([p not in right for p in pairs], bool)
+    missed = np.array([p not in hit for p in pairs], bool)
+    order = np.lexsort((gt.frame, gt.track_id))
+    g, f, w = gt.track_id[order], gt.frame[order], wrong[order]
+    cont = np.r_[False, (g[1:] == g[:-1]) & (f[1:] == f[:-1] + 1) & w[:-1]] if len(g) else w
+    run_sorted = np.where(w, np.cumsum(w & ~cont) - 1, -1)
+    run = np.empty(len(gt), np.int64)
+    run[order] = run_sorted
+    return owner, run, missed
+
+
+def load(dataset: str, seq: Any) -> Seq:
+    lab = labelled(seq, dataset)
+    gt = gt_tracks(seq, dataset)
+    owner, run, missed = gt_error_runs(lab["tracks"], gt)
+    order, track_run = error_runs(lab["tracks"], lab["wrong"])
+    return Seq(seq.name, dataset, seq.num_frames, lab["tracks"], seq.detections, gt, owner, run,
+               missed, order, track_run, lab["wrong"])
+
+
+def _state(s: Seq) -> AnnotationState:
+    return AnnotationState(s.tracks, num_frames=s.num_frames, detections=s.detections)
+
+
+def runs_at_frames(s: Seq, frames: np.ndarray) -> tuple[set[int], set[int]]:
+    """(gt runs, track runs) a look at every box of `frames` shows."""
+    gt_runs = s.gt_run[(s.gt_run >= 0) & np.isin(s.gt.frame, frames)]
+    tr = s.track_run[(s.track_run >= 0) & np.isin(s.tracks.frame[s.track_order], frames)]
+    return set(gt_runs.tolist()), set(tr.tolist())
+
+
+def runs_of_items(s: Seq, frame: np.ndarray, track: np.ndarray, xyxy: np.ndarray
+                  ) -> tuple[set[int], set[int]]:
+    """(gt runs, track runs) one-box items show (module docstring)."""
+    gt_seen: set[int] = set()
+    tr_seen: set[int] = set()
+    gt_at = np.searchsorted(s.gt.frame, np.r_[frame, frame + 1].reshape(2, -1))
+    tr_frame, tr_track = s.tracks.frame[s.track_order], s.tracks.track_id[s.track_order]
+    for i, (f, t) in enumerate(zip(frame.tolist(), track.tolist())):
+        lo, hi = int(gt_at[0, i]), int(gt_at[1, i])
+        if hi > lo:
+            over = pair_iou(np.repeat(xyxy[i:i + 1], hi - lo, 0), s.gt.xyxy[lo:hi]) >= MATCH_IOU
+            mine = s.gt.track_id[lo:hi] == s.owner.get(int(t), -3)
+            run = s.gt_run[lo:hi][(over | mine) & (s.gt_run[lo:hi] >= 0)]
+            gt_seen.update(run.tolist())
+        if t >= 0:
+            tr = s.track_run[(tr_frame == f) & (tr_track == t)]
+            tr_seen.update(tr[tr >= 0].tolist())
+    return gt_seen, tr_seen
+
+
+def _shown(s: Seq, queue: ReviewQueue, whole_frames: bool) -> tuple[set[int], set[int]]:
+    if whole_frames:
+        return runs_at_frames(s, queue.frames)
+    return runs_of_items(s, queue.frame, queue.track_id, queue.xyxy)
+
+
+def orders(s: Seq) -> dict[str, Any]:
+    """Runs shown per order (module docstring), and the looks and boxes each took."""
+    n, k = s.num_frames, max(1, math.ceil(SHARE * s.num_frames))
+    state = _state(s)
+    r = risk.score_risk(s.tracks, s.detections, None, CFG)
+    per_frame = np.bincount(s.tracks.frame, minlength=n)
+    out: dict[str, Any] = {}
+    for name, frames in (("today (rank_frames)", risk.rank_frames(s.tracks, r, n, CFG)[:k]),
+                         ("every 10th frame", np.arange(0, n, round(1 / SHARE))[:k])):
+        gt_seen, tr_seen = runs_at_frames(s, frames)
+        out[name] = {"looks": len(frames), "boxes": int(per_frame[frames].sum()),
+                     "gt_runs": gt_seen, "track_runs": tr_seen}
+    queue = build_queue(state, s.detections, n, k, CFG, queue_id="bench", based_on=0,
+                        honeypots=False, order="frames")
+    gt_seen, tr_seen = _shown(s, queue, True)
+    boxes = int(per_frame[queue.frames].sum())
+    out["frames order + candidates"] = {
+        "looks": len(queue.frames), "boxes": boxes, "gt_runs": gt_seen, "track_runs": tr_seen,
+        "candidates": int((queue.kind == ItemKind.CANDIDATE).sum())}
+    for label, budget in (("keyframes order, equal looks", k),
+                          ("keyframes order, equal boxes", max(boxes, 1))):
+        queue = build_queue(state, s.detections, n, budget, CFG, queue_id="bench", based_on=0,
+                            honeypots=False, order="keyframes")
+        gt_seen, tr_seen = _shown(s, queue, False)
+        out[label] = {"looks": len(queue), "boxes": len(queue), "gt_runs": gt_seen,
+                      "track_runs": tr_seen,
+                      "candidates": int((queue.kind == ItemKind.CANDIDATE).sum())}
+    return out
+
+
+def candidate_quality(s: Seq, found: cand.Candidates) -> dict[str, np.ndarray]:
+    """Per candidate: real (hint box on a gt object with no correct box at the hint frame); per
+    missed gt run: whether a chain covers it."""
+    real = np.zeros(len(found), bool)
+    at = np.searchsorted(s.gt.frame, np.r_[found.frame, found.frame + 1].reshape(2, -1))
+    for i in range(len(found)):
+        lo, hi = int(at[0, i]), int(at[1, i])
+        if hi > lo:
+            over = pair_iou(np.repeat(found.xyxy[i:i + 1], hi - lo, 0), s.gt.xyxy[lo:hi])
+            real[i] = bool(((over >= MATCH_IOU) & (s.gt_run[lo:hi] >= 0)).any())
+    rows = np.sort(found.det_row)
+    det = s.detections
+    best, _ = max_iou_same_frame(s.gt.frame, s.gt.xyxy, np.full(len(s.gt), -1, np.int64),
+                                 det.frame[rows], det.xyxy[rows],
+                                 np.full(len(rows), -2, np.int64), False)
+    missed_run = np.unique(s.gt_run[s.gt_run >= 0])
+    all_missed = np.array([s.gt_missed[s.gt_run == r].all() for r in missed_run], bool)
+    missed_run = missed_run[all_missed]
+    covered = np.isin(missed_run, s.gt_run[(best >= MATCH_IOU) & (s.gt_run >= 0)])
+    return {"real": real, "covered": covered}
+
+
+def _features(s: Seq, cfg: ReviewConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(features, real) of every candidate chain of the pre-labels (for the fit)."""
+    found = cand.find_candidates(s.tracks, s.detections, s.num_frames, cfg)
+    near, _ = max_iou_same_frame(s.detections.frame, s.detections.xyxy,
+                                 np.full(len(s.detections), -1, np.int64), s.tracks.frame,
+                                 s.tracks.xyxy, s.tracks.track_id, False)
+    x = cand.candidate_features(s.detections, found.det_row, found.chain_start,
+                                near[found.det_row], found.track_id)
+    return x, candidate_quality(s, found)["real"]
+
+
+def fit_candidates(fit: list[Seq], cfg: ReviewConfig) -> None:
+    """Refit `trackannot.candidates`' logistic model on the fit half (sets it in the module)."""
+    parts = [_features(s, cfg) for s in fit]
+    x = np.concatenate([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts]).astype(np.float64)
+    beta = fit_logistic(x, y)
+    cand.INTERCEPT = round(float(beta[0]), 3)
+    cand.COEFFICIENTS = {k: round(float(b), 3) for k, b in zip(cand.FEATURES, beta[1:])}
+    print(f"candidates: {len(y)} chains, {int(y.sum())} real\nINTERCEPT = {cand.INTERCEPT}\n"
+          f"COEFFICIENTS = {cand.COEFFICIENTS}")
+
+
+def fit_proposals(fit: list[Seq], cfg: ReviewConfig) -> None:
+    """Measure `trackannot.proposals`' constants on the fit half (sets them in the module):
+    RUN_FRAMES (wrong boxes per track run), GAP_RISK and START_RISK / END_RISK by distance (the
+    share of such frames where the track's gt object is there without a correct box)."""
+    wrong = sum(int(s.wrong.sum()) for s in fit)
+    runs = sum(int(s.track_run.max(initial=-1)) + 1 for s in fit)
+    counts: dict[str, list[int]] = {}
+    for s in fit:
+        err = set(zip(s.gt.frame[s.gt_run >= 0].tolist(), s.gt.track_id[s.gt_run >= 0].tolist()))
+        t = s.tracks
+        order = np.lexsort((t.frame, t.track_id))
+        tid, fr = t.track_id[order], t.frame[order]
+        first = np.r_[True, tid[1:] != tid[:-1]]
+        last = np.r_[tid[1:] != tid[:-1], True]
+        step = np.diff(fr)
+        gap = np.flatnonzero((tid[1:] == tid[:-1]) & (step > 1) & (step <= prop.MAX_GAP_FRAMES + 1))
+        probes = [("gap", int(tid[g]), f) for g in gap for f in range(fr[g] + 1, fr[g + 1])]
+        for d in range(1, cfg.edge_frames + 1):
+            probes += [(f"start{d}", int(a), int(b) - d) for a, b in zip(tid[first], fr[first])]
+            probes += [(f"end{d}", int(a), int(b) + d) for a, b in zip(tid[last], fr[last])]
+        for key, track, f in probes:
+            hit = (f, s.owner.get(track, -3)) in err
+            c = counts.setdefault(key, [0, 0])
+            c[0] += int(hit)
+            c[1] += 1
+    share = {k: v[0] / max(v[1], 1) for k, v in counts.items()}
+    prop.RUN_FRAMES = round(wrong / max(runs, 1), 2)
+    prop.GAP_RISK = round(share["gap"], 3)
+    prop.START_RISK = tuple(round(share[f"start{d}"], 3) for d in range(1, cfg.edge_frames + 1))
+    prop.END_RISK = tuple(round(share[f"end{d}"], 3) for d in range(1, cfg.edge_frames + 1))
+    prop.DECAY = math.exp(-1.0 / prop.RUN_FRAMES)
+    prop.WINDOW_FRAMES = int(math.ceil(prop.RUN_FRAMES * math.log(1000.0)))
+    print(f"proposals: RUN_FRAMES = {prop.RUN_FRAMES}\nGAP_RISK = {prop.GAP_RISK}\n"
+          f"START_RISK = {prop.START_RISK}\nEND_RISK = {prop.END_RISK}  "
+          f"(probes: { {k: v[1] for k, v in counts.items()} })")
+
+
+def report(seqs: list[Seq]) -> dict[str, Any]:
+    """Held-out figures of one set of sequences (module docstring)."""
+    gt_total = sum(int(s.gt_run.max(initial=-1)) + 1 for s in seqs)
+    tr_total = sum(int(s.track_run.max(initial=-1)) + 1 for s in seqs)
+    per: dict[str, dict[str, float]] = {}
+    real, p_real, covered = [], [], []
+    n_candidates = 0
+    lengths = {name: 0 for name in LENGTHS}
+    gt_boxes = 0
+    for s in seqs:
+        run_len = np.bincount(s.gt_run[s.gt_run >= 0], minlength=int(s.gt_run.max(initial=-1)) + 1)
+        gt_boxes += int(run_len.sum())
+        for name, (lo, hi) in LENGTHS.items():
+            lengths[name] += int(((run_len >= lo) & (run_len <= hi)).sum())
+        for name, got in orders(s).items():
+            row = per.setdefault(name, {"looks": 0, "boxes": 0, "gt_runs": 0, "track_runs": 0,
+                                        "candidates": 0, "gt_boxes_in_runs": 0,
+                                        **{f"gt_runs_{k}": 0 for k in LENGTHS}})
+            for key in ("looks", "boxes", "candidates"):
+                row[key] += got.get(key, 0)
+            row["gt_runs"] += len(got["gt_runs"])
+            row["track_runs"] += len(got["track_runs"])
+            seen_len = run_len[sorted(got["gt_runs"])]
+            row["gt_boxes_in_runs"] += int(seen_len.sum())
+            for k, (lo, hi) in LENGTHS.items():
+                row[f"gt_runs_{k}"] += int(((seen_len >= lo) & (seen_len <= hi)).sum())
+        found = cand.find_candidates(s.tracks, s.detections, s.num_frames, CFG)
+        q = candidate_quality(s, found)
+        real.append(q["real"])
+        p_real.append(found.p_real)
+        covered.append(q["covered"])
+        n_candidates += len(found)
+    for row in per.values():
+        row["gt_runs_shown"] = row["gt_runs"] / max(gt_total, 1)
+        row["track_runs_shown"] = row["track_runs"] / max(tr_total, 1)
+        row["gt_boxes_in_runs_shown"] = row["gt_boxes_in_runs"] / max(gt_boxes, 1)
+        for k in LENGTHS:
+            row[f"gt_runs_{k}_shown"] = row[f"gt_runs_{k}"] / max(lengths[k], 1)
+    y, p, c = np.concatenate(real), np.concatenate(p_real), np.concatenate(covered)
+    reliability = []
+    for lo, hi in zip(BUCKETS[:-1], BUCKETS[1:]):
+        m = (p >= lo) & ((p < hi) if hi < 1.0 else (p <= hi))
+        reliability.append({"bucket": f"{lo:.2f}-{hi:.2f}", "candidates": int(m.sum()),
+                            "mean_p": float(p[m].mean()) if m.any() else None,
+                            "real": float(y[m].mean()) if m.any() else None})
+    return {
+        "sequences": [s.name for s in seqs], "frames": sum(s.num_frames for s in seqs),
+        "gt_runs": gt_total, "gt_runs_by_length": lengths, "gt_run_boxes": gt_boxes,
+        "track_runs": tr_total, "orders": per,
+        "candidates": {"found": n_candidates, "real": int(y.sum()),
+                       "precision": float(y.mean()) if len(y) else None,
+                       "auc": auc(p, y.astype(np.float64)) if len(y) else None,
+                       "mean_p_real": float(p.mean()) if len(p) else None,
+                       "missed_gt_runs": int(len(c)),
+                       "recall_missed_gt_runs": float(c.mean()) if len(c) else None,
+                       "reliability": reliability},
+    }
+
+
+def _print(name: str, res: dict[str, Any]) -> None:
+    print(f"\n== {name} held out {res['sequences']}: {res['frames']} frames, {res['gt_runs']} gt "
+          f"runs, {res['track_runs']} track runs")
+    print(f"{'order':32} {'looks':>6} {'boxes':>7} {'cands':>6} {'gt runs':>8} {'track runs':>10}"
+          f" {'gt boxes':>8} {'len 1':>6} {'2-5':>6} {'6+':>6}   (runs by length: "
+          f"{res['gt_runs_by_length']})")
+    for order, row in res["orders"].items():
+        print(f"{order:32} {row['looks']:6d} {row['boxes']:7d} {row['candidates']:6d} "
+              f"{row['gt_runs_shown']:8.3f} {row['track_runs_shown']:10.3f} "
+              f"{row['gt_boxes_in_runs_shown']:8.3f} " +
+              " ".join(f"{row[f'gt_runs_{k}_shown']:6.3f}" for k in LENGTHS))
+    c = res["candidates"]
+    print(f"candidates: {c['found']} found, precision {c['precision']:.3f}, AUC {c['auc']:.3f}, "
+          f"mean p_real {c['mean_p_real']:.3f}; missed gt runs {c['missed_gt_runs']}, covered by "
+          f"a chain {c['recall_missed_gt_runs']:.3f}")
+    for row in c["reliability"]:
+        if row["candidates"]:
+            print(f"  p_real {row['bucket']}: {row['candidates']:5d} candidates, mean p "
+                  f"{row['mean_p']:.3f}, real {row['real']:.3f}")
+
+
+def sweep_missing_weight(halves: dict[str, list[Seq]]) -> dict[str, Any]:
+    """gt and track runs the frames order shows in the top 10% of frames, per
+    `ReviewConfig.missing_box_weight` (chosen on the fit half), pooled per half."""
+    out: dict[str, Any] = {}
+    for weight in WEIGHTS:
+        cfg = replace(CFG, missing_box_weight=weight)
+        row = {}
+        for half, seqs in halves.items():
+            shown = [0, 0]
+            for s in seqs:
+                k = max(1, math.ceil(SHARE * s.num_frames))
+                queue = build_queue(_state(s), s.detections, s.num_frames, k, cfg,
+                                    queue_id="bench", based_on=0, honeypots=False)
+                gt_seen, tr_seen = runs_at_frames(s, queue.frames)
+                shown[0] += len(gt_seen)
+                shown[1] += len(tr_seen)
+            row[half] = {
+                "gt_runs_shown": shown[0] / sum(int(s.gt_run.max(initial=-1)) + 1 for s in seqs),
+                "track_runs_shown": shown[1] / sum(int(s.track_run.max(initial=-1)) + 1
+                                                   for s in seqs)}
+        out[str(weight)] = row
+        print(f"missing_box_weight {weight}: " + "; ".join(
+            f"{half} gt runs {r['gt_runs_shown']:.3f}, track runs {r['track_runs_shown']:.3f}"
+            for half, r in row.items()))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fit", action="store_true", help="refit the constants first")
+    parser.add_argument("--sweep", action="store_true",
+                        help="also try review.missing_box_weight values on both halves")
+    args = parser.parse_args(argv)
+    data = {name: [load(name, s) for s in loader(DATA_DIR)] for name, loader in LOADERS.items()}
+    fit_half = [s for seqs in data.values() for s in seqs[0::2]]
+    if args.fit:
+        fit_proposals(fit_half, CFG)
+        fit_candidates(fit_half, CFG)
+    sweep = sweep_missing_weight({"fit": fit_half, "held_out": [
+        s for seqs in data.values() for s in seqs[1::2]]}) if args.sweep else None
+    held = {name: seqs[1::2] for name, seqs in data.items()}
+    results = {name: report(seqs) for name, seqs in held.items()}
+    results["pooled"] = report([s for seqs in held.values() for s in seqs])
+    for name, res in results.items():
+        _print(name, res)
+    doc = result_doc("benchmarks.bench_queue", results, fit=args.fit, missing_box_weight_sweep=sweep,
+                     fit_sequences=[s.name for s in fit_half],
+                     candidates={"intercept": cand.INTERCEPT, "coefficients": cand.COEFFICIENTS},
+                     proposals={"run_frames": prop.RUN_FRAMES, "gap_risk": prop.GAP_RISK,
+                                "start_risk": prop.START_RISK, "end_risk": prop.END_RISK})
+    write_json(OUT, doc)
+    print(f"\nwrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
