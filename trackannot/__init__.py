@@ -30,6 +30,7 @@ _WHERE = {
     "DetectConfig": "trackannot.config",
     "InterpolateConfig": "trackannot.config",
     "PipelineConfig": "trackannot.config",
+    "PropagateConfig": "trackannot.config",
     "ReviewConfig": "trackannot.config",
     "StoreConfig": "trackannot.config",
     "TrackConfig": "trackannot.config",
@@ -89,6 +90,10 @@ _WHERE = {
     "interpolate_linear": "trackannot.interpolate",
     # trackannot.keyframes
     "Keyframes": "trackannot.keyframes",
+    # trackannot.propagate
+    "Stop": "trackannot.propagate",
+    "StopReason": "trackannot.propagate",
+    "propagate": "trackannot.propagate",
     # trackannot.pipeline
     "VideoSummary": "trackannot.pipeline",
     "failures": "trackannot.pipeline",
@@ -108,6 +113,8 @@ _WHERE = {
     # trackannot.risk
     "Reason": "trackannot.risk",
     "Risk": "trackannot.risk",
+    "OpenEnds": "trackannot.risk",
+    "open_end_items": "trackannot.risk",
     "rank_frames": "trackannot.risk",
     "score_risk": "trackannot.risk",
     # trackannot.session
@@ -149,8 +156,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from trackannot.audit import ReviewerStats, reviewer_stats  # noqa: F401
     from trackannot.boxes import Boxes, COLUMNS, Origin  # noqa: F401
     from trackannot.config import (  # noqa: F401
-        DecodeConfig, DetectConfig, InterpolateConfig, PipelineConfig, ReviewConfig,
-        StoreConfig, TrackConfig, load_config,
+        DecodeConfig, DetectConfig, InterpolateConfig, PipelineConfig, PropagateConfig,
+        ReviewConfig, StoreConfig, TrackConfig, load_config,
     )
     from trackannot.corrections import Corrections, Op, read_corrections_file  # noqa: F401
     from trackannot.cost import ActionCounts, CostModel  # noqa: F401
@@ -173,13 +180,16 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from trackannot.inputs import collect_videos, read_manifest  # noqa: F401
     from trackannot.interpolate import interpolate, interpolate_linear  # noqa: F401
     from trackannot.keyframes import Keyframes  # noqa: F401
+    from trackannot.propagate import Stop, StopReason, propagate  # noqa: F401
     from trackannot.pipeline import VideoSummary, failures, track_videos  # noqa: F401
     from trackannot.candidates import Candidates, find_candidates  # noqa: F401
     from trackannot.proposals import Proposals, propose_keyframes  # noqa: F401
     from trackannot.review import (  # noqa: F401
         Answers, ItemKind, ReviewQueue, build_queue, rejected_candidates,
     )
-    from trackannot.risk import Reason, Risk, rank_frames, score_risk  # noqa: F401
+    from trackannot.risk import (  # noqa: F401
+        OpenEnds, Reason, Risk, open_end_items, rank_frames, score_risk,
+    )
     from trackannot.session import VideoSession  # noqa: F401
     from trackannot.smooth import smooth_tracks  # noqa: F401
     from trackannot.sparse import sparse_keyframes  # noqa: F401
