@@ -15,6 +15,7 @@ from tests.test_propagate import A, FRAMES, M, N
 from trackannot.boxes import Boxes, Origin, pair_iou
 from trackannot.config import PipelineConfig, StoreConfig, config_to_dict
 from trackannot.corrections import Corrections, Op
+from trackannot.errors import InputFormatError
 from trackannot.replay import load_state
 from trackannot.session import VideoSession
 from trackannot.store import StoreWriter
@@ -138,3 +139,22 @@ def test_stores_without_propagation_keep_one_box(tmp_path: Path, propagate: bool
     session.apply(_create(5, 50, M[50]), author="ana")
     assert session.boxes().frame[session.boxes().track_id == 5].tolist() == [50]
     assert load_state(session.result).propagation_stops() == []
+
+
+def test_a_writer_stops_a_run_at_a_keyframe_it_did_not_load(tmp_path: Path) -> None:
+    """The writer's state reads other tracks' keyframes of a run's frames from the state cache
+    (`StateCache.keys_in`): an accept of track 5 at frame 30 sees the run stopped at 65."""
+    from trackannot.sources import keys_in_edits
+    from trackannot.statecache import StateCache
+
+    store = _write(tmp_path / "s.zarr")
+    session = VideoSession.open(store)
+    session.apply(_create(6, 65, M[65]), author="bo")
+    session.apply(_create(5, 30, M[30]), author="ana")
+    accept = Corrections.create(op=[Op.ACCEPT, Op.ADJUST], track_id=[5, 5], frame=[70, 20],
+                                xyxy=[[np.nan] * 4, M[20]], author="ana", time_ns=1)
+    with pytest.raises(InputFormatError, match="no box at frame 70"):  # the run ends at 64
+        session.apply(accept, author="ana")
+    with StateCache.open(session.result, write=False) as cache:
+        assert cache.keys_in(60, 70) == keys_in_edits(cache.all_edits(), 60, 70) != {}
+        assert set(cache.keys_in(60, 70)) == {6}
