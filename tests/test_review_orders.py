@@ -11,15 +11,20 @@ import numpy as np
 import pytest
 import zarr
 from click.testing import CliRunner
+from trackannot.cli.main import main
 
 from tests.test_annotate import write_lines
 from trackannot.boxes import Boxes, Origin
-from trackannot.cli.main import main
 from trackannot.config import PipelineConfig, ReviewConfig, StoreConfig, config_to_dict
 from trackannot.corrections import Op
 from trackannot.results import LOG_COLUMNS, open_store
 from trackannot.review import (
-    EVIDENCE_COLUMNS, ITEM_COLUMNS, Answers, ItemKind, answers_from_lines, build_queue,
+    EVIDENCE_COLUMNS,
+    ITEM_COLUMNS,
+    Answers,
+    ItemKind,
+    answers_from_lines,
+    build_queue,
     rejected_candidates,
 )
 from trackannot.session import VideoSession
