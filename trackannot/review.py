@@ -336,29 +336,32 @@ def build_queue(state: AnnotationState, detections: Boxes | None, num_frames: in
                 cost: CostModel = DEFAULT_COST) -> ReviewQueue:
     """The review queue of the current annotation, in the frames or the keyframes order.
 
-    Both orders rank the missed-object candidates (`trackannot.candidates.find_candidates`:
-    stored detections no box explains, linked over frames; none without `detections`) by
-    expected wrong boxes fixed per second (`candidate_gain`). Candidates through a `rejected`
-    hint box are left out. A candidate item (kind CANDIDATE) shows its hint box at its hint
-    frame; accept creates the object there (adjust: with the reviewer's box), absent rejects it.
+    Both orders ask about missed-object candidates (`trackannot.candidates.find_candidates`:
+    stored detections no box explains, linked over frames; none without `detections`);
+    candidates through a `rejected` hint box are left out. A candidate item (kind CANDIDATE)
+    shows its detection at its frame; accept creates the object there (or keys the track it
+    continues; adjust: with the reviewer's box), absent rejects it.
 
-    order "frames": frames are ranked by `trackannot.risk.rank_frames`; only frames with boxes
-    or an open track end (`trackannot.risk.open_ends`: a track that probably goes on there) are
-    queued; candidates are ranked in where their gain beats the frames' (the frames' expected
-    wrong boxes fixed per second, made non-increasing along the risk order), and a candidate's
-    hint frame is queued whole. `budget` frames are queued. An open end is an item of its own
-    (reason OPEN_END) showing the track's last box as a hint: accept pins that box there, adjust
-    gives the object's box, absent says the object has left. In strict mode
-    `spot_check_count(budget, cfg)` of the frames are random confident frames (kind
-    SPOT_CHECK). Every box of a queued frame is an item. `honeypot_count(items, cfg)` of the
-    lowest-risk items are then shown moved by `cfg.honeypot_shift` off their true box (kind
-    HONEYPOT, truth in `truth_xyxy`).
+    order "frames" (`trackannot.ranking.frame_items`): frames are ranked by the spread ranking
+    of `trackannot.risk.rank_frames` over the boxes' risk, the probably missing boxes
+    (`trackannot.proposals.missing_boxes`: gaps, the frames before automatic starts and after
+    ends, open ends and where propagation stopped, `state.propagation_stops()`; weighted by
+    `cfg.missing_box_weight`) and the candidates' chain frames; `budget` frames with any of them
+    are queued. Every box of a queued frame is an item; so is every probably missing box there
+    (reason GAP, OPEN_END, CONFLICT or CUT, showing the box the track would have: accept pins
+    it, adjust gives the object's box, absent says the object is not there) and every candidate
+    with a chain frame there (at its first queued one). In strict mode
+    `spot_check_count(budget, cfg)` of the frames are random confident frames with boxes (kind
+    SPOT_CHECK). `honeypot_count(boxes, cfg)` of the lowest-risk box items are then shown moved
+    by `cfg.honeypot_shift` off their true box (kind HONEYPOT, truth in `truth_xyxy`).
 
-    order "keyframes": `budget` items, each one box: the keyframe proposals
-    (`trackannot.proposals.propose_keyframes`, kind PROPOSAL: the track's box at the frame,
-    answered like any box) and the candidates, by gain; in strict mode spot checks are random
-    confident boxes spread through the order. `honeypot_count(budget, cfg)` honeypots (boxes at
-    human keyframes first, else low-risk boxes, moved) are added at random places.
+    order "keyframes" (`trackannot.ranking.keyframe_items`): `budget` items, each one box: the
+    keyframe proposals (`trackannot.proposals.propose_keyframes`, kind PROPOSAL: the track's box
+    at the frame, or the box it would have, answered like any box) and the candidates at their
+    hint frames, merged by expected wrong boxes fixed per second (`candidate_gain`); in strict
+    mode spot checks are random confident boxes spread through the order.
+    `honeypot_count(budget, cfg)` honeypots (boxes at human keyframes first, else low-risk
+    boxes, moved) are added at random places. No two items edit one (track, frame).
 
     The same inputs give the same queue.
 
