@@ -27,8 +27,9 @@ runs read (`take_invalidated` names those tracks for a reader that keeps boxes).
 without checks and without interpolating: a track's boxes are computed when they are read.
 
 Tracks are materialised one at a time, when an edit or a read first needs them, from a
-`TrackSource`: the automatic boxes of one original track, the detections of a frame range, and the
-edits a persisted state holds for a track (`trackannot.statecache`). So a state opened over a
+`TrackSource`: the automatic boxes of one original track, the detections (and the automatic boxes
+of every track, and the persisted keyframes) of a frame range, and the edits a persisted state
+holds for a track (`trackannot.statecache`). So a state opened over a
 store's video to apply a batch reads only the tracks the batch touches, however long the video and
 its log. `AnnotationState(tracks, ...)` builds one over boxes in memory.
 """
@@ -110,7 +111,8 @@ class AnnotationState:
     Args:
         tracks: the automatic tracks (any order).
         num_frames: frames in the video; corrections must name frames in [0, num_frames).
-        detections: every detector box of the video, guiding interpolation (None: linear only).
+        detections: every detector box of the video, guiding interpolation and carrying edits
+            along their objects (None: linear interpolation only, nothing propagates).
         cfg: interpolation settings.
 
     Example:
