@@ -181,7 +181,8 @@ class TrackConfig:
     min_hits: consecutive matched frames before a tentative track is confirmed (and reported).
         Higher: fewer tracks from flickering false positives, later starts. `Tracker.update` drops
         a track's first min_hits - 1 frames; `track_detections` (offline) reports them once the
-        track is confirmed.
+        track is confirmed, and so does the pipeline, which stores each frame min_hits - 1
+        processed frames late (`LaggedTracker`) so that what it stores is what is measured.
     max_lost_frames: processed frames a lost track waits for a detection before it is removed.
         Higher: identities survive longer occlusions, more chance of wrong re-links.
     report_predicted: also output lost tracks' Kalman predictions (origin PREDICTED) for up to
