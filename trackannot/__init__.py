@@ -46,6 +46,7 @@ _WHERE = {
     "FrameBatch": "trackannot.decode",
     "VideoInfo": "trackannot.decode",
     "decode_frames": "trackannot.decode",
+    "probe_input": "trackannot.decode",
     "probe_video": "trackannot.decode",
     # trackannot.detect
     "Detector": "trackannot.detect",
@@ -130,6 +131,7 @@ _WHERE = {
     "VideoResult": "trackannot.results",
     "open_store": "trackannot.results",
     # trackannot.track
+    "LaggedTracker": "trackannot.track",
     "Tracker": "trackannot.track",
     "track_detections": "trackannot.track",
 }
@@ -161,7 +163,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     )
     from trackannot.corrections import Corrections, Op, read_corrections_file  # noqa: F401
     from trackannot.cost import ActionCounts, CostModel  # noqa: F401
-    from trackannot.decode import FrameBatch, VideoInfo, decode_frames, probe_video  # noqa: F401
+    from trackannot.decode import (  # noqa: F401
+        FrameBatch, VideoInfo, decode_frames, probe_input, probe_video,
+    )
     from trackannot.detect import (  # noqa: F401
         Detector, FileDetector, make_detector, read_mot_file, read_seqinfo,
     )
@@ -196,4 +200,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from trackannot.state import AnnotationState  # noqa: F401
     from trackannot.results import VideoResult, open_store  # noqa: F401
     from trackannot.store import TrackStore  # noqa: F401
-    from trackannot.track import Tracker, track_detections  # noqa: F401
+    from trackannot.track import LaggedTracker, Tracker, track_detections  # noqa: F401
