@@ -175,7 +175,8 @@ def track_video(
     as it is (`skipped`) unless `replace`. The video's group lock is held throughout.
 
     Args:
-        path: the video file.
+        path: the video file, or a MOTChallenge seqinfo.ini standing for footage without pixels
+            (`trackannot.seqinfo`; with a detector that reads a file, `FileDetector`).
         writer_store: store directory (created if missing).
         key: group name for this video.
         cfg: the resolved pipeline configuration (written into the group's attributes).
@@ -423,7 +424,8 @@ def track_videos(
 
     Args:
         videos: video files (see `trackannot.inputs.collect_videos` for directories and
-            manifests); keys are their file stems, made unique in this order.
+            manifests) or seqinfo.ini files (no footage, `trackannot.seqinfo`); keys are their
+            file stems (a seqinfo.ini: its folder's name), made unique in this order.
         store: store directory, created if missing, continued if it exists.
         cfg: the resolved configuration.
         detector: the detector every video goes through.
