@@ -300,9 +300,9 @@ def propose_keyframes(boxes: Boxes, risk: Risk, keyframes: Keyframes | None, num
     ])
     order = np.lexsort((rows.frame, rows.track_id))
     if len(keyframes):  # keyed frames are not asked again
-        keyed = set(zip(keyframes.track_id.tolist(), keyframes.frame.tolist()))
-        order = order[np.array([(int(a), int(b)) not in keyed for a, b in
-                                zip(rows.track_id[order], rows.frame[order])], bool)]
+        span = int(max(rows.frame.max(), keyframes.frame.max())) + 1
+        keyed = keyframes.track_id * span + keyframes.frame
+        order = order[~np.isin(rows.track_id[order] * span + rows.frame[order], keyed)]
     track, frame = rows.track_id[order], rows.frame[order]
     seg, seg_start = _segments(track, frame, keyframes)
     p = np.clip(rows.p[order], 0.0, 1.0)

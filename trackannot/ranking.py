@@ -474,9 +474,9 @@ def _spot_boxes(boxes: Boxes, risk: Risk, proposals: Proposals, n_looks: int, n_
     one random place in one of n_spot equal stretches of the order."""
     if n_spot == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    proposed = set(zip(proposals.track_id.tolist(), proposals.frame.tolist()))
-    free = np.array([(int(t), int(f)) not in proposed
-                     for t, f in zip(boxes.track_id, boxes.frame)], bool)
+    span = int(max(boxes.frame.max(initial=0), proposals.frame.max(initial=0))) + 1
+    free = ~np.isin(boxes.track_id * span + boxes.frame,
+                    proposals.track_id * span + proposals.frame)
     pool = np.flatnonzero(free & (boxes.origin != Origin.KEYFRAME))
     if len(pool) < n_spot:
         pool = np.flatnonzero(free)
