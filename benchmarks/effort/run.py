@@ -49,7 +49,7 @@ from benchmarks.datasets import Sequence, load_kitti_car, load_mot15
 from benchmarks.effort.cost import DEFAULT_COST, ActionCounts, CostModel
 from benchmarks.effort.oracle import owners
 from benchmarks.effort.strategies import (
-    PROPAGATION_AVAILABLE, active_review, box_accuracy, manual, queue_review, review,
+    PROPAGATION_AVAILABLE, SKIPPED, active_review, box_accuracy, manual, queue_review, review,
     uniform_frames,
 )
 from trackannot.boxes import Boxes
@@ -73,10 +73,10 @@ MIN_RISK = 0.15  # risk / active / queue_frames_risk: boxes below this risk are 
 ACTIVE_SHARES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.33)  # active: checkpoints, share of frames
 ACTIVE_BATCH = 0.01  # active: share of the frames reviewed between two rankings
 MANUAL_K = 10  # keying annotator: a missed object it draws is keyed every 10 frames
-QUEUE_BATCH = 0.01  # queue strategies: looks between two rankings, share of the frames
+QUEUE_BATCH = 0.01  # queue strategies: frame looks between two rankings, share of the frames
 BUDGETS = {  # queue strategies: human seconds per frame at which the annotation is scored
-    "KITTI-Car": (0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.2, 1.6, 2.4, 3.2),
-    "MOT15": (0.4, 0.8, 1.6, 2.4, 3.2, 4.8, 6.4, 8.0, 9.6),
+    "KITTI-Car": (0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.2, 1.6, 2.4, 3.2, 4.8, 6.4),
+    "MOT15": (0.4, 0.8, 1.6, 2.4, 3.2, 4.8, 6.4, 8.0, 9.6, 12.8),
 }
 HALVES = ("even", "odd")  # sequences 0, 2, 4, ... / 1, 3, 5, ... of each dataset
 C_VARIANTS = ("queue_frames", "queue_frames_risk", "queue_keyframes")  # (c): one picked per half
@@ -173,8 +173,7 @@ def run_strategy(name: str, data: Data, cost: CostModel) -> list[dict[str, Any]]
         keying = name == "queue_keying"
         budgets = BUDGETS[data.dataset]
         runs = [queue_review(a, s.detections, g, s.num_frames,
-                             [b * s.num_frames for b in budgets],
-                             max(1, round(QUEUE_BATCH * s.num_frames)),
+                             [b * s.num_frames for b in budgets], _queue_batch(name, s, a),
                              order="keyframes" if name == "queue_keyframes" else "frames",
                              min_risk=MIN_RISK if name == "queue_frames_risk" else None,
                              propagate=not keying, manual_k=MANUAL_K if keying else None,
@@ -188,6 +187,16 @@ def run_strategy(name: str, data: Data, cost: CostModel) -> list[dict[str, Any]]
     else:
         raise ValueError(f"unknown strategy {name!r}; known: {', '.join(LABELS)}")
     return levels
+
+
+def _queue_batch(name: str, seq: Sequence, auto: Boxes) -> int:
+    """Looks between two rankings: QUEUE_BATCH of the frames; in the keyframes order (a look is
+    one item) as many items as those frames show boxes, so both orders re-rank after about the
+    same human time."""
+    frames = QUEUE_BATCH * seq.num_frames
+    if name == "queue_keyframes":
+        frames *= max(1.0, len(auto) / seq.num_frames)
+    return max(1, round(frames))
 
 
 def score(data: Data, parts: list[Part], cost: CostModel, reviewed: list[int]) -> dict[str, Any]:
@@ -318,11 +327,17 @@ def _level(r: dict[str, Any]) -> Any:
 
 def error_run_bound(data: Data, cost: CostModel, target: float) -> dict[str, Any]:
     """What no review can beat under the cost model: runs of wrong or missing gt boxes in the
-    pre-labels (per gt object, consecutive frames of it not covered right), fixed longest first
-    with ONE action each (a person who knew where every run is: a verification 1.6 s, e.g. an
-    accepted candidate or proposal that propagation carries over the whole run; or a draw 7 s)
-    until `target` box accuracy; seconds per frame."""
-    lengths, n_gt, right_total, frames = [], 0, 0, 0
+    pre-labels (per gt object, consecutive frames of it not covered right), fixed by a person
+    who knew where every run is, each run by ONE action that propagation carries over the whole
+    run, until `target` box accuracy; seconds per frame.
+
+    * one action each (the keyframes order at its best: an accepted candidate or proposal, a
+      verification 1.6 s; or a draw 7 s), longest runs first (optimal: equal costs);
+    * one frame look each (the frames order at its best: every box the pre-labels show at the
+      run's cheapest frame looked at, the run's own answer counted as one of them, 1.6 s each; a
+      missing box one more): the fractional-knapsack bound, runs by fixed boxes per second.
+    """
+    lengths, looks, n_gt, right_total, frames = [], [], 0, 0, 0
     for s, g, a in zip(data.seqs, data.gts, data.autos):
         owner, matched = owners(a, g)
         ok = (matched >= 0) & (np.array([owner.get(int(t), -2) for t in a.track_id]) == matched)
@@ -332,23 +347,37 @@ def error_run_bound(data: Data, cost: CostModel, target: float) -> dict[str, Any
         tid, fr, bad = g.track_id[order], g.frame[order], ~right[order]
         cont = np.r_[False, (tid[1:] == tid[:-1]) & (fr[1:] == fr[:-1] + 1) & bad[:-1]]
         run = np.cumsum(bad & ~cont) - 1
-        lengths.extend(np.bincount(run[bad]).tolist() if bad.any() else [])
+        if bad.any():
+            seen = set(zip(a.frame[matched >= 0].tolist(), matched[matched >= 0].tolist()))
+            missing = np.array([(int(f), int(t)) not in seen for f, t in zip(fr[bad], tid[bad])])
+            shown = np.bincount(a.frame, minlength=s.num_frames)[fr[bad]] + missing
+            lengths.extend(np.bincount(run[bad]).tolist())
+            cheapest = np.full(int(run.max()) + 1, np.inf)
+            np.minimum.at(cheapest, run[bad], shown.astype(np.float64))
+            looks.extend((cheapest * cost.verify_s).tolist())
         n_gt += len(g)
         right_total += int(right.sum())
         frames += s.num_frames
     need = max(0, math.ceil(target * n_gt) - right_total)
-    runs_needed = 0
-    got = 0
+    runs_needed, got = 0, 0
     for length in sorted(lengths, reverse=True):
         if got >= need:
             break
         got += length
         runs_needed += 1
     reachable = got >= need
+    look_s, left = 0.0, float(need)
+    for length, secs in sorted(zip(lengths, looks), key=lambda r: r[1] / r[0]):
+        if left <= 0:
+            break
+        take = min(1.0, left / length)
+        look_s += take * secs
+        left -= take * length
     return {"target": target, "error_runs": len(lengths), "prelabel_accuracy": right_total / n_gt,
             "runs_needed": runs_needed if reachable else None,
             "s_per_frame_verify": runs_needed * cost.verify_s / frames if reachable else None,
-            "s_per_frame_draw": runs_needed * cost.draw_s / frames if reachable else None}
+            "s_per_frame_draw": runs_needed * cost.draw_s / frames if reachable else None,
+            "s_per_frame_frame_looks": look_s / frames if reachable else None}
 
 
 def published_distance(dataset: str, rows: dict[str, list[dict[str, Any]]], cost: CostModel
@@ -385,10 +414,13 @@ def run_dataset(dataset: str, strategies: list[str], cost: CostModel,
     load_s = time.perf_counter() - t0
     rows = dict(previous["rows"]) if previous else {}
     seconds = dict(previous.get("strategy_seconds", {})) if previous else {}
+    skipped = dict(previous.get("skipped_edits", {})) if previous else {}
     for name in strategies:
         t = time.perf_counter()
+        SKIPPED["edits"] = 0
         rows[name] = run_strategy(name, data, cost)
         seconds[name] = time.perf_counter() - t
+        skipped[name] = SKIPPED["edits"]
         print(f"{dataset} {name}: {seconds[name]:.0f} s", flush=True)  # noqa: T201
     rows = {k: rows[k] for k in LABELS if k in rows}
     return {
@@ -396,7 +428,7 @@ def run_dataset(dataset: str, strategies: list[str], cost: CostModel,
         "sequences": {h: [s.name for i, s in enumerate(data.seqs) if half_of(i) == h] for h in HALVES},
         "frames_per_half": {h: sum(s.num_frames for i, s in enumerate(data.seqs) if half_of(i) == h)
                             for h in HALVES},
-        "load_seconds": load_s, "strategy_seconds": seconds, "rows": rows,
+        "load_seconds": load_s, "strategy_seconds": seconds, "skipped_edits": skipped, "rows": rows,
         **summarize(dataset, rows),
         "published": published_distance(dataset, rows, cost),
         "bound": [error_run_bound(data, cost, t) for t in TARGET_ACCURACY],
@@ -413,7 +445,7 @@ def _plot(dataset: str, res: dict[str, Any], path: Path) -> None:
     for metric, ax in zip(("box_accuracy", "hota", "idf1"), axes):
         for name, levels in res["rows"].items():
             pts = sorted((r["human_s_per_frame"], r[metric]) for r in levels)
-            ax.plot([max(p[0], 1e-3) for p in pts], [p[1] for p in pts], "o-", ms=3,
+            ax.plot([max(p[0], 1e-3) for p in pts], [p[1] for p in pts], marker="o", ms=3,
                     label=LABELS[name], ls="--" if name in ("manual", "uniform") else "-")
         ax.set_xscale("log")
         ax.set_xlabel("human seconds per frame")
@@ -498,7 +530,8 @@ def report(out: Path, datasets: list[str]) -> str:
             lines.append(f"- {d} bound at {b['target']:.0%}: {b['error_runs']} error runs in the "
                          f"pre-labels ({b['prelabel_accuracy']:.3f} right), {b['runs_needed']} longest "
                          f"needed: {_fmt(b['s_per_frame_verify'], 3)} s/frame at one verification each, "
-                         f"{_fmt(b['s_per_frame_draw'], 3)} at one draw each")
+                         f"{_fmt(b['s_per_frame_draw'], 3)} at one draw each, "
+                         f"{_fmt(b.get('s_per_frame_frame_looks'), 3)} at one frame look each")
     return "\n".join(lines)
 
 

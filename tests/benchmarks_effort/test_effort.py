@@ -326,7 +326,7 @@ def test_queue_review_checks_only_risky_boxes_with_min_risk():
     every = queue_review(tracks, tracks, gt, 60, [60.0], batch=2, propagate=False, cfg=LINEAR)
     risky = queue_review(tracks, tracks, gt, 60, [60.0], batch=2, propagate=False, cfg=LINEAR,
                          min_risk=1.1)  # no box is that risky: none checked, missed ones drawn
-    assert every[0].counts.verify + every[0].counts.adjust > 10
+    assert every[0].counts.verify + every[0].counts.adjust >= every[0].frames_reviewed
     # the looks left: open ends and candidates (a yes/no each), never track 7's boxes
     assert risky[0].counts.verify <= 2 and risky[0].counts.adjust == 0
     assert risky[0].counts.draw > 0
@@ -387,5 +387,56 @@ def test_error_run_bound_fixes_the_longest_runs_first():
     bound = error_run_bound(data, CostModel(), 0.9)  # 18 right needed: the run of 4 does it
     assert bound["error_runs"] == 3 and bound["prelabel_accuracy"] == pytest.approx(0.7)
     assert bound["runs_needed"] == 1 and bound["s_per_frame_verify"] == pytest.approx(0.16)
-    assert error_run_bound(data, CostModel(), 0.95)["runs_needed"] == 2
+    # gt 1's run seen at frame 7, where nothing is shown: one look at the missing box, 1.6 s
+    assert bound["s_per_frame_frame_looks"] == pytest.approx(0.16)
+    more = error_run_bound(data, CostModel(), 0.95)
+    assert more["runs_needed"] == 2
+    # then gt 2's run at frame 7 (1.6 s) before the one at frame 2 (track 5's box shown: 3.2 s)
+    assert more["s_per_frame_frame_looks"] == pytest.approx(0.32)
     assert error_run_bound(data, CostModel(), 0.5)["runs_needed"] == 0
+
+
+def test_apply_answers_skips_only_the_edits_that_no_longer_fit():
+    from benchmarks.effort.strategies import SKIPPED, apply_answers
+    from trackannot.corrections import Corrections
+
+    state = AnnotationState(_boxes([(f, 5, A) for f in range(3)]), num_frames=3, cfg=LINEAR)
+    # the split at frame 0 cannot be made (nothing before it), so the merge of its piece neither
+    batch = Corrections.create(op=[int(Op.ACCEPT), int(Op.SPLIT), int(Op.MERGE)], track_id=[5, 5, 5],
+                               frame=[1, 0, -1], xyxy=np.full((3, 4), np.nan), other_id=[-1, 77, 77])
+    before = SKIPPED["edits"]
+    previous = apply_answers(state, batch, 1)
+    assert previous.track_id.tolist() == [5] and SKIPPED["edits"] - before == 2
+    assert state.keyframes().frame.tolist() == [1] and state.track_ids == [5]
+
+
+def test_queue_review_in_keyframes_order_answers_one_item_a_look():
+    gt, tracks = _scene()
+    points = queue_review(tracks, tracks, gt, 60, [8.0, 60.0], batch=3, order="keyframes",
+                          propagate=False, cfg=LINEAR)
+    first, last = points
+    # one item a look: a proposal is one box (a verification, an adjust or a draw on its track)
+    assert first.counts.verify + first.counts.adjust + first.counts.draw + first.counts.delete \
+        <= first.frames_reviewed + 1
+    assert last.frames_reviewed > first.frames_reviewed
+    assert box_accuracy(last.boxes, gt) > box_accuracy(tracks, gt)
+
+
+def test_make_state_switches_the_engines_propagation():
+    from benchmarks.effort.strategies import make_state
+    from trackannot.corrections import Corrections
+
+    moving = [[100.0 + 2 * f, 0.0, 120.0 + 2 * f, 20.0] for f in range(20)]
+    dets = _boxes([(f, -1, moving[f]) for f in range(20)])
+    dets = dets.replace(score=np.full(len(dets), 0.9, np.float32))
+    auto = _boxes([(f, 1, A) for f in range(20)])
+    create = Corrections.create(op=[int(Op.CREATE)], track_id=[50], frame=[10],
+                                xyxy=[moving[10]], other_id=[-1])
+    carried = {}
+    for on in (False, True):
+        state = make_state(auto, 20, dets, None, propagate=on)
+        state.apply(create)
+        carried[on] = state.track_boxes(50)
+    assert carried[False].frame.tolist() == [10]
+    assert len(carried[True]) > 10  # carried along the detections both ways
+    assert box_accuracy(carried[True], _boxes([(f, 9, moving[f]) for f in range(20)])) > 0.5
