@@ -402,6 +402,36 @@ def published_distance(dataset: str, rows: dict[str, list[dict[str, Any]]], cost
     return out
 
 
+def diagnose(dataset: str, name: str, budget: float, cost: CostModel,
+             limit: int | None = None) -> dict[str, Any]:
+    """Where a queue strategy's seconds go, look by look, up to `budget` s/frame: looks that
+    raised box accuracy, left it, or lowered it (a propagation or interpolation gone wrong,
+    an absent mark that ended a track still right later), their seconds and net gt boxes."""
+    data = Data(dataset, LOADERS[dataset](DATA_DIR)[:limit])
+    tally = {k: {"looks": 0, "seconds": 0.0, "boxes": 0} for k in ("gain", "none", "loss")}
+    for s, g, a, ig in zip(data.seqs, data.gts, data.autos, data.ignores):
+        right = [box_accuracy(a, g) * len(g)]
+
+        def look(state: Any, frame: int, counts: ActionCounts, g: Boxes = g,
+                 right: list[float] = right) -> None:
+            now = box_accuracy(state.boxes(), g) * len(g)
+            delta = round(now - right[0])
+            right[0] = now
+            kind = "gain" if delta > 0 else "loss" if delta < 0 else "none"
+            tally[kind]["looks"] += 1
+            tally[kind]["seconds"] += cost.seconds(counts)
+            tally[kind]["boxes"] += delta
+
+        queue_review(a, s.detections, g, s.num_frames, [budget * s.num_frames],
+                     _queue_batch(name, s, a),
+                     order="keyframes" if name == "queue_keyframes" else "frames",
+                     min_risk=MIN_RISK if name == "queue_frames_risk" else None,
+                     propagate=name != "queue_keying",
+                     manual_k=MANUAL_K if name == "queue_keying" else None,
+                     ignore=ig, cost=cost, on_look=look)
+    return {"dataset": dataset, "strategy": name, "budget_s_per_frame": budget, "looks": tally}
+
+
 # ---------------------------------------------------------------------------------------- io
 
 
@@ -542,6 +572,9 @@ def main(argv: list[str] | None = None) -> None:
                         choices=list(LABELS))
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--report", action="store_true", help="print the tables of written results")
+    parser.add_argument("--diagnose", nargs=2, metavar=("STRATEGY", "S_PER_FRAME"),
+                        help="per-look gains and losses of a queue strategy up to a budget "
+                        "(writes effort_diagnose_<dataset>_<strategy>.json)")
     parser.add_argument("--limit", type=int, default=None,
                         help="only the first N sequences of each dataset (a quick check)")
     args = parser.parse_args(argv)
@@ -550,6 +583,13 @@ def main(argv: list[str] | None = None) -> None:
         return
     cost = DEFAULT_COST
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.diagnose:
+        for dataset in args.datasets:
+            res = diagnose(dataset, args.diagnose[0], float(args.diagnose[1]), cost, args.limit)
+            path = args.out / f"effort_diagnose_{dataset}_{args.diagnose[0]}.json"
+            path.write_text(json.dumps(res, indent=1, default=_json_default) + "\n")
+            print(json.dumps(res, default=_json_default))  # noqa: T201
+        return
     for dataset in args.datasets:
         path = result_path(args.out, dataset)
         previous = json.loads(path.read_text())["datasets"][dataset] if path.exists() else None

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, fields, replace
+from typing import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -324,7 +325,9 @@ def queue_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
                  min_risk: float | None = None, propagate: bool = True,
                  manual_k: int | None = None, ignore: Boxes | None = None,
                  cost: CostModel = DEFAULT_COST, cfg: InterpolateConfig | None = None,
-                 review_cfg: ReviewConfig | None = None) -> list[Checkpoint]:
+                 review_cfg: ReviewConfig | None = None,
+                 on_look: Callable[[AnnotationState, int, ActionCounts], None] | None = None
+                 ) -> list[Checkpoint]:
     """The annotator works through the review queue until each budget of human seconds is spent.
 
     Each round builds the queue of the current annotation (`build_queue`, no honeypots, the
@@ -347,6 +350,7 @@ def queue_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
         ignore: the truth's ignore regions (`Oracle`).
         cost: seconds per action (when to record).
         review_cfg: risk, ranking, candidate and queue settings (default `ReviewConfig()`).
+        on_look: called after each look with the state, the look's frame and its actions.
 
     Returns:
         One `Checkpoint` per budget (`frames_reviewed`: looks answered).
@@ -376,6 +380,8 @@ def queue_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
             c = _answer(state, oracle, view, look, order, min_risk)
             rejected.extend((look.frame, look.candidates[i]) for i in oracle.last_rejected)
             counts.add(c)
+            if on_look is not None:
+                on_look(state, look.frame, c)
             while todo and cost.seconds(counts) >= todo[0]:
                 todo.pop(0)
                 out.append(Checkpoint(looks_done, state.boxes(), ActionCounts(**counts.as_dict())))

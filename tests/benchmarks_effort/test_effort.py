@@ -440,3 +440,15 @@ def test_make_state_switches_the_engines_propagation():
     assert carried[False].frame.tolist() == [10]
     assert len(carried[True]) > 10  # carried along the detections both ways
     assert box_accuracy(carried[True], _boxes([(f, 9, moving[f]) for f in range(20)])) > 0.5
+
+
+def test_queue_review_reports_each_look():
+    gt, tracks = _scene()
+    seen = []
+    points = queue_review(tracks, tracks, gt, 60, [30.0], batch=2, propagate=False, cfg=LINEAR,
+                          on_look=lambda state, frame, counts: seen.append((frame, counts)))
+    assert len(seen) == points[0].frames_reviewed
+    total = ActionCounts()
+    for _, c in seen:
+        total.add(c)
+    assert total.as_dict() == points[0].counts.as_dict()
