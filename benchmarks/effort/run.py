@@ -8,7 +8,8 @@ Strategies (`benchmarks.effort.strategies`), each at several budget levels (`STR
   keyed over its visible run every MANUAL_K frames, `Oracle(manual_k=...)`), no propagation,
   guided interpolation in between; the reference, unchanged since issue 4;
 * uniform_prop (b'): the same frames, the engine's propagation on and the propagating annotator
-  (one box per missed object, only the reviewed frames' truth);
+  (one box per missed object, only the reviewed frames' truth); uniform_onebox: that annotator
+  with propagation off (what propagation itself adds);
 * queue_keying (c, no propagation): the review queue (`trackannot.review.build_queue`) worked
   through in frames order by the keying annotator, propagation off;
 * queue_frames / queue_frames_risk / queue_keyframes (c): the queue with propagation and the
@@ -85,6 +86,7 @@ LABELS = {
     "manual": "(a) manual keyframes + linear",
     "uniform": "(b) pre-labels, uniform review (issue 4)",
     "uniform_prop": "(b') uniform review, propagation",
+    "uniform_onebox": "(b') uniform review, one box, no propagation",
     "queue_keying": "(c) queue, frames order, no propagation",
     "queue_frames": "(c) queue, frames order, propagation",
     "queue_frames_risk": f"(c) queue, frames order, propagation, risk >= {MIN_RISK}",
@@ -92,8 +94,8 @@ LABELS = {
     "risk": f"issue 4 (c): uniform frames, risk >= {MIN_RISK}",
     "active": "issue 4 (c'): active loop",
 }
-DEFAULT_STRATEGIES = ("manual", "uniform", "uniform_prop", "queue_keying", "queue_frames",
-                      "queue_frames_risk", "queue_keyframes")
+DEFAULT_STRATEGIES = ("manual", "uniform", "uniform_prop", "uniform_onebox", "queue_keying",
+                      "queue_frames", "queue_frames_risk", "queue_keyframes")
 
 
 def gt_tracks(seq: Sequence, dataset: str) -> Boxes:
@@ -149,14 +151,15 @@ def run_strategy(name: str, data: Data, cost: CostModel) -> list[dict[str, Any]]
         for k in KS:
             parts = [manual(g, s.num_frames, k) for s, g in zip(seqs, gts)]
             levels.append({"k": k, **score(data, parts, cost, [0] * len(seqs))})
-    elif name in ("uniform", "uniform_prop", "risk"):
+    elif name in ("uniform", "uniform_prop", "uniform_onebox", "risk"):
         prop = name == "uniform_prop"
-        for k in ((*KS, None) if name == "uniform" else KS_PROP if prop else KS):
+        onebox = name in ("uniform_prop", "uniform_onebox")  # the propagating annotator
+        for k in ((*KS, None) if name == "uniform" else KS_PROP if onebox else KS):
             frames = [uniform_frames(s.num_frames, k) if k else np.empty(0, np.int64) for s in seqs]
             parts = [review(a, s.detections, g, s.num_frames, f,
                             min_risk=MIN_RISK if name == "risk" else None,
-                            manual_k=None if prop else MANUAL_K, propagate=prop,
-                            ignore=ig if prop else None)
+                            manual_k=None if onebox else MANUAL_K, propagate=prop,
+                            ignore=ig if onebox else None)
                      for (s, g, a, ig), f in zip(z, frames)]
             levels.append({"k": k, **score(data, parts, cost, [len(f) for f in frames])})
     elif name == "active":
