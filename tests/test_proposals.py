@@ -98,3 +98,12 @@ def test_nothing_to_propose_without_boxes_or_budget():
     assert len(_proposals(state, dets, limit=0)) == 0
     empty = propose_keyframes(Boxes.empty(), score_risk(Boxes.empty(), None, None), None, 10, 5)
     assert len(empty) == 0 and empty.xyxy.shape == (0, 4)
+
+
+def test_a_track_marked_absent_before_any_box_is_keyed_still_gets_proposals():
+    # every keyframe of the annotation is an outside mark: there is no straight line anywhere
+    state, dets = make_state()
+    state.apply(Corrections.create(op=[Op.ABSENT], track_id=[2], frame=[60]))
+    assert state.keyframes().outside.all()
+    got = _proposals(state, dets)
+    assert len(got) and got.track_id[0] == 1 and got.frame[0] in WRONG

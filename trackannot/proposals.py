@@ -182,6 +182,8 @@ def _disagreement(boxes: Boxes, keyframes: Keyframes) -> npt.NDArray[np.float64]
     if not len(keyframes) or not len(boxes):
         return out
     line = interpolate_linear(keyframes)
+    if not len(line):  # every keyframe is an outside mark: no line anywhere
+        return out
     span = int(max(boxes.frame.max(), line.frame.max())) + 1
     key_b = boxes.track_id * span + boxes.frame
     key_l = line.track_id * span + line.frame

@@ -22,7 +22,6 @@ annotator, who keys a drawn object's run every manual_k frames).
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, fields, replace
 from typing import Callable
 
@@ -418,51 +417,8 @@ def _next_looks(state: AnnotationState, detections: Boxes | None, num_frames: in
 
 
 def _build(state, detections, num_frames, budget, order, cfg, rounds, rejected, cost) -> ReviewQueue:
-    extra: dict[str, object] = {}
-    if _QUEUE_HAS_ORDER:
-        extra = {"order": order, "rejected": rejected, "cost": cost}
-    elif order != "frames":
-        raise ValueError("this trackannot's build_queue has no keyframes order")
     return build_queue(state, detections, num_frames, budget, cfg, queue_id=f"effort{rounds}",
-                       based_on=rounds, honeypots=False, **extra)
-
-
-_QUEUE_HAS_ORDER = "order" in inspect.signature(build_queue).parameters
-
-
-def _guard_outside_only_keyframes() -> bool:
-    """Work around a library bug, in this process only, while it lasts: the keyframes order's
-    `trackannot.proposals._disagreement` raises when every keyframe is an outside mark (no
-    straight line anywhere: `interpolate_linear` gives no rows; the fix is to return zeros
-    then, as with no keyframes). The benchmark answers an absent before it keys any box, so
-    without this the keyframes order cannot run. Installs a wrapper doing exactly that only if
-    the bug is present; returns whether it did."""
-    try:
-        from trackannot import proposals
-    except ImportError:
-        return False
-    original = getattr(proposals, "_disagreement", None)
-    if original is None:
-        return False
-    boxes = Boxes.create(frame=[0, 1], track_id=[1, 1], xyxy=[[0, 0, 1, 1]] * 2)
-    outside = Keyframes.create(track_id=[1], frame=[1], xyxy=[[0, 0, 1, 1]], outside=[True],
-                               class_id=[0])
-    try:
-        original(boxes, outside)
-        return False
-    except ValueError:
-        pass
-
-    def guarded(boxes: Boxes, keyframes: Keyframes) -> npt.NDArray[np.float64]:
-        if len(keyframes) and not len(interpolate_linear(keyframes)):
-            return np.zeros(len(boxes), np.float64)
-        return original(boxes, keyframes)
-
-    proposals._disagreement = guarded
-    return True
-
-
-PROPOSALS_GUARDED = _guard_outside_only_keyframes()
+                       based_on=rounds, honeypots=False, order=order, rejected=rejected, cost=cost)
 
 
 def _answer(state: AnnotationState, oracle: Oracle, view: _FrameView, look: _Look, order: str,
