@@ -1,4 +1,5 @@
-"""Numba kernels of `trackannot.risk`: best overlap within a frame, and the spread frame ranking."""
+"""Numba kernels of `trackannot.risk` and `trackannot.ranking`: best overlap within a frame, the
+spread frame ranking and the run-aware frame ranking."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from numba import njit
 
 from trackannot.kernels.iou import iou_row
 
-__all__ = ["max_iou_same_frame", "spread_rank"]
+__all__ = ["max_iou_same_frame", "run_rank", "spread_rank"]
 
 
 @njit(cache=True)
@@ -128,4 +129,88 @@ def spread_rank(frame: np.ndarray, score: np.ndarray, track_order: np.ndarray,
             for r in range(start[f], start[f + 1]):
                 _discount(track_order, frame, track_seg, p, per, pos_of[r], f, spread, -1)
                 _discount(track_order, frame, track_seg, p, per, pos_of[r], f, spread, 1)
+    return out
+
+
+@njit(cache=True)
+def _run_walk(track_order: np.ndarray, frame: np.ndarray, value: np.ndarray, link: np.ndarray,
+              picked: np.ndarray, side: np.ndarray, other: np.ndarray, per: np.ndarray,
+              pos: int, step: int, eps: float) -> None:
+    """From a picked position, walk one way along its key (`step`: -1 left, 1 right) and set
+    each row's chance that its run does not reach the pick (`side`) to 1 - the product of the
+    links between them, stopping at another pick, the key's end or a product below `eps`."""
+    prod = 1.0
+    j = pos + step
+    while 0 <= j < track_order.shape[0]:
+        prod *= link[j - 1] if step > 0 else link[j]  # link[i]: between positions i, i + 1
+        if prod < eps or picked[j]:
+            break
+        q = track_order[j]
+        old = value[q] * side[q] * other[q]
+        side[q] = 1.0 - prod
+        per[frame[q]] += value[q] * side[q] * other[q] - old
+        j += step
+
+
+@njit(cache=True)
+def run_rank(frame: np.ndarray, value: np.ndarray, link: np.ndarray, track_order: np.ndarray,
+             num_frames: int, eps: float) -> np.ndarray:
+    """Frames in review order: most expected error runs not yet shown first.
+
+    Rows of one key (a track's boxes and probably missing boxes, a candidate's chain) taken in
+    frame order form runs: `link[j]` is the chance that the row at `track_order[j + 1]` is in
+    the same error run as the row at `track_order[j]`, given that one is wrong (0 between keys).
+    A row's worth is its `value` (chance that it is wrong, weighted) times the chance that its
+    run reaches no picked row of its key on the left, times the same on the right: 1 - the
+    product of the links between them. A frame's worth is its rows' sum; the best frame is
+    picked, its rows are shown, and the rows of their keys on either side lose the worth of
+    runs that the pick already shows. With links 1 a key is one run (shown once); with links 0
+    every row is a run of its own (a plain sort by value). Ties: the earlier frame first. Lazy
+    max-heap: O((n + F) log F) plus the walks, each cut where the product falls below `eps`.
+
+    Args:
+        frame: (n,) int64 frame of each row, rows sorted by frame; all < num_frames.
+        value: (n,) float64 worth of each row >= 0 (not modified).
+        link: (n,) float64 in [0, 1] per position of `track_order` (module docstring; the last
+            position of each key: 0).
+        track_order: (n,) int64 rows sorted by (key, frame).
+        num_frames: frames to rank (0..num_frames-1).
+        eps: walks stop where the product of links falls below this.
+
+    Returns:
+        (num_frames,) int64 every frame once, in review order.
+    """
+    n = frame.shape[0]
+    left = np.ones(n, dtype=np.float64)
+    right = np.ones(n, dtype=np.float64)
+    per = np.zeros(num_frames, dtype=np.float64)
+    for r in range(n):
+        per[frame[r]] += value[r]
+    pos_of = np.empty(n, dtype=np.int64)
+    for j in range(n):
+        pos_of[track_order[j]] = j
+    picked = np.zeros(n, dtype=np.bool_)
+    start = np.searchsorted(frame, np.arange(num_frames + 1))
+    heap = [(-per[f], f) for f in range(num_frames)]
+    heapq.heapify(heap)
+    done = np.zeros(num_frames, dtype=np.bool_)
+    out = np.empty(num_frames, dtype=np.int64)
+    k = 0
+    while k < num_frames:
+        neg, f = heapq.heappop(heap)
+        if done[f]:
+            continue
+        if -neg > per[f] + 1e-12 * (1.0 + abs(per[f])):  # stale: its worth dropped since
+            heapq.heappush(heap, (-per[f], f))
+            continue
+        done[f] = True
+        out[k] = f
+        k += 1
+        for r in range(start[f], start[f + 1]):
+            picked[pos_of[r]] = True
+        for r in range(start[f], start[f + 1]):
+            pos = pos_of[r]
+            # rows on the left: their right side now meets this pick; rows on the right: left
+            _run_walk(track_order, frame, value, link, picked, right, left, per, pos, -1, eps)
+            _run_walk(track_order, frame, value, link, picked, left, right, per, pos, 1, eps)
     return out

@@ -1,13 +1,15 @@
 """Review order: which boxes, frames, keyframe proposals and missed-object candidates a review
 queue shows, and in what order (the items `trackannot.review.build_queue` wraps).
 
-* `frame_items` (order "frames"): frames ranked by the spread ranking of `trackannot.risk`
-  (`trackannot.kernels.risk.spread_rank`: most expected wrong boxes first, a picked frame's
-  tracks counting less around it) over the annotation's boxes (their risk), the cells where a
-  track probably lacks a box (`trackannot.proposals.missing_boxes`: gaps, late starts, early
-  ends, open ends; their probability times `ReviewConfig.missing_box_weight`, as a missing box
-  is mostly an error run of its own) and the frames of the missed-object candidates' chains
-  (`p_real` at each). Every box of a queued frame is an item, and so is every
+* `frame_items` (order "frames"): frames ranked by the error runs they are expected to show
+  that no frame ranked before them shows (`frame_order`, `trackannot.kernels.risk.run_rank`)
+  over the annotation's boxes (their risk), the cells where a track probably lacks a box
+  (`trackannot.proposals.missing_boxes`: gaps, late starts, early ends, open ends; their
+  probability times `ReviewConfig.missing_box_weight`, as a missing box is mostly an error run
+  of its own) and the frames of the missed-object candidates' chains (`p_real` at each). A
+  track's boxes and missing boxes in frame order, and a candidate's chain, form runs: once a
+  frame is queued, the rows of its tracks next to it count only for the chance that their
+  error run does not reach it (`run_links`). Every box of a queued frame is an item, and so is every
   missing box (its hint box; reason GAP or OPEN_END) and every candidate with a chain frame
   there (kind CANDIDATE, at its first queued chain frame).
 * `keyframe_items` (order "keyframes"): one box per item, the keyframe proposals
@@ -33,7 +35,7 @@ from trackannot.boxes import Boxes, Origin
 from trackannot.candidates import Candidates
 from trackannot.config import ReviewConfig
 from trackannot.cost import DEFAULT_COST, CostModel
-from trackannot.kernels.risk import spread_rank
+from trackannot.kernels.risk import run_rank
 from trackannot.keyframes import Keyframes
 from trackannot.proposals import (
     MissingBoxes,
@@ -47,12 +49,15 @@ if TYPE_CHECKING:
     from trackannot.propagate import Stop
 
 __all__ = ["EVIDENCE_COLUMNS", "ItemKind", "QueueInput", "candidate_gain", "frame_items",
-           "frame_order", "honeypot_count", "keyframe_items", "queue_rng", "spot_check_count"]
+           "frame_order", "honeypot_count", "keyframe_items", "queue_rng", "run_links",
+           "spot_check_count"]
 
 # honeypots need a queue of at least this many items before one is forced in at a small rate
 _MIN_ITEMS_FOR_HONEYPOT = 20
 # honeypots are drawn among this many times as many low-risk candidates as are needed
 _HONEYPOT_POOL = 3
+# the frame ranking stops discounting a run's rows where the chance it reaches them is below this
+_RUN_EPS = 1e-4
 
 
 class ItemKind(IntEnum):
@@ -250,10 +255,10 @@ def _concat_items(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 def _frame_rows(boxes: Boxes, risk: Risk, missing: MissingBoxes, candidates: Candidates,
                 detections: Boxes | None, missing_weight: float
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(frame, track key, p, weight in the ranking) of every row the frame ranking counts,
-    sorted by frame: boxes, missing boxes (their track's key; `missing_weight`) and the
-    candidates' chain detections (a key per candidate)."""
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(frame, key, p, weight in the ranking, whether one run) of every row the frame ranking
+    counts, sorted by frame: boxes, missing boxes (their track's key; `missing_weight`) and the
+    candidates' chain detections (a key per candidate, each chain one run)."""
     size = np.diff(candidates.chain_start)
     chain_frame = detections.frame[candidates.det_row] if detections is not None and len(size) \
         else np.zeros(0, np.int64)
@@ -262,21 +267,52 @@ def _frame_rows(boxes: Boxes, risk: Risk, missing: MissingBoxes, candidates: Can
     track = np.r_[boxes.track_id, missing.track_id, base + np.repeat(np.arange(len(size)), size)]
     p = np.r_[risk.score, missing.p, np.repeat(candidates.p_real, size)]
     weight = np.r_[np.ones(len(boxes)), np.full(len(missing), missing_weight), np.ones(size.sum())]
+    whole = np.r_[np.zeros(len(boxes) + len(missing), bool), np.ones(size.sum(), bool)]
     by_frame = np.argsort(frame, kind="stable")
     return (frame[by_frame].astype(np.int64), track[by_frame].astype(np.int64), p[by_frame],
-            weight[by_frame])
+            weight[by_frame], whole[by_frame])
+
+
+def run_links(frame: npt.NDArray[np.int64], track: npt.NDArray[np.int64],
+              p: npt.NDArray[np.float64], whole: npt.NDArray[np.bool_] | None = None
+              ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """(rows sorted by (key, frame), the chance that each of them and the next one of its key
+    are in one error run given that it is wrong) for `trackannot.kernels.risk.run_rank`.
+
+    Rows of one key at consecutive frames: min(p) / max(p) of the two (P(next wrong | this
+    wrong) when a wrong row implies every row of the key as likely or likelier to be wrong is
+    wrong too: a run goes on as far as the probabilities stay, and fades where they fall); 0
+    across a frame without a row or between keys; 1 between rows of a key marked `whole` (a
+    candidate's chain: real or not as a whole)."""
+    order = np.lexsort((frame, track))
+    t, f, q = track[order], frame[order], np.clip(p[order].astype(np.float64), 0.0, 1.0)
+    link = np.zeros(len(order), np.float64)
+    if len(order) > 1:
+        same = t[1:] == t[:-1]
+        lo, hi = np.minimum(q[1:], q[:-1]), np.maximum(q[1:], q[:-1])
+        ratio = np.divide(lo, hi, out=np.zeros(len(lo)), where=hi > 0)
+        link[:-1] = np.where(same & (f[1:] == f[:-1] + 1), ratio, 0.0)
+        if whole is not None:
+            w = whole[order]
+            link[:-1] = np.where(same & w[1:] & w[:-1], 1.0, link[:-1])
+    return order.astype(np.int64), link
 
 
 def frame_order(frame: npt.NDArray[np.int64], track: npt.NDArray[np.int64],
-                p: npt.NDArray[np.float64], num_frames: int, cfg: ReviewConfig
-                ) -> npt.NDArray[np.int64]:
-    """Every frame in review order by the spread ranking over rows (frame, track key, p), rows
-    sorted by frame (`trackannot.risk.rank_frames`' kernel, its `cfg.spread_frames`)."""
-    order = np.lexsort((frame, track))
-    tid = track[order]
-    seg = np.cumsum(np.r_[True, tid[1:] != tid[:-1]]) - 1 if len(tid) else np.zeros(0, np.int64)
-    return spread_rank(frame, p.astype(np.float64), order.astype(np.int64),
-                       seg.astype(np.int64), int(num_frames), int(cfg.spread_frames))
+                p: npt.NDArray[np.float64], num_frames: int, cfg: ReviewConfig,
+                weight: npt.NDArray[np.float64] | None = None,
+                whole: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.int64]:
+    """Every frame in review order by the error runs it is expected to show that no earlier
+    frame shows (`trackannot.kernels.risk.run_rank` over rows (frame, key, p), rows sorted by
+    frame): a row's worth is p times `weight` (1 if None), and runs are `run_links` of the
+    worths capped at 1 (a missing box weighted up counts as that likely in its run too, so a
+    look at a track's last box leaves little of the missing box after it). `cfg` is kept for
+    the signature (the spread ranking of `trackannot.risk.rank_frames` uses its spread_frames;
+    this ranking has no setting of its own)."""
+    del cfg
+    value = p.astype(np.float64) * (weight if weight is not None else 1.0)
+    order, link = run_links(frame, track, np.minimum(value, 1.0), whole)
+    return run_rank(frame, value, link, order, int(num_frames), _RUN_EPS)
 
 
 def _missing_items(missing: MissingBoxes, rank_of: npt.NDArray[np.int64],
@@ -362,9 +398,9 @@ def frame_items(inp: QueueInput, budget: int, cfg: ReviewConfig, rng: np.random.
     boxes, risk, candidates, detections = inp.boxes, inp.risk, inp.candidates, inp.detections
     num_frames = inp.num_frames
     missing = missing_boxes(boxes, inp.keyframes, num_frames, cfg, inp.stops)
-    frame_all, track_all, p_all, weight = _frame_rows(boxes, risk, missing, candidates,
-                                                      detections, cfg.missing_box_weight)
-    order = frame_order(frame_all, track_all, p_all * weight, num_frames, cfg)
+    frame_all, track_all, p_all, weight, whole = _frame_rows(
+        boxes, risk, missing, candidates, detections, cfg.missing_box_weight)
+    order = frame_order(frame_all, track_all, p_all, num_frames, cfg, weight, whole)
     eligible = order[np.isin(order, frame_all)]
     frames = min(budget, len(eligible))
     frame_max = _frame_max(frame_all, p_all, eligible)
