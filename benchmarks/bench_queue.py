@@ -73,6 +73,7 @@ CFG = ReviewConfig(honeypot_rate=0.0)
 BUCKETS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
 WEIGHTS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)  # review.missing_box_weight values (--sweep)
 LENGTHS = {"1": (1, 1), "2-5": (2, 5), "6+": (6, 1 << 40)}  # gt run lengths reported apart
+KINDS = ("never tracked", "late start", "early end", "gap", "poor box", "wrong track")
 
 
 @dataclass
@@ -91,6 +92,8 @@ class Seq:
     track_order: np.ndarray  # bench_risk.error_runs
     track_run: np.ndarray
     wrong: np.ndarray
+    gt_kind: np.ndarray  # per gt run: its index in KINDS (`run_kinds`)
+    track_fp: np.ndarray  # per track run: every box of it on no gt object (a false positive)
 
 
 def gt_error_runs(tracks: Boxes, gt: Boxes) -> tuple[dict[int, int], np.ndarray, np.ndarray]:
@@ -116,13 +119,58 @@ def gt_error_runs(tracks: Boxes, gt: Boxes) -> tuple[dict[int, int], np.ndarray,
     return owner, run, missed
 
 
+def run_kinds(tracks: Boxes, gt: Boxes, owner: dict[int, int], gt_run: np.ndarray
+              ) -> np.ndarray:
+    """Kind of each gt run (index in KINDS): the object is never any track's majority object
+    (never tracked); a box of another track matches it in the run (wrong track: an identity
+    switch or a track that took it over); its own track has a box there that misses it at IoU
+    0.5 (poor box); else it has no box, before its tracks' first frame (late start), after their
+    last (early end) or between (gap)."""
+    _, matched = owners(tracks, gt)
+    mine: dict[int, list[int]] = {}
+    for t, g in owner.items():
+        mine.setdefault(g, []).append(t)
+    t_first: dict[int, int] = {}
+    t_last: dict[int, int] = {}
+    for t, f in zip(tracks.track_id.tolist(), tracks.frame.tolist()):
+        t_first[t] = min(t_first.get(t, f), f)
+        t_last[t] = max(t_last.get(t, f), f)
+    taken = set(zip(tracks.frame[matched >= 0].tolist(), matched[matched >= 0].tolist()))
+    has_box = set(zip(tracks.frame.tolist(), tracks.track_id.tolist()))
+    n = int(gt_run.max(initial=-1)) + 1
+    kind = np.zeros(n, np.int64)
+    rows = np.argsort(gt_run, kind="stable")
+    bounds = np.searchsorted(gt_run[rows], np.arange(n + 1))
+    for r in range(n):
+        at = rows[bounds[r]:bounds[r + 1]]
+        g, frames = int(gt.track_id[at[0]]), gt.frame[at].tolist()
+        ts = mine.get(g, [])
+        if not ts:
+            kind[r] = KINDS.index("never tracked")
+        elif any((f, g) in taken for f in frames):
+            kind[r] = KINDS.index("wrong track")
+        elif any((f, t) in has_box for f in frames for t in ts):
+            kind[r] = KINDS.index("poor box")
+        elif max(frames) < min(t_first[t] for t in ts):
+            kind[r] = KINDS.index("late start")
+        elif min(frames) > max(t_last[t] for t in ts):
+            kind[r] = KINDS.index("early end")
+        else:
+            kind[r] = KINDS.index("gap")
+    return kind
+
+
 def load(dataset: str, seq: Any) -> Seq:
     lab = labelled(seq, dataset)
     gt = gt_tracks(seq, dataset)
     owner, run, missed = gt_error_runs(lab["tracks"], gt)
     order, track_run = error_runs(lab["tracks"], lab["wrong"])
+    _, matched = owners(lab["tracks"], gt)
+    fp = np.ones(int(track_run.max(initial=-1)) + 1, bool)
+    np.logical_and.at(fp, track_run[track_run >= 0], matched[order][track_run >= 0] < 0)
     return Seq(seq.name, dataset, seq.num_frames, lab["tracks"], seq.detections, gt, owner, run,
-               missed, order, track_run, lab["wrong"])
+               missed, order, track_run, lab["wrong"],
+               run_kinds(lab["tracks"], gt, owner, run), fp)
 
 
 def _state(s: Seq) -> AnnotationState:
@@ -306,20 +354,31 @@ def report(seqs: list[Seq]) -> dict[str, Any]:
     real, p_real, covered, reachable = [], [], [], []
     n_candidates = 0
     lengths = {name: 0 for name in LENGTHS}
+    kinds = {name: 0 for name in KINDS}
     gt_boxes = 0
+    fp_total = 0
     for s in seqs:
         run_len = np.bincount(s.gt_run[s.gt_run >= 0], minlength=int(s.gt_run.max(initial=-1)) + 1)
         gt_boxes += int(run_len.sum())
+        fp_total += int(s.track_fp.sum())
+        for i, k in enumerate(np.bincount(s.gt_kind, minlength=len(KINDS)).tolist()):
+            kinds[KINDS[i]] += k
         for name, (lo, hi) in LENGTHS.items():
             lengths[name] += int(((run_len >= lo) & (run_len <= hi)).sum())
         for name, got in orders(s).items():
             row = per.setdefault(name, {"looks": 0, "boxes": 0, "gt_runs": 0, "track_runs": 0,
                                         "candidates": 0, "gt_boxes_in_runs": 0,
-                                        **{f"gt_runs_{k}": 0 for k in LENGTHS}})
+                                        "false_positive_track_runs": 0,
+                                        **{f"gt_runs_{k}": 0 for k in LENGTHS},
+                                        **{f"gt_runs_{k}": 0 for k in KINDS}})
             for key in ("looks", "boxes", "candidates"):
                 row[key] += got.get(key, 0)
             row["gt_runs"] += len(got["gt_runs"])
             row["track_runs"] += len(got["track_runs"])
+            row["false_positive_track_runs"] += int(s.track_fp[sorted(got["track_runs"])].sum())
+            seen_kind = np.bincount(s.gt_kind[sorted(got["gt_runs"])], minlength=len(KINDS))
+            for i, k in enumerate(KINDS):
+                row[f"gt_runs_{k}"] += int(seen_kind[i])
             seen_len = run_len[sorted(got["gt_runs"])]
             row["gt_boxes_in_runs"] += int(seen_len.sum())
             for k, (lo, hi) in LENGTHS.items():
@@ -337,6 +396,11 @@ def report(seqs: list[Seq]) -> dict[str, Any]:
         row["gt_boxes_in_runs_shown"] = row["gt_boxes_in_runs"] / max(gt_boxes, 1)
         for k in LENGTHS:
             row[f"gt_runs_{k}_shown"] = row[f"gt_runs_{k}"] / max(lengths[k], 1)
+        for k in KINDS:
+            row[f"gt_runs_{k}_shown"] = row[f"gt_runs_{k}"] / max(kinds[k], 1)
+        row["false_positive_track_runs_shown"] = row["false_positive_track_runs"] / max(fp_total, 1)
+        row["gt_and_false_positive_runs_shown"] = (
+            (row["gt_runs"] + row["false_positive_track_runs"]) / max(gt_total + fp_total, 1))
     y, p, c = np.concatenate(real), np.concatenate(p_real), np.concatenate(covered)
     reliability = []
     for lo, hi in zip(BUCKETS[:-1], BUCKETS[1:]):
@@ -346,8 +410,9 @@ def report(seqs: list[Seq]) -> dict[str, Any]:
                             "real": float(y[m].mean()) if m.any() else None})
     return {
         "sequences": [s.name for s in seqs], "frames": sum(s.num_frames for s in seqs),
-        "gt_runs": gt_total, "gt_runs_by_length": lengths, "gt_run_boxes": gt_boxes,
-        "track_runs": tr_total, "orders": per,
+        "gt_runs": gt_total, "gt_runs_by_length": lengths, "gt_runs_by_kind": kinds,
+        "gt_run_boxes": gt_boxes, "track_runs": tr_total, "false_positive_track_runs": fp_total,
+        "orders": per,
         "candidates": {"found": n_candidates, "real": int(y.sum()),
                        "precision": float(y.mean()) if len(y) else None,
                        "auc": auc(p, y.astype(np.float64)) if len(y) else None,
@@ -371,6 +436,14 @@ def _print(name: str, res: dict[str, Any]) -> None:
               f"{row['gt_runs_shown']:8.3f} {row['track_runs_shown']:10.3f} "
               f"{row['gt_boxes_in_runs_shown']:8.3f} " +
               " ".join(f"{row[f'gt_runs_{k}_shown']:6.3f}" for k in LENGTHS))
+    print(f"{'gt runs shown by kind':32} " + " ".join(f"{k:>13}" for k in KINDS) +
+          f" {'false pos.':>10} {'gt + f.p.':>9}")
+    print(f"{'  (runs)':32} " + " ".join(f"{res['gt_runs_by_kind'][k]:13d}" for k in KINDS) +
+          f" {res['false_positive_track_runs']:10d} {res['gt_runs'] + res['false_positive_track_runs']:9d}")
+    for order, row in res["orders"].items():
+        print(f"{order:32} " + " ".join(f"{row[f'gt_runs_{k}_shown']:13.3f}" for k in KINDS) +
+              f" {row['false_positive_track_runs_shown']:10.3f}"
+              f" {row['gt_and_false_positive_runs_shown']:9.3f}")
     c = res["candidates"]
     print(f"candidates: {c['found']} found, precision {c['precision']:.3f}, AUC {c['auc']:.3f}, "
           f"mean p_real {c['mean_p_real']:.3f}; missed gt runs {c['missed_gt_runs']}, covered by "
