@@ -160,17 +160,23 @@ def run_kinds(tracks: Boxes, gt: Boxes, owner: dict[int, int], gt_run: np.ndarra
     return kind
 
 
+def false_positive_runs(tracks: Boxes, gt: Boxes, order: np.ndarray, track_run: np.ndarray
+                        ) -> np.ndarray:
+    """Per track run (`bench_risk.error_runs`): whether none of its boxes matches a gt object."""
+    _, matched = owners(tracks, gt)
+    fp = np.ones(int(track_run.max(initial=-1)) + 1, bool)
+    np.logical_and.at(fp, track_run[track_run >= 0], matched[order][track_run >= 0] < 0)
+    return fp
+
+
 def load(dataset: str, seq: Any) -> Seq:
     lab = labelled(seq, dataset)
     gt = gt_tracks(seq, dataset)
     owner, run, missed = gt_error_runs(lab["tracks"], gt)
     order, track_run = error_runs(lab["tracks"], lab["wrong"])
-    _, matched = owners(lab["tracks"], gt)
-    fp = np.ones(int(track_run.max(initial=-1)) + 1, bool)
-    np.logical_and.at(fp, track_run[track_run >= 0], matched[order][track_run >= 0] < 0)
     return Seq(seq.name, dataset, seq.num_frames, lab["tracks"], seq.detections, gt, owner, run,
-               missed, order, track_run, lab["wrong"],
-               run_kinds(lab["tracks"], gt, owner, run), fp)
+               missed, order, track_run, lab["wrong"], run_kinds(lab["tracks"], gt, owner, run),
+               false_positive_runs(lab["tracks"], gt, order, track_run))
 
 
 def _state(s: Seq) -> AnnotationState:
