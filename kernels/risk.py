@@ -138,7 +138,10 @@ def _run_walk(track_order: np.ndarray, frame: np.ndarray, value: np.ndarray, lin
               pos: int, step: int, eps: float) -> None:
     """From a picked position, walk one way along its key (`step`: -1 left, 1 right) and set
     each row's chance that its run does not reach the pick (`side`) to 1 - the product of the
-    links between them, stopping at another pick, the key's end or a product below `eps`."""
+    links between them, stopping at another pick, the key's end, a product below `eps`, or a
+    row that an earlier pick beyond this one already left as low (the earlier pick's product to
+    it is this one's times the product between the two picks; equal means that product is 1,
+    so every row further on is unchanged too)."""
     prod = 1.0
     j = pos + step
     while 0 <= j < track_order.shape[0]:
@@ -146,6 +149,8 @@ def _run_walk(track_order: np.ndarray, frame: np.ndarray, value: np.ndarray, lin
         if prod < eps or picked[j]:
             break
         q = track_order[j]
+        if side[q] <= 1.0 - prod + 1e-12:
+            break
         old = value[q] * side[q] * other[q]
         side[q] = 1.0 - prod
         per[frame[q]] += value[q] * side[q] * other[q] - old

@@ -72,3 +72,55 @@ def test_weights_scale_a_row_s_worth_but_not_its_run() -> None:
     weight = np.where(key == 2, 3.0, 1.0)
     order = frame_order(frame, key, p, 7, ReviewConfig(), weight=weight)
     assert order[:2].tolist() == [5, 0]
+
+
+def _brute_force_order(frame, value, link, order, num_frames, picks):
+    """The first `picks` frames of `run_rank`'s greedy, each frame's worth recomputed from
+    scratch: a row keeps value * (1 - links product to the nearest pick of its key on the left)
+    * (the same on the right); links are 0 between keys, so a product never crosses one."""
+    pos_of = np.empty(len(order), np.int64)
+    pos_of[order] = np.arange(len(order))
+    picked: set[int] = set()
+    out: list[int] = []
+    for _ in range(picks):
+        worth = np.zeros(num_frames)
+        for r in range(len(frame)):
+            j = pos_of[r]
+            left = right = 1.0
+            prod, i = 1.0, j - 1
+            while i >= 0 and prod > 0:
+                prod *= link[i]
+                if i in picked and prod > 0:
+                    left = 1.0 - prod
+                    break
+                i -= 1
+            prod, i = 1.0, j + 1
+            while i < len(order) and prod > 0:
+                prod *= link[i - 1]
+                if i in picked and prod > 0:
+                    right = 1.0 - prod
+                    break
+                i += 1
+            worth[frame[r]] += value[r] * left * right
+        worth[out] = -1.0
+        f = int(np.argmax(worth))
+        if worth[f] < 1e-9:
+            break
+        out.append(f)
+        picked.update(pos_of[frame == f].tolist())
+    return out
+
+
+def test_the_kernel_matches_the_worths_recomputed_from_scratch() -> None:
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        n_frames, n_keys = 25, 4
+        frame = np.repeat(np.arange(n_frames), n_keys)
+        key = np.tile(np.arange(n_keys), n_frames)
+        keep = rng.uniform(size=len(frame)) > 0.2
+        frame, key = frame[keep].astype(np.int64), key[keep].astype(np.int64)
+        p = rng.choice([0.2, 0.5, 0.9], size=len(frame)) * rng.uniform(0.9, 1.0, len(frame))
+        order, link = run_links(frame, key, p)
+        got = run_rank(frame, p, link, order, n_frames, 0.0)
+        want = _brute_force_order(frame, p, link, order, n_frames, 12)
+        assert got[:len(want)].tolist() == want
