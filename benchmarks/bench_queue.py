@@ -34,6 +34,8 @@ Run (writes benchmarks/results/queue.json, prints tables):
     python -m benchmarks.bench_queue          # held-out report with the shipped constants
     python -m benchmarks.bench_queue --fit    # refit on the fit half first, print the constants
     python -m benchmarks.bench_queue --sweep  # also review.missing_box_weight on both halves
+    python -m benchmarks.bench_queue --spread # the frames order with the spread ranking it had
+                                              # before the run-aware one (for comparison)
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from trackannot.kernels.risk import max_iou_same_frame
+from trackannot.kernels.risk import max_iou_same_frame, spread_rank
 
 from benchmarks._common import result_doc, write_json
 from benchmarks.bench_risk import (
@@ -60,6 +62,7 @@ from benchmarks.bench_risk import (
 from benchmarks.effort.oracle import owners
 from trackannot import candidates as cand
 from trackannot import proposals as prop
+from trackannot import ranking
 from trackannot import risk
 from trackannot.boxes import Boxes, pair_iou
 from trackannot.config import ReviewConfig
@@ -488,12 +491,31 @@ def sweep_missing_weight(halves: dict[str, list[Seq]]) -> dict[str, Any]:
     return out
 
 
+def spread_frame_order(frame: np.ndarray, track: np.ndarray, p: np.ndarray, num_frames: int,
+                       cfg: ReviewConfig, weight: np.ndarray | None = None,
+                       whole: np.ndarray | None = None) -> np.ndarray:
+    """The frames order's ranking before the run-aware one (`--spread`): the spread ranking of
+    `trackannot.risk.rank_frames` over the rows' p times weight (a candidate's chain rows one
+    key, not one run)."""
+    del whole
+    order = np.lexsort((frame, track))
+    tid = track[order]
+    seg = np.cumsum(np.r_[True, tid[1:] != tid[:-1]]) - 1 if len(tid) else np.zeros(0, np.int64)
+    value = p * (weight if weight is not None else 1.0)
+    return spread_rank(frame, value.astype(np.float64), order.astype(np.int64),
+                       seg.astype(np.int64), int(num_frames), int(cfg.spread_frames))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fit", action="store_true", help="refit the constants first")
     parser.add_argument("--sweep", action="store_true",
                         help="also try review.missing_box_weight values on both halves")
+    parser.add_argument("--spread", action="store_true",
+                        help="rank the frames order by the spread ranking (the ranking before)")
     args = parser.parse_args(argv)
+    if args.spread:
+        ranking.frame_order = spread_frame_order
     data = {name: [load(name, s) for s in loader(DATA_DIR)] for name, loader in LOADERS.items()}
     fit_half = [s for seqs in data.values() for s in seqs[0::2]]
     if args.fit:
@@ -507,12 +529,13 @@ def main(argv: list[str] | None = None) -> None:
     for name, res in results.items():
         _print(name, res)
     doc = result_doc("benchmarks.bench_queue", results, fit=args.fit, missing_box_weight_sweep=sweep,
+                     frames_order_ranking="spread" if args.spread else "run-aware",
                      fit_sequences=[s.name for s in fit_half],
                      candidates={"intercept": cand.INTERCEPT, "coefficients": cand.COEFFICIENTS},
                      proposals={"run_frames": prop.RUN_FRAMES, "gap_risk": prop.GAP_RISK,
                                 "start_risk": prop.START_RISK, "end_risk": prop.END_RISK})
-    write_json(OUT, doc)
-    print(f"\nwrote {OUT}")
+    write_json(OUT.with_name("queue_spread.json") if args.spread else OUT, doc)
+    print(f"\nwrote {OUT.with_name('queue_spread.json') if args.spread else OUT}")
 
 
 if __name__ == "__main__":

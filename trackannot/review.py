@@ -342,8 +342,10 @@ def build_queue(state: AnnotationState, detections: Boxes | None, num_frames: in
     shows its detection at its frame; accept creates the object there (or keys the track it
     continues; adjust: with the reviewer's box), absent rejects it.
 
-    order "frames" (`trackannot.ranking.frame_items`): frames are ranked by the spread ranking
-    of `trackannot.risk.rank_frames` over the boxes' risk, the probably missing boxes
+    order "frames" (`trackannot.ranking.frame_items`): frames are ranked by the error runs they
+    are expected to show that no frame ranked before them shows (`trackannot.ranking.
+    frame_order`: a track's rows and a candidate's chain form runs) over the boxes' risk, the
+    probably missing boxes
     (`trackannot.proposals.missing_boxes`: gaps, the frames before automatic starts and after
     ends, open ends and where propagation stopped, `state.propagation_stops()`; weighted by
     `cfg.missing_box_weight`) and the candidates' chain frames; `budget` frames with any of them
