@@ -430,7 +430,9 @@ class ReviewConfig:
     keyframe_decay_frames: a box d frames from a keyframe of its track has its risk pulled toward
         keyframe_risk by exp(-d / keyframe_decay_frames). Higher: interpolated boxes far from
         keyframes are trusted more, so they reach the queue later.
-    spread_frames: when frames are ranked for review (`trackannot.risk.rank_frames`), the boxes
+    spread_frames: when frames are ranked for review by `trackannot.risk.rank_frames` (the
+        review queue's frames order ranks by error runs instead, `trackannot.ranking.
+        frame_order`, and does not use it), the boxes
         of a picked frame's tracks up to this many frames away count less, so the next picks go
         to other errors (a person who fixes a track at one frame fixes its neighbourhood). 0:
         frames sorted by expected wrong boxes, which finds the most wrong boxes per frame but
@@ -476,10 +478,10 @@ class ReviewConfig:
         missing box is mostly an error run of its own, a few frames long, where a wrong box is
         one frame of a run ~7 frames long, so a look at it shows more new errors. Chosen on the
         fit half of `benchmarks.bench_queue` (MOT15 and KITTI Car train sequences 0, 2, ...):
-        3 showed the most gt error runs in the top 10% of frames (1: 46%, 2: 55%, 3: 60%, 4:
-        59%). Higher: more runs of missing boxes shown, fewer runs of wrong existing boxes
-        (held out, 1 -> 3: gt runs 52% -> 64%, runs of wrong track boxes 59% -> 40%); 0: only
-        the boxes that exist rank frames.
+        3 showed the most gt error runs in the top 10% of frames (run-aware ranking: 1: 48%, 2:
+        57%, 3: 61.4%, 4: 61.4%, 6: 61%). Higher: more runs of missing boxes shown, fewer runs of
+        wrong existing boxes (held out, 1 -> 3: gt runs 53% -> 66%, runs of wrong track boxes
+        63% -> 41%); 0: only the boxes that exist rank frames.
     """
 
     keyframe_risk: float = 0.01
