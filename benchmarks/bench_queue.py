@@ -449,7 +449,8 @@ def _print(name: str, res: dict[str, Any]) -> None:
     print(f"{'gt runs shown by kind':32} " + " ".join(f"{k:>13}" for k in KINDS) +
           f" {'false pos.':>10} {'gt + f.p.':>9}")
     print(f"{'  (runs)':32} " + " ".join(f"{res['gt_runs_by_kind'][k]:13d}" for k in KINDS) +
-          f" {res['false_positive_track_runs']:10d} {res['gt_runs'] + res['false_positive_track_runs']:9d}")
+          f" {res['false_positive_track_runs']:10d}"
+          f" {res['gt_runs'] + res['false_positive_track_runs']:9d}")
     for order, row in res["orders"].items():
         print(f"{order:32} " + " ".join(f"{row[f'gt_runs_{k}_shown']:13.3f}" for k in KINDS) +
               f" {row['false_positive_track_runs_shown']:10.3f}"
