@@ -189,6 +189,7 @@ def test_incremental_recompute_equals_interpolating_everything(method):
     dets = _detections(rng, auto)
     cfg = InterpolateConfig(method=method)
     state = _state(cfg, dets)
+    applied = []
     for _ in range(12):  # batches of random edits, each recomputed locally
         track = int(rng.integers(1, 3))
         frame = int(rng.integers(0, 40))
@@ -199,9 +200,11 @@ def test_incremental_recompute_equals_interpolating_everything(method):
             state.apply(_batch(op))
         except InputFormatError:
             continue
-    full = interpolate(state.keyframes(), dets, cfg)
-    got = state.boxes()
-    got = got[(got.origin == Origin.KEYFRAME) | (got.origin == Origin.INTERPOLATED)]
+        applied.append(_batch(op))
+    whole = _state(cfg, dets)  # every track interpolated whole when read
+    for batch in applied:
+        whole.replay(batch)
+    got, full = state.boxes(), whole.boxes()
     for name in ("frame", "track_id", "xyxy", "origin"):
         np.testing.assert_array_equal(getattr(got, name), getattr(full, name), err_msg=name)
 
@@ -257,18 +260,31 @@ def test_shifted_keyframes_shift_the_tracked_path_blended_across_the_segment():
     np.testing.assert_array_equal(got[[5, 25]], np.stack([k5, k25]).astype(np.float32))
 
 
-def test_a_keyframe_that_disagrees_with_the_track_is_interpolated_not_followed():
+def test_a_keyframe_that_disagrees_with_the_track_moves_only_the_boxes_near_it():
     auto = _curved_auto()
     far = [200.0, 0.0, 220.0, 40.0]  # the person says the object is elsewhere
     state = _follow_state()
-    state.apply(_batch((Op.ACCEPT, 1, 5, None, -1, -1), adjust(1, 25, far)))
+    state.apply(_batch((Op.ACCEPT, 1, 2, None, -1, -1), adjust(1, 28, far)))
     got = _track(state, 1).xyxy
-    np.testing.assert_allclose(got[15], (auto.xyxy[5] + np.array(far)) / 2, atol=1e-4)  # the line
-    # follow_iou 1.0: only unchanged keyframes follow, a slightly moved one is interpolated
+    near = state.cfg.disagree_frames  # 10: frames 3..18 keep the track, 19..27 blend into the line
+    np.testing.assert_allclose(got[3:28 - near + 1], auto.xyxy[3:28 - near + 1], atol=1e-4)
+    line = auto.xyxy[2] + (np.array(far) - auto.xyxy[2]) * 24 / 26  # frame 26 on the line
+    np.testing.assert_allclose(got[26], 0.8 * line + 0.2 * auto.xyxy[26], atol=1e-3)
+    # follow_iou 1.0: only unchanged keyframes follow, a slightly moved one is not followed
     strict = _follow_state(1.0)
-    strict.apply(_batch((Op.ACCEPT, 1, 5, None, -1, -1),
-                        adjust(1, 25, (auto.xyxy[25] + [1, 0, 1, 0]).tolist())))
-    assert not np.allclose(_track(strict, 1).xyxy[15], auto.xyxy[15])
+    strict.apply(_batch((Op.ACCEPT, 1, 2, None, -1, -1),
+                        adjust(1, 28, (auto.xyxy[28] + [1, 0, 1, 0]).tolist())))
+    assert not np.allclose(_track(strict, 1).xyxy[27], auto.xyxy[27])
+    np.testing.assert_allclose(_track(strict, 1).xyxy[3:19], auto.xyxy[3:19], atol=1e-4)
+
+
+def test_a_short_segment_with_a_disagreeing_keyframe_is_interpolated():
+    auto = _curved_auto()
+    far = [200.0, 0.0, 220.0, 40.0]
+    state = _follow_state()  # keyframes 20 frames apart: no more than 2 * disagree_frames
+    state.apply(_batch((Op.ACCEPT, 1, 5, None, -1, -1), adjust(1, 25, far)))
+    np.testing.assert_allclose(_track(state, 1).xyxy[15], (auto.xyxy[5] + np.array(far)) / 2,
+                               atol=1e-4)  # the line
 
 
 def test_incremental_follow_equals_following_all_keyframes_at_once():
@@ -283,7 +299,8 @@ def test_incremental_follow_equals_following_all_keyframes_at_once():
     for f, d in zip(frames, noise):  # one edit at a time, each recomputed locally
         state.apply(_batch(adjust(1, int(f), (auto.xyxy[f] + d).tolist())))
     keyframes = state.keyframes()
-    full = follow_track(interpolate(keyframes, None, LINEAR), keyframes, auto, 0.5)
+    full = follow_track(interpolate(keyframes, None, LINEAR), keyframes, auto, 0.5,
+                        near_frames=state.cfg.disagree_frames)
     got = state.boxes()
     got = got[got.origin != Origin.DETECTED]
     np.testing.assert_array_equal(got.frame, full.frame)

@@ -6,8 +6,12 @@ over them:
 * split and merge re-assign pieces of automatic tracks (original id, frame range) to track ids;
 * human keyframes (accept, adjust, absent, create) pin tracks at frames; between a track's first and
   last keyframe its boxes are interpolated (`trackannot.interpolate`, guided by the video's detections
-  by default); before the first keyframe, and after the last one unless it is "absent", the track
-  keeps its automatic boxes;
+  by default), except that the automatic boxes are kept wherever the keyframes do not say they are
+  wrong: between keyframes that agree with them, and, next to a keyframe that disagrees, everywhere
+  but where a run carried from that keyframe goes (until it rejoins the automatic path) or near it
+  (`follow_track`, `InterpolateConfig.disagree_frames`), so fixing one box does not move right
+  boxes far from it; before the first keyframe, and after the last one unless it is "absent", the
+  track keeps its automatic boxes;
 * a class correction relabels a whole track;
 * an edit the tracker did not have is carried along the object (`trackannot.propagate`, origin
   PROPAGATED): backward from a track's first keyframe and forward from its last present one when
@@ -175,6 +179,9 @@ class AnnotationState:
         self._runs: dict[int, _Runs] = {}  # propagated boxes of tracks read (dropped on release)
         # frames each track's runs read (kept on release): a keyframe landing there invalidates
         self._run_windows: dict[int, list[tuple[int, int]]] = {}
+        # (first, last) frames of each segment of a track whose boxes a run from its disagreeing
+        # keyframe gave (`follow_track`), by the segment's first frame (kept on release)
+        self._seg_windows: dict[int, dict[int, tuple[int, int]]] = {}
         self._invalidated: set[int] = set()  # tracks whose boxes changed by another's edit
         self.propagated_rows = 0  # propagated rows computed so far
 
@@ -418,6 +425,7 @@ class AnnotationState:
             "_interp": dict(self._interp), "_stale": set(self._stale),
             "_changed": set(self._changed), "recomputed_rows": self.recomputed_rows,
             "_runs": dict(self._runs), "_run_windows": dict(self._run_windows),
+            "_seg_windows": dict(self._seg_windows),
             "_invalidated": set(self._invalidated), "propagated_rows": self.propagated_rows,
         }
 
@@ -439,7 +447,7 @@ class AnnotationState:
                 else:
                     table[track] = value
         for name in ("_merged_into", "_next_id", "_interp", "_stale", "_changed",
-                     "recomputed_rows", "_runs", "_run_windows", "_invalidated",
+                     "recomputed_rows", "_runs", "_run_windows", "_seg_windows", "_invalidated",
                      "propagated_rows"):
             setattr(self, name, undo[name])
 
@@ -620,6 +628,7 @@ class AnnotationState:
             self._keys[track] = {**keys, **other_keys}
         self._keys.pop(other, None)
         self._interp.pop(other, None)
+        self._seg_windows.pop(other, None)
         self._stale.discard(other)
         self._classes.pop(other, None)
         self._merged_into[other] = track
@@ -643,10 +652,15 @@ class AnnotationState:
             outside=[k[1] for k in keys], class_id=[k[2] for k in keys], sort=False,
         )
 
-    def _interpolate(self, keyframes: Keyframes, count: bool = True) -> Boxes:
-        """Interpolate one track's keyframes; segments that agree with the track's automatic
-        boxes follow them (`follow_track`, `InterpolateConfig.follow_iou`). `count`: add the
-        rows to `recomputed_rows` (work an edit caused, not a track read for the first time)."""
+    def _interpolate(self, keyframes: Keyframes, count: bool = True,
+                     segments: bool = True) -> Boxes:
+        """Interpolate one track's keyframes (consecutive ones: the whole track, or a window
+        around an edit); the track's automatic boxes are kept wherever the keyframes do not say
+        they are wrong, and a keyframe that disagrees with them next to one that agrees changes
+        them only near itself (`follow_track`, `InterpolateConfig.follow_iou`,
+        `_segment_runs`). `count`: add the rows to `recomputed_rows` (work an edit caused, not a
+        track read for the first time). `segments`: the keyframes are the track's own (not a
+        merge fill's ends): runs of its segments are computed and their windows noted."""
         from trackannot.interpolate import follow_track, interpolate  # a later stage; on use
 
         detections = None
@@ -655,11 +669,47 @@ class AnnotationState:
                                                  int(keyframes.frame.max()) + 1)
         out = interpolate(keyframes, detections, self.cfg)
         if len(keyframes):
-            auto = self._auto_boxes(int(keyframes.track_id[0]))
-            out = follow_track(out, keyframes, auto, self.cfg.follow_iou)
+            track = int(keyframes.track_id[0])
+            auto = self._auto_boxes(track)
+            runs = self._segment_runs(track, keyframes, auto) if segments else None
+            out = follow_track(out, keyframes, auto, self.cfg.follow_iou, runs,
+                               self.cfg.disagree_frames)
         if count:
             self.recomputed_rows += len(out)
         return out
+
+    def _segment_runs(self, track: int, keyframes: Keyframes, auto: Boxes
+                      ) -> dict[tuple[int, int], tuple[Boxes, bool]]:
+        """Runs from each disagreeing end of the segments of `keyframes` (`disagreeing_ends`),
+        into the segment and never onto its other keyframe: (segment index, keyframe index) ->
+        (boxes, whether it rejoined the track's automatic path). Each such segment's frames are
+        noted (`_seg_windows`): another track's keyframe landing there recomputes this track.
+        No run without detections or with propagation off (`follow_track` then keeps the
+        automatic boxes but near the keyframe)."""
+        from trackannot.interpolate import disagreeing_ends
+
+        frames = keyframes.frame
+        first, last = int(frames[0]), int(frames[-1])
+        windows = {k: w for k, w in self._seg_windows.get(track, {}).items()
+                   if not first <= k < last}
+        runs: dict[tuple[int, int], tuple[Boxes, bool]] = {}
+        if self.cfg.propagate.enabled:
+            for i, d, direction in disagreeing_ends(keyframes, auto, self.cfg.follow_iou,
+                                                    2 * self.cfg.disagree_frames):
+                other = int(frames[i + 1] if d == i else frames[i])
+                seed = Boxes.create(xyxy=keyframes.xyxy[d:d + 1], frame=int(frames[d]),
+                                    class_id=int(keyframes.class_id[d]), track_id=track)
+                found = self._run(track, seed, direction, until=other - direction)
+                if found is None:  # the video has no detections
+                    break
+                boxes, stop, _ = found
+                runs[(i, d)] = (boxes, stop.reason == StopReason.REJOINED)
+                windows[int(frames[i])] = (int(frames[i]), int(frames[i + 1]))
+        if windows:
+            self._seg_windows[track] = windows
+        else:
+            self._seg_windows.pop(track, None)
+        return runs
 
     def _interpolated(self, track: int) -> Boxes:
         """The interpolated boxes of a track with keyframes (computed now if stale)."""
@@ -726,6 +776,10 @@ class AnnotationState:
         for other, windows in self._run_windows.items():
             if other != track and any(lo <= frame <= hi for lo, hi in windows):
                 self._runs.pop(other, None)
+                self._invalidated.add(other)
+        for other, spans in self._seg_windows.items():  # runs between two keyframes
+            if other != track and any(lo <= frame <= hi for lo, hi in spans.values()):
+                self._stale.add(other)  # its interpolation, whole, on its next read
                 self._invalidated.add(other)
 
     def _seed_key(self, track: int) -> tuple[Any, ...]:
@@ -800,26 +854,32 @@ class AnnotationState:
                 return lo > extent[0] if direction < 0 else hi < extent[1]
         return False
 
-    def _run(self, track: int, seed: Boxes, direction: int
+    def _run(self, track: int, seed: Boxes, direction: int, until: int | None = None
              ) -> tuple[Boxes, Stop, tuple[int, int]] | None:
         """One run from `seed` (None: the video has no detections), with the frames it read.
 
         Most runs stop within a few hundred frames, so the evidence is read in a window of
         `_FIRST_WINDOW` frames, then 4 times more while the run reaches its end, up to
         max_frames: the same run as one read of max_frames frames, at a fraction of the reads.
+        `until`: the last frame the run may take (the frame before another keyframe of the
+        track: it stops there, reason KEYFRAME); default the video's end.
         """
         reach = self.cfg.propagate.max_frames
         frame = int(seed.frame[0])
+        first, last = 0, self.num_frames - 1
+        if until is not None:
+            first, last = (first, until) if direction > 0 else (until, last)
+        end = StopReason.VIDEO_END if until is None else StopReason.KEYFRAME
         size = min(_FIRST_WINDOW, reach)
         while True:
-            lo, hi = (frame, min(frame + size, self.num_frames - 1)) if direction > 0 else \
-                (max(frame - size, 0), frame)
+            lo, hi = (frame, min(frame + size, last)) if direction > 0 else \
+                (max(frame - size, first), frame)
             evidence = self._evidence(track, lo, hi)
             if evidence is None:
                 return None
-            at_end = hi == self.num_frames - 1 if direction > 0 else lo == 0
+            at_end = hi == last if direction > 0 else lo == first
             boxes, stop = propagate(seed, evidence, self.cfg.propagate, direction,
-                                    StopReason.VIDEO_END if at_end else StopReason.LIMIT)
+                                    end if at_end else StopReason.LIMIT)
             if stop.reason != StopReason.LIMIT or size >= reach:
                 return boxes, stop, (lo, hi)
             size = min(4 * size, reach)
@@ -868,7 +928,7 @@ class AnnotationState:
             ends = base[i:i + 2]
             keys = Keyframes.create(track_id=[track, track], frame=ends.frame, xyxy=ends.xyxy,
                                     class_id=[ends.class_id[0]] * 2)
-            rows = self._interpolate(keys, count=False)
+            rows = self._interpolate(keys, count=False, segments=False)
             rows = rows[(rows.frame > ends.frame[0]) & (rows.frame < ends.frame[1])]
             out.append(rows.replace(origin=int(Origin.PROPAGATED)))
         return out
