@@ -22,6 +22,7 @@ import numpy as np
 
 from trackannot.boxes import Boxes
 from trackannot.config import InterpolateConfig, PropagateConfig
+from trackannot.corrections import Corrections
 from trackannot.errors import ConfigError, CorruptStoreError, InputFormatError, RunIncompleteError
 from trackannot.results import read_log
 from trackannot.smooth import smooth_tracks, strength_for_fps
@@ -166,15 +167,18 @@ def _whole(result: VideoGroup, cfg: InterpolateConfig) -> tuple[Boxes, Boxes, Bo
 
 
 def replay_log(result: VideoGroup, state: AnnotationState, start: int = 0,
-               stop: int | None = None) -> None:
+               stop: int | None = None) -> Corrections | None:
     """Replay the video's committed batches start..stop-1 (default: to the last) into `state`.
+
+    Returns:
+        The corrections replayed (the log's rows of those batches), None when there were none.
 
     Raises:
         StoreError: a batch does not replay (the log does not fit the tracks).
     """
     records = result.batches(start, stop)
     if not records:
-        return
+        return None
     first, last = records[0]["rows"][0], records[-1]["rows"][1]
     corrections, _ = read_log(result, first, last)
     for batch in records:
@@ -185,6 +189,7 @@ def replay_log(result: VideoGroup, state: AnnotationState, start: int = 0,
             raise CorruptStoreError(
                 f"{result.key}: the corrections log does not replay at batch "
                 f"{batch['number']}: {err}; run `trackannot check STORE`") from err
+    return corrections
 
 
 class StateWriter:

@@ -263,11 +263,9 @@ class VideoSession:
             held = self._read = _ReadState(uid, info.batches, state)
             return held
         if held.revision < info.batches:
-            records = result.batches(held.revision)
-            replay_log(result, held.state, held.revision)
-            for record in records:  # their tracks may have grown, shrunk or appeared
-                corrections, _ = result.read_log(*record["rows"])
-                for t in {*corrections.track_id.tolist(), *corrections.other_id.tolist()}:
+            replayed = replay_log(result, held.state, held.revision)
+            if replayed is not None:  # their tracks may have grown, shrunk or appeared
+                for t in {*replayed.track_id.tolist(), *replayed.other_id.tolist()}:
                     held.forget(int(t))
             for t in held.state.take_invalidated():  # propagated runs an edit stopped
                 held.forget(t)
