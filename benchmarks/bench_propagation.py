@@ -42,11 +42,14 @@ of its span (the checks against the state, the log, the cache), the session's re
 frames around it after (the propagation through up to max_frames frames each way),
 and how many boxes the edit propagated. Before each edit the session has read those 200 frames
 (the reviewer is looking there); the edit's latency is the apply plus that read after it (the
-batch replayed into the session, the new track's runs computed).
+batch replayed into the session, the new track's runs computed). In the same rounds, an ADJUST
+of a tracked track that disagrees with its box (moved by 60% of its width) 150 frames after an
+untimed ACCEPT of it, plus the read after: the path where the change is kept near the adjust.
 
 Usage:
     python -m benchmarks.bench_propagation [--rounds 15] [--frames 72000]
     python -m benchmarks.bench_propagation --quick      # 3 sequences each, a 6,000-frame store
+    python -m benchmarks.bench_propagation --latency-only   # results/propagation_latency.json
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ from trackannot.config import (
     InterpolateConfig, PipelineConfig, PropagateConfig, StoreConfig, TrackConfig, config_to_dict,
 )
 from trackannot.corrections import Corrections, Op
+from trackannot.errors import TrackannotError
 from trackannot.session import VideoSession
 from trackannot.smooth import smooth_tracks, strength_for_fps
 from trackannot.sources import MemorySource
@@ -289,10 +293,38 @@ def build_latency_store(path: Path, frames: int, propagate: bool, seed: int
     return _subplan(plan, ~missed), _subplan(plan, missed)
 
 
+def _timed_disagreeing_adjust(session: VideoSession, tracked: TrackPlan,
+                              rng: np.random.Generator) -> float | None:
+    """Seconds of one ADJUST that disagrees with its track (the box moved by 60% of its width:
+    IoU about 0.25) 150 frames after an (untimed) ACCEPT of the same track, plus the read of the
+    200 frames around it after: the segment rule's path (the change kept near the adjust). None
+    when the picked track no longer takes edits there (the planner's identity edits and absent
+    marks came first); the caller skips that round."""
+    long = np.flatnonzero(tracked.last - tracked.first >= 200)
+    i = int(long[rng.integers(0, len(long))])
+    at = int(rng.integers(tracked.first[i] + 160, tracked.last[i] + 1))
+    track = int(tracked.track_id[i])
+    accept = Corrections.create(op=[Op.ACCEPT], track_id=[track], frame=[at - 150],
+                                author="bench", time_ns=time.time_ns())
+    box = tracked.xyxy(np.array([i]), np.array([at]))[0].astype(np.float64)
+    box[[0, 2]] += 0.6 * (box[2] - box[0])
+    box[[0, 2]] = np.clip(box[[0, 2]], 0, WIDTH - 1)
+    adjust = Corrections.create(op=[Op.ADJUST], track_id=[track], frame=[at], xyxy=[box],
+                                author="bench", time_ns=time.time_ns())
+    a = max(min(at - READ_FRAMES // 2, session.num_frames - READ_FRAMES), 0)
+    try:
+        session.apply(accept, author="bench")
+        session.boxes(a, a + READ_FRAMES)
+        apply_s = timed(lambda: session.apply(adjust, author="bench"))
+    except TrackannotError:
+        return None
+    return apply_s + timed(lambda: session.boxes(a, a + READ_FRAMES))
+
+
 def latency(frames: int, rounds: int, corrections: int) -> dict[str, Any]:
     out: dict[str, Any] = {"frames": frames, "corrections_first": corrections}
     with tempfile.TemporaryDirectory(prefix="bench_propagation_") as tmp:
-        stores, plans = {}, {}
+        stores, plans, tracked_plans = {}, {}, {}
         for name, on in (("after", True), ("before", False)):
             stores[name] = Path(tmp) / f"{name}.zarr"
             t0 = time.perf_counter()
@@ -302,12 +334,14 @@ def latency(frames: int, rounds: int, corrections: int) -> dict[str, Any]:
             for start in range(0, corrections, 20):
                 session.apply(planner.batch(min(20, corrections - start)), author="bench")
             plans[name] = missed
+            tracked_plans[name] = tracked
             print(f"{name}: store of {frames} frames with {corrections} corrections built in "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
         sessions = {name: VideoSession.open(store) for name, store in stores.items()}
         rng = np.random.default_rng(11)
         times: dict[str, dict[str, list[float]]] = {
-            n: {"apply": [], "read_after": [], "edit": []} for n in stores}
+            n: {"apply": [], "read_after": [], "edit": [], "adjust_edit": []} for n in stores}
+        rng_adjust = {n: np.random.default_rng(17) for n in stores}  # the same edits in both
         propagated: list[int] = []
         for k in range(rounds + 1):  # round 0 compiles and warms; not counted
             missed = plans["after"]
@@ -326,17 +360,27 @@ def latency(frames: int, rounds: int, corrections: int) -> dict[str, Any]:
                     times[name]["apply"].append(apply_s)
                     times[name]["read_after"].append(read_s)
                     times[name]["edit"].append(apply_s + read_s)
+                adjust_s = _timed_disagreeing_adjust(session, tracked_plans[name], rng_adjust[name])
+                if k and adjust_s is not None:
+                    times[name]["adjust_edit"].append(adjust_s)
                 if name == "after" and k:
                     track = session.track_ids[-1]
                     shown = session.boxes(max(at - 1100, 0), min(at + 1100, frames))
                     propagated.append(int(((shown.track_id == track)
                                            & (shown.origin == Origin.PROPAGATED)).sum()))
         for name, steps in times.items():
-            out[name] = {step: {"median_ms": 1000 * statistics.median(v),
-                                "max_ms": 1000 * max(v)} for step, v in steps.items()}
+            out[name] = {step: {"median_ms": 1000 * statistics.median(v) if v else None,
+                                "max_ms": 1000 * max(v) if v else None, "n": len(v)}
+                         for step, v in steps.items()}
         out["propagated_boxes_per_edit"] = {"median": statistics.median(propagated),
                                             "max": max(propagated)}
     return out
+
+
+def _ms(step: dict[str, Any]) -> str:
+    if not step["n"]:
+        return "not timed (no round's track took the edit)"
+    return f"{step['median_ms']:.0f} ms (max {step['max_ms']:.0f}, n={step['n']})"
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -348,6 +392,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true",
                         help="3 sequences per dataset, a 6,000-frame store, 3 rounds")
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--latency-only", action="store_true",
+                        help="only the 2-hour store's edit latency (results/propagation_latency.json)")
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2]
                         / "shared" / "data")
     parser.add_argument("--out", type=Path, default=None)
@@ -356,14 +402,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.frames, args.rounds, args.corrections = 6_000, 3, 80
     out = args.out or Path("benchmarks/results/propagation_quick.json" if args.quick
                            else "benchmarks/results/propagation.json")
-    results: dict[str, Any] = {"accuracy": accuracy(args.datasets, args.quick, args.data)}
+    if args.latency_only and args.out is None:
+        out = out.with_name(out.stem + "_latency.json")
+    results: dict[str, Any] = {} if args.latency_only else {
+        "accuracy": accuracy(args.datasets, args.quick, args.data)}
     if not args.skip_latency:
         results["latency"] = latency(args.frames, args.rounds, args.corrections)
         for name in ("before", "after"):
             r = results["latency"][name]
             print(f"latency {name}: apply {r['apply']['median_ms']:.0f} ms (max "
                   f"{r['apply']['max_ms']:.0f}), read after {r['read_after']['median_ms']:.0f} "
-                  f"ms, edit {r['edit']['median_ms']:.0f} ms (max {r['edit']['max_ms']:.0f})")
+                  f"ms, edit {r['edit']['median_ms']:.0f} ms (max {r['edit']['max_ms']:.0f}); "
+                  f"disagreeing adjust + read {_ms(r['adjust_edit'])}")
         print(f"propagated boxes per edit: {results['latency']['propagated_boxes_per_edit']}")
     write_json(out, result_doc("benchmarks.bench_propagation", results, quick=args.quick,
                                rounds=args.rounds))

@@ -42,5 +42,7 @@ def test_the_latency_store_keeps_missed_objects_detections_only(tmp_path: Path) 
 def test_a_tiny_latency_run_reports_every_step(tmp_path: Path) -> None:
     out = latency(1500, 1, 20)
     for name in ("before", "after"):
-        assert set(out[name]) == {"apply", "read_after", "edit"}
+        assert set(out[name]) == {"apply", "read_after", "edit", "adjust_edit"}
+        assert out[name]["adjust_edit"]["n"] == 1  # the disagreeing adjust was timed
+        assert out[name]["adjust_edit"]["median_ms"] > 0
     assert out["propagated_boxes_per_edit"]["max"] > 0
