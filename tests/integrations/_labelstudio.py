@@ -189,7 +189,7 @@ def missing_message() -> str | None:
             and marker.is_file() and f"label-studio=={VERSION}" in marker.read_text():
         return None
     return (f"Label Studio {VERSION} is not installed in {VENV}: run `bash {SETUP}` (the README's "
-            "test command, `bash .ci/test`, runs it first)")
+            "test command, `bash .ci/setup_servers.sh && python3 -m pytest -q`, runs it first)")
 
 
 def _free_port() -> int:
