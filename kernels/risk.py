@@ -81,6 +81,37 @@ def _discount(rows: np.ndarray, frame: np.ndarray, seg: np.ndarray, p: np.ndarra
 
 
 @njit(cache=True)
+def _frame_sums(frame: np.ndarray, value: np.ndarray, track_order: np.ndarray, num_frames: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(per-frame sum of `value`, position of each row in `track_order`, each frame's first
+    row): what both frame rankers start from (rows sorted by frame)."""
+    n = frame.shape[0]
+    per = np.zeros(num_frames, dtype=np.float64)
+    for r in range(n):
+        per[frame[r]] += value[r]
+    pos_of = np.empty(n, dtype=np.int64)
+    for j in range(n):
+        pos_of[track_order[j]] = j
+    return per, pos_of, np.searchsorted(frame, np.arange(num_frames + 1))
+
+
+@njit(cache=True)
+def _pop_best(heap: list, per: np.ndarray, done: np.ndarray) -> int:
+    """The not yet picked frame of highest `per` (earlier frame on ties) from a lazy max-heap
+    of (-worth, frame): an entry whose frame's worth dropped since it was pushed goes back with
+    the current worth. Marks the frame done."""
+    while True:
+        neg, f = heapq.heappop(heap)
+        if done[f]:
+            continue
+        if -neg > per[f] + 1e-12 * (1.0 + abs(per[f])):  # stale: its worth dropped since
+            heapq.heappush(heap, (-per[f], f))
+            continue
+        done[f] = True
+        return f
+
+
+@njit(cache=True)
 def spread_rank(frame: np.ndarray, score: np.ndarray, track_order: np.ndarray,
                 track_seg: np.ndarray, num_frames: int, spread: int) -> np.ndarray:
     """Frames in review order: most expected wrong boxes first, looked-at tracks counting less.
@@ -101,30 +132,15 @@ def spread_rank(frame: np.ndarray, score: np.ndarray, track_order: np.ndarray,
     Returns:
         (num_frames,) int64 every frame once, in review order.
     """
-    n = frame.shape[0]
     p = score.copy()
-    per = np.zeros(num_frames, dtype=np.float64)
-    for r in range(n):
-        per[frame[r]] += p[r]
-    pos_of = np.empty(n, dtype=np.int64)
-    for j in range(n):
-        pos_of[track_order[j]] = j
-    start = np.searchsorted(frame, np.arange(num_frames + 1))
+    per, pos_of, start = _frame_sums(frame, p, track_order, num_frames)
     heap = [(-per[f], f) for f in range(num_frames)]
     heapq.heapify(heap)
     done = np.zeros(num_frames, dtype=np.bool_)
     out = np.empty(num_frames, dtype=np.int64)
-    k = 0
-    while k < num_frames:
-        neg, f = heapq.heappop(heap)
-        if done[f]:
-            continue
-        if -neg > per[f] + 1e-12 * (1.0 + per[f]):  # stale: its risk dropped since it was pushed
-            heapq.heappush(heap, (-per[f], f))
-            continue
-        done[f] = True
+    for k in range(num_frames):
+        f = _pop_best(heap, per, done)
         out[k] = f
-        k += 1
         if spread > 0:
             for r in range(start[f], start[f + 1]):
                 _discount(track_order, frame, track_seg, p, per, pos_of[r], f, spread, -1)
@@ -188,29 +204,15 @@ def run_rank(frame: np.ndarray, value: np.ndarray, link: np.ndarray, track_order
     n = frame.shape[0]
     left = np.ones(n, dtype=np.float64)
     right = np.ones(n, dtype=np.float64)
-    per = np.zeros(num_frames, dtype=np.float64)
-    for r in range(n):
-        per[frame[r]] += value[r]
-    pos_of = np.empty(n, dtype=np.int64)
-    for j in range(n):
-        pos_of[track_order[j]] = j
+    per, pos_of, start = _frame_sums(frame, value, track_order, num_frames)
     picked = np.zeros(n, dtype=np.bool_)
-    start = np.searchsorted(frame, np.arange(num_frames + 1))
     heap = [(-per[f], f) for f in range(num_frames)]
     heapq.heapify(heap)
     done = np.zeros(num_frames, dtype=np.bool_)
     out = np.empty(num_frames, dtype=np.int64)
-    k = 0
-    while k < num_frames:
-        neg, f = heapq.heappop(heap)
-        if done[f]:
-            continue
-        if -neg > per[f] + 1e-12 * (1.0 + abs(per[f])):  # stale: its worth dropped since
-            heapq.heappush(heap, (-per[f], f))
-            continue
-        done[f] = True
+    for k in range(num_frames):
+        f = _pop_best(heap, per, done)
         out[k] = f
-        k += 1
         for r in range(start[f], start[f + 1]):
             picked[pos_of[r]] = True
         for r in range(start[f], start[f + 1]):
