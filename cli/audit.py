@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from trackannot.cli.options import library_errors
+from trackannot.cli.options import STORE, library_errors
 
 if TYPE_CHECKING:
     from trackannot.session import VideoAudit
@@ -52,7 +52,7 @@ def _write_json(path: Path, doc: dict[str, Any]) -> None:
 
 
 @click.command("audit")
-@click.argument("store", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("store", type=STORE)
 @click.option("--video", "key", help="Video group to audit (default: every video).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the audit and advice as JSON to this file.")

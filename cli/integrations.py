@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import click
-from trackannot.cli.options import library_errors, lock_timeout_option
+from trackannot.cli.options import STORE, library_errors, lock_timeout_option
 
 __all__ = ["pull", "push"]
 
@@ -33,7 +33,7 @@ def _labelstudio_options(command):
     command = click.option("--url", required=True, metavar="URL",
                            help="Label Studio's base URL, e.g. http://localhost:8080.")(command)
     return click.argument(
-        "store", type=click.Path(exists=True, file_okay=False, path_type=Path))(command)
+        "store", type=STORE)(command)
 
 
 @push.command("labelstudio")
@@ -104,7 +104,7 @@ def _cvat_options(command):
     command = click.option("--url", required=True, metavar="URL",
                            help="CVAT's base URL, e.g. https://cvat.example.com.")(command)
     return click.argument(
-        "store", type=click.Path(exists=True, file_okay=False, path_type=Path))(command)
+        "store", type=STORE)(command)
 
 
 @push.command("cvat")

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import click
 
-from trackannot.cli.options import library_errors, lock_timeout_option, resolve_config
+from trackannot.cli.options import (
+    STORE, STORE_OUT, library_errors, lock_timeout_option, resolve_config,
+)
 
 __all__ = ["main"]
 
@@ -62,9 +64,10 @@ def main() -> None:
 
 @main.command()
 @click.argument("videos", nargs=-1, type=click.Path(path_type=Path))
-@click.option("-o", "--output", "store", required=True, type=click.Path(path_type=Path),
-              help="Result store (a zarr directory, e.g. out.zarr): created, or continued when "
-              "an earlier run on it was interrupted.")
+@click.option("-o", "--output", "store", required=True, type=STORE_OUT,
+              help="Result store (a zarr directory, e.g. out.zarr, or s3://bucket/prefix/out.zarr "
+              "with credentials and endpoint from the AWS_* variables): created, or continued "
+              "when an earlier run on it was interrupted.")
 @click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path),
               help="Text file listing more videos or directories, one path per line (# starts a "
               "comment line; relative paths are relative to the manifest).")
@@ -199,7 +202,7 @@ def _formats() -> dict[str, tuple[str, str]]:
 
 
 @main.command()
-@click.argument("store", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("store", type=STORE)
 @click.option("--format", "fmt", type=click.Choice(list(_formats())), default="mot",
               show_default=True, help="Output format: " + "; ".join(
                   f"{k}: {v[1]}" for k, v in _formats().items()) + ".")
@@ -247,7 +250,7 @@ def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
 
 
 @main.command()
-@click.argument("store", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("store", type=STORE)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--video", help="Video group the corrections are for (default: the only one).")
 @click.option("--author", default=lambda: os.environ.get("USER") or "unknown",
@@ -303,7 +306,7 @@ def correct(store: Path, file: Path, video: str | None, author: str, dry_run: bo
 
 
 @main.command(name="eval")
-@click.argument("store", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("store", type=STORE)
 @click.option("--gt", "gt_path", required=True, type=click.Path(exists=True, dir_okay=False,
               path_type=Path), help="MOTChallenge gt.txt (boxes are scaled to the video using the "
               "seqinfo.ini beside the gt/ folder when there is one).")
@@ -354,7 +357,7 @@ def demo(out_dir: Path, seconds: float, seed: int, quiet: bool) -> None:
 
 
 @main.command()
-@click.argument("store", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("store", type=STORE)
 @click.option("--repair", is_flag=True, help="Delete crash leftovers, finish interrupted "
               "replacements and roll damaged automatic results back to their last good commit "
               "(rerun `trackannot track` to redo them). Never touches what people made.")

@@ -13,9 +13,39 @@ import click
 from trackannot.config import DEFAULT_LOCK_TIMEOUT_S, PipelineConfig, load_config
 from trackannot.errors import ConfigError, TrackannotError
 
-__all__ = ["library_errors", "lock_timeout_option", "os_error_message", "resolve_config"]
+__all__ = ["STORE", "STORE_OUT", "StoreArg", "library_errors", "lock_timeout_option",
+           "os_error_message", "resolve_config"]
 
 F = TypeVar("F", bound=Callable[..., object])
+
+
+class StoreArg(click.ParamType):
+    """A store argument: a local directory (a `Path`; with `exists`, it must be one) or an
+    object-storage URL `s3://bucket/prefix/out.zarr` (kept a string: the store package opens
+    it, `trackannot.store._location`)."""
+
+    name = "store"
+
+    def __init__(self, exists: bool) -> None:
+        self._local = click.Path(exists=exists, file_okay=False, path_type=Path)
+
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> Path | str:
+        if isinstance(value, str) and "://" in value:
+            from trackannot.errors import StoreInputError
+            from trackannot.store._location import location
+
+            try:
+                return str(location(value))
+            except StoreInputError as err:
+                self.fail(str(err), param, ctx)
+        return self._local.convert(value, param, ctx)
+
+
+STORE = StoreArg(exists=True)
+"""An existing store: a directory, or s3://bucket/prefix (checked when it is opened)."""
+STORE_OUT = StoreArg(exists=False)
+"""A store to create or continue: a directory, or s3://bucket/prefix."""
 
 
 def lock_timeout_option(command: F) -> F:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import click
 
-from trackannot.cli.options import library_errors, lock_timeout_option, resolve_config
+from trackannot.cli.options import STORE, library_errors, lock_timeout_option, resolve_config
 
 if TYPE_CHECKING:
     from trackannot.review import ReviewQueue
@@ -16,7 +16,7 @@ __all__ = ["review"]
 
 
 @click.command("review")
-@click.argument("store", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("store", type=STORE)
 @click.option("--budget", required=True, type=int,
               help="Frames (--order frames) or keyframe items (--order keyframes) to review in "
               "this round.")

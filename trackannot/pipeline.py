@@ -61,7 +61,7 @@ from trackannot.decode import FrameBatch, decode_frames, probe_input
 from trackannot.detect.base import Detector
 from trackannot.errors import LockedError, StoreInputError, VideoDecodeError
 from trackannot.overlap import in_background
-from trackannot.plan import check_output, human_work, plan_videos, video_keys
+from trackannot.plan import human_work, output_location, plan_videos, video_keys
 from trackannot.provenance import decode_config_for, mismatch, run_attrs
 from trackannot.results import LOG_COLUMNS
 from trackannot.store import (
@@ -451,9 +451,7 @@ def track_videos(
     """
     if jobs < 1:
         raise StoreInputError(f"jobs should be an int >= 1, got {jobs}")
-    store = Path(store)
-    if store.exists():
-        check_output(store)  # (an empty directory passes: the run creates its root)
+    store = output_location(store, overwrite=overwrite)  # a directory or s3://...; checked
     keys = video_keys(videos)
     plan, unopened = plan_videos(videos, keys, store, cfg, detector_info,
                                  decode_config_for(cfg, detector).pixel_format,

@@ -18,8 +18,10 @@ from trackannot.decode import probe_input
 from trackannot.provenance import mismatch, run_attrs
 from trackannot.seqinfo import is_seqinfo, seqinfo_key
 from trackannot.store import VideoGroup, has_root, open_store, unstarted_folder, video_key
+from trackannot.store._location import Remote, ensure_reachable, location
+from trackannot.store._replace import refuse_remote
 
-__all__ = ["check_output", "human_work", "plan_videos", "video_keys"]
+__all__ = ["check_output", "human_work", "output_location", "plan_videos", "video_keys"]
 
 
 def video_keys(videos: Sequence[str | Path]) -> list[str]:
@@ -34,7 +36,22 @@ def video_keys(videos: Sequence[str | Path]) -> list[str]:
     return keys
 
 
-def check_output(store: Path) -> None:
+def output_location(store: str | Path, *, overwrite: bool = False) -> Path | Remote:
+    """The run's output as a `Path` or a `Remote` (`s3://...`), checked before any work: an
+    object store must answer with these credentials and its bucket exist, and does not take
+    `overwrite`; an existing output must pass `check_output`."""
+    found = location(store)
+    if isinstance(found, Remote):
+        ensure_reachable(found)
+        if overwrite:
+            refuse_remote(found)
+        check_output(found)
+    elif found.exists():
+        check_output(found)  # (an empty directory passes: the run creates its root)
+    return found
+
+
+def check_output(store: Path | Remote) -> None:
     """An existing output must be a trackannot store (never delete or write into anything else),
     or the directory of a run killed before the store's root was in place (empty, or holding
     only the store's own folder and temporary files)."""

@@ -18,6 +18,9 @@ import zarr.codecs
 
 from trackannot.boxes import Schema
 from trackannot.errors import CorruptStoreError, StoreInputError, StoreNotFoundError
+from trackannot.store._location import (
+    Remote, any_under, exists, location, put_if_absent, top_names, zarr_store,
+)
 
 # /2: chunks carry a CRC-32C checksum and are written even when they hold only fill values (so a
 # missing chunk is damage, never "all zeros"); the log's batch records are a table, not a
@@ -150,22 +153,29 @@ def is_video_key(name: str) -> bool:
     return bool(name) and not name.startswith(".")
 
 
-def ensure_internal(store_path: str | Path) -> Path:
-    """The store's own folder (`INTERNAL`), created as an empty zarr group if missing."""
-    folder = Path(store_path) / INTERNAL
+def ensure_internal(store_path: str | Path | Remote) -> None:
+    """The store's own folder (`INTERNAL`), created as an empty zarr group if missing (on
+    object storage: written only if absent, one conditional PUT)."""
+    doc = {"zarr_format": 3, "node_type": "group",
+           "attributes": {"trackannot": "the store's own: locks, caches, groups being "
+                                        "replaced; not a video"}}
+    found = location(store_path)
+    if isinstance(found, Remote):
+        if not exists(found, f"{INTERNAL}/zarr.json"):
+            put_if_absent(found, f"{INTERNAL}/zarr.json", json.dumps(doc).encode())
+        return
+    folder = found / INTERNAL
     meta = folder / "zarr.json"
     if not meta.is_file():
         folder.mkdir(parents=True, exist_ok=True)
-        doc = {"zarr_format": 3, "node_type": "group",
-               "attributes": {"trackannot": "the store's own: locks, caches, groups being "
-                                            "replaced; not a video"}}
         _write_atomic(meta, json.dumps(doc).encode())
-    return folder
 
 
 def cache_path(store: Any, key: str) -> Path | None:
     """Where video `key`'s derived cache goes (`trackannot.statecache`): `store` is the store's
     path or its zarr store object (None for stores that are not local directories)."""
+    if isinstance(store, (str, Remote)) and isinstance(location(store), Remote):
+        return None
     root = store if isinstance(store, (str, Path)) else getattr(store, "root", None)
     if root is None:
         return None
@@ -175,14 +185,17 @@ def cache_path(store: Any, key: str) -> Path | None:
 def has_root(store_path: str | Path) -> bool:
     """Whether the store's root group is in place (its metadata written): a folder without it
     is new, or the folder of a run killed before the root was made."""
-    return (Path(store_path) / "zarr.json").is_file()
+    return exists(store_path, "zarr.json")
 
 
 def unstarted_folder(store_path: str | Path) -> bool:
     """Whether `store_path` is a folder a run may start a store in although it exists: no root
     yet, and nothing in it but the store's own folder and temporary files (a run killed before
-    the store's root was in place)."""
-    folder = Path(store_path)
+    the store's root was in place). On object storage a prefix holding nothing counts too."""
+    found = location(store_path)
+    if isinstance(found, Remote):
+        return not exists(found, "zarr.json") and set(top_names(found)) <= {INTERNAL}
+    folder = found
     if not folder.is_dir() or (folder / "zarr.json").exists():
         return False
     return not [p for p in folder.iterdir()
@@ -192,7 +205,10 @@ def unstarted_folder(store_path: str | Path) -> bool:
 def group_on_disk(store_path: str | Path, path: str) -> bool:
     """Whether anything of the group at `path` is on disk (its metadata or its folder), whether
     or not it opens."""
-    folder = Path(store_path) / path
+    found = location(store_path)
+    if isinstance(found, Remote):
+        return any_under(found, path)
+    folder = found / path
     return (folder / "zarr.json").is_file() or folder.is_dir()
 
 
@@ -218,7 +234,7 @@ def open_root(store_path: str | Path) -> zarr.Group:
     its format raised to the current one (store lock held for either), its own folder made."""
     from trackannot.store._lock import store_lock
 
-    path = Path(store_path)
+    path = location(store_path)
     root = _root_if_current(path)
     if root is not None and not _has_temp_files(path):
         return root
@@ -227,22 +243,27 @@ def open_root(store_path: str | Path) -> zarr.Group:
         root = _root_if_current(path)
         if root is not None:
             return root
-        if (path / "zarr.json").is_file():
+        if exists(path, "zarr.json"):
             root = _open_existing(path, "a")
             check_format(path, root.attrs)
             root.attrs.update({"format": FORMAT, "versions": package_versions()})
             return root
-        return zarr.open_group(str(path), mode="a", zarr_format=3,
-                               attributes={"format": FORMAT, "versions": package_versions()})
+        root = zarr.open_group(zarr_store(path), mode="a", zarr_format=3,
+                                 attributes={"format": FORMAT, "versions": package_versions()})
+        return root
 
 
-def _has_temp_files(path: Path) -> bool:
+def _has_temp_files(path: Path | Remote) -> bool:
+    if isinstance(path, Remote):  # every PUT is whole: no temporary files on object storage
+        return False
     return bool(_temp_files(path, None))
 
 
 def root_temp_files(store_path: str | Path) -> list[Path]:
-    """The stale temporary files in the store's root folder (see `_temp_files`)."""
-    return _temp_files(Path(store_path), None)
+    """The stale temporary files in the store's root folder (see `_temp_files`); none on
+    object storage."""
+    found = location(store_path)
+    return [] if isinstance(found, Remote) else _temp_files(found, None)
 
 
 def _temp_files(folder: Path, key: str | None) -> list[Path]:
@@ -264,16 +285,16 @@ def _temp_files(folder: Path, key: str | None) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file() and _TEMP.search(p.name)]
 
 
-def _root_if_current(path: Path) -> zarr.Group | None:
-    if not (path / "zarr.json").is_file() or not (path / INTERNAL / "zarr.json").is_file():
+def _root_if_current(path: Path | Remote) -> zarr.Group | None:
+    if not exists(path, "zarr.json") or not exists(path, f"{INTERNAL}/zarr.json"):
         return None
     root = _open_existing(path, "a")
     return root if root.attrs.get("format") == FORMAT else None
 
 
-def _open_existing(path: Path, mode: str) -> zarr.Group:
+def _open_existing(path: Path | Remote, mode: str) -> zarr.Group:
     try:
-        return zarr.open_group(str(path), mode=mode, zarr_format=3)
+        return zarr.open_group(zarr_store(path), mode=mode, zarr_format=3)
     except (ValueError, KeyError, TypeError) as err:  # json.JSONDecodeError is a ValueError
         raise CorruptStoreError(f"{path}/zarr.json: the store's root metadata does not load "
                                 f"({err}); run `trackannot check {path}`") from err
@@ -292,9 +313,12 @@ def remove_temp_files(store_path: str | Path, key: str | None = None) -> int:
             older than `ROOT_TEMP_GRACE_S` (younger ones may be writes in flight).
 
     Returns:
-        The number of files deleted.
+        The number of files deleted (always 0 on object storage: every PUT is whole).
     """
-    folder = Path(store_path) if key is None else Path(store_path) / key
+    found = location(store_path)
+    if isinstance(found, Remote):
+        return 0
+    folder = found if key is None else found / key
     if not folder.is_dir():
         return 0
     found = _temp_files(folder, key)

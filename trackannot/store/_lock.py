@@ -15,7 +15,9 @@ lock. A lock is an OS file lock (`filelock.FileLock`: `flock(2)`) on a file unde
 * it holds across processes and threads of one machine, and across machines on NFS (v4, or v3
   with lockd), where `flock` is carried out as an NFS byte-range lock: the server releases the
   lock of a client that died when the client's lease ends (about 90 s). It does not hold on
-  file systems without locks (some FUSE and SMB mounts), and not on object storage.
+  file systems without locks (some FUSE and SMB mounts). On object storage (`s3://`) a lock is
+  a lease object taken and renewed by conditional PUTs instead (`trackannot.store._lease`, the
+  same interface plus renewal in `fence`).
 
 Lock order, to avoid deadlocks: a group lock first, then the store lock, never the reverse.
 """
@@ -33,7 +35,7 @@ from typing import Any, Callable
 from filelock import FileLock, Timeout
 
 from trackannot.config import DEFAULT_LOCK_TIMEOUT_S
-from trackannot.errors import CorruptStoreError, LockedError, StoreInputError
+from trackannot.errors import CorruptStoreError, LockedError, StoreConflictError, StoreInputError
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT_S", "WriterLock", "group_lock", "store_lock"]
 
@@ -103,6 +105,12 @@ class WriterLock:
     @property
     def held(self) -> bool:
         return self._lock.is_locked
+
+    def fence(self) -> None:
+        """Check that the lock is still held before a commit write (an OS lock cannot be lost
+        while held; a lease on object storage can: `trackannot.store._lease.LeaseLock.fence`)."""
+        if not self._lock.is_locked:
+            raise StoreConflictError(f"{self.what}: the writer's lock was released")
 
     def acquire(self) -> None:
         """Take the lock, waiting up to `timeout` s.
@@ -176,21 +184,29 @@ class WriterLock:
         return f"{self.what} is being written by {who}; {waited}; {hint}"
 
 
-def _lock(store: str | Path, name: str, what: str, command: str | None,
-          timeout: float) -> WriterLock:
+def _lock(store: Any, name: str, what: str, command: str | None,
+          timeout: float) -> Any:
     from trackannot.store._layout import INTERNAL, ensure_internal
+    from trackannot.store._location import remote
 
+    found = remote(store)
+    if found is not None:  # object storage: a lease (`_lease`)
+        from trackannot.store._lease import LeaseLock
+
+        return LeaseLock(found, "/".join((INTERNAL, *_LOCKS, f"{name}.lease")), what,
+                         command or _command(), timeout, prepare=lambda: ensure_internal(found))
     path = Path(store).joinpath(INTERNAL, *_LOCKS, f"{name}.lock")
     return WriterLock(path, what, command, timeout, prepare=lambda: ensure_internal(store))
 
 
-def group_lock(store: str | Path, key: str, command: str | None = None,
+def group_lock(store: Any, key: str, command: str | None = None,
                timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> WriterLock:
-    """The lock of video group `key` (not yet taken: use it in a `with`)."""
+    """The lock of video group `key` (not yet taken: use it in a `with`); on object storage
+    a `LeaseLock` with the same interface."""
     return _lock(store, key, f"video '{key}' of {store}", command, timeout)
 
 
-def store_lock(store: str | Path, command: str | None = None,
+def store_lock(store: Any, command: str | None = None,
                timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> WriterLock:
     """The lock for store-wide changes (the root group, swapping a replaced group in)."""
     return _lock(store, _STORE_LOCK, f"store {store}", command, timeout)

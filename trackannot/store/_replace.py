@@ -14,6 +14,10 @@ of the video: `recover`); between 1 and 2, no group at `<key>` but a finished re
 readers are given (`finished_replacement`) until `recover` renames it; after 2, the new group and
 some trash `recover` deletes. Other videos of the store are never touched. Every step runs with
 the video's group lock held, and the renames with the store lock too.
+
+Object storage (`s3://`) has no rename: a group there is never replaced (`track --overwrite`
+is refused before any work, `refuse_remote`), so no replacement is ever pending there and the
+queries below answer "none".
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from pathlib import Path
 
 import zarr
 
+from trackannot.errors import StoreInputError
 from trackannot.store._layout import INTERNAL, STATUS_COMPLETE, STATUS_FAILED, cache_path
+from trackannot.store._location import is_remote, remote
 from trackannot.store._lock import store_lock
 
 __all__ = [
@@ -33,6 +39,7 @@ __all__ = [
     "discard_replacement",
     "finished_replacement",
     "recover",
+    "refuse_remote",
     "replacement_in_progress",
     "replacement_path",
     "replacing_keys",
@@ -43,6 +50,19 @@ REPLACING = f"{INTERNAL}/replacing"
 _TRASH = f"{INTERNAL}/trash"
 
 
+def refuse_remote(store: object, doing: str = "--overwrite") -> None:
+    """Refuse replacing groups of a store on object storage (no rename to swap one in).
+
+    Raises:
+        StoreInputError: `store` is on object storage.
+    """
+    if is_remote(store):
+        raise StoreInputError(
+            f"{remote(store)}: {doing} is not supported for stores on object storage (a group is "
+            "replaced by a directory rename, which object storage does not have); write the run "
+            "to a new s3:// prefix instead, or delete the video's group there first")
+
+
 def replacement_path(key: str) -> str:
     """Where the replacement of group `key` is built, relative to the store."""
     return f"{REPLACING}/{key}"
@@ -50,12 +70,16 @@ def replacement_path(key: str) -> str:
 
 def replacing_keys(store: str | Path) -> set[str]:
     """Videos whose replacement is being built, or waits to be swapped in."""
+    if is_remote(store):
+        return set()
     folder = Path(store) / REPLACING
     return {p.name for p in folder.iterdir() if p.is_dir()} if folder.is_dir() else set()
 
 
 def replacement_in_progress(store: str | Path, key: str) -> bool:
     """Whether a replacement of `key` is being built or was interrupted (not finished)."""
+    if is_remote(store):
+        return False
     return (Path(store) / replacement_path(key)).is_dir() and not finished_replacement(store, key)
 
 
@@ -72,12 +96,15 @@ def _status(store: Path, path: str) -> str | None:
 
 def finished_replacement(store: str | Path, key: str) -> bool:
     """Whether a finished (complete or failed) replacement of `key` waits to be swapped in."""
+    if is_remote(store):
+        return False
     return _status(Path(store), replacement_path(key)) in (STATUS_COMPLETE, STATUS_FAILED)
 
 
 def swap_in(store: str | Path, key: str) -> None:
     """Move the finished replacement of `key` into place (module docstring). The caller holds
     the video's group lock."""
+    refuse_remote(store)
     store = Path(store)
     with store_lock(store, f"replacing video '{key}'"):
         target = store / key
@@ -94,6 +121,8 @@ def swap_in(store: str | Path, key: str) -> None:
 
 def discard_replacement(store: str | Path, key: str) -> bool:
     """Delete an unfinished replacement of `key` (its group lock held); whether there was one."""
+    if is_remote(store):
+        return False
     folder = Path(store) / replacement_path(key)
     if not folder.exists():
         return False
@@ -104,6 +133,8 @@ def discard_replacement(store: str | Path, key: str) -> bool:
 def recover(store: str | Path, key: str) -> list[str]:
     """Finish what a crash interrupted for video `key` (its group lock held): swap in a finished
     replacement, delete trash and stale caches. Returns what was done, for reports."""
+    if is_remote(store):
+        return []
     store = Path(store)
     done = []
     if finished_replacement(store, key):

@@ -22,6 +22,9 @@ from trackannot.store._layout import (
     FORMAT, NOTHING_COMMITTED, STATUS_COMPLETE, STATUS_FAILED, TABLES, Schema, TableSchemas,
     cache_path, check_format, create_column, is_video_key, open_root,
 )
+from trackannot.store._location import (
+    Remote, ensure_reachable, exists, location, zarr_store,
+)
 from trackannot.store._lock import DEFAULT_LOCK_TIMEOUT_S, WriterLock, group_lock
 from trackannot.store._log import (
     AnswerRows, LogInfo, append_batch, conform, ensure_answers, log_info, read_answer_rows,
@@ -209,6 +212,7 @@ class VideoGroup:
         if self.lock is None or not self.lock.held:
             raise StoreConflictError(f"{self.key}: {doing} needs the video's writer lock; use "
                                      "`with open_store(path, mode='a').writer(key) as video:`")
+        self.lock.fence()  # a lease on object storage: still ours (renewed if due)
 
     def append_batch(self, rows: Mapping[str, np.ndarray], schemas: TableSchemas,
                      record: Mapping[str, Any], authors: Sequence[str],
@@ -336,7 +340,8 @@ class TrackStore(Generic[V]):
     `store.videos`, `store[key]`, iteration over its videos, `store.writer(key)`.
 
     Args:
-        path: the store.
+        path: the store: a directory, or `s3://bucket/prefix` (`trackannot.store._location`;
+            `path` is then a `Remote`).
         mode: "r" or "a".
         video: the class each video is handed out as: `VideoGroup`, or a domain class built on
             it (`trackannot.results.VideoResult`, what `trackannot.open_store` gives).
@@ -345,17 +350,20 @@ class TrackStore(Generic[V]):
     def __init__(self, path: str | Path, mode: str = "r",
                  video: type[V] = VideoGroup) -> None:  # type: ignore[assignment]
         self._video: type[V] = video
-        self.path = Path(path)
-        if not self.path.exists():
+        self.path: Any = location(path)
+        if isinstance(self.path, Remote):
+            ensure_reachable(self.path)  # a clear message for a missing bucket or bad key
+        elif not self.path.exists():
             raise StoreNotFoundError(f"{self.path}: no such store")
         if mode not in ("r", "a"):
             raise StoreInputError(f"mode must be 'r' (read) or 'a' (append corrections), got "
                                   f"{mode!r}")
         self.mode = mode
-        if not (self.path / "zarr.json").is_file():
+        if not exists(self.path, "zarr.json"):
             raise StoreNotFoundError(f"{self.path}: not a trackannot store (no zarr.json)")
         try:
-            self._root = zarr.open_group(str(self.path), mode=mode, zarr_format=3)
+            self._root = zarr.open_group(zarr_store(self.path, read_only=mode == "r"), mode=mode,
+                                         zarr_format=3)
         except (FileNotFoundError, zarr.errors.GroupNotFoundError) as err:
             raise StoreNotFoundError(f"{self.path}: not a trackannot store ({err})") from err
         except (ValueError, KeyError, TypeError) as err:
@@ -377,6 +385,8 @@ class TrackStore(Generic[V]):
         return bool(sync(self._root.store.exists(f"{path}/zarr.json")))
 
     def _pending_replacements(self) -> list[str]:
+        if isinstance(self.path, Remote):  # no replacements on object storage (`_replace`)
+            return []
         folder = self.path / REPLACING
         if not folder.is_dir():
             return []
@@ -431,7 +441,7 @@ def find_group(store: str | Path, key: str, path: str | None = None) -> VideoGro
     """Video `key`'s group at `path` inside the store (default `key`), None if it does not
     exist. Looked up by name, without listing the store (other writers may be creating their
     groups at the same moment)."""
-    root = zarr.open_group(str(store), mode="r", zarr_format=3)
+    root = zarr.open_group(zarr_store(store, read_only=True), mode="r", zarr_format=3)
     path = path or key
     if not sync(root.store.exists(f"{path}/zarr.json")):
         return None

@@ -18,6 +18,7 @@ from trackannot.store._layout import (
     NOTHING_COMMITTED, STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING, TABLES, Schema,
     create_column, open_root, writable,
 )
+from trackannot.store._location import zarr_store
 from trackannot.store._lock import WriterLock, group_lock
 from trackannot.store._log import ensure_log
 from trackannot.store._read import open_array, open_child
@@ -247,7 +248,7 @@ class StoreWriter:
             LockedError: another process writes this video.
         """
         with _held(lock, store_path, key) as (held, own):
-            root = zarr.open_group(str(store_path), mode="a", zarr_format=3)
+            root = zarr.open_group(zarr_store(store_path), mode="a", zarr_format=3)
             path = path or key
             if path not in root:
                 raise StoreNotFoundError(f"{store_path}: no group '{path}' to resume")
@@ -271,6 +272,7 @@ class StoreWriter:
 
     def add_frame(self, frame: int, time_s: float, detections: Boxes, tracks: Boxes) -> None:
         """Append one processed frame: its detections and its tracked boxes (either may be empty)."""
+        self.lock.fence()  # before anything is written (a lease on object storage: still ours)
         self._frame_buf.append(int(frame))
         self._time_buf.append(float(time_s))
         self._pending_index.append(int(frame))
@@ -304,6 +306,7 @@ class StoreWriter:
         done = self._commit_extent()
         if done <= self._committed:
             return
+        self.lock.fence()  # the commit marker is written only under a lease still held
         k = done - self._committed
         rows = {name: int(table.ends[k - 1]) for name, table in self._tables.items()}
         self._last_frame = self._pending_index[k - 1]
@@ -336,6 +339,7 @@ class StoreWriter:
             self._last_frame = self._pending_index[-1]
         self._committed = self.frames
         classes = self._tables["tracks"].column("class_id")
+        self.lock.fence()
         self._group.attrs.update(
             {
                 **(extra_attrs or {}),
