@@ -45,7 +45,7 @@ from trackannot.store._layout import (
     BATCH_CHUNK_ROWS, BATCH_COLUMNS, LOG_CHUNK_ROWS, WRITE_CONFIG, Schema, TableSchemas,
     create_column,
 )
-from trackannot.store._read import open_array, read_rows
+from trackannot.store._read import read_many
 
 __all__ = ["AnswerRows", "LogInfo", "answers_path", "append_batch", "batch_digest",
            "chain_digests", "conform", "empty_columns", "ensure_answers", "ensure_log",
@@ -113,8 +113,7 @@ def read_batches(group: zarr.Group, what: str, info: LogInfo, start: int = 0,
         return []
     if info.legacy is not None:
         return info.legacy[start:stop]
-    records = read_rows(open_array(group, f"{BATCHES}/record", what), start, stop,
-                        f"{what}/{BATCHES}/record")
+    records = read_many(group, [(f"{BATCHES}/record", start, stop)], what)[0]
     try:
         return [json.loads(str(r)) for r in records]
     except ValueError as err:
@@ -140,8 +139,9 @@ def read_table(group: zarr.Group, what: str, path: str, schema: Schema, start: i
     (`trackannot.store._read`); the caller keeps inside the committed extent."""
     if stop <= start:
         return empty_columns(schema)
-    return {name: read_rows(open_array(group, f"{path}/{name}", what), start, stop,
-                            f"{what}/{path}/{name}") for name in schema}
+    # every column in one round trip to zarr's event loop (`read_many`), not three per column
+    columns = read_many(group, [(f"{path}/{name}", start, stop) for name in schema], what)
+    return dict(zip(schema, columns))
 
 
 def ensure_table(group: zarr.Group, path: str, schema: Schema, chunk: int) -> None:
