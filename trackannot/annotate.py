@@ -27,6 +27,7 @@ from trackannot.keyframes import Keyframes
 from trackannot.replay import StateWriter, load_state, video_fps
 from trackannot.results import append_log, read_queue
 from trackannot.review import QUEUE_OPEN, Answers, ReviewQueue, answers_from_lines, read_answer_file
+from trackannot.sources import StoreTables
 from trackannot.state import AnnotationState
 from trackannot.store import DEFAULT_LOCK_TIMEOUT_S, TrackStore, VideoGroup
 from trackannot.validate import check_corrections, clip_to_frame
@@ -357,28 +358,30 @@ Guard = Callable[[VideoGroup, Corrections, "int | None"], None]
 def apply_batch(store: TrackStore[Any], key: str, edits: Path | Corrections, *, author: str,
                 source: str = "", queue: str | None = None, dry_run: bool = False,
                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S, expect_revision: int | None = None,
-                guard: Guard | None = None) -> BatchSummary:
+                guard: Guard | None = None, tables: StoreTables | None = None) -> BatchSummary:
     """Check a batch (a file, or corrections in memory) against video `key`'s current state
     and, unless `dry_run`, log it, the video's lock held from reading the state to the commit.
     `guard(result, batch, expect_revision)` runs under the lock before anything is written
-    (`VideoSession` refuses stale edits there)."""
+    (`VideoSession` refuses stale edits there). `tables`: the video's tracking tables as the
+    caller already read them (`StateWriter`)."""
     if dry_run:
         return _apply(store[key], edits, author, source, queue, None, None, write=False)
     name = edits.name if isinstance(edits, Path) else (source or "edits")
     with store.writer(key, f"trackannot correct {name}", lock_timeout) as result:
-        return _apply(result, edits, author, source, queue, expect_revision, guard, write=True)
+        return _apply(result, edits, author, source, queue, expect_revision, guard, write=True,
+                      tables=tables)
 
 
 def _apply(result: VideoGroup, edits: Path | Corrections, author: str, source: str,
            queue: str | None, expect_revision: int | None, guard: Guard | None,
-           write: bool) -> BatchSummary:
+           write: bool, tables: StoreTables | None = None) -> BatchSummary:
     """Check a batch against the video's current state and, with `write`, log it (the
     video's lock held): the state reads only the tracks the batch touches (`StateWriter`)."""
     review = check_queue(result, queue) if queue is not None else None
     if not write:
         return _check_and_log(result, load_state(result), edits, author, source, queue, review,
                               None, expect_revision, guard)
-    with StateWriter(result) as writer:
+    with StateWriter(result, tables=tables) as writer:
         return _check_and_log(result, writer.state, edits, author, source, queue, review,
                               writer, expect_revision, guard)
 

@@ -26,7 +26,9 @@ from trackannot.corrections import Corrections
 from trackannot.errors import ConfigError, CorruptStoreError, InputFormatError, RunIncompleteError
 from trackannot.results import read_log
 from trackannot.smooth import smooth_tracks, strength_for_fps
-from trackannot.sources import MemorySource, StoreSource, keys_in_edits, track_extents
+from trackannot.sources import (
+    MemorySource, StoreSource, StoreTables, keys_in_edits, track_extents,
+)
 from trackannot.state import AnnotationState
 from trackannot.statecache import StateCache, cache_identity
 from trackannot.store import VideoGroup
@@ -119,7 +121,7 @@ def _memory_state(result: VideoGroup, tracks: Boxes, detections: Boxes, raw: Box
 
 
 def read_state(result: VideoGroup, cfg: InterpolateConfig | None = None, *,
-               until: int | None = None) -> AnnotationState:
+               until: int | None = None, tables: StoreTables | None = None) -> AnnotationState:
     """A reader's state of one video that reads tracks from the store only when first needed
     (for frame-range reads, `trackannot.session`): the edits of the first batches come from the
     state cache when it is usable (read once, in one snapshot), the rest of the log is replayed.
@@ -129,6 +131,8 @@ def read_state(result: VideoGroup, cfg: InterpolateConfig | None = None, *,
         cfg: interpolation settings; default: those the store was made with.
         until: replay the first `until` batches only (the annotation at that revision);
             default: every committed batch.
+        tables: the video's tracking tables, shared with the session's other states
+            (`trackannot.sources.StoreTables`); None: read anew.
     """
     _require_complete(result)
     cfg = interpolate_config(result, cfg)
@@ -148,7 +152,7 @@ def read_state(result: VideoGroup, cfg: InterpolateConfig | None = None, *,
         ids, next_id = set(extents), max(extents, default=-1) + 1
     source = StoreSource(result, extents, edits.get if edits is not None else None,
                          _strength(result, cfg),
-                         partial(keys_in_edits, edits) if edits is not None else None)
+                         partial(keys_in_edits, edits) if edits is not None else None, tables)
     state = AnnotationState.over(source, num_frames=result.num_frames, ids=ids,
                                  merged_into=merged, next_id=next_id, cfg=cfg)
     replay_log(result, state, held, until)
@@ -198,6 +202,9 @@ class StateWriter:
     Args:
         result: the video (from `TrackStore.writer(key)`: its lock held).
         cfg: interpolation settings; default: those the store was made with.
+        tables: the video's tracking tables as the caller's session read them
+            (`trackannot.sources.StoreTables`: the blocks it holds are not read again); None,
+            or the tables of another run: read anew.
 
     Attributes:
         state: the annotation, reading tracks from the store as they are touched.
@@ -209,7 +216,8 @@ class StateWriter:
         ...     writer.saved()
     """
 
-    def __init__(self, result: VideoGroup, cfg: InterpolateConfig | None = None) -> None:
+    def __init__(self, result: VideoGroup, cfg: InterpolateConfig | None = None,
+                 tables: StoreTables | None = None) -> None:
         _require_complete(result)
         self._result = result
         cfg = interpolate_config(result, cfg)
@@ -224,7 +232,7 @@ class StateWriter:
             held = info.batches
         extents = cache.auto_extents() if cache is not None else track_extents(result)
         source = StoreSource(result, extents, cache.edits if cache is not None else None,
-                             strength, cache.keys_in if cache is not None else None)
+                             strength, cache.keys_in if cache is not None else None, tables)
         self.state = AnnotationState.over(
             source, num_frames=result.num_frames,
             ids=cache.ids(extents) if cache is not None else set(extents),

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from trackannot.review import ReviewQueue
     from trackannot.state import AnnotationState
     from trackannot.results import VideoResult
+    from trackannot.sources import StoreTables
     from trackannot.store import TrackStore
 
 __all__ = ["EXPORT_FORMATS", "ReviewRound", "VideoAudit", "VideoSession", "open_video"]
@@ -163,6 +164,7 @@ class VideoSession:
         self.key = key
         self.lock_timeout = DEFAULT_LOCK_TIMEOUT_S if lock_timeout is None else lock_timeout
         self._read: _ReadState | None = None
+        self._tables: StoreTables | None = None  # the tracking tables, shared by its states
         self.result  # no such video: say so now
 
     @classmethod
@@ -259,7 +261,7 @@ class VideoSession:
         info = result.log_info()
         held = self._read
         if held is None or held.uid != uid or held.revision > info.batches:
-            state = read_state(result)
+            state = read_state(result, tables=self._tables_of(result))
             held = self._read = _ReadState(uid, info.batches, state)
             return held
         if held.revision < info.batches:
@@ -271,6 +273,15 @@ class VideoSession:
                 held.forget(t)
             held.revision = info.batches
         return held
+
+    def _tables_of(self, result: VideoResult) -> StoreTables:
+        """The video's tracking tables as this session read them (read anew for another run):
+        the reader's state and every batch's writer state share their blocks."""
+        from trackannot.sources import StoreTables
+
+        if self._tables is None or not self._tables.serves(result):
+            self._tables = StoreTables(result)
+        return self._tables
 
     def boxes(self, start: int = 0, stop: int | None = None) -> Boxes:
         """The current boxes of frames start..stop-1 (default: to the end), sorted by (frame,
@@ -395,11 +406,13 @@ class VideoSession:
         if isinstance(edits, (str, Path)):
             return apply_batch(self._store, self.key, Path(edits), author=author, queue=queue,
                                dry_run=dry_run, lock_timeout=self.lock_timeout,
-                               expect_revision=expect_revision, guard=self._guard)
+                               expect_revision=expect_revision, guard=self._guard,
+                               tables=self._tables_of(result))
         batch = self._batch(edits, author, expect_revision, replace_tracks)
         return apply_batch(self._store, self.key, batch, author=author, source=source,
                            dry_run=dry_run, lock_timeout=self.lock_timeout,
-                           expect_revision=expect_revision, guard=self._guard)
+                           expect_revision=expect_revision, guard=self._guard,
+                           tables=self._tables_of(result))
 
     def _batch(self, edits: Corrections | Keyframes, author: str, expect_revision: int | None,
                replace_tracks: bool) -> Corrections:
@@ -440,7 +453,8 @@ class VideoSession:
             return self._state().state
         if revision < 0:
             raise StoreInputError(f"{self.key}: revision {revision} asked; revisions start at 0")
-        return read_state(self.result, until=revision)
+        result = self.result
+        return read_state(result, until=revision, tables=self._tables_of(result))
 
     def _guard(self, result: VideoResult, batch: Corrections,
                expect_revision: int | None) -> None:

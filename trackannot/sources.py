@@ -19,7 +19,7 @@ from trackannot.boxes import COLUMNS, Boxes
 if TYPE_CHECKING:
     from trackannot.store import VideoGroup
 
-__all__ = ["MemorySource", "StoreSource", "TrackEdits", "TrackSource", "keys_in_edits",
+__all__ = ["MemorySource", "StoreSource", "StoreTables", "TrackEdits", "TrackSource", "keys_in_edits",
            "track_extents"]
 
 # A keyframe: (xyxy tuple, outside, class_id)
@@ -178,37 +178,26 @@ class StoreSource:
             track as it was tracked.
         strength: smoothing of the automatic boxes (0: none), as `load_state` applies it.
         keys_in: the persisted keyframes of a frame range (`StateCache.keys_in`); None: none.
+        tables: the video's tracking tables as another source of the same session read them
+            (`StoreTables`, shared: their blocks are read once); None, or the tables of another
+            run: read anew.
     """
 
     def __init__(self, result: VideoGroup, extents: dict[int, tuple[int, int]],
                  edits: Callable[[int], TrackEdits | None] | None,
                  strength: float,
-                 keys_in: Callable[[int, int], WindowKeys] | None = None) -> None:
-        self._result = result
+                 keys_in: Callable[[int, int], WindowKeys] | None = None,
+                 tables: StoreTables | None = None) -> None:
         self._extents = extents
         self._edits = edits
         self._keys_in = keys_in
         self._strength = strength
-        self._time_s: np.ndarray | None = None
-        self._frames, _ = result.committed()
-        # processed frames 0..n-1 (decoded frames are written once each, in order, so the
-        # entries increase): frame f is entry f; otherwise look frames up in the index
-        dense = self._frames == 0 or (result.frame_index(0, 1)[0] == 0 and result.frame_index(
-            self._frames - 1, self._frames)[0] == self._frames - 1)
-        self._index = None if dense else result.frame_index()
-        self._blocks = {table: _Blocks(result, table) for table in ("tracks", "detections")}
-
-    def _entries(self, start: int, stop: int) -> tuple[int, int]:
-        """Positions of decoded frames start and stop among the processed frames."""
-        if self._index is None:
-            return min(max(start, 0), self._frames), min(max(stop, 0), self._frames)
-        lo, hi = np.searchsorted(self._index, [start, stop], side="left")
-        return int(lo), int(hi)
+        if tables is None or not tables.serves(result):
+            tables = StoreTables(result)
+        self.tables = tables
 
     def _rows(self, table: str, start: int, stop: int, track: int | None = None) -> Boxes:
-        """Rows of decoded frames start..stop-1 of `table` (of one track only: `track`)."""
-        lo, hi = self._entries(start, stop)
-        return self._blocks[table].rows(lo, hi, track)
+        return self.tables.rows(table, start, stop, track)
 
     def auto_ids(self) -> set[int]:
         return set(self._extents)
@@ -240,11 +229,59 @@ class StoreSource:
         return self._keys_in(start, stop) if self._keys_in is not None else {}
 
     def frames(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray | None]:
+        return self.tables.frames(start, stop)
+
+
+class StoreTables:
+    """What a `StoreSource` reads of a completed video's tracking tables (its tracks and
+    detections, the frame index and times), which never change once the run completed: the
+    blocks read are kept (`_Blocks`), so the sources of one session (the reader's state and
+    each batch's writer state, `trackannot.session`) share them and decode each chunk once.
+
+    Tied to one run of the video (its group's uid, given at completion): a source given the
+    tables of another run, or of a video whose run has not completed, reads its own.
+    """
+
+    def __init__(self, result: VideoGroup) -> None:
+        self._result = result
+        self.uid = _run_uid(result)
+        self._time_s: np.ndarray | None = None
+        self._frames, _ = result.committed()
+        # processed frames 0..n-1 (decoded frames are written once each, in order, so the
+        # entries increase): frame f is entry f; otherwise look frames up in the index
+        dense = self._frames == 0 or (result.frame_index(0, 1)[0] == 0 and result.frame_index(
+            self._frames - 1, self._frames)[0] == self._frames - 1)
+        self._index = None if dense else result.frame_index()
+        self._blocks = {table: _Blocks(result, table) for table in ("tracks", "detections")}
+
+    def serves(self, result: VideoGroup) -> bool:
+        """Whether these are the tables of `result` as it is now (same completed run)."""
+        return self.uid is not None and self.uid == _run_uid(result)
+
+    def _entries(self, start: int, stop: int) -> tuple[int, int]:
+        """Positions of decoded frames start and stop among the processed frames."""
+        if self._index is None:
+            return min(max(start, 0), self._frames), min(max(stop, 0), self._frames)
+        lo, hi = np.searchsorted(self._index, [start, stop], side="left")
+        return int(lo), int(hi)
+
+    def rows(self, table: str, start: int, stop: int, track: int | None = None) -> Boxes:
+        """Rows of decoded frames start..stop-1 of `table` (of one track only: `track`)."""
+        lo, hi = self._entries(start, stop)
+        return self._blocks[table].rows(lo, hi, track)
+
+    def frames(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray | None]:
         lo, hi = self._entries(start, stop)
         if self._time_s is None:  # read once: 8 bytes a frame (0.6 MB for 2 hours at 10 fps)
             self._time_s = self._result.frames()[1]
         index = np.arange(lo, hi, dtype=np.int64) if self._index is None else self._index[lo:hi]
         return index, self._time_s[lo:hi]
+
+
+def _run_uid(result: VideoGroup) -> str | None:
+    """The uid of a video's completed run (None: not completed, or a group without a uid)."""
+    uid = result.attrs.get("uid")
+    return str(uid) if uid and result.complete else None
 
 
 # a block holds at least this many rows (whole chunks); this many rows of blocks are kept per
