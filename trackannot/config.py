@@ -28,6 +28,7 @@ __all__ = [
     "InterpolateConfig",
     "PipelineConfig",
     "PropagateConfig",
+    "RayConfig",
     "ReviewConfig",
     "StoreConfig",
     "TrackConfig",
@@ -547,6 +548,45 @@ class ReviewConfig:
                self.candidate_max_gap)
         _check(math.isfinite(self.missing_box_weight) and self.missing_box_weight >= 0,
                "review.missing_box_weight", "a number >= 0", self.missing_box_weight)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RayConfig:
+    """How `trackannot track --executor ray` spreads videos over a Ray cluster
+    (`trackannot.ray_executor`). Not a section of `PipelineConfig`: where a video ran does not
+    change its group, so it is neither stored with the group nor compared when a run resumes.
+
+    address: None starts a Ray instance on this machine for the run; "auto" joins the cluster
+        `ray start --head` started on this machine; "HOST:PORT" the cluster whose head listens
+        there.
+    workers: actors, each running one video at a time with its own warm detector; None: one per
+        GPU (the cluster's GPUs // num_gpus) when num_gpus > 0, else the cluster's CPUs //
+        num_cpus.
+    num_gpus: GPUs each actor holds (fractions share one); None: 1 when the cluster has GPUs,
+        else 0.
+    num_cpus: CPUs each actor holds (decoding, tracking and writing beside the detector).
+    max_restarts: times Ray restarts an actor whose process died (-1: without limit).
+    max_task_retries: times a video whose actor died is run again on the restarted actor; it
+        resumes from its last commit (-1: without limit).
+    """
+
+    address: str | None = None
+    workers: int | None = None
+    num_gpus: float | None = None
+    num_cpus: float = 1.0
+    max_restarts: int = 3
+    max_task_retries: int = 3
+
+    def __post_init__(self) -> None:
+        _check(self.workers is None or self.workers >= 1, "ray workers", "null or an int >= 1",
+               self.workers)
+        _check(self.num_gpus is None or (math.isfinite(self.num_gpus) and self.num_gpus >= 0),
+               "ray num_gpus", "null or a number >= 0", self.num_gpus)
+        _check(math.isfinite(self.num_cpus) and self.num_cpus > 0, "ray num_cpus",
+               "a number > 0", self.num_cpus)
+        _check(self.max_restarts >= -1, "ray max_restarts", "an int >= -1", self.max_restarts)
+        _check(self.max_task_retries >= -1, "ray max_task_retries", "an int >= -1",
+               self.max_task_retries)
 
 
 @dataclass(frozen=True, kw_only=True)
