@@ -27,6 +27,7 @@ from trackannot.store import (
     finished_replacement, group_lock, group_on_disk, recover, remove_temp_files, repair_group,
     replacement_in_progress, replacement_path, replacing_keys, root_temp_files, store_lock,
 )
+from trackannot.store._location import location
 
 __all__ = ["CheckReport", "check_store"]
 
@@ -77,9 +78,9 @@ def check_store(path: str | Path, *, repair: bool = False, videos: list[str] | N
         StoreNotFoundError: no store at `path` (a store whose root metadata is damaged is
             reported).
     """
-    store = Path(path)
+    store = location(path)  # a directory, or s3://... (`trackannot.store._location`)
     report = CheckReport(store)
-    if not store.is_dir():
+    if isinstance(store, Path) and not store.is_dir():
         raise StoreNotFoundError(f"{store}: no such store")
     try:
         opened = open_store(store)

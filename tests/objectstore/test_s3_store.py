@@ -71,6 +71,8 @@ def test_track_into_s3_equals_local_run(seq: Path, local_store: Path, bucket: Bu
     again = CliRunner().invoke(main, _argv(seq, url))  # a rerun skips the finished video
     assert again.exit_code == 0, again.output
     assert "complete in an earlier run (71 frames), skipped" in again.output
+    checked = CliRunner().invoke(main, ["check", url])  # every chunk read and verified
+    assert checked.exit_code == 0, checked.output
 
 
 def _get(bucket: Bucket, key: str) -> bytes:
@@ -98,6 +100,8 @@ def test_killed_run_resumes_to_the_same_store(seq: Path, local_store: Path,
     assert killed.status == "running" and 0 < frames < 71  # killed mid-video, commits kept
     lease = json.loads(_get(bucket, "runs/out.zarr/.trackannot/locks/TUD-Campus.lease"))
     assert lease["released"] is False  # the dead writer's lease: taken over once it expires
+    repaired = CliRunner().invoke(main, ["check", url, "--repair"])  # cuts past the commit
+    assert repaired.exit_code == 0, repaired.output
     result = CliRunner().invoke(main, _argv(seq, url))
     assert result.exit_code == 0, result.output
     assert "(resumed after frame" in result.output

@@ -32,6 +32,7 @@ from trackannot.store._layout import (
     BATCH_COLUMNS, NOTHING_COMMITTED, STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING, TABLES,
     TableSchemas, remove_temp_files, writable,
 )
+from trackannot.store._location import Remote, location, zarr_store
 from trackannot.store._log import LogInfo, chain_digests, ensure_log, log_info, read_batches
 from trackannot.store._read import read_rows
 
@@ -270,6 +271,23 @@ def _check_queues(check: GroupCheck, group: zarr.Group, info: LogInfo | None) ->
                             "crash before its commit)", "delete it")
 
 
+def _temp_count(store: str | Path, path: str) -> int:
+    """Temporary files under the group's folder (none on object storage: PUTs are whole)."""
+    found = location(store)
+    if isinstance(found, Remote):
+        return 0
+    return sum(1 for p in (found / path).rglob("*.partial") if p.is_file())
+
+
+def _open_group(store: str | Path, path: str, mode: str) -> zarr.Group:
+    """The group at `path` inside the store (a directory or object storage)."""
+    found = location(store)
+    if isinstance(found, Remote):
+        return zarr.open_group(zarr_store(found, read_only=mode == "r"), path=path, mode=mode,
+                               zarr_format=3)
+    return zarr.open_group(str(found / path), mode=mode, zarr_format=3)
+
+
 def check_group(store: str | Path, key: str, schemas: TableSchemas,
                 path: str | None = None) -> GroupCheck:
     """Check video `key`'s group (at `path`, default `key`) as described in the module docstring;
@@ -279,14 +297,13 @@ def check_group(store: str | Path, key: str, schemas: TableSchemas,
     may show as leftovers). Take the group's lock to get a still picture.
     """
     check = GroupCheck(key, schemas)
-    store = Path(store)
     path = path or key
-    check.temp_files = sum(1 for p in (store / path).rglob("*.partial") if p.is_file())
+    check.temp_files = _temp_count(store, path)
     if check.temp_files:
         check.add(LEFTOVER, f"{key}: {check.temp_files} temporary files of writes a crash never "
                             "finished", "delete them")
     try:
-        group = zarr.open_group(str(store / path), mode="r", zarr_format=3)
+        group = _open_group(store, path, "r")
         attrs = dict(group.attrs)
     except (ValueError, KeyError, TypeError, FileNotFoundError) as err:
         check.add(DAMAGE, f"{key}: the group's metadata (zarr.json) does not load ({err})")
@@ -305,13 +322,12 @@ def check_group(store: str | Path, key: str, schemas: TableSchemas,
 def repair_group(store: str | Path, check: GroupCheck, path: str | None = None) -> list[str]:
     """Carry out the repairs `check` lists (the group's lock held by the caller); returns what
     was done. Damage to human work is left as it is (see the module docstring)."""
-    store = Path(store)
     path = path or check.key
     done: list[str] = []
     if check.temp_files:
         remove_temp_files(store, path)
         done.append(f"{check.key}: deleted {check.temp_files} temporary files")
-    group = zarr.open_group(str(store / path), mode="a", zarr_format=3)
+    group = _open_group(store, path, "a")
     if check.rollback_frames is not None:  # recomputable: never loses human work
         done.append(_roll_back(group, check.key, check.rollback_frames))
     for array_path, n in check.trim.items():
