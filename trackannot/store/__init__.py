@@ -56,8 +56,15 @@ carry a CRC-32C and are all written, so reads (`trackannot.store._read`) refuse 
 damaged chunks instead of returning zeros. `--overwrite` builds a video's new group beside the
 old one and swaps it in (`trackannot.store._replace`).
 
-The package: `_layout` (format, statuses, schemas, codecs, group names, set-up), `_lock`
-(writer locks), `_read` (verified reads), `_log` (the corrections log and its batch table),
+Where a store lives: a local directory, or S3-compatible object storage (`s3://bucket/prefix`,
+zarr's `ObjectStore` over obstore; `_location`). On object storage every PUT is atomic and whole
+(no temporary files), a group's lock is a lease object renewed and taken over by conditional
+PUTs and checked before every commit-marker write (`_lease`), and `--overwrite` is refused (no
+rename to swap a group in).
+
+The package: `_location` (a store's place: directory or object storage), `_layout` (format,
+statuses, schemas, codecs, group names, set-up), `_lock` (writer locks; `_lease` on object
+storage), `_read` (verified reads), `_log` (the corrections log and its batch table),
 `_replace` (replacing a group), `_writer` (`StoreWriter`), `_video` (`VideoGroup`, `TrackStore`,
 `open_store`) and `_check` (checking and repairing a group).
 """
