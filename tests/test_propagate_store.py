@@ -158,3 +158,29 @@ def test_a_writer_stops_a_run_at_a_keyframe_it_did_not_load(tmp_path: Path) -> N
     with StateCache.open(session.result, write=False) as cache:
         assert cache.keys_in(60, 70) == keys_in_edits(cache.all_edits(), 60, 70) != {}
         assert set(cache.keys_in(60, 70)) == {6}
+
+
+def test_a_session_replays_its_own_batches_unread_as_a_fresh_replay_shows(
+        tmp_path: Path) -> None:
+    """A session that applies a batch replays it into the state it keeps from memory (at the
+    revision the batch was applied to, nothing to read); when another session's batch landed
+    in between, the next read catches up from the log. Either way: what a whole replay shows."""
+    store = _write(tmp_path / "s.zarr")
+    ana, bo = VideoSession.open(store), VideoSession.open(store)
+    ana.boxes(0, N)
+    adjust = M[40] + np.array([30, 0, 30, 0], np.float32)  # disagrees with the run at 40
+    for k, batch in enumerate([_create(5, 50, M[50]), _create(6, 65, M[65]),
+                               Corrections.create(op=[Op.ADJUST], track_id=[5], frame=[40],
+                                                  xyxy=[adjust], author="ana", time_ns=1)]):
+        summary = ana.apply(batch, author="ana")
+        assert ana._read is not None and ana._read.revision == summary.revision == k + 1
+        _same(ana.boxes(0, N), load_state(ana.result).boxes())
+    bo.boxes(0, N)
+    ana.apply(Corrections.create(op=[Op.ACCEPT], track_id=[1], frame=[10], author="ana",
+                                 time_ns=1), author="ana")
+    summary = bo.apply(Corrections.create(op=[Op.ABSENT], track_id=[5], frame=[30],
+                                          author="bo", time_ns=1), author="bo")
+    assert bo._read is not None and bo._read.revision == summary.revision - 2  # ana's landed
+    whole = load_state(bo.result).boxes()
+    _same(bo.boxes(0, N), whole)
+    _same(ana.boxes(0, N), whole)

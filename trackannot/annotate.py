@@ -353,28 +353,33 @@ def apply_corrections(store: str | Path, path: str | Path, *, video: str | None 
 
 
 Guard = Callable[[VideoGroup, Corrections, "int | None"], None]
+Committed = Callable[[VideoGroup, int, Corrections], None]
 
 
 def apply_batch(store: TrackStore[Any], key: str, edits: Path | Corrections, *, author: str,
                 source: str = "", queue: str | None = None, dry_run: bool = False,
                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S, expect_revision: int | None = None,
-                guard: Guard | None = None, tables: StoreTables | None = None) -> BatchSummary:
+                guard: Guard | None = None, tables: StoreTables | None = None,
+                committed: Committed | None = None) -> BatchSummary:
     """Check a batch (a file, or corrections in memory) against video `key`'s current state
     and, unless `dry_run`, log it, the video's lock held from reading the state to the commit.
     `guard(result, batch, expect_revision)` runs under the lock before anything is written
     (`VideoSession` refuses stale edits there). `tables`: the video's tracking tables as the
-    caller already read them (`StateWriter`)."""
+    caller already read them (`StateWriter`). `committed(result, number, corrections)` is
+    called once the batch is committed, with its number and its corrections as the log holds
+    them (read back, `read_log` gives the same), so a caller's state replays them unread."""
     if dry_run:
         return _apply(store[key], edits, author, source, queue, None, None, write=False)
     name = edits.name if isinstance(edits, Path) else (source or "edits")
     with store.writer(key, f"trackannot correct {name}", lock_timeout) as result:
         return _apply(result, edits, author, source, queue, expect_revision, guard, write=True,
-                      tables=tables)
+                      tables=tables, committed=committed)
 
 
 def _apply(result: VideoGroup, edits: Path | Corrections, author: str, source: str,
            queue: str | None, expect_revision: int | None, guard: Guard | None,
-           write: bool, tables: StoreTables | None = None) -> BatchSummary:
+           write: bool, tables: StoreTables | None = None,
+           committed: Committed | None = None) -> BatchSummary:
     """Check a batch against the video's current state and, with `write`, log it (the
     video's lock held): the state reads only the tracks the batch touches (`StateWriter`)."""
     review = check_queue(result, queue) if queue is not None else None
@@ -383,13 +388,13 @@ def _apply(result: VideoGroup, edits: Path | Corrections, author: str, source: s
                               None, expect_revision, guard)
     with StateWriter(result, tables=tables) as writer:
         return _check_and_log(result, writer.state, edits, author, source, queue, review,
-                              writer, expect_revision, guard)
+                              writer, expect_revision, guard, committed)
 
 
 def _check_and_log(result: VideoGroup, state: AnnotationState, edits: Path | Corrections,
                    author: str, source: str, queue: str | None, review: ReviewQueue | None,
                    writer: StateWriter | None, expect_revision: int | None,
-                   guard: Guard | None) -> BatchSummary:
+                   guard: Guard | None, committed: Committed | None = None) -> BatchSummary:
     now = int(datetime.now(timezone.utc).timestamp() * 1e9)
     if isinstance(edits, Path):
         batch, answers = _read_batch(edits, state, result, author, now, review)
@@ -428,6 +433,9 @@ def _check_and_log(result: VideoGroup, state: AnnotationState, edits: Path | Cor
             answers=(queue, answers) if queue is not None and answers is not None else None,
         )
         writer.saved()  # after the log's commit: a crash in between leaves the cache behind
+        if committed is not None:  # as `read_log` reads the rows back: no source lines
+            committed(result, number, replace(resolved, source_line=np.zeros(len(resolved),
+                                                                             np.int64)))
     ops, counts = np.unique(batch.op, return_counts=True)
     return BatchSummary(
         video=result.key,

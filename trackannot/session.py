@@ -136,6 +136,16 @@ class _ReadState:
         self.rows.move_to_end(track)
         return rows
 
+    def replayed(self, corrections: Corrections | None, revision: int) -> None:
+        """The state replayed `corrections` (the log's batches up to `revision`): forget what
+        is kept of the tracks they touched and of the propagated runs they stopped."""
+        if corrections is not None:  # their tracks may have grown, shrunk or appeared
+            for t in {*corrections.track_id.tolist(), *corrections.other_id.tolist()}:
+                self.forget(int(t))
+        for t in self.state.take_invalidated():  # propagated runs an edit stopped
+            self.forget(t)
+        self.revision = revision
+
     def trim(self) -> None:
         """Forget the least recently read tracks past `_KEEP_ROWS` rows."""
         while self.kept_rows > _KEEP_ROWS:
@@ -265,14 +275,22 @@ class VideoSession:
             held = self._read = _ReadState(uid, info.batches, state)
             return held
         if held.revision < info.batches:
-            replayed = replay_log(result, held.state, held.revision)
-            if replayed is not None:  # their tracks may have grown, shrunk or appeared
-                for t in {*replayed.track_id.tolist(), *replayed.other_id.tolist()}:
-                    held.forget(int(t))
-            for t in held.state.take_invalidated():  # propagated runs an edit stopped
-                held.forget(t)
-            held.revision = info.batches
+            held.replayed(replay_log(result, held.state, held.revision), info.batches)
         return held
+
+    def _committed(self, uid: str, number: int, corrections: Corrections) -> None:
+        """This session's batch `number` was committed: replay it into the kept state from
+        memory when the state was at revision `number` (nothing landed in between; else the
+        next read catches up from the log)."""
+        held = self._read
+        if held is None or held.uid != uid or held.revision != number:
+            return
+        try:
+            held.state.replay(corrections)
+        except InputFormatError:  # cannot happen for a batch just checked: read it all again
+            self._read = None
+            return
+        held.replayed(corrections, number + 1)
 
     def _tables_of(self, result: VideoResult) -> StoreTables:
         """The video's tracking tables as this session read them (read anew for another run):
@@ -403,16 +421,19 @@ class VideoSession:
 
         result = self.result
         self._require_complete(result)
+        logged: list[tuple[str, int, Corrections]] = []
+        common: dict[str, Any] = dict(
+            author=author, dry_run=dry_run, lock_timeout=self.lock_timeout,
+            expect_revision=expect_revision, guard=self._guard, tables=self._tables_of(result),
+            committed=lambda r, n, c: logged.append((str(r.attrs.get("uid")), n, c)))
         if isinstance(edits, (str, Path)):
-            return apply_batch(self._store, self.key, Path(edits), author=author, queue=queue,
-                               dry_run=dry_run, lock_timeout=self.lock_timeout,
-                               expect_revision=expect_revision, guard=self._guard,
-                               tables=self._tables_of(result))
-        batch = self._batch(edits, author, expect_revision, replace_tracks)
-        return apply_batch(self._store, self.key, batch, author=author, source=source,
-                           dry_run=dry_run, lock_timeout=self.lock_timeout,
-                           expect_revision=expect_revision, guard=self._guard,
-                           tables=self._tables_of(result))
+            summary = apply_batch(self._store, self.key, Path(edits), queue=queue, **common)
+        else:
+            batch = self._batch(edits, author, expect_revision, replace_tracks)
+            summary = apply_batch(self._store, self.key, batch, source=source, **common)
+        for uid, number, corrections in logged:  # the reader's state replays it unread
+            self._committed(uid, number, corrections)
+        return summary
 
     def _batch(self, edits: Corrections | Keyframes, author: str, expect_revision: int | None,
                replace_tracks: bool) -> Corrections:
