@@ -82,3 +82,40 @@ def test_row_offsets_and_frame_index_of_a_range(tmp_path: Path) -> None:
     assert video.row_starts("tracks", 25, 30).tolist() == every[25:].tolist()
     assert video.frame_index(4, 7).tolist() == [8, 10, 12]
     assert video.chunk_rows("detections") == (16, 8)
+
+
+def test_a_sessions_edits_read_no_chunk_its_reads_read(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session's reader state and each batch's writer state share the tracking tables
+    (`StoreTables`): an edit where the session has read decodes nothing again. Tables are tied
+    to one completed run: a source given another run's reads its own."""
+    from trackannot.store import VideoGroup
+
+    store = make_store(tmp_path / "out.zarr", gap=range(14, 18))
+    session = VideoSession.open(store)
+    session.apply(_edits(BATCHES[0]), author="ana")  # the first writer builds the state cache
+    session.boxes()
+    blocks: list[tuple[str, int, int]] = []
+    real = VideoGroup.read_rows
+
+    def counting(self: VideoGroup, table: str, start: int, stop: int) -> Boxes:
+        blocks.append((table, start, stop))
+        return real(self, table, start, stop)
+
+    monkeypatch.setattr(VideoGroup, "read_rows", counting)
+    for k, batch in enumerate(BATCHES[1:]):
+        session.apply(_edits(batch), author="ana", source=f"batch {k}")
+        got = session.boxes()
+        assert blocks == []
+        _same(got, _uncached(store))
+        blocks.clear()  # the whole replay's reads
+    fresh = VideoSession.open(store)
+    fresh.boxes(0, 5)
+    assert blocks  # another session: its own tables
+
+    tables = sources.StoreTables(open_store(store)["clip"])
+    other = open_store(make_store(tmp_path / "other.zarr"))["clip"]
+    assert tables.serves(open_store(store)["clip"]) and not tables.serves(other)
+    source = sources.StoreSource(other, sources.track_extents(other), None, 0.0, tables=tables)
+    assert source.tables is not tables
+    _same(source.auto_window(0, 40), other.read(0, 40))
