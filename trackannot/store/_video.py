@@ -30,7 +30,7 @@ from trackannot.store._log import (
     AnswerRows, LogInfo, append_batch, conform, ensure_answers, log_info, read_answer_rows,
     read_batches, read_log_rows, read_table,
 )
-from trackannot.store._read import open_array, open_child, read_many, read_rows
+from trackannot.store._read import open_array, open_child, read_many
 from trackannot.store._replace import REPLACING, finished_replacement, recover, replacement_path
 
 
@@ -76,7 +76,7 @@ class VideoGroup:
         return open_array(self.group, path, self.key)
 
     def _rows(self, path: str, start: int, stop: int) -> np.ndarray:
-        return read_rows(self._array(path), start, stop, f"{self.key}/{path}")
+        return read_many(self.group, [(path, start, stop)], self.key)[0]  # one round trip
 
     def committed(self) -> tuple[int, dict[str, int]]:
         """(frames, rows per table) committed; what was written past them is ignored.
