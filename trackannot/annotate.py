@@ -61,10 +61,7 @@ def video_meta(result: VideoGroup) -> VideoMeta:
     Raises:
         StoreError: the store does not record the video's frame size.
     """
-    video = result.attrs.get("video") or {}
-    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
-    if width <= 0 or height <= 0:
-        raise CorruptStoreError(f"{result.key}: the store does not record the video's frame size")
+    width, height = _frame_size(result)
     fps = video_fps(result)
     names = (result.attrs.get("detector") or {}).get("class_names")
     if not names:
@@ -74,6 +71,15 @@ def video_meta(result: VideoGroup) -> VideoMeta:
         names = ["object"] if top == 0 else [f"class{i}" for i in range(top + 1)]
     return VideoMeta(name=result.key, width=width, height=height, num_frames=result.num_frames,
                      fps=fps, class_names=tuple(names))
+
+
+def _frame_size(result: VideoGroup) -> tuple[int, int]:
+    """(width, height) of a stored video, from its attributes (`video_meta`)."""
+    video = result.attrs.get("video") or {}
+    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+    if width <= 0 or height <= 0:
+        raise CorruptStoreError(f"{result.key}: the store does not record the video's frame size")
+    return width, height
 
 
 def keyframe_corrections(state: AnnotationState, keyframes: Keyframes, author: str,
@@ -401,9 +407,8 @@ def _check_and_log(result: VideoGroup, state: AnnotationState, edits: Path | Cor
         source = str(edits.resolve())
         digest = hashlib.sha256(edits.read_bytes()).hexdigest()
     else:
-        meta = video_meta(result)
         batch, answers = edits, None
-        check_corrections(batch, source or "edits", (meta.width, meta.height))
+        check_corrections(batch, source or "edits", _frame_size(result))
         digest = hashlib.sha256(format_corrections(batch).encode()).hexdigest()
     if guard is not None:
         guard(result, batch, expect_revision)

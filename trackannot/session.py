@@ -422,10 +422,11 @@ class VideoSession:
         result = self.result
         self._require_complete(result)
         logged: list[tuple[str, int, Corrections]] = []
-        common: dict[str, Any] = dict(
-            author=author, dry_run=dry_run, lock_timeout=self.lock_timeout,
-            expect_revision=expect_revision, guard=self._guard, tables=self._tables_of(result),
-            committed=lambda r, n, c: logged.append((str(r.attrs.get("uid")), n, c)))
+        common: dict[str, Any] = {
+            "author": author, "dry_run": dry_run, "lock_timeout": self.lock_timeout,
+            "expect_revision": expect_revision, "guard": self._guard,
+            "tables": self._tables_of(result),
+            "committed": lambda r, n, c: logged.append((str(r.attrs.get("uid")), n, c))}
         if isinstance(edits, (str, Path)):
             summary = apply_batch(self._store, self.key, Path(edits), queue=queue, **common)
         else:
