@@ -38,6 +38,11 @@ class _TqdmProgress:
         if self._bar is not None:
             self._bar.update(frames)
 
+    def postfix(self, values: dict[str, str]) -> None:
+        """Per-worker frames/s beside the bar (the Ray executor's one bar over all videos)."""
+        if self._bar is not None:
+            self._bar.set_postfix(values, refresh=False)
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
@@ -72,8 +77,22 @@ def main() -> None:
               help="Text file listing more videos or directories, one path per line (# starts a "
               "comment line; relative paths are relative to the manifest).")
 @click.option("--recursive", is_flag=True, help="Also look for videos in subdirectories.")
-@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Videos in flight at once (no progress bars when > 1).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Videos in flight at once. Local: threads of this process, default 1 (no "
+              "progress bars when > 1). Ray: actors, default one per GPU of the cluster, else "
+              "its CPUs // --ray-num-cpus.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True, help="Where videos run. local: this process. ray: a pool of "
+              "Ray actors, each with a warm detector, writing its videos' groups directly (same "
+              "locks, commits and resume); needs pip install 'trackannot[ray]'.")
+@click.option("--ray-address", metavar="auto|HOST:PORT", help="With --executor ray: the "
+              "cluster to join (auto: the one `ray start --head` started here). Default: a Ray "
+              "instance started on this machine for the run.")
+@click.option("--ray-num-gpus", type=click.FloatRange(min=0), default=None, help="With "
+              "--executor ray: GPUs per actor (default 1 when the cluster has GPUs, else 0).")
+@click.option("--ray-num-cpus", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="With --executor ray: CPUs per actor (decoding, tracking "
+              "and writing beside the detector).")
 @click.option("--weights", help="YOLO weights file (or an ultralytics name such as yolo11n.pt, "
               "downloaded when online). Default: the bundled demo model (synthetic shapes only).")
 @click.option("--detections", type=click.Path(dir_okay=False, path_type=Path),
@@ -100,8 +119,9 @@ def main() -> None:
               "flag such videos are refused, and the message says how many edits they hold).")
 @lock_timeout_option
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def track(videos: tuple[Path, ...], store: Path, manifest: Path | None, recursive: bool, jobs: int,
-          weights: str | None, detections: Path | None, seqinfo: Path | None, fps: float | None,
+def track(videos: tuple[Path, ...], store: Path, manifest: Path | None, recursive: bool,
+          jobs: int | None, executor: str, ray_address: str | None, ray_num_gpus: float | None,
+          ray_num_cpus: float, weights: str | None, detections: Path | None, seqinfo: Path | None, fps: float | None,
           batch_size: int | None, device: str | None, config: Path | None,
           sets: tuple[str, ...], overwrite: bool, discard_corrections: bool, lock_timeout: float,
           quiet: bool) -> None:
@@ -122,6 +142,12 @@ def track(videos: tuple[Path, ...], store: Path, manifest: Path | None, recursiv
     One writer per video: a video another process is writing is waited for
     (--lock-timeout), then reported busy while the others go on.
     Exit code: 0 when every video completed, 1 otherwise.
+
+    \b
+    Many machines: --executor ray runs each video on a Ray actor
+    (--ray-address auto|HOST:PORT, one actor per GPU by default); an actor
+    whose process dies is restarted and its video resumes from its last
+    commit. One progress bar over all videos; same summary and exit codes.
     """
     from trackannot.detect import make_detector
     from trackannot.inputs import VideoInputs, collect_videos
@@ -145,14 +171,33 @@ def track(videos: tuple[Path, ...], store: Path, manifest: Path | None, recursiv
                                    f"{len(inputs.videos)}")
         cfg = resolve_config(config, sets, **{"decode.fps": fps, "decode.batch_size": batch_size,
                                               "detect.device": device, "detect.weights": weights})
-        detector = make_detector(cfg.detect, detections=detections)
+        pool = None
+        if executor == "ray":  # connects and starts the actors before anything is written
+            from trackannot.config import RayConfig
+            from trackannot.ray_executor import DetectorSpec, RayExecutor
+
+            pool = RayExecutor.start(
+                RayConfig(address=ray_address, workers=jobs, num_gpus=ray_num_gpus,
+                          num_cpus=ray_num_cpus),
+                DetectorSpec(cfg.detect, str(detections.resolve()) if detections else None),
+                videos=len(inputs.videos))
+            detector = pool.detector
+        elif ray_address is not None or ray_num_gpus is not None:
+            raise click.UsageError("--ray-address and --ray-num-gpus go with --executor ray")
+        else:
+            detector = make_detector(cfg.detect, detections=detections)
         info = describe_detector(detector, cfg.detect.weights, detections)
         for skipped in inputs.skipped:
             click.echo(f"skipped {skipped.path}: {skipped.reason}")
-        summaries = track_videos(inputs.videos, store, cfg, detector, detector_info=info,
-                                 overwrite=overwrite, discard_corrections=discard_corrections,
-                                 progress=_TqdmProgress(not quiet), jobs=jobs,
-                                 lock_timeout=lock_timeout)
+        try:
+            summaries = track_videos(inputs.videos, store, cfg, detector, detector_info=info,
+                                     overwrite=overwrite,
+                                     discard_corrections=discard_corrections,
+                                     progress=_TqdmProgress(not quiet), jobs=jobs or 1,
+                                     lock_timeout=lock_timeout, executor=pool)
+        finally:
+            if pool is not None:
+                pool.close()
     for s in summaries:
         click.echo(_summary_line(s))
     if detections is not None:
@@ -169,11 +214,9 @@ def track(videos: tuple[Path, ...], store: Path, manifest: Path | None, recursiv
 
 def _echo_file_policy(detector, path: Path) -> None:  # noqa: ANN001
     """What the detections file's frame and max_det policy did in this run (when anything)."""
-    from trackannot.detect.from_file import FileDetector
-
-    if not isinstance(detector, FileDetector) or not any(detector.counts.values()):
+    c = getattr(detector, "counts", None)  # a FileDetector's, or the Ray actors' summed
+    if not isinstance(c, dict) or not any(c.values()):
         return
-    c = detector.counts
     click.echo(f"{path.name}: {c['clipped']} boxes clipped to the frame, {c['dropped']} dropped "
                f"(no area inside it), {c['over_max_det']} over detect.max_det")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("torch", "torchvision", "ultralytics", "av", "zarr", "numba", "scipy", "supervision")
+HEAVY = ("torch", "torchvision", "ultralytics", "av", "zarr", "numba", "scipy", "supervision",
+         "ray")
 
 _PROBE = """
 import sys
@@ -44,3 +45,11 @@ def test_names_resolve_on_first_use() -> None:
     missing = [name for name in trackannot.__all__ if getattr(trackannot, name, None) is None]
     assert missing == []
     assert "zarr" in _loaded("import trackannot; trackannot.open_store")
+
+
+def test_the_engine_never_imports_ray() -> None:
+    """Ray is imported only by `trackannot.ray_executor`, which only `--executor ray` loads."""
+    code = "import trackannot.pipeline, trackannot.cli.main, trackannot.config"
+    out = subprocess.run([sys.executable, "-c", f"{code}\nimport sys\nprint('ray' in sys.modules)"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

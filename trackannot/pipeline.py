@@ -71,7 +71,7 @@ from trackannot.store import (
 )
 from trackannot.track import FinalFrame, LaggedTracker
 
-__all__ = ["Progress", "VideoSummary", "failures", "track_video", "track_videos"]
+__all__ = ["Progress", "VideoExecutor", "VideoSummary", "failures", "track_video", "track_videos"]
 
 # Committed frames replayed through the tracker per read when a run resumes (bounds memory).
 _REPLAY_FRAMES = 4096
@@ -89,6 +89,17 @@ class Progress(Protocol):
     def advance(self, frames: int) -> None: ...
 
     def close(self) -> None: ...
+
+
+class VideoExecutor(Protocol):
+    """Runs the planned videos of `track_videos` somewhere else than this process's threads
+    (`trackannot.ray_executor.RayExecutor`). Each video must go through `track_video` into
+    `store` (its lock, commits and resume), with VideoDecodeError and LockedError turned into
+    failed and busy summaries as `_run_all` does; other errors are raised."""
+
+    def run(self, plan: dict[str, Path], store: Any, cfg: PipelineConfig,
+            detector_info: dict | None, progress: Progress | None, *, replace: bool,
+            discard_corrections: bool, lock_timeout: float) -> dict[str, VideoSummary]: ...
 
 
 class _NoProgress:
@@ -412,6 +423,7 @@ def track_videos(
     progress: Progress | None = None,
     jobs: int = 1,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S,
+    executor: VideoExecutor | None = None,
 ) -> list[VideoSummary]:
     """Track several videos into one store, one group per video, resuming an interrupted run.
 
@@ -437,6 +449,10 @@ def track_videos(
         progress: receives frame counts (ignored when jobs > 1).
         jobs: videos in flight at once.
         lock_timeout: seconds to wait for another process writing one of the videos.
+        executor: runs the planned videos instead of this process's threads (`jobs` is then
+            ignored; `progress` gets one bar over all videos), e.g. the Ray executor of
+            `trackannot.ray_executor`. Planning, the store's root and the unopened videos'
+            summaries stay here; each video is still written by `track_video`.
 
     Returns:
         One summary per video, in input order; `failures(summaries)` are those not complete.
@@ -459,11 +475,16 @@ def track_videos(
     if not plan:
         raise VideoDecodeError("no video could be opened: " + "; ".join(unopened.values()))
     _create_root(store)
-    run_progress = progress if progress is not None and jobs == 1 else None
+    run_progress = progress if progress is not None and (jobs == 1 or executor) else None
     try:
-        done = _run_all(plan, store, cfg, detector, detector_info, run_progress, jobs,
-                        replace=overwrite, discard_corrections=discard_corrections,
-                        lock_timeout=lock_timeout)
+        if executor is not None:
+            done = executor.run(plan, store, cfg, detector_info, run_progress, replace=overwrite,
+                                discard_corrections=discard_corrections,
+                                lock_timeout=lock_timeout)
+        else:
+            done = _run_all(plan, store, cfg, detector, detector_info, run_progress, jobs,
+                            replace=overwrite, discard_corrections=discard_corrections,
+                            lock_timeout=lock_timeout)
     finally:
         if progress is not None:
             progress.close()
