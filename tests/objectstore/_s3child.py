@@ -20,7 +20,7 @@ def main() -> None:
     real = obstore.put_async
     count = 0
 
-    async def put_async(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    async def put_async(*args, **kwargs):
         nonlocal count
         count += 1
         if count >= kill_at:

@@ -9,7 +9,6 @@ before anything is written.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -52,9 +51,13 @@ def local_store(seq: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return store
 
 
-def _argv(seq: Path, store: str) -> list[str]:
+def _argv(seq: Path, store: str, settings: list[str] = SETTINGS) -> list[str]:
     return ["track", "--seqinfo", str(seq / "seqinfo.ini"), "--detections",
-            str(seq / "det" / "det.txt"), "-o", store, *SETTINGS]
+            str(seq / "det" / "det.txt"), "-o", store, *settings]
+
+
+# fewer, larger chunks where the test is about reading: a quarter of the requests
+READ_SETTINGS = ["--set", "store.chunk_rows=256", "--set", "store.chunk_frames=64", "--quiet"]
 
 
 def test_track_into_s3_equals_local_run(seq: Path, local_store: Path, bucket: Bucket) -> None:
@@ -114,7 +117,7 @@ def test_killed_run_resumes_to_the_same_store(seq: Path, local_store: Path,
 def test_backend_read_path_and_export(seq: Path, local_store: Path, bucket: Bucket,
                                       tmp_path: Path) -> None:
     url = bucket.url("team/a/out.zarr")
-    assert CliRunner().invoke(main, _argv(seq, url)).exit_code == 0
+    assert CliRunner().invoke(main, _argv(seq, url, READ_SETTINGS)).exit_code == 0
     remote = VideoSession.open(url, mode="r")
     local = VideoSession.open(str(local_store), mode="r")
     assert remote.key == "TUD-Campus" and remote.num_frames == local.num_frames == 71
@@ -140,7 +143,7 @@ def test_corrections_on_s3_store_under_its_lease(seq: Path, bucket: Bucket) -> N
     from trackannot.corrections import Corrections, parse_line
 
     url = bucket.url()
-    assert CliRunner().invoke(main, _argv(seq, url)).exit_code == 0
+    assert CliRunner().invoke(main, _argv(seq, url, READ_SETTINGS)).exit_code == 0
     session = VideoSession.open(url, mode="a")
     track = session.track_ids[0]
     frame = int(session.boxes().frame[session.boxes().track_id == track][0])

@@ -146,7 +146,7 @@ class LeaseLock:
             result = obstore.put(self.store.client(), self.rel, data, mode=mode)
         except (AlreadyExistsError, PreconditionError, FileNotFoundError):
             return None
-        except Exception as err:  # noqa: BLE001 - obstore's errors: the store is unusable
+        except Exception as err:  # obstore's other errors: the lease cannot be written
             raise CorruptStoreError(f"{self.what}: cannot write the lease {self.path} "
                                     f"({str(err).splitlines()[0][:300]})") from err
         self._renew_at = started + self.lease_s / 2
