@@ -115,6 +115,7 @@ class _Worker:
             self._detector = spec()
         except (TrackannotError, OSError) as err:  # reported by describe(), before any work
             self._error = err
+        _warm_up()
         self._frames: dict[str, int] = {}
         self._key: str | None = None
         self._lock = threading.Lock()
@@ -180,6 +181,39 @@ class _Worker:
         if before is not None:
             delta = {k: int(v) - before.get(k, 0) for k, v in counts.items()}
         return out, seconds, delta
+
+
+class _OneBox(Detector):
+    """One box a frame, moving: enough for the warm-up video to start and grow a track."""
+
+    def detect(self, batch: Any) -> Any:
+        import numpy as np
+
+        from trackannot.boxes import Boxes
+
+        f = batch.index.astype(np.float32)[:, None]
+        return Boxes.create(xyxy=np.hstack([f, f, f + 40, f + 40]).astype(np.float32),
+                            frame=batch.index, score=np.full(len(batch.index), 0.9),
+                            det_index=np.zeros(len(batch.index), np.int64))
+
+
+def _warm_up() -> None:
+    """Run a 12-frame video without pixels (a seqinfo.ini) through `track_video` into a
+    temporary store, so that the imports, the store's first writes and the tracker's compiled
+    kernels are paid while the actor starts, not in its first video."""
+    import shutil
+    import tempfile
+
+    from trackannot.pipeline import track_video
+
+    folder = Path(tempfile.mkdtemp(prefix="trackannot-warm-"))
+    try:
+        (folder / "seqinfo.ini").write_text("[Sequence]\nname=warm\nframeRate=10\n"
+                                            "seqLength=12\nimWidth=320\nimHeight=240\n")
+        track_video(folder / "seqinfo.ini", folder / "warm.zarr", "warm", PipelineConfig(),
+                    _OneBox())
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _check_reachable(address: str) -> None:
