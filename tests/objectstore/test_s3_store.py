@@ -94,7 +94,8 @@ def test_killed_run_resumes_to_the_same_store(seq: Path, local_store: Path,
                                                bucket: Bucket) -> None:
     url = bucket.url()
     child = subprocess.run(
-        [sys.executable, "-m", "tests.objectstore._s3child", str(KILL_AT), *_argv(seq, url)],
+        [sys.executable, "-m", "tests.objectstore._s3child", "kill", str(KILL_AT),
+         *_argv(seq, url)],
         env=_kill.child_env(), cwd=_kill.REPO, capture_output=True, text=True,
         timeout=_kill.CHILD_TIMEOUT_S)
     assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
@@ -182,51 +183,80 @@ def _race(url: str, names: list[str]) -> tuple[list, list[str]]:
     return won, refused
 
 
-def test_one_writer_per_lease_and_one_taker_of_an_expired_lease(bucket: Bucket) -> None:
+def _child(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "tests.objectstore._s3child", *args],
+                            env=_kill.child_env(), cwd=_kill.REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _wait_stopped(proc: subprocess.Popen[str]) -> None:
+    """Wait until the child has stopped itself (SIGSTOP: state T in /proc)."""
     import time
 
+    give_up = time.monotonic() + _kill.CHILD_TIMEOUT_S
+    while Path(f"/proc/{proc.pid}/stat").read_text().split(") ")[1][0] != "T":
+        assert proc.poll() is None and time.monotonic() < give_up, proc.communicate()
+        time.sleep(0.05)
+
+
+def _expire(lease_s: float = 2.0, skew_s: float = 0.5) -> None:
+    """Sleep until a lease not renewed since now has expired for everyone (conftest's env)."""
+    import time
+
+    time.sleep(lease_s + skew_s + 0.3)
+
+
+def test_one_writer_per_lease_and_one_taker_of_an_expired_lease(bucket: Bucket) -> None:
     url = bucket.url()
     won, refused = _race(url, [f"writer {i}" for i in range(4)])
     assert len(won) == 1 and len(refused) == 3  # If-None-Match: * admits exactly one
-    holder = won[0]
-    assert all(f"is being written by `{holder.command}`" in m for m in refused)
-    holder.fence()  # still ours
-    time.sleep(holder.lease_s + holder.skew_s + 0.3)  # the holder stalls: its lease expires
+    assert all(f"is being written by `{won[0].command}`" in m for m in refused)
+    _expire()  # its renewal thread keeps a live holder's lease: nobody takes it
+    late, late_refused = _race(url, ["late"])
+    assert late == [] and len(late_refused) == 1
+    won[0].fence()
+    won[0].release()
+
+    holder = _child("hold", url, "clip")  # a holder that stops (SIGSTOP): no more renewals
+    assert holder.stdout.readline().strip() == "held"
+    _wait_stopped(holder)
+    _expire()
     takers, refused = _race(url, [f"taker {i}" for i in range(4)])
     assert len(takers) == 1 and len(refused) == 3  # If-Match on the stale etag: exactly one
-    assert takers[0].took_over is not None and takers[0].took_over["command"] == holder.command
-    with pytest.raises(LockedError, match="lost its lease to `taker"):
-        holder.fence()  # the stalled writer learns it lost the lease before its next commit
+    assert takers[0].took_over is not None and takers[0].took_over["command"] == "stalled holder"
+    holder.send_signal(signal.SIGCONT)
+    out, err = holder.communicate(timeout=_kill.CHILD_TIMEOUT_S)
+    assert out.startswith("lost: ") and "lost its lease to `taker" in out, (out, err)
     takers[0].release()
     again, _ = _race(url, ["next"])
-    assert len(again) == 1 and again[0].took_over is None  # released: taken at once, no takeover
+    assert len(again) == 1 and again[0].took_over is None  # released: taken at once
     again[0].release()
 
 
-def test_writer_that_lost_its_lease_commits_nothing(bucket: Bucket) -> None:
-    import time
-
-    from trackannot.boxes import Boxes
-    from trackannot.config import StoreConfig
-    from trackannot.store import StoreWriter
-
+def test_stopped_writer_taken_over_commits_nothing_more(seq: Path, local_store: Path,
+                                                         bucket: Bucket) -> None:
+    """`trackannot track` stopped mid-video past its lease: another writer takes the group
+    over; the stopped run, continued, stops at its next frame without committing and reports
+    the video busy; a rerun then finishes the store as an uninterrupted run."""
     url = bucket.url()
-    lock = group_lock(url, "clip", "slow writer", timeout=0)
-    lock.acquire()
-    writer = StoreWriter.create(url, "clip", StoreConfig(chunk_rows=4, chunk_frames=2), {},
-                                lock=lock)
-    for frame in range(4):
-        writer.add_frame(frame, frame / 10, Boxes.empty(), Boxes.empty())
-    before = open_store(url)["clip"].committed()
-    assert before[0] == 4
-    time.sleep(lock.lease_s + lock.skew_s + 0.3)
-    thief = group_lock(url, "clip", "thief", timeout=5)
+    writer = _child("stop", "30", *_argv(seq, url))
+    _wait_stopped(writer)
+    _expire()
+    thief = group_lock(url, "TUD-Campus", "thief", timeout=10)
     thief.acquire()
-    with pytest.raises(LockedError, match="lost its lease"):
-        for frame in range(4, 8):
-            writer.add_frame(frame, frame / 10, Boxes.empty(), Boxes.empty())
-    assert open_store(url)["clip"].committed() == before  # nothing committed past the loss
+    assert thief.took_over is not None  # the stopped writer's lease, expired
+    before = open_store(url)["TUD-Campus"].committed()
+    assert 0 < before[0] < 71
+    writer.send_signal(signal.SIGCONT)
+    out, err = writer.communicate(timeout=_kill.CHILD_TIMEOUT_S)
+    assert writer.returncode == 1, (out, err)
+    assert "TUD-Campus: BUSY, not written" in out
+    assert "lost its lease to `thief`" in err
+    assert open_store(url)["TUD-Campus"].committed() == before  # nothing committed after
     thief.release()
+    result = CliRunner().invoke(main, _argv(seq, url))
+    assert result.exit_code == 0, result.output
+    assert _kill.content(url) == _kill.content(local_store)
 
 
 # ---------------------------------------------------------------------------------- bad input

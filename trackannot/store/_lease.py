@@ -7,10 +7,12 @@ seconds after the holder last wrote it. Every write of it is conditional
 (`trackannot.store._location` explains why obstore):
 
 * take: create it only if absent (`If-None-Match: *`); of two writers exactly one succeeds;
-* keep: the holder rewrites it with `If-Match: <its etag>` (a fresh `expires`) whenever half
-  the lease has passed, checked before every frame it adds and before every commit-marker
-  write (`fence`); a rewrite that fails means another process took the lease: the writer stops
-  with `LockedError` before writing its commit marker, so it never commits past a taken lease;
+* keep: the holder rewrites it with `If-Match: <its etag>` (a fresh `expires`) every third of
+  the lease, from a daemon thread, so a slow stage (a long resume replay, a slow batch) does not
+  lose it; before every frame it adds and every commit-marker write the writer checks it
+  (`fence`: renewing inline if the renewals fell behind, e.g. after the process was stopped);
+  a rewrite that fails means another process took the lease: the writer stops with
+  `LockedError` before writing its commit marker, so it never commits past a taken lease;
 * take over: a waiter that reads a lease released by its holder, or expired for more than
   `SKEW_S` seconds by its own clock, rewrites it with `If-Match: <the etag it read>`; of several
   waiters exactly one succeeds (the others' etag is stale), and the old holder's next renewal
@@ -23,12 +25,13 @@ Every record written carries a fresh random token, so no two writes have the sam
 What this guarantees: one writer at a time commits a group, as long as clocks differ by less
 than `SKEW_S` and no single write (a chunk or the commit marker) takes longer than that margin
 to land after the writer checked its lease; a writer's local deadline is measured on its
-monotonic clock from *before* the request that renewed it was sent. Its limits: a process that
-stalls (swapped out, suspended) for longer than the lease between its check and its write may
-still land one write after a takeover. Chunk writes past the last commit are harmless then (the
-new writer overwrites them and readers never read past a commit), but a stale commit marker
-could not be ruled out: keep the lease (`LEASE_S`, 30 s) far above the longest pause between
-a writer's frames, and clocks in sync (NTP). A killed writer's lease blocks its group for up to
+monotonic clock from *before* the request that renewed it was sent. A writer that is stopped
+(SIGSTOP, swapped out, a VM paused) past its lease is taken over, and learns it at its next
+check (tested). Its limits: a process that stalls for longer than the lease *between* its check
+and its write may still land that one write after a takeover. A chunk written past the last
+commit is harmless then (the new writer overwrites it and readers never read past a commit), a
+stale commit marker could not be ruled out: keep the lease (`LEASE_S`, 30 s) far above such
+stalls and the clocks in sync (NTP); object storage offers no fencing token to close this. A killed writer's lease blocks its group for up to
 `LEASE_S + SKEW_S` seconds before a rerun takes it over (waiting up to its lock timeout).
 The tests shorten both with TRACKANNOT_LEASE_S and TRACKANNOT_LEASE_SKEW_S.
 """
@@ -38,6 +41,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from datetime import datetime, timezone
@@ -98,6 +102,10 @@ class LeaseLock:
         self._since = ""
         self._renew_at = 0.0  # monotonic time from which `fence` renews
         self._deadline = 0.0  # monotonic time past which this holder may no longer write
+        self._mutex = threading.Lock()  # one renewal at a time (the thread's or `fence`'s)
+        self._lost: str | None = None  # why the lease was lost, once it was
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def __enter__(self) -> LeaseLock:
         self.acquire()
@@ -189,10 +197,39 @@ class LeaseLock:
             time.sleep(_POLL_S)
         self._etag = etag
         self._count = 1
+        self._lost = None
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._keep, name=f"lease {self.rel}", daemon=True)
+        self._thread.start()
+
+    def _keep(self) -> None:
+        """The renewal thread: renew every third of the lease until released or lost."""
+        while not self._stop.wait(self.lease_s / 3):
+            try:
+                if not self._renew():
+                    return
+            except CorruptStoreError:
+                continue  # the store did not answer: `fence` retries, and stops at the deadline
+
+    def _renew(self) -> bool:
+        """Rewrite the lease (`If-Match` on its etag); False once it is lost."""
+        with self._mutex:
+            if self._lost is not None or self._etag is None:
+                return False
+            etag = self._put(self._record(), self._etag)
+            if etag is None:
+                record, _ = self._read()
+                who = _who(record) if record else "another process"
+                self._lost = (f"{self.what}: this writer lost its lease to {who} (it was not "
+                              f"renewed within {self.lease_s:g} s); stopped before committing "
+                              "more; what it committed stays")
+                return False
+            self._etag = etag
+            return True
 
     def fence(self) -> None:
-        """Check that this holder still holds the lease before it writes; renew it when half
-        of it has passed (one conditional PUT).
+        """Check that this holder still holds the lease before it writes (renewing it inline
+        when the renewal thread fell behind, one conditional PUT).
 
         Raises:
             LockedError: another process took the lease over (this writer must stop).
@@ -200,23 +237,24 @@ class LeaseLock:
         """
         if not self._count:
             raise StoreConflictError(f"{self.what}: the writer's lease was released")
-        if time.monotonic() >= self._renew_at:
-            etag = self._put(self._record(), self._etag)
-            if etag is None:
-                self._count = 0
-                record, _ = self._read()
-                who = _who(record) if record else "another process"
-                raise LockedError(f"{self.what}: this writer lost its lease to {who} (it was not "
-                                  f"renewed within {self.lease_s:g} s); stopped before committing "
-                                  "more; what it committed stays")
-            self._etag = etag
+        if self._lost is None and time.monotonic() >= self._renew_at:
+            self._renew()
+        if self._lost is not None:
+            raise LockedError(self._lost)
 
     def release(self) -> None:
         if not self._count:
             return
         self._count -= 1
-        if self._count == 0 and self._etag is not None:
-            self._put(self._record(released=True), self._etag)  # lost meanwhile: nothing to do
+        if self._count:
+            return
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+        self._thread = None
+        with self._mutex:
+            if self._lost is None and self._etag is not None:
+                self._put(self._record(released=True), self._etag)  # lost meanwhile: no matter
             self._etag = None
 
     def _busy_message(self, record: dict[str, Any] | None) -> str:
