@@ -55,6 +55,7 @@ __all__ = ["AnswerRows", "LogInfo", "answers_path", "append_batch", "batch_diges
 LOG = "corrections"
 BATCHES = "corrections/batches"
 _GENESIS = ""
+_OPENED_AT = "\0digest"  # in `append_batch`'s `opened`: the log's digest its arrays reflect
 
 
 @dataclass(frozen=True)
@@ -191,12 +192,18 @@ def batch_digest(previous: str, record: Mapping[str, Any], columns: Mapping[str,
     return h.hexdigest()
 
 
-async def _put(store: Any, path: str, start: int, values: np.ndarray) -> None:
+async def _put(store: Any, path: str, start: int, values: np.ndarray,
+               opened: dict[str, Any] | None = None) -> None:
     """Write rows start.. of the array at `path` (past its committed rows: whatever a crash left
     there is overwritten). The array grows a chunk at a time, so most batches write only data:
-    rows past the committed count are room for the next batches, never read."""
-    array = await open_async_array(store=store, path=path, zarr_format=3, mode="r+")
-    array = array.with_config(WRITE_CONFIG)
+    rows past the committed count are room for the next batches, never read. `opened`: arrays
+    opened before (path -> array), used and added to."""
+    array = opened.get(path) if opened is not None else None
+    if array is None:
+        array = await open_async_array(store=store, path=path, zarr_format=3, mode="r+")
+        array = array.with_config(WRITE_CONFIG)
+        if opened is not None:
+            opened[path] = array
     end = start + len(values)
     if array.metadata.shape[0] < end:
         rows = int(array.metadata.chunk_grid.chunk_shape[0])
@@ -205,13 +212,15 @@ async def _put(store: Any, path: str, start: int, values: np.ndarray) -> None:
         await array.setitem(slice(start, end), values)
 
 
-def _put_all(group: zarr.Group, rows: list[tuple[str, int, np.ndarray]]) -> None:
+def _put_all(group: zarr.Group, rows: list[tuple[str, int, np.ndarray]],
+             opened: dict[str, Any] | None = None) -> None:
     """`_put` for every (path in `group`, first row, values), concurrently (one round trip)."""
     base = f"{group.path}/" if group.path else ""
 
     async def put_all() -> list[BaseException | None]:
         # every write finishes (or fails) before this returns: none goes on after an error
-        return await asyncio.gather(*(_put(group.store, base + path, start, np.asarray(values))
+        return await asyncio.gather(*(_put(group.store, base + path, start, np.asarray(values),
+                                           opened)
                                       for path, start, values in rows), return_exceptions=True)
 
     errors = [e for e in sync(put_all()) if isinstance(e, BaseException)]
@@ -243,7 +252,7 @@ def conform(columns: Mapping[str, np.ndarray], schema: Schema, what: str
 
 def append_batch(group: zarr.Group, what: str, info: LogInfo, columns: Mapping[str, np.ndarray],
                  schemas: TableSchemas, record: Mapping[str, Any], authors: list[str],
-                 answers: AnswerRows | None = None) -> int:
+                 answers: AnswerRows | None = None, opened: dict[str, Any] | None = None) -> int:
     """Append one batch and commit it (see the module docstring); returns its number.
 
     Args:
@@ -258,6 +267,9 @@ def append_batch(group: zarr.Group, what: str, info: LogInfo, columns: Mapping[s
             list, with the batch's new authors after it.
         answers: the rows of a review queue's answers (every column of `schemas.answers`)
             that came with the batch.
+        opened: the arrays as this process's last append left them, kept by the caller between
+            appends (start with {}): their metadata is not read again while the log is as that
+            append committed it (its digest: nothing appended since); else they are opened anew.
 
     Raises:
         StoreInputError: read-only store; columns that do not fit their schema, or an author
@@ -268,6 +280,8 @@ def append_batch(group: zarr.Group, what: str, info: LogInfo, columns: Mapping[s
     if list(authors[:len(info.authors)]) != list(info.authors):
         raise StoreInputError(f"{what}: the batch's author list does not extend the log's")
     number, n0 = info.batches, info.rows
+    if opened is not None and (not info.digest or opened.pop(_OPENED_AT, None) != info.digest):
+        opened.clear()  # another log, or batches appended since (by anyone): shapes changed
     columns = conform(columns, schemas.log, f"{what}/{LOG}")
     given = conform(answers.rows, schemas.answers, f"{what}/{answers_path(answers.queue_id)}") \
         if answers is not None else None
@@ -305,9 +319,11 @@ def append_batch(group: zarr.Group, what: str, info: LogInfo, columns: Mapping[s
     first = number - len(earlier)
     puts += [(f"{BATCHES}/{name}", first, np.asarray(batch_rows[name], dtype=dtype))
              for name, (dtype, _) in BATCH_COLUMNS.items()]
-    _put_all(group, puts)  # rows, answers, batch row: all past the commit point
+    _put_all(group, puts, opened)  # rows, answers, batch row: all past the commit point
     committed = LogInfo(n0 + k, number + 1, list(authors), digest, answer_counts)
     group.attrs["corrections"] = committed.as_attr()  # the commit point
+    if opened is not None:
+        opened[_OPENED_AT] = digest
     return number
 
 

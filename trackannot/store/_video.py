@@ -216,7 +216,8 @@ class VideoGroup:
 
     def append_batch(self, rows: Mapping[str, np.ndarray], schemas: TableSchemas,
                      record: Mapping[str, Any], authors: Sequence[str],
-                     answers: AnswerRows | None = None) -> int:
+                     answers: AnswerRows | None = None,
+                     opened: dict[str, Any] | None = None) -> int:
         """Append one batch to the log and commit it (with the answers it brings); returns the
         batch number (`trackannot.store._log.append_batch`).
 
@@ -227,6 +228,8 @@ class VideoGroup:
             authors: the log's author list after the batch: `log_info().authors` with the
                 batch's new authors after it (rows hold indices into it).
             answers: rows of a review queue's answers committed with the batch.
+            opened: the log's arrays as the caller's last append left them, kept between
+                appends (start with {}): not opened again while nothing was appended since.
 
         Raises:
             StoreInputError: the store was opened read-only, or rows that do not fit.
@@ -237,7 +240,7 @@ class VideoGroup:
         if answers is not None:
             self.queue_record(answers.queue_id)
         return append_batch(self.group, self.key, self.log_info(), rows, schemas, dict(record),
-                            list(authors), answers)
+                            list(authors), answers, opened)
 
     # ------------------------------------------------------------------------------ review queues
 
