@@ -366,26 +366,30 @@ def apply_batch(store: TrackStore[Any], key: str, edits: Path | Corrections, *, 
                 source: str = "", queue: str | None = None, dry_run: bool = False,
                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S, expect_revision: int | None = None,
                 guard: Guard | None = None, tables: StoreTables | None = None,
-                committed: Committed | None = None) -> BatchSummary:
+                committed: Committed | None = None,
+                log_arrays: dict[str, Any] | None = None) -> BatchSummary:
     """Check a batch (a file, or corrections in memory) against video `key`'s current state
     and, unless `dry_run`, log it, the video's lock held from reading the state to the commit.
     `guard(result, batch, expect_revision)` runs under the lock before anything is written
     (`VideoSession` refuses stale edits there). `tables`: the video's tracking tables as the
     caller already read them (`StateWriter`). `committed(result, number, corrections)` is
     called once the batch is committed, with its number and its corrections as the log holds
-    them (read back, `read_log` gives the same), so a caller's state replays them unread."""
+    them (read back, `read_log` gives the same), so a caller's state replays them unread.
+    `log_arrays`: the log's arrays as the caller's last batch left them, kept between batches
+    (`trackannot.results.append_log`'s `opened`)."""
     if dry_run:
         return _apply(store[key], edits, author, source, queue, None, None, write=False)
     name = edits.name if isinstance(edits, Path) else (source or "edits")
     with store.writer(key, f"trackannot correct {name}", lock_timeout) as result:
         return _apply(result, edits, author, source, queue, expect_revision, guard, write=True,
-                      tables=tables, committed=committed)
+                      tables=tables, committed=committed, log_arrays=log_arrays)
 
 
 def _apply(result: VideoGroup, edits: Path | Corrections, author: str, source: str,
            queue: str | None, expect_revision: int | None, guard: Guard | None,
            write: bool, tables: StoreTables | None = None,
-           committed: Committed | None = None) -> BatchSummary:
+           committed: Committed | None = None,
+           log_arrays: dict[str, Any] | None = None) -> BatchSummary:
     """Check a batch against the video's current state and, with `write`, log it (the
     video's lock held): the state reads only the tracks the batch touches (`StateWriter`)."""
     review = check_queue(result, queue) if queue is not None else None
@@ -394,13 +398,14 @@ def _apply(result: VideoGroup, edits: Path | Corrections, author: str, source: s
                               None, expect_revision, guard)
     with StateWriter(result, tables=tables) as writer:
         return _check_and_log(result, writer.state, edits, author, source, queue, review,
-                              writer, expect_revision, guard, committed)
+                              writer, expect_revision, guard, committed, log_arrays)
 
 
 def _check_and_log(result: VideoGroup, state: AnnotationState, edits: Path | Corrections,
                    author: str, source: str, queue: str | None, review: ReviewQueue | None,
                    writer: StateWriter | None, expect_revision: int | None,
-                   guard: Guard | None, committed: Committed | None = None) -> BatchSummary:
+                   guard: Guard | None, committed: Committed | None = None,
+                   log_arrays: dict[str, Any] | None = None) -> BatchSummary:
     now = int(datetime.now(timezone.utc).timestamp() * 1e9)
     if isinstance(edits, Path):
         batch, answers = _read_batch(edits, state, result, author, now, review)
@@ -436,6 +441,7 @@ def _check_and_log(result: VideoGroup, state: AnnotationState, edits: Path | Cor
                 "time_ns": now,
             },
             answers=(queue, answers) if queue is not None and answers is not None else None,
+            opened=log_arrays,
         )
         writer.saved()  # after the log's commit: a crash in between leaves the cache behind
         if committed is not None:  # as `read_log` reads the rows back: no source lines

@@ -81,7 +81,8 @@ def read_log(video: VideoGroup, start: int = 0, stop: int | None = None
 
 
 def append_log(video: VideoGroup, corrections: Corrections, extra: Mapping[str, np.ndarray],
-               batch: Mapping[str, Any], answers: tuple[str, Answers] | None = None) -> int:
+               batch: Mapping[str, Any], answers: tuple[str, Answers] | None = None,
+               opened: dict[str, Any] | None = None) -> int:
     """Append one batch to a video's corrections log and commit it; returns the batch number.
 
     Args:
@@ -91,6 +92,8 @@ def append_log(video: VideoGroup, corrections: Corrections, extra: Mapping[str, 
         batch: what to record about the batch (source file, its hash, author, time).
         answers: (queue id, answers to its items) that came with the batch: written past the
             queue's committed answers and committed with the batch.
+        opened: the log's arrays as the caller's last append left them
+            (`VideoGroup.append_batch`; start with {}).
 
     Raises:
         StoreInputError: the store was opened read-only.
@@ -118,7 +121,7 @@ def append_log(video: VideoGroup, corrections: Corrections, extra: Mapping[str, 
             "batch": np.full(len(answered), info.batches, np.int32),
             "author": index(answered.author),
         })
-    return video.append_batch(rows, SCHEMAS, batch, authors, given)
+    return video.append_batch(rows, SCHEMAS, batch, authors, given, opened)
 
 
 def write_queue(video: VideoGroup, queue: ReviewQueue, settings: Mapping[str, Any]
@@ -205,9 +208,10 @@ class VideoResult(VideoGroup):
         return read_log(self, start, stop)
 
     def append_log(self, corrections: Corrections, extra: Mapping[str, np.ndarray],
-                   batch: Mapping[str, Any], answers: tuple[str, Answers] | None = None) -> int:
+                   batch: Mapping[str, Any], answers: tuple[str, Answers] | None = None,
+                   opened: dict[str, Any] | None = None) -> int:
         """`append_log` to this video."""
-        return append_log(self, corrections, extra, batch, answers)
+        return append_log(self, corrections, extra, batch, answers, opened)
 
     def write_queue(self, queue: ReviewQueue, settings: Mapping[str, Any]) -> dict[str, Any]:
         """`write_queue` to this video."""

@@ -175,6 +175,7 @@ class VideoSession:
         self.lock_timeout = DEFAULT_LOCK_TIMEOUT_S if lock_timeout is None else lock_timeout
         self._read: _ReadState | None = None
         self._tables: StoreTables | None = None  # the tracking tables, shared by its states
+        self._log_arrays: dict[str, Any] = {}  # the log's arrays as its last batch left them
         self.result  # no such video: say so now
 
     @classmethod
@@ -425,7 +426,7 @@ class VideoSession:
         common: dict[str, Any] = {
             "author": author, "dry_run": dry_run, "lock_timeout": self.lock_timeout,
             "expect_revision": expect_revision, "guard": self._guard,
-            "tables": self._tables_of(result),
+            "tables": self._tables_of(result), "log_arrays": self._log_arrays,
             "committed": lambda r, n, c: logged.append((str(r.attrs.get("uid")), n, c))}
         if isinstance(edits, (str, Path)):
             summary = apply_batch(self._store, self.key, Path(edits), queue=queue, **common)
