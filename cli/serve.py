@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from trackannot.cli.options import lock_timeout_option
+from trackannot.cli.options import LOCAL_STORE, lock_timeout_option
 
 __all__ = ["serve"]
 
@@ -18,7 +18,7 @@ def serve() -> None:
 
 
 @serve.command()
-@click.argument("store", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("store", type=LOCAL_STORE)
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (0.0.0.0: every interface; Label Studio in Docker "
               "reaches the host through it).")

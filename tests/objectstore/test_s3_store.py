@@ -291,6 +291,13 @@ def test_overwrite_is_refused_on_object_storage(seq: Path, bucket: Bucket) -> No
     assert bucket.keys() == []  # refused before anything was written
 
 
+def test_other_schemes_and_serve_are_refused_clearly() -> None:
+    served = CliRunner().invoke(main, ["serve", "labelstudio", "s3://b/p/out.zarr"])
+    assert served.exit_code == 2 and "serves a store in a local directory" in served.output
+    gs = CliRunner().invoke(main, ["export", "gs://b/p/out.zarr", "-o", "unused"])
+    assert gs.exit_code == 2 and "gs:// is not supported" in gs.output
+
+
 @pytest.fixture(scope="module")
 def auth_server() -> tuple[str, dict[str, str]]:
     """A second moto server that checks credentials (IAM): (endpoint, a valid key's env)."""
