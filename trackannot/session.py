@@ -210,8 +210,9 @@ class VideoSession:
     # ------------------------------------------------------------------------------ about
 
     @property
-    def store_path(self) -> Path:
-        return Path(self._store.path)
+    def store_path(self) -> Any:
+        """The store's `Path`, or its `trackannot.store._location.Remote` (s3://...)."""
+        return self._store.path
 
     @property
     def result(self) -> VideoResult:
