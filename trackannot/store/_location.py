@@ -38,8 +38,8 @@ from typing import Any
 from trackannot.errors import StoreInputError, StoreNotFoundError
 
 __all__ = [
-    "SCHEME", "Remote", "display", "ensure_reachable", "exists", "is_remote", "location",
-    "remote", "top_names", "zarr_store",
+    "SCHEME", "Remote", "any_under", "ensure_reachable", "exists", "is_remote",
+    "location", "put_if_absent", "remote", "top_names", "zarr_store",
 ]
 
 SCHEME = "s3://"
@@ -146,11 +146,6 @@ def remote(store: str | Path | Remote) -> Remote | None:
     return found if isinstance(found, Remote) else None
 
 
-def display(store: str | Path | Remote) -> str:
-    """How messages name the store."""
-    return str(location(store))
-
-
 def zarr_store(store: str | Path | Remote, read_only: bool = False) -> Any:
     """What `zarr.open_group` opens: the directory's path as a string, or a
     `zarr.storage.ObjectStore` over the bucket's prefix."""
@@ -213,20 +208,6 @@ def put_if_absent(store: Remote, rel: str, data: bytes) -> bool:
     except (AlreadyExistsError, PreconditionError):
         return False
     return True
-
-
-def delete_under(store: Remote, rel: str) -> int:
-    """Delete every object below `rel` (and `rel` itself); how many were deleted."""
-    import obstore
-
-    client = store.client()
-    paths = [o["path"] for batch in obstore.list(client, prefix=rel.rstrip("/") + "/")
-             for o in batch]
-    if exists(store, rel):
-        paths.append(rel)
-    for start in range(0, len(paths), 1000):
-        obstore.delete(client, paths[start:start + 1000])
-    return len(paths)
 
 
 def ensure_reachable(store: str | Path | Remote) -> None:
