@@ -18,6 +18,11 @@ store is the same as a local run's, array for array. The driver draws one progre
 videos (frames/s in total; per worker in the postfix) and returns the summaries `trackannot
 track` prints.
 
+Priority. Ray runs its worker processes at nice 15 by default, below everything else on the
+machine; on a shared machine that slows the actors, not the executor. A Ray instance this module
+starts (no address) runs them at nice 0, as the local executor's threads run; for a cluster of
+your own, start it with `RAY_worker_niceness=0 ray start ...` for the same.
+
 Faults. Actors are started with Ray's `max_restarts` and `max_task_retries`: when an actor's
 process dies mid-video, Ray starts it again (a fresh detector) and runs the video again; the
 dead process's lock went with it (flock), so the video resumes from its last commit. A video
@@ -115,7 +120,7 @@ class _Worker:
             self._detector = spec()
         except (TrackannotError, OSError) as err:  # reported by describe(), before any work
             self._error = err
-        _warm_up()
+        _warm_up(self._detector)
         self._frames: dict[str, int] = {}
         self._key: str | None = None
         self._lock = threading.Lock()
@@ -197,14 +202,28 @@ class _OneBox(Detector):
                             det_index=np.zeros(len(batch.index), np.int64))
 
 
-def _warm_up() -> None:
-    """Run a 12-frame video without pixels (a seqinfo.ini) through `track_video` into a
-    temporary store, so that the imports, the store's first writes and the tracker's compiled
-    kernels are paid while the actor starts, not in its first video."""
+def _warm_up(detector: Detector | None) -> None:
+    """Pay the first-call costs while the actor starts, not in its first video: a 12-frame
+    video without pixels (a seqinfo.ini) goes through `track_video` into a temporary store
+    (imports, the store's first writes, the tracker's compiled kernels), and a model detector
+    detects two blank 640x360 frames (its first inference; a detections file has none)."""
     import shutil
     import tempfile
 
+    import numpy as np
+
+    from trackannot.detect.from_file import FileDetector
+    from trackannot.frames import FrameBatch
     from trackannot.pipeline import track_video
+
+    if detector is not None and not isinstance(detector, FileDetector):
+        if detector.pixel_format == "yuv420p":
+            frames = np.full((2, 540, 640), 128, np.uint8)
+            frames[:, :360] = 16  # black: Y 16, U and V 128
+        else:
+            frames = np.zeros((2, 360, 640, 3), np.uint8)
+        detector.detect(FrameBatch(frames, np.arange(2, dtype=np.int64), np.zeros(2),
+                                   pixel_format=detector.pixel_format))
 
     folder = Path(tempfile.mkdtemp(prefix="trackannot-warm-"))
     try:
@@ -271,6 +290,8 @@ class RayExecutor:
             address = ray_cfg.address
             if address not in (None, "auto", "local"):
                 _check_reachable(address)
+            else:  # an instance started here: its workers are the work, not background jobs
+                os.environ.setdefault("RAY_worker_niceness", "0")
             try:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False,
                          logging_level=logging.WARNING, configure_logging=True)
