@@ -22,22 +22,24 @@ annotator, who keys a drawn object's run every manual_k frames).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from typing import Callable
 
 import numpy as np
 import numpy.typing as npt
 
 from benchmarks.effort.cost import DEFAULT_COST, ActionCounts, CostModel
-from benchmarks.effort.oracle import Oracle, owners
 from trackannot.boxes import Boxes
 from trackannot.config import InterpolateConfig, ReviewConfig
-from trackannot.interpolate import interpolate_linear
-from trackannot.keyframes import Keyframes
-from trackannot.review import ItemKind, ReviewQueue, build_queue
-from trackannot.risk import Reason, rank_frames, score_risk
 from trackannot.corrections import Corrections, Op
 from trackannot.errors import InputFormatError
+from trackannot.interpolate import interpolate_linear
+from trackannot.keyframes import Keyframes
+from trackannot.review import ReviewQueue, build_queue
+from trackannot.risk import rank_frames, score_risk
+from trackannot.simulate import Look as _Look
+from trackannot.simulate import Oracle, owners
+from trackannot.simulate import queue_looks as _looks
 from trackannot.state import AnnotationState, PreviousValues
 
 __all__ = [
@@ -258,65 +260,6 @@ def make_oracle(gt: Boxes, tracks: Boxes, num_frames: int, manual_k: int | None,
     `ignore`: the truth's ignore regions (`Oracle`)."""
     return Oracle(gt, owners(tracks, gt)[0], manual_k=manual_k, num_frames=num_frames,
                   reenter=manual_k is not None, ignore=ignore)
-
-
-@dataclass(frozen=True)
-class _Look:
-    """The queue items a person answers in one look: a frame (frames order) or one item."""
-
-    frame: int
-    boxes: dict[int, float]  # track -> risk of the box items
-    open_ends: list[int]
-    candidates: npt.NDArray[np.float32]  # (k, 4) hint boxes
-    continues: npt.NDArray[np.int64]  # (k,) the track each candidate continues, or -1
-    proposals: list[int]  # tracks to key at this frame
-    per_item: bool  # keyframes order: a look of its own items, not of the whole frame
-
-    @property
-    def key(self) -> tuple:
-        """What makes two looks the same (a look is not repeated)."""
-        if not self.per_item:
-            return ("frame", self.frame)
-        return ("items", self.frame, *sorted(self.proposals),
-                *np.round(self.candidates, 1).ravel().tolist())
-
-
-def _kind(name: str) -> int | None:
-    kind = getattr(ItemKind, name, None)
-    return None if kind is None else int(kind)
-
-
-def _looks(queue: ReviewQueue, order: str) -> list[_Look]:
-    """The queue's items grouped into looks, in review order (frames order: all items of a
-    frame, one look; keyframes order: each item a look)."""
-    candidate, proposal = _kind("CANDIDATE"), _kind("PROPOSAL")
-    kind = queue.kind.astype(np.int64)
-    per_item = order == "keyframes"
-    groups: dict[tuple, list[int]] = {}
-    for i in np.argsort(queue.rank, kind="stable").tolist():
-        key = ("i", i) if per_item else ("f", int(queue.frame[i]))
-        groups.setdefault(key, []).append(i)
-    looks = []
-    for rows in groups.values():
-        boxes, ends, hints, cont, props = {}, [], [], [], []
-        for i in rows:
-            track = int(queue.track_id[i])
-            if candidate is not None and kind[i] == candidate:
-                hints.append(queue.xyxy[i])
-                cont.append(track)
-            elif proposal is not None and kind[i] == proposal:
-                props.append(track)
-            elif queue.reason[i] == Reason.OPEN_END:
-                ends.append(track)
-            elif kind[i] != ItemKind.HONEYPOT:
-                boxes[track] = float(queue.score[i])
-        if per_item and boxes:  # a box item of the keyframes order (a spot check): key it
-            props.extend(boxes)
-            boxes = {}
-        looks.append(_Look(int(queue.frame[rows[0]]), boxes, ends,
-                           np.asarray(hints, np.float32).reshape(-1, 4),
-                           np.asarray(cont, np.int64), props, per_item))
-    return looks
 
 
 def queue_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
