@@ -440,6 +440,7 @@ def _register() -> None:
     """Commands that live in their own modules."""
     from trackannot.cli.audit import audit
     from trackannot.cli.integrations import pull, push
+    from trackannot.cli.report import report
     from trackannot.cli.review import review
     from trackannot.cli.serve import serve
 
@@ -448,6 +449,7 @@ def _register() -> None:
     main.add_command(push)
     main.add_command(pull)
     main.add_command(serve)
+    main.add_command(report)
 
 
 _register()

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from trackannot.risk import OpenEnds, Risk
     from trackannot.session import VideoAudit
 
-__all__ = ["VideoData", "gather_store", "gather_video"]
+__all__ = ["VideoData", "gather_store", "gather_video", "gt_paths"]
 
 
 @dataclass
@@ -87,7 +87,7 @@ def gather_store(store: str | Path, *, gt: str | Path | dict[str, Any] | None = 
     from trackannot.session import VideoSession
 
     sessions = list(VideoSession.all(store))
-    gts = _gt_paths(gt, [s.key for s in sessions], store)
+    gts = gt_paths(gt, [s.key for s in sessions], store)
     out = []
     for i, session in enumerate(sessions):
         out.append(gather_video(session, gt=gts.get(session.key)))
@@ -96,8 +96,9 @@ def gather_store(store: str | Path, *, gt: str | Path | dict[str, Any] | None = 
     return out
 
 
-def _gt_paths(gt: str | Path | dict[str, Any] | None, keys: list[str],
+def gt_paths(gt: str | Path | dict[str, Any] | None, keys: list[str],
               store: str | Path) -> dict[str, Path]:
+    """{video key: ground-truth file} from `write_report`'s `gt` (see there)."""
     if gt is None:
         return {}
     if isinstance(gt, dict):

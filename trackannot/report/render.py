@@ -171,7 +171,7 @@ def _previews(previews: Previews, up: str) -> str:
     for p in previews.items:
         boxes = "".join(f"<li>{_E(b)}</li>" for b in p.boxes[:12])
         more = f"<li>... {len(p.boxes) - 12} more</li>" if len(p.boxes) > 12 else ""
-        cards.append(f"<figure data-frame=\"{p.frame}\"><img loading=\"lazy\" src=\"{up}{_E(p.file)}\""
+        cards.append(f"<figure data-frame=\"{p.frame}\"><img src=\"{up}{_E(p.file)}\""
                      f" alt=\"frame {p.frame}\"><figcaption><b>frame {p.frame}</b> - "
                      f"{_E(p.why)}<ul>{boxes}{more}</ul></figcaption></figure>")
     note = _note(previews.note) if previews.note else ""

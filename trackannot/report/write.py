@@ -29,20 +29,27 @@ def write_report(store: str | Path, out_dir: str | Path, *, gt: str | Path | dic
     """
     from trackannot.report.assets import write_assets
     from trackannot.report.compare import load_effort
-    from trackannot.report.gather import gather_store
+    from trackannot.report.gather import gather_video, gt_paths
     from trackannot.report.previews import write_previews
     from trackannot.report.render import render_compare, render_index, render_video
+    from trackannot.session import VideoSession
 
     out = Path(out_dir)
     (out / "videos").mkdir(parents=True, exist_ok=True)
     write_assets(out)
-    videos = gather_store(store, gt=gt, progress=progress)
-    for i, video in enumerate(videos):
+    sessions = list(VideoSession.all(store))
+    gts = gt_paths(gt, [s.key for s in sessions], store)
+    videos = []
+    for i, session in enumerate(sessions):
+        if progress is not None:
+            progress("videos", i, len(sessions))
+        video = gather_video(session, gt=gts.get(session.key))
+        videos.append(video)
         previews = write_previews(video, out / "assets" / "previews")
         _write(out / "videos" / f"{video.key}.html", render_video(video, previews))
         _write(out / "videos" / f"{video.key}.lead.html", render_video(video, previews, lead=True))
         if progress is not None:
-            progress("pages", i + 1, len(videos))
+            progress("videos", i + 1, len(sessions))
     _write(out / "compare.html", render_compare(load_effort(effort)))
     index = out / "index.html"
     _write(index, render_index(str(store), videos))
