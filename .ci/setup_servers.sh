@@ -22,6 +22,15 @@ set -euo pipefail
 
 LABEL_STUDIO_VERSION="1.23.0"
 
+# tests/report open the dashboard in a real headless browser: Debian's chromium (Playwright
+# drives it through executable_path; `playwright install` needs its CDN). Skipped when present.
+if [[ ! -x /usr/bin/chromium ]]; then
+    echo "setup_servers: installing Debian's chromium ..." >&2
+    sudo_=""; [[ "$(id -u)" != 0 ]] && sudo_="sudo"
+    $sudo_ apt-get install -y --no-install-recommends chromium >/dev/null \
+        || { $sudo_ apt-get update -qq && $sudo_ apt-get install -y --no-install-recommends chromium >/dev/null; }
+fi
+
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${LABEL_STUDIO_VENV:-$root/.venv-labelstudio}"  # LABEL_STUDIO_VENV: another location
 python="${PYTHON:-python3}"
