@@ -27,13 +27,14 @@ __all__ = ["render_compare", "render_index", "render_video"]
 _E = html.escape
 _DRAW = """
 <script>
-(function () {
+document.addEventListener('DOMContentLoaded', function () {
+  // plotly.min.js is deferred (the page paints before its 4.7 MB are parsed): draw after it ran
   for (const div of document.querySelectorAll('div.plot')) {
     const fig = JSON.parse(document.getElementById(div.id + '-data').textContent);
     Plotly.newPlot(div, fig.data, fig.layout, {responsive: true, displaylogo: false,
                    scrollZoom: false}).then(function () { div.dataset.drawn = '1'; });
   }
-})();
+});
 </script>
 """
 
@@ -44,7 +45,7 @@ def _page(title: str, body: str, up: str, nav: str) -> str:
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{_E(title)}</title><link rel=\"icon\" href=\"data:,\">"
             f"<link rel=\"stylesheet\" href=\"{up}assets/style.css\">"
-            f"<script src=\"{up}assets/plotly.min.js\"></script></head>\n<body>"
+            f"<script defer src=\"{up}assets/plotly.min.js\"></script></head>\n<body>"
             f"<header><h1>{_E(title)}</h1><nav>{nav}</nav>"
             f"<span class=\"muted\">trackannot report, written {when}</span></header>\n"
             f"<main>{body}</main>{_DRAW}</body></html>\n")
