@@ -46,7 +46,7 @@ def timeline_figure(t: Timeline) -> dict[str, Any]:
     for origin, (row, start, stop) in sorted(t.runs.items()):
         n = len(row)
         x = np.empty(3 * n, object)
-        x[0::3], x[1::3], x[2::3] = start.tolist(), (stop - 1).tolist(), None
+        x[0::3], x[1::3], x[2::3] = start.tolist(), stop.tolist(), None  # a 1-frame run shows
         y = np.empty(3 * n, object)
         y[0::3], y[1::3], y[2::3] = row.tolist(), row.tolist(), None
         ids = t.track_ids[row].tolist()
