@@ -123,3 +123,31 @@ def test_zooming_the_timeline_redraws_it(browser, served: str) -> None:
         assert problems == []
     finally:
         page.close()
+
+
+def test_the_demo_dashboard_opens(browser, tmp_path: Path) -> None:
+    """The demo's store (the synthetic clip tracked by the bundled model), reported and opened
+    from file://: no error, every section drawn, one timeline row per track."""
+    from trackannot.demo.run import run_demo
+    from trackannot.report import write_report
+
+    run_demo(tmp_path / "demo", seconds=3.0, seed=7)
+    store = tmp_path / "demo" / "demo.zarr"
+    index = write_report(store, tmp_path / "report")
+    session = next(VideoSession.all(store))
+    tracks = len(np.unique(session.boxes().track_id))
+    for path in (index, tmp_path / "report" / "videos" / f"{session.key}.html"):
+        page, problems = _open(browser, path.as_uri())
+        try:
+            sections = page.eval_on_selector_all("section[data-section]",
+                                                 "s => s.map(x => x.dataset.section)")
+            if path != index:
+                assert {"summary", "timeline", "previews", "review", "advice"} <= set(sections)
+                rows = page.evaluate("() => document.getElementById('fig-timeline').data"
+                                     ".filter(t => t.mode === 'lines').flatMap(t => t.y)"
+                                     ".filter(y => y !== null)")
+                assert len(set(rows)) == tracks
+                assert page.locator("figure[data-frame] img").count() >= 1
+            assert problems == [], problems
+        finally:
+            page.close()
