@@ -34,15 +34,15 @@ ID, CLASS, HITS, MISSES, CONFIRMED = 0, 1, 2, 3, 4
 N_INT_COLUMNS = 5
 # entries of `params` (float64), copied from TrackConfig
 (P_HIGH, P_LOW, P_NEW, P_MIN_IOU, P_MIN_IOU_LOW, P_MIN_IOU_TENT, P_FUSE, P_MIN_HITS,
- P_MAX_LOST, P_REPORT_PREDICTED, P_STD_POS, P_STD_VEL, P_STD_MEAS) = range(13)
-N_PARAMS = 13
+ P_MAX_LOST, P_REPORT_PREDICTED, P_STD_POS, P_STD_VEL, P_STD_MEAS, P_RECOVER) = range(14)
+N_PARAMS = 14
 # output columns: floats (float32) and ints (int64)
 O_X1, O_Y1, O_X2, O_Y2, O_SCORE, O_STD = range(6)
 O_ID, O_CLASS, O_ORIGIN, O_DET = range(4)
 # backfill rows (int64): track id, frame, detection row
 B_ID, B_FRAME, B_ROW = range(3)
 # association stages, in order; DONE comes after the last
-STAGE_HIGH, STAGE_LOW, STAGE_TENTATIVE, DONE = 0, 1, 2, 3
+STAGE_HIGH, STAGE_LOW, STAGE_TENTATIVE, STAGE_RECOVER, DONE = 0, 1, 2, 3, 4
 ORIGIN_DETECTED, ORIGIN_PREDICTED = 0, 1
 
 
@@ -90,6 +90,56 @@ def _iou(x: np.ndarray, ints: np.ndarray, t: int, det_xyxy: np.ndarray,
     return iou
 
 
+# a recovery pair's affinity (1 - distance / recover_distance) must exceed this (a positive floor)
+_RECOVER_MIN_AFFINITY = 1e-6
+# a recovered detection's larger side is within this factor of the lost track's larger side
+_RECOVER_SIZE_RATIO = 2.0
+
+
+@njit(cache=True)
+def _near(x: np.ndarray, ints: np.ndarray, t: int, det_xyxy: np.ndarray, det_class: np.ndarray,
+          recover_distance: float) -> np.ndarray:
+    """(t, n) recovery affinity of lost tracks' predictions and detections, 0 across classes.
+
+    A box that disappears behind something is seen shrinking (only its visible part is
+    detected) and reappears on the far side: its prediction and the new detection often do not
+    overlap at all, so IoU cannot re-link them. Here the gap between their centres is measured
+    in units of the larger side of the two boxes (the side least cut by the occluder):
+    affinity = 1 - gap / recover_distance (<= 0: never), and the larger sides must agree within
+    a factor _RECOVER_SIZE_RATIO.
+    """
+    n = det_xyxy.shape[0]
+    out = np.zeros((t, n), dtype=np.float32)
+    for k in range(t):
+        side_k = max(x[k, 2], x[k, 3])
+        for j in range(n):
+            if ints[k, CLASS] != det_class[j]:
+                continue
+            w = np.float64(det_xyxy[j, 2]) - np.float64(det_xyxy[j, 0])
+            h = np.float64(det_xyxy[j, 3]) - np.float64(det_xyxy[j, 1])
+            side_j = max(w, h)
+            if side_j <= 0.0 or side_k <= 0.0:
+                continue
+            if side_j > _RECOVER_SIZE_RATIO * side_k or side_k > _RECOVER_SIZE_RATIO * side_j:
+                continue
+            dx = np.float64(det_xyxy[j, 0]) + 0.5 * w - x[k, 0]
+            dy = np.float64(det_xyxy[j, 1]) + 0.5 * h - x[k, 1]
+            if dx * x[k, 4] + dy * x[k, 5] <= 0.0:
+                continue  # not ahead of the prediction along the track's motion
+            gap = np.sqrt(dx * dx + dy * dy) / max(side_k, side_j)
+            a = 1.0 - gap / recover_distance
+            if a > 0.0:
+                out[k, j] = a
+    for j in range(n):  # near more than one confirmed track (a crowd): ambiguous, never
+        near = 0
+        for k in range(t):
+            if out[k, j] > 0.0 and ints[k, CONFIRMED] == 1:
+                near += 1
+        if near > 1:
+            out[:, j] = 0.0
+    return out
+
+
 @njit(cache=True)
 def _candidates(stage: int, ints: np.ndarray, t: int, det_of_track: np.ndarray,
                 det_taken: np.ndarray, det_score: np.ndarray,
@@ -99,6 +149,8 @@ def _candidates(stage: int, ints: np.ndarray, t: int, det_of_track: np.ndarray,
     STAGE_HIGH: confirmed tracks (lost ones included) vs high-score detections.
     STAGE_LOW: confirmed tracks still unmatched that were matched in the previous frame vs
         detections in [low_score, high_score).
+    STAGE_RECOVER: confirmed tracks lost before this frame vs the high-score detections left
+        over (only when recover_distance > 0; gated by `_near`, not IoU).
     STAGE_TENTATIVE: tentative tracks vs the high-score detections left over.
     """
     rows = np.empty(t, dtype=np.int64)
@@ -113,6 +165,10 @@ def _candidates(stage: int, ints: np.ndarray, t: int, det_of_track: np.ndarray,
         elif stage == STAGE_LOW and confirmed and ints[k, MISSES] == 0:
             rows[nr] = k
             nr += 1
+        elif (stage == STAGE_RECOVER and confirmed and ints[k, MISSES] > 0
+              and params[P_RECOVER] > 0.0):
+            rows[nr] = k
+            nr += 1
         elif stage == STAGE_TENTATIVE and not confirmed:
             rows[nr] = k
             nr += 1
@@ -122,22 +178,29 @@ def _candidates(stage: int, ints: np.ndarray, t: int, det_of_track: np.ndarray,
     # thresholds compare in float32, the scores' precision (a score of 0.7 is >= 0.7)
     high_score = np.float32(params[P_HIGH])
     low_score = np.float32(params[P_LOW])
+    new_score = np.float32(params[P_NEW])
     for j in range(n):
         if det_taken[j]:
             continue
         s = det_score[j]
         high = s >= high_score
-        if (stage != STAGE_LOW and high) or (stage == STAGE_LOW and not high
-                                             and s >= low_score):
+        if stage == STAGE_RECOVER:  # only detections that would otherwise start a new track
+            if high and s >= new_score:
+                cols[nc] = j
+                nc += 1
+        elif (stage != STAGE_LOW and high) or (stage == STAGE_LOW and not high
+                                               and s >= low_score):
             cols[nc] = j
             nc += 1
     weight = np.ones(n, dtype=np.float32)
-    if stage != STAGE_LOW and params[P_FUSE] > 0.0:
+    if stage != STAGE_LOW and stage != STAGE_RECOVER and params[P_FUSE] > 0.0:
         weight[:] = det_score
     if stage == STAGE_HIGH:
         min_iou = params[P_MIN_IOU]
     elif stage == STAGE_LOW:
         min_iou = params[P_MIN_IOU_LOW]
+    elif stage == STAGE_RECOVER:
+        min_iou = _RECOVER_MIN_AFFINITY
     else:
         min_iou = params[P_MIN_IOU_TENT]
     return rows[:nr], cols[:nc], min_iou, weight
@@ -154,8 +217,9 @@ def _apply(rows: np.ndarray, cols: np.ndarray, det_of_track: np.ndarray,
 
 @njit(cache=True)
 def _associate(stage: int, iou: np.ndarray, ints: np.ndarray, t: int, det_of_track: np.ndarray,
-               det_taken: np.ndarray, det_score: np.ndarray,
-               params: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+               det_taken: np.ndarray, det_score: np.ndarray, params: np.ndarray,
+               x: np.ndarray, det_xyxy: np.ndarray,
+               det_class: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     """Run stages from `stage` on, applying isolated pairs, until one needs a search.
 
     Returns (next stage, hard cost sub-matrix, its global rows, its global columns). The hard
@@ -168,8 +232,13 @@ def _associate(stage: int, iou: np.ndarray, ints: np.ndarray, t: int, det_of_tra
         stage += 1
         if rows.shape[0] == 0 or cols.shape[0] == 0:
             continue
-        cost, pair_r, pair_c, hard_r, hard_c = gate_pairs(iou, rows, cols, min_iou, weight)
+        affinity = iou
+        if stage == STAGE_RECOVER + 1:  # the stage just taken: gated by distance, not IoU
+            affinity = _near(x, ints, t, det_xyxy, det_class, params[P_RECOVER])
+        cost, pair_r, pair_c, hard_r, hard_c = gate_pairs(affinity, rows, cols, min_iou, weight)
         _apply(rows[pair_r], cols[pair_c], det_of_track, det_taken)
+        if hard_r.shape[0] and stage == STAGE_RECOVER + 1:
+            continue  # recovery takes unambiguous (isolated) pairs only
         if hard_r.shape[0]:
             sub = np.empty((hard_r.shape[0], hard_c.shape[0]))
             for a in range(hard_r.shape[0]):
@@ -371,7 +440,7 @@ def advance_frame(
         iou = _iou(x, ints, t, det_xyxy, det_class)
     _apply(pairs_r, pairs_c, det_of_track, det_taken)
     stage, sub, hard_r, hard_c = _associate(stage, iou, ints, t, det_of_track, det_taken,
-                                            det_score, params)
+                                            det_score, params, x, det_xyxy, det_class)
     if hard_r.shape[0]:
         return stage, iou, sub, hard_r, hard_c, 0, 0
     confirmed_now = _correct(frame, x, P, ints, score, pending, t, det_of_track, det_xyxy,

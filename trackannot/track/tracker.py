@@ -64,6 +64,7 @@ def _params(cfg: TrackConfig) -> npt.NDArray[np.float64]:
     p[ks.P_REPORT_PREDICTED] = cfg.report_predicted
     p[ks.P_STD_POS], p[ks.P_STD_VEL] = cfg.std_position, cfg.std_velocity
     p[ks.P_STD_MEAS] = cfg.std_measurement
+    p[ks.P_RECOVER] = cfg.recover_distance
     return p
 
 
