@@ -117,10 +117,10 @@ def test_detections_file_equals_local(cluster: str, tmp_path: Path) -> None:
 
 
 class SlowColour(ColourDetector):
-    """`ColourDetector`, 0.1 s per batch: a video lasts long enough to be killed halfway."""
+    """`ColourDetector`, 0.15 s per batch: a video lasts long enough to be killed halfway."""
 
     def detect(self, batch):  # noqa: ANN001, ANN201
-        time.sleep(0.1)
+        time.sleep(0.15)
         return super().detect(batch)
 
 
@@ -149,10 +149,10 @@ def test_killed_actor_resumes_from_its_last_commit(cluster: str, tmp_path: Path)
             clips, store, cfg, pool.detector, executor=pool)))
         runner.start()
         deadline = time.monotonic() + 60
-        while _committed(store, "v0") < 12 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        while _committed(store, "v0") < 8 and time.monotonic() < deadline:
+            time.sleep(0.02)
         killed_at = _committed(store, "v0")
-        assert 12 <= killed_at < 60
+        assert 8 <= killed_at < 60
         os.kill(pid, signal.SIGKILL)
         runner.join(timeout=90)
         assert not runner.is_alive()
