@@ -387,7 +387,9 @@ def demo(out_dir: Path, seconds: float, seed: int, quiet: bool) -> None:
 
     Writes a short clip of moving, crossing and occluded shapes, tracks it with the tiny
     detector bundled in the package (trained by us on such shapes, useless on real footage),
-    stores the result and scores it against the truth.
+    stores the result and scores it against the truth; then builds a review queue, lets a
+    simulated reviewer answer it from the clip's truth, applies the answers, and prints the
+    scores after them with the human seconds they would cost; then writes the dashboard.
     """
     from trackannot.demo.run import run_demo
 

@@ -1,0 +1,126 @@
+"""`trackannot demo`'s whole loop on a short clip: track, queue, simulated review from the clip's
+truth, answers applied, scores before and after, the human seconds under the cost model, the
+dashboard; and the occlusion recovery that keeps the clip's objects on one track each."""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trackannot.config import PipelineConfig
+from trackannot.corrections import Op
+from trackannot.cost import DEFAULT_COST, CostModel
+from trackannot.demo.run import REVIEWER, DemoReport, run_demo
+from trackannot.demo.synth import make_scene
+from trackannot.evaluate import evaluate
+from trackannot.results import read_log, read_queue
+from trackannot.session import VideoSession
+from trackannot.simulate import match_frame
+from trackannot.store import open_store
+from trackannot.track import track_detections
+
+SECONDS, SEED = 4.0, 7  # 60 frames at 15 fps: object 1 still crosses the whole bar
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoReport:
+    return run_demo(tmp_path_factory.mktemp("demo") / "out", seconds=SECONDS, seed=SEED)
+
+
+@pytest.fixture(scope="module")
+def truth(demo: DemoReport):
+    return make_scene(SEED, demo.summary.frames)[1]
+
+
+def test_the_loop_runs_end_to_end(demo: DemoReport) -> None:
+    r = demo.review
+    assert r is not None
+    assert r.frames == round(0.1 * demo.summary.frames)  # the default budget, all looked at
+    assert r.items >= r.frames and r.edits > 0
+    video = open_store(demo.store)[demo.summary.key]
+    log, _ = read_log(video)
+    assert len(log) == r.edits and set(log.author.tolist()) == {REVIEWER}
+    assert [q["id"] for q in video.queue_records()] == [r.queue_id]
+    # the corrected export is the store's annotation after the answers
+    assert demo.corrected_file is not None and demo.corrected_file.stat().st_size > 0
+    text = "\n".join(demo.lines())
+    for part in ("review     queue", "human cost", "after      HOTA", "corrected"):
+        assert part in text
+
+
+def test_scores_are_the_store_before_and_after_the_answers(demo: DemoReport, truth) -> None:
+    session = VideoSession.open(demo.store, mode="r")
+    after = evaluate(session.boxes(), truth)
+    assert demo.review is not None
+    assert (after.hota, after.mota, after.idf1) == (
+        demo.review.scores.hota, demo.review.scores.mota, demo.review.scores.idf1)
+    auto = evaluate(open_store(demo.store)[demo.summary.key].read(), truth)
+    assert auto.idf1 == pytest.approx(demo.scores.idf1, abs=0.02)  # before: the tracker's own
+    # what the reviewer fixed at the frames it saw: every truth box there is covered after
+    shown = np.unique(read_queue(open_store(demo.store)[demo.summary.key],
+                                 demo.review.queue_id).frame)
+    boxes = session.boxes()
+    for f in shown.tolist():
+        gt = truth.for_frame(f)
+        assert (match_frame(boxes.for_frame(f).xyxy, gt.xyxy) >= 0).sum() == len(gt), f
+
+
+def test_human_seconds_are_the_cost_model_of_the_actions(demo: DemoReport) -> None:
+    r = demo.review
+    assert r is not None
+    a = r.actions.as_dict()
+    per_action = {"verify": DEFAULT_COST.verify_s, "adjust": DEFAULT_COST.adjust_s,
+                  "draw": DEFAULT_COST.draw_s, "delete": DEFAULT_COST.delete_s,
+                  "split": DEFAULT_COST.identity_s, "merge": DEFAULT_COST.identity_s}
+    assert set(a) == set(per_action)
+    assert r.seconds == pytest.approx(sum(a[k] * per_action[k] for k in a))
+    assert r.seconds > 0
+    # the actions are the answers: every logged identity edit and drawn box was charged
+    log, _ = read_log(open_store(demo.store)[demo.summary.key])
+    ops = log.op.tolist()
+    assert a["split"] >= ops.count(int(Op.SPLIT)) and a["merge"] >= ops.count(int(Op.MERGE))
+    assert a["verify"] >= ops.count(int(Op.ACCEPT))
+    assert a["delete"] >= ops.count(int(Op.ABSENT))
+
+
+def test_another_cost_model_prices_the_same_answers(tmp_path: Path) -> None:
+    flat = CostModel(**{f.name: 1.0 for f in fields(CostModel) if f.name.endswith("_s")})
+    report = run_demo(tmp_path, seconds=2.0, seed=SEED, cost=flat, dashboard=False)
+    assert report.review is not None
+    assert report.review.seconds == sum(report.review.actions.as_dict().values())
+
+
+def test_the_dashboard_is_written_and_named(demo: DemoReport) -> None:
+    assert demo.dashboard is not None and demo.dashboard.name == "index.html"
+    assert demo.dashboard.is_file()
+    assert f"dashboard  open {demo.dashboard}" in demo.lines()
+
+
+def _fragments(tracks, truth) -> int:
+    """Track pieces per truth object summed over objects (1 per object: no fragmentation)."""
+    pieces: dict[int, list[int]] = {}
+    for f in np.unique(truth.frame).tolist():
+        gt, b = truth.for_frame(f), tracks.for_frame(f)
+        for i, j in enumerate(match_frame(b.xyxy, gt.xyxy).tolist()):
+            if j >= 0:
+                seq = pieces.setdefault(int(gt.track_id[j]), [])
+                if not seq or seq[-1] != int(b.track_id[i]):
+                    seq.append(int(b.track_id[i]))
+    return sum(len(v) for v in pieces.values())
+
+
+def test_occlusion_recovery_keeps_objects_on_one_track(demo: DemoReport, truth) -> None:
+    video = open_store(demo.store)[demo.summary.key]
+    stored = video.read()
+    frames = range(demo.summary.frames)
+    off = track_detections(video.read(table="detections"),
+                           replace(PipelineConfig().track, recover_distance=0.0), frames=frames)
+    objects = len(np.unique(truth.track_id))
+    # the default settings break tracks behind the occluder; the demo's recovery does not
+    assert len(np.unique(off.track_id)) > objects
+    assert demo.summary.tracks == len(np.unique(stored.track_id)) == objects
+    assert _fragments(stored, truth) < _fragments(off, truth)
+    assert evaluate(stored, truth).idf1 > evaluate(off, truth).idf1
