@@ -13,7 +13,7 @@ import pytest
 from trackannot.config import PipelineConfig
 from trackannot.corrections import Op
 from trackannot.cost import DEFAULT_COST, CostModel
-from trackannot.demo.run import REVIEWER, DemoReport, run_demo
+from trackannot.demo.run import REVIEW_SHARE, REVIEWER, DemoReport, run_demo
 from trackannot.demo.synth import make_scene
 from trackannot.evaluate import evaluate
 from trackannot.results import read_log, read_queue
@@ -38,7 +38,7 @@ def truth(demo: DemoReport):
 def test_the_loop_runs_end_to_end(demo: DemoReport) -> None:
     r = demo.review
     assert r is not None
-    assert r.frames == round(0.1 * demo.summary.frames)  # the default budget, all looked at
+    assert r.frames == round(REVIEW_SHARE * demo.summary.frames)  # default budget, all seen
     assert r.items >= r.frames and r.edits > 0
     video = open_store(demo.store)[demo.summary.key]
     log, _ = read_log(video)
