@@ -5,7 +5,7 @@ simulated reviewer (`trackannot.simulate.Oracle`, the effort benchmark's annotat
 from the clip's truth at the queued frames, applies the answers to the store (the engine
 re-interpolates around them), and scores the annotation before and after, with the human
 seconds the answers would have cost under the cost model (`trackannot.cost`). Then it writes the
-store's dashboard when the library has one (`trackannot.report.write_report`).
+store's dashboard (`trackannot.report.write_report`) into out_dir/report/.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class DemoReport:
     scores: TrackingScores
     review: DemoReview | None = None
     corrected_file: Path | None = None
-    dashboard: Path | None = None  # index.html of the dashboard, None without trackannot.report
+    dashboard: Path | None = None  # index.html of the dashboard (None: not written)
 
     def lines(self) -> list[str]:
         s = self.summary
@@ -107,8 +107,6 @@ class DemoReport:
             out.append(f"corrected  {self.corrected_file} (MOTChallenge)")
         if self.dashboard is not None:
             out.append(f"dashboard  open {self.dashboard}")
-        else:
-            out.append("dashboard  not written: this trackannot has no trackannot.report yet")
         out.append("real footage: trackannot track VIDEO -o out.zarr --weights /path/to/yolo11n.pt")
         return out
 
@@ -133,8 +131,7 @@ def run_demo(
         review_budget: frames in the review queue (default: REVIEW_SHARE of the clip's frames,
             at least 1); 0: no review loop.
         cost: seconds per human action (the answers' cost).
-        dashboard: write the store's dashboard into out_dir/report/ (when the library has
-            `trackannot.report`).
+        dashboard: write the store's dashboard into out_dir/report/.
 
     Re-running replaces the previous demo output in `out_dir` (the simulated reviewer's
     corrections in its store included).
@@ -228,16 +225,8 @@ def simulate_review(session, truth, budget: int, cfg: PipelineConfig,
     )
 
 
-def _write_dashboard(store: Path, out_dir: Path) -> Path | None:
-    """The store's dashboard (its index.html), or None when this trackannot has no report."""
-    try:
-        from trackannot.report import (
-            write_report,  # another part of the library (issue 15)
-        )
-    except ImportError:
-        return None
-    written = write_report(store, out_dir)
-    index = out_dir / "index.html"
-    if isinstance(written, (str, Path)) and Path(written).name == "index.html":
-        index = Path(written)
-    return index
+def _write_dashboard(store: Path, out_dir: Path) -> Path:
+    """The store's dashboard (`trackannot.report.write_report`); the path of its index.html."""
+    from trackannot.report import write_report
+
+    return write_report(store, out_dir)
