@@ -104,8 +104,9 @@ def build_long_store(store: Path, frames: int, tracks: int, seed: int = 0) -> di
         session.apply(planner.batch(BATCH), author=f"rev{b % 3}", source=f"bench batch {b}")
     t2 = time.perf_counter()
     queue = session.review(QUEUE_FRAMES).queue
-    lines = [{"item": i, "op": "adjust", "box": (queue.xyxy[i] + 2).tolist()} if i % 5 == 4 else
-             {"item": i, "op": "accept"} for i in queue.item.tolist()]
+    frame_max = np.array([WIDTH, HEIGHT, WIDTH, HEIGHT], np.float32)
+    lines = [{"item": i, "op": "adjust", "box": np.clip(queue.xyxy[i] + 2, 0, frame_max).tolist()}
+             if i % 5 == 4 else {"item": i, "op": "accept"} for i in queue.item.tolist()]
     answers = store.parent / "answers.jsonl"
     import json
 
