@@ -145,7 +145,7 @@ def gather_video(session: Any, *, gt: Path | None = None) -> VideoData:
     answers = {q.queue_id: result.read_answers(q.queue_id) for q in queues}
     log, _ = result.read_log()
     batches = result.batches()
-    audit = session.audit() if status == "complete" else None
+    audit = _audit(result, queues, answers, log, len(boxes), cfg) if status == "complete" else None
     video_path, moved = _footage(attrs)
     if moved:
         notes.append(moved)
@@ -157,6 +157,22 @@ def gather_video(session: Any, *, gt: Path | None = None) -> VideoData:
     if gt is not None:
         data.scores = _scores(session, result, gt, boxes if status == "complete" else None)
     return data
+
+
+def _audit(result: Any, queues: list[ReviewQueue], answers: dict[str, Answers],
+           log: Corrections, boxes_in_video: int, cfg: Any) -> VideoAudit | None:
+    """`VideoSession.audit` from what is already read (it would read every box again to count
+    them: most of a 2-hour report's time)."""
+    from trackannot.advise import advise
+    from trackannot.audit import reviewer_stats
+    from trackannot.cost import DEFAULT_COST
+    from trackannot.session import VideoAudit
+
+    if not len(log) and not any(len(a) for a in answers.values()):
+        return None
+    return VideoAudit(len(queues), reviewer_stats(queues, answers, cfg),
+                      advise(queues, answers, log, result.num_frames, boxes_in_video,
+                             DEFAULT_COST, cfg=cfg))
 
 
 def _footage(attrs: dict[str, Any]) -> tuple[Path | None, str]:
