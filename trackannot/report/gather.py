@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from trackannot.risk import OpenEnds, Risk
     from trackannot.session import VideoAudit
 
-__all__ = ["VideoData", "gather_store", "gather_video", "gt_paths"]
+__all__ = ["IndexRow", "VideoData", "gather_store", "gather_video", "gt_paths"]
 
 
 @dataclass
@@ -79,6 +79,33 @@ class VideoData:
     def track_ids(self) -> np.ndarray:
         """Tracks with at least one box (the timeline's rows), ascending."""
         return np.unique(self.boxes.track_id[self.boxes.track_id >= 0])
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """What the index shows of a video (kept for every video while the next one is gathered,
+    so a store of many long videos holds only one video's boxes at a time)."""
+
+    key: str
+    status: str
+    frames: int
+    duration_s: float | None
+    tracks: int
+    boxes: int
+    queued: int
+    answered: int
+    corrections: int
+    advice: Any  # trackannot.advise.Advice | None
+
+    @classmethod
+    def of(cls, video: VideoData) -> IndexRow:
+        d = (video.attrs.get("video") or {}).get("duration_s")
+        duration = float(d) if d else (float(video.time_s[-1]) if len(video.time_s) else None)
+        return cls(video.key, video.status, len(video.index), duration, len(video.track_ids),
+                   len(video.boxes), sum(len(q) for q in video.queues),
+                   sum(len(a) for a in video.answers.values()),
+                   0 if video.log is None else len(video.log),
+                   video.audit.advice if video.audit is not None else None)
 
 
 def gather_store(store: str | Path, *, gt: str | Path | dict[str, Any] | None = None,

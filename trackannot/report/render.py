@@ -19,7 +19,7 @@ from trackannot.boxes import Origin
 
 if TYPE_CHECKING:
     from trackannot.report.compare import EffortResults
-    from trackannot.report.gather import VideoData
+    from trackannot.report.gather import IndexRow, VideoData
     from trackannot.report.previews import Previews
 
 __all__ = ["render_compare", "render_index", "render_video"]
@@ -273,7 +273,7 @@ def render_video(video: VideoData, previews: Previews, *, lead: bool = False) ->
 
 # ------------------------------------------------------------------------------ index
 
-def render_index(store: str, videos: list[VideoData]) -> str:
+def render_index(store: str, videos: list[IndexRow]) -> str:
     """The index over every video: a table, totals, and the advice summed over all videos."""
     from trackannot.report.figures import advice_figure
 
@@ -283,18 +283,15 @@ def render_index(store: str, videos: list[VideoData]) -> str:
     totals: dict[str, float] = {}
     missing: set[str] = set()
     for v in videos:
-        adv = v.audit.advice if v.audit is not None else None
-        answered = sum(len(a) for a in v.answers.values())
-        status = v.status if v.complete else f"<span class=\"bad\">{_E(v.status)}</span>"
+        adv = v.advice
+        status = v.status if v.status == "complete" else f"<span class=\"bad\">{_E(v.status)}</span>"
         rows.append([(f"<a href=\"videos/{_E(v.key)}.html\">{_E(v.key)}</a> "
                       f"(<a href=\"videos/{_E(v.key)}.lead.html\">lead</a>)"), status,
-                     f"{len(v.index):,}", f"{(_duration(v) or 0) / 60:.1f}",
-                     f"{len(v.track_ids):,}", f"{len(v.boxes):,}",
-                     f"{sum(len(q) for q in v.queues):,}", f"{answered:,}",
-                     "0" if v.log is None else f"{len(v.log):,}",
+                     f"{v.frames:,}", f"{(v.duration_s or 0) / 60:.1f}", f"{v.tracks:,}",
+                     f"{v.boxes:,}", f"{v.queued:,}", f"{v.answered:,}", f"{v.corrections:,}",
                      _pct(adv.acceptance) if adv else "n/a", _E(adv.mode) if adv else "n/a"])
-        total_frames += len(v.index)
-        total_s += _duration(v) or 0.0
+        total_frames += v.frames
+        total_s += v.duration_s or 0.0
         if adv is not None:
             for m, s in adv.projected_s.items():
                 if s is None:

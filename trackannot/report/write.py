@@ -29,7 +29,7 @@ def write_report(store: str | Path, out_dir: str | Path, *, gt: str | Path | dic
     """
     from trackannot.report.assets import write_assets
     from trackannot.report.compare import load_effort
-    from trackannot.report.gather import gather_video, gt_paths
+    from trackannot.report.gather import IndexRow, gather_video, gt_paths
     from trackannot.report.previews import write_previews
     from trackannot.report.render import render_compare, render_index, render_video
     from trackannot.session import VideoSession
@@ -44,12 +44,13 @@ def write_report(store: str | Path, out_dir: str | Path, *, gt: str | Path | dic
         if progress is not None:
             progress("videos", i, len(sessions))
         video = gather_video(session, gt=gts.get(session.key))
-        videos.append(video)
+        videos.append(IndexRow.of(video))
         previews = write_previews(video, out / "assets" / "previews")
         _write(out / "videos" / f"{video.key}.html", render_video(video, previews))
         _write(out / "videos" / f"{video.key}.lead.html", render_video(video, previews, lead=True))
         if progress is not None:
             progress("videos", i + 1, len(sessions))
+        del video, previews  # one video's boxes in memory at a time
     _write(out / "compare.html", render_compare(load_effort(effort)))
     index = out / "index.html"
     _write(index, render_index(str(store), videos))
