@@ -172,6 +172,7 @@ class Oracle:
         self.num_frames = num_frames
         self.reenter = reenter
         self.last_rejected: list[int] = []  # candidates the last `review_frame` rejected
+        self.last_accepted: dict[int, int] = {}  # candidate -> the row of the batch it made
         self._next_id = _NEW_ID_BASE
         self._keys: dict[int, set[int]] = {}  # track -> frames of its keyframes (only we edit)
         self._current: dict[int, int] = {}  # gt id -> the track last kept for it
@@ -203,7 +204,8 @@ class Oracle:
 
         Returns:
             One batch for `AnnotationState.apply`, and its action counts. The rows of
-            `candidates` rejected are in `last_rejected` until the next call.
+            `candidates` rejected are in `last_rejected`, and the batch row each accepted one
+            made in `last_accepted` ({candidate row: batch row}), until the next call.
         """
         if boxes is None:
             boxes = state.boxes().for_frame(frame)
@@ -220,6 +222,7 @@ class Oracle:
         for track in open_ends:  # before candidates: extending a track keeps its identity
             self._answer_open_end(state, frame, int(track), gt, gt_row, covered, batch)
         self.last_rejected = []
+        self.last_accepted = {}
         if candidates is not None and len(candidates):
             hints = np.asarray(candidates, np.float64).reshape(-1, 4)
             tracks = (np.full(len(hints), -1, np.int64) if continues is None
@@ -250,6 +253,7 @@ class Oracle:
             good = box_iou(hints[i:i + 1], truth[None])[0, 0] >= ACCEPT_IOU
             box = hints[i] if good else truth
             track = int(continues[i])
+            self.last_accepted[i] = len(batch.rows)
             extend = (track >= 0 and track not in batch.edited and track not in batch.cut
                       and track in state.track_ids and self.owner.get(track, h) == h
                       and state.box_at(track, frame) is None)

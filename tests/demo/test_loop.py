@@ -16,7 +16,7 @@ from trackannot.cost import DEFAULT_COST, CostModel
 from trackannot.demo.run import REVIEW_SHARE, REVIEWER, DemoReport, run_demo
 from trackannot.demo.synth import make_scene
 from trackannot.evaluate import evaluate
-from trackannot.results import read_log, read_queue
+from trackannot.results import read_answers, read_log, read_queue
 from trackannot.session import VideoSession
 from trackannot.simulate import match_frame
 from trackannot.store import open_store
@@ -84,6 +84,36 @@ def test_human_seconds_are_the_cost_model_of_the_actions(demo: DemoReport) -> No
     assert a["split"] >= ops.count(int(Op.SPLIT)) and a["merge"] >= ops.count(int(Op.MERGE))
     assert a["verify"] >= ops.count(int(Op.ACCEPT))
     assert a["delete"] >= ops.count(int(Op.ABSENT))
+
+
+def test_the_answers_are_the_queue_s_in_one_batch(demo: DemoReport) -> None:
+    """The simulated reviewer answers the queue's items the way a person's answer file does:
+    one logged batch of the queue, its answers stored with it, timed look by look."""
+    r = demo.review
+    assert r is not None
+    video = open_store(demo.store)[demo.summary.key]
+    batches = video.batches(0)
+    assert len(batches) == 1 and batches[0].get("queue") == r.queue_id
+    answers = read_answers(video, r.queue_id)
+    queue = read_queue(video, r.queue_id)
+    assert len(answers) == r.answered and 0.5 * r.items < r.answered <= r.items
+    assert len(np.unique(answers.item)) == len(answers)  # each item answered once
+    assert set(answers.author.tolist()) == {REVIEWER} and set(answers.batch.tolist()) == {0}
+    assert set(answers.op.tolist()) <= {int(Op.ACCEPT), int(Op.ADJUST), int(Op.ABSENT)}
+    assert (answers.op == Op.ACCEPT).sum() > (answers.op != Op.ACCEPT).sum()
+    # answered over time: in review order, each look's answers when that look ends, the looks
+    # spaced by their seconds under the cost model (the first look's own seconds before it)
+    rank = queue.rank[answers.item]
+    order = np.argsort(rank, kind="stable")
+    assert (np.diff(answers.time_ns[order]) >= 0).all()
+    looks = len(np.unique(answers.time_ns))
+    assert 1 < looks <= r.frames
+    span = (answers.time_ns.max() - answers.time_ns.min()) / 1e9
+    assert 0 < span < r.seconds
+    # the audit and the advice count them
+    audit = VideoSession.open(demo.store, mode="r").audit()
+    assert audit.advice.answered == r.answered
+    assert [s.author for s in audit.reviewers] == [REVIEWER]
 
 
 def test_another_cost_model_prices_the_same_answers(tmp_path: Path) -> None:

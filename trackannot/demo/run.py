@@ -10,6 +10,7 @@ store's dashboard (`trackannot.report.write_report`) into out_dir/report/.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -41,6 +42,9 @@ REVIEW_SHARE = 0.25
 # tracks for 6 objects at seed 7). The recovery stage re-links them (benchmarks/RESULTS.md,
 # issue 15); it is off by default because it costs MOT15 0.4 HOTA points.
 DEMO_RECOVER_DISTANCE = 1.0
+# an accepted item box that earlier answers moved more than this (pixels, any side) off the box
+# the queue shows is answered with the box seen (an adjust), else with the queue's box (accept)
+_MOVED_PX = 1.0
 
 
 @dataclass(frozen=True)
@@ -51,11 +55,12 @@ class DemoReview:
     frames: int  # frames the queue put before the reviewer (all were looked at)
     items: int  # queue items
     edits: int  # correction rows applied
-    skipped: int  # edits refused by the store (an earlier edit of the look changed the track)
+    skipped: int  # decisions left out (an earlier decision of the look changed the track)
     actions: ActionCounts
     seconds: float  # human seconds of `actions` under the cost model
     tracks: int  # tracks after the answers
     scores: TrackingScores  # after the answers, against the clip's truth
+    answered: int = 0  # queue items answered (the answers the store holds for the queue)
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,8 @@ class DemoReport:
             out += [
                 f"review     queue {r.queue_id}: {r.frames} frames, {r.items} items, answered by a "
                 f"simulated reviewer from the clip's truth at those frames",
-                f"answers    {r.edits} edits applied ({r.skipped} refused), re-interpolated: "
+                f"answers    {r.answered} of {r.items} items answered, {r.edits} corrections, "
+                f"one batch ({r.skipped} decisions left out), re-interpolated: "
                 f"{a.verify} verified, {a.adjust} adjusted, {a.draw} drawn, {a.delete} deleted, "
                 f"{a.split} splits, {a.merge} merges",
                 f"human cost {r.seconds:.0f} s under the cost model "
@@ -172,57 +178,212 @@ def run_demo(
 
 
 def simulate_review(session, truth, budget: int, cfg: PipelineConfig,
-                    cost: CostModel = DEFAULT_COST) -> DemoReview:
-    """One review round of `session`'s video answered by the simulated reviewer.
+                    cost: CostModel = DEFAULT_COST, answers_file: Path | None = None) -> DemoReview:
+    """One review round of `session`'s video answered by the simulated reviewer, committed as
+    the answers to the round's queue, the way a person's answer file is
+    (`trackannot correct --queue ID`, `VideoSession.apply(file, queue=ID)`).
 
     The queue (`VideoSession.review`, frames order, no honeypots: the reviewer is simulated) is
     stored; the reviewer looks at its frames in review order and, at each, answers from what the
-    frame shows and the truth there (`Oracle.review_frame`: box items checked, open ends and
-    candidates answered, missed objects drawn). It knows which object a track shows from the
-    queued frames only (`owners` of the tracks' boxes and the truth at those frames). Each
-    look's answers are one batch applied to the store (`VideoSession.apply`, author REVIEWER);
-    when the store refuses a batch as a whole, its edits are applied one by one, skipping those
-    that no longer fit.
+    frame shows (the annotation as its earlier answers left it) and the truth there (`Oracle.review_frame`:
+    box items accepted, adjusted or marked absent, open ends and candidates answered, missed
+    objects drawn, identity errors split and merged). It knows which object a track shows from
+    the queued frames only (`owners` of the tracks' boxes and the truth at those frames).
+
+    Every look's decisions become lines of one answer file: an item's answer as an item line
+    (accept/adjust/absent), everything else (drawn objects, splits, merges) as ordinary
+    correction lines; each line is timed when its look ends, the looks spaced by their seconds
+    under the cost model and the last ending now. The reviewer works on its own copy of the
+    annotation, each look's lines applied to it as the store will apply them (a look whose lines
+    do not fit as a whole keeps those that do, the others counted in `skipped`), so the file is
+    one batch that the store takes whole (author REVIEWER).
+
+    Args:
+        answers_file: where to write the answer file (default: a temporary file, removed).
     """
+    import tempfile
+    import time
+
+    from trackannot.ranking import ItemKind
     from trackannot.simulate import Oracle, owners, queue_looks
+    from trackannot.validate import clip_to_frame
 
     round_ = session.review(budget, cfg, honeypots=False)
     queue = round_.queue
+    meta = session.meta
+    size = (int(meta.width), int(meta.height))
+    shown_xyxy = clip_to_frame(queue.xyxy, *size)[0]  # the boxes the queue's items show
     # which object each track shows, as the queued frames show it (the truth at those frames only)
     shown = np.isin(truth.frame, queue.frame)
     boxes = session.boxes()
     owner, _ = owners(boxes[np.isin(boxes.frame, queue.frame)], truth[shown])
     oracle = Oracle(truth, owner, author=REVIEWER, manual_k=None, reenter=False)
+    state = session.state()  # the reviewer's copy: each look's answers applied as it goes
     actions = ActionCounts()
-    edits = skipped = 0
+    skipped = 0
+    seen: set[tuple[int, int]] = set()  # (track, frame) cells the file edits
     looks = queue_looks(queue, "frames")
+    by_rank = np.argsort(queue.rank, kind="stable")
+    # per look: [(line without time, look's end in seconds)]
+    lines: list[tuple[dict, float]] = []
+    clock = 0.0
     for look in looks:
-        state = session.state()
-        at = session.boxes(look.frame, look.frame + 1)
-        shown = set(at.track_id.tolist())
+        rows = by_rank[queue.frame[by_rank] == look.frame]
+        kinds = queue.kind[rows]
+        cand_items = rows[kinds == ItemKind.CANDIDATE].tolist()  # in the look's candidate order
+        box_items = {(int(queue.track_id[i]), int(queue.frame[i])): int(i)
+                     for i, kind in zip(rows.tolist(), kinds.tolist())
+                     if kind not in (ItemKind.CANDIDATE, ItemKind.PROPOSAL, ItemKind.HONEYPOT)}
+        at = state.boxes().for_frame(look.frame)  # the frame as the answers so far left it
+        present = set(at.track_id.tolist())
         batch, counts = oracle.review_frame(
-            state, look.frame, at, None, open_ends=[t for t in look.open_ends if t not in shown],
+            state, look.frame, at, None, open_ends=[t for t in look.open_ends if t not in present],
             candidates=look.candidates, continues=look.continues, draw_missed=True)
         actions.add(counts)
-        if not len(batch):
-            continue
-        source = f"trackannot demo: queue {queue.queue_id}, frame {look.frame}"
+        clock += cost.seconds(counts)
+        look_lines = _look_lines(batch, oracle, look, cand_items, box_items, size, shown_xyxy)
+        kept = _apply_look(state, oracle, queue, look_lines, size, seen)
+        skipped += len(look_lines) - len(kept)
+        lines += [(line, clock) for line in kept]
+    now = time.time_ns()
+    total_ns = int(round(clock * 1e9))
+    objs = []
+    for line, end in lines:
+        when = now - total_ns + int(round(end * 1e9))
+        objs.append({**line, "author": REVIEWER, "time": _iso(when)})
+    edits = answered = 0
+    if objs:
+        own = answers_file is None
+        path = (Path(tempfile.mkstemp(prefix="demo_answers_", suffix=".jsonl")[1]) if own
+                else Path(answers_file))
         try:
-            session.apply(batch, author=REVIEWER, source=source)
-            edits += len(batch)
-        except InputFormatError:
-            for i in range(len(batch)):
-                try:
-                    session.apply(batch[i:i + 1], author=REVIEWER, source=source)
-                    edits += 1
-                except InputFormatError:
-                    skipped += 1
+            path.write_text("".join(json.dumps(o) + "\n" for o in objs), encoding="utf-8")
+            summary = session.apply(path, author=REVIEWER, queue=queue.queue_id)
+        finally:
+            if own:
+                path.unlink(missing_ok=True)
+        edits = sum(summary.counts.values())
+        answered = summary.answers
     after = session.boxes()
     return DemoReview(
         queue_id=queue.queue_id, frames=len(looks), items=len(queue), edits=edits,
         skipped=skipped, actions=actions, seconds=cost.seconds(actions),
-        tracks=len(np.unique(after.track_id)), scores=evaluate(after, truth),
+        tracks=len(np.unique(after.track_id)), scores=evaluate(after, truth), answered=answered,
     )
+
+
+def _iso(time_ns: int) -> str:
+    """UTC ISO 8601 with nanoseconds' microseconds (what the answer file's 'time' holds)."""
+    from datetime import datetime, timezone
+
+    t = datetime.fromtimestamp(time_ns / 1e9, tz=timezone.utc)
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def _look_lines(batch, oracle, look, cand_items: list[int],
+                box_items: dict[tuple[int, int], int], size: tuple[int, int],
+                shown_xyxy) -> list[dict]:
+    """One look's decisions as answer-file lines (no author or time yet), in the order made.
+
+    An accept, adjust or absent of a box item's (track, frame) is that item's answer; an
+    accepted candidate is its item's accept (the hint box) or adjust (the truth) when the line
+    does what the store makes of it (a new track for a new object, or an adjust of the track it
+    continues); a rejected candidate is its item's absent; the rest (drawn objects, splits,
+    merges, a candidate the reviewer put on a track of its own) are ordinary correction lines.
+    A created candidate's line keeps the oracle's id in "_placeholder" (the store picks the id).
+    """
+    from trackannot.corrections import OP_NAMES, Op, format_corrections
+
+    out: list[dict] = []
+    answered: set[int] = set()
+    hints = np.asarray(look.candidates, np.float32).reshape(-1, 4)
+    cand_row = {r: k for k, r in oracle.last_accepted.items()}
+    for r in range(len(batch)):
+        op = Op(int(batch.op[r]))
+        track, frame, box = int(batch.track_id[r]), int(batch.frame[r]), batch.xyxy[r]
+        k = cand_row.get(r)
+        if k is not None and k < len(cand_items):
+            cont = int(look.continues[k]) if k < len(look.continues) else -1
+            if (op == Op.CREATE and cont < 0) or (op == Op.ADJUST and cont == track >= 0):
+                good = np.array_equal(box, hints[k])
+                line = {"item": int(cand_items[k]), "op": "accept" if good else "adjust"}
+                if not good:
+                    line["box"] = [float(v) for v in box]
+                if op == Op.CREATE:
+                    line["_placeholder"] = track
+                answered.add(int(cand_items[k]))
+                out.append(line)
+                continue
+        item = box_items.get((track, frame)) if op in (Op.ACCEPT, Op.ADJUST, Op.ABSENT) else None
+        if item is not None and item not in answered:
+            answered.add(item)
+            if op == Op.ACCEPT and np.abs(box - shown_xyxy[item]).max() > _MOVED_PX:
+                op = Op.ADJUST  # the box seen: earlier answers moved it off the queue's box
+            line = {"item": item, "op": OP_NAMES[op]}
+            if op == Op.ADJUST:
+                line["box"] = [float(v) for v in box]
+            out.append(line)
+            continue
+        line = json.loads(format_corrections(batch[r:r + 1]).splitlines()[0])
+        line.pop("author", None)
+        line.pop("time", None)
+        out.append(line)
+    for k in oracle.last_rejected:  # a rejected candidate: an answer only
+        if k < len(cand_items):
+            out.append({"item": int(cand_items[k]), "op": "absent"})
+    for line in out:  # a person draws inside the frame
+        if "box" in line:
+            box = np.clip(np.asarray(line["box"], np.float32), 0,
+                          np.float32([size[0], size[1], size[0], size[1]]))
+            line["box"] = [float(v) for v in box]
+    return out
+
+
+def _apply_look(state, oracle, queue, lines: list[dict], size: tuple[int, int],
+                seen: set[tuple[int, int]]) -> list[dict]:
+    """Apply a look's lines to the reviewer's copy of the annotation one by one, as the store
+    will read them (`answers_from_lines`); the lines that fit, in order. A line that does not
+    fit (an earlier decision of the look changed its track), or that edits a (track, frame) an
+    earlier line of the file edited (`seen`: the file is one batch), is left out. A created
+    candidate's track gets the id the store gives it; the oracle follows it under that id."""
+    from trackannot.corrections import Op
+    from trackannot.review import answers_from_lines
+    from trackannot.validate import check_corrections
+
+    kept = []
+    for n, line in enumerate(lines, start=1):
+        placeholder = line.pop("_placeholder", None)
+        corrections, _ = answers_from_lines([(f"simulated answer {n}", n, line)], queue,
+                                            REVIEWER, 0, frame_size=size)
+        cells = {(int(t), int(f)) for o, t, f in zip(corrections.op, corrections.track_id,
+                                                      corrections.frame)
+                 if o in (Op.ACCEPT, Op.ADJUST, Op.ABSENT)}
+        if cells & seen:
+            continue
+        try:
+            check_corrections(corrections, "simulated answers", size)  # as the store checks
+            previous = state.apply(corrections) if len(corrections) else None
+        except InputFormatError:
+            continue
+        seen |= cells
+        kept.append(line)
+        if placeholder is not None and previous is not None:
+            _rename(oracle, int(placeholder), int(previous.track_id[0]))
+    return kept
+
+
+def _rename(oracle, old: int, new: int) -> None:
+    """The oracle's track `old` is `new` in the annotation (the store chose the id)."""
+    if old == new:
+        return
+    if old in oracle.owner:
+        oracle.owner[new] = oracle.owner.pop(old)
+    for g, t in list(oracle._current.items()):
+        if t == old:
+            oracle._current[g] = new
+    if old in oracle._keys:
+        oracle._keys[new] = oracle._keys.pop(old)
+    oracle._next_id = max(oracle._next_id, new)
 
 
 def _write_dashboard(store: Path, out_dir: Path) -> Path:
