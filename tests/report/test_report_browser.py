@@ -126,17 +126,23 @@ def test_zooming_the_timeline_redraws_it(browser, served: str) -> None:
 
 
 def test_the_demo_dashboard_opens(browser, tmp_path: Path) -> None:
-    """The demo's store (the synthetic clip tracked by the bundled model), reported and opened
-    from file://: no error, every section drawn, one timeline row per track."""
-    from trackannot.demo.run import run_demo
+    """The demo's store (the synthetic clip tracked by the bundled model, its queue answered by
+    the simulated reviewer), reported and opened from file://: no error, every section drawn,
+    one timeline row per track, and the review section shows the answered items, over time,
+    with the rates; the lead's page the reviewer's audit row."""
+    from trackannot.demo.run import REVIEWER, run_demo
     from trackannot.report import write_report
 
-    run_demo(tmp_path / "demo", seconds=3.0, seed=7)
+    demo = run_demo(tmp_path / "demo", seconds=3.0, seed=7)
+    assert demo.review is not None and demo.review.answered > 0
+    answered = demo.review.answered
     store = tmp_path / "demo" / "demo.zarr"
     index = write_report(store, tmp_path / "report")
     session = next(VideoSession.all(store))
     tracks = len(np.unique(session.boxes().track_id))
-    for path in (index, tmp_path / "report" / "videos" / f"{session.key}.html"):
+    video = tmp_path / "report" / "videos" / f"{session.key}.html"
+    lead = tmp_path / "report" / "videos" / f"{session.key}.lead.html"
+    for path in (index, video, lead):
         page, problems = _open(browser, path.as_uri())
         try:
             sections = page.eval_on_selector_all("section[data-section]",
@@ -148,6 +154,27 @@ def test_the_demo_dashboard_opens(browser, tmp_path: Path) -> None:
                                      ".filter(y => y !== null)")
                 assert len(set(rows)) == tracks
                 assert page.locator("figure[data-frame] img").count() >= 1
+                review = page.locator("section[data-section='review']")
+                # the queue's row: its items and how many were answered
+                cells = review.locator("table tr").nth(1).locator("td").all_inner_texts()
+                assert cells[0] == demo.review.queue_id
+                assert [int(c) for c in cells[4:6]] == [demo.review.items, answered]
+                # items answered over time, drawn: the reviewer's line ends at the count
+                last = page.evaluate("() => document.getElementById('fig-answers').data"
+                                     ".map(t => [t.name, t.y[t.y.length - 1]])")
+                assert last == [[REVIEWER, answered]]
+                times = page.evaluate("() => new Set(document.getElementById('fig-answers')"
+                                      ".data[0].x).size")
+                assert times > 1  # answered look by look, not all at one instant
+                assert review.locator("#fig-answers svg.main-svg").count() >= 1
+                cards = dict(zip(review.locator(".card span.muted").all_inner_texts(),
+                                 review.locator(".card b").all_inner_texts()))
+                assert int(cards["answered"]) == answered
+                assert cards["acceptance"].endswith("%") and cards["correction rate"].endswith("%")
+            if path == lead:
+                audit = page.locator("section[data-section='audit'] table tr").nth(1)
+                cells = audit.locator("td").all_inner_texts()
+                assert cells[0] == REVIEWER and int(cells[1]) == answered
             assert problems == [], problems
         finally:
             page.close()
