@@ -81,8 +81,8 @@ def timeline_figure(t: Timeline) -> dict[str, Any]:
                "range": [0, t.num_frames], "anchor": "y2"},
         yaxis={**_GRID, "domain": [0.12, 1.0], "autorange": "reversed",
                "tickvals": list(range(0, rows, step)),
-               "ticktext": [f"#{i}" for i in t.track_ids[::step].tolist()], "title": "track"},
-        yaxis2={"domain": [0.0, 0.08], "showticklabels": False, "title": "risk"})
+               "ticktext": [f"#{i}" for i in t.track_ids[::step].tolist()], "title": {"text": "track"}},
+        yaxis2={"domain": [0.0, 0.08], "showticklabels": False, "title": {"text": "risk"}})
     meta = {"rows": rows, "bin_frames": t.bin_frames,
             "marks": {m.name: len(m.frame) for m in t.marks}}
     return {"data": data, "layout": layout, "meta": meta}
@@ -102,8 +102,8 @@ def answers_figure(video: VideoData) -> dict[str, Any] | None:
                      "x": [datetime.fromtimestamp(v / 1e9, UTC).isoformat() for v in t],
                      "y": list(range(1, len(t) + 1)),
                      "hovertemplate": "%{x}<br>%{y} items answered<extra>" + author + "</extra>"})
-    return {"data": data, "layout": _layout(height=280, xaxis={**_GRID, "title": "time (UTC)"},
-                                            yaxis={**_GRID, "title": "items answered"})}
+    return {"data": data, "layout": _layout(height=280, xaxis={**_GRID, "title": {"text": "time (UTC)"}},
+                                            yaxis={**_GRID, "title": {"text": "items answered"}})}
 
 
 def advice_figure(projected: dict[str, float | None]) -> dict[str, Any]:
@@ -114,7 +114,7 @@ def advice_figure(projected: dict[str, float | None]) -> dict[str, Any]:
                       "text": ["n/a" if h is None else f"{h:.2f} h" for h in hours],
                       "textposition": "outside",
                       "hovertemplate": "%{x}: %{y:.2f} human hours<extra></extra>"}],
-            "layout": _layout(height=300, yaxis={**_GRID, "title": "projected human hours"},
+            "layout": _layout(height=300, yaxis={**_GRID, "title": {"text": "projected human hours"}},
                               xaxis=_GRID, showlegend=False)}
 
 
@@ -129,7 +129,9 @@ def compare_figure(name: str, ds: dict[str, Any], published: float) -> dict[str,
     data: list[dict[str, Any]] = []
     for i, (strategy, rows) in enumerate(ds["rows"].items()):
         colour = palette[i % len(palette)]
-        rows = sorted(rows, key=lambda r: r["human_s_per_frame"])
+        # a level of 0 s/frame (pre-labels alone) has no place on the log axis
+        rows = sorted((r for r in rows if r["human_s_per_frame"] > 0),
+                      key=lambda r: r["human_s_per_frame"])
         text = [f"{strategy}: {level_of(r)}<br>" + ", ".join(
             f"{k} {v}" for k, v in (r.get("actions") or {}).items() if v) for r in rows]
         for p, (key, label) in enumerate(panels):
@@ -163,14 +165,13 @@ def compare_figure(name: str, ds: dict[str, Any], published: float) -> dict[str,
                     "text": f"published {published} s/frame", "showarrow": False,
                     "font": {"color": "#ff6b6b", "size": 11}, "xanchor": "left"}]
     layout = _layout(height=820, hovermode="closest", shapes=shapes, annotations=annotations,
-                     title={"text": f"{name}: human seconds per frame against quality",
-                            "font": {"size": 14}})
+                     meta={"dataset": name})
     for p, (_, label) in enumerate(panels):
         axis = "" if p == 0 else str(p + 1)
         top = 1.0 - p * 0.34
         layout[f"xaxis{axis}"] = {**_GRID, "type": "log", "anchor": f"y{axis}",
-                                  "title": "human s/frame (log)" if p == 2 else None,
+                                  "title": {"text": "human s/frame (log)" if p == 2 else ""},
                                   **({"matches": "x"} if p else {})}
-        layout[f"yaxis{axis}"] = {**_GRID, "title": label, "domain": [top - 0.28, top],
+        layout[f"yaxis{axis}"] = {**_GRID, "title": {"text": label}, "domain": [top - 0.28, top],
                                   "anchor": f"x{axis}"}
     return {"data": data, "layout": layout}
