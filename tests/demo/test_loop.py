@@ -110,6 +110,11 @@ def test_the_answers_are_the_queue_s_in_one_batch(demo: DemoReport) -> None:
     assert 1 < looks <= r.frames
     span = (answers.time_ns.max() - answers.time_ns.min()) / 1e9
     assert 0 < span < r.seconds
+    # the file committed is kept beside the store, item lines and ordinary lines in one file
+    assert r.answers_file is not None and r.answers_file.parent == demo.store.parent
+    assert batches[0]["source"] == str(r.answers_file.resolve())
+    text = r.answers_file.read_text(encoding="utf-8")
+    assert text.count('"item": ') == r.answered
     # the audit and the advice count them
     audit = VideoSession.open(demo.store, mode="r").audit()
     assert audit.advice.answered == r.answered

@@ -61,6 +61,7 @@ class DemoReview:
     tracks: int  # tracks after the answers
     scores: TrackingScores  # after the answers, against the clip's truth
     answered: int = 0  # queue items answered (the answers the store holds for the queue)
+    answers_file: Path | None = None  # the answer file committed (None: not kept)
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,9 @@ class DemoReport:
                 f"review     queue {r.queue_id}: {r.frames} frames, {r.items} items, answered by a "
                 f"simulated reviewer from the clip's truth at those frames",
                 f"answers    {r.answered} of {r.items} items answered, {r.edits} corrections, "
-                f"one batch ({r.skipped} decisions left out), re-interpolated: "
+                f"one batch ({r.skipped} decisions left out)"
+                + (f" from {r.answers_file}" if r.answers_file is not None else "")
+                + ", re-interpolated: "
                 f"{a.verify} verified, {a.adjust} adjusted, {a.draw} drawn, {a.delete} deleted, "
                 f"{a.split} splits, {a.merge} merges",
                 f"human cost {r.seconds:.0f} s under the cost model "
@@ -166,7 +169,8 @@ def run_demo(
               else min(int(review_budget), summary.frames))
     review = corrected_file = None
     if budget > 0 and len(tracks):
-        review = simulate_review(session, truth, budget, cfg, cost)
+        review = simulate_review(session, truth, budget, cfg, cost,
+                                 answers_file=out / "demo_answers.jsonl")
         corrected_file = write_mot(session.boxes(), out / "demo_corrected.txt")
     index = _write_dashboard(store, out / "report") if dashboard else None
     return DemoReport(
@@ -194,13 +198,16 @@ def simulate_review(session, truth, budget: int, cfg: PipelineConfig,
     (accept/adjust/absent), everything else (drawn objects, splits, merges) as ordinary
     correction lines; each line is timed when its look ends, the looks spaced by their seconds
     under the cost model and the last ending now. The reviewer works on its own copy of the
-    annotation, each look's lines applied to it as the store will apply them (a look whose lines
-    do not fit as a whole keeps those that do, the others counted in `skipped`), so the file is
-    one batch that the store takes whole (author REVIEWER).
+    annotation, each line applied to it as the store will read and apply it (a line that no
+    longer fits, say after an earlier decision of the look changed its track, is left out and
+    counted in `skipped`), so the file is one batch that the store takes whole (author
+    REVIEWER). An accept of a box that earlier answers moved more than _MOVED_PX off the box the
+    queue shows is answered as an adjust to the box seen (an accept pins the queue's box).
 
     Args:
-        answers_file: where to write the answer file (default: a temporary file, removed).
+        answers_file: where to write the answer file, kept (default: a temporary file, removed).
     """
+    import os
     import tempfile
     import time
 
@@ -246,16 +253,18 @@ def simulate_review(session, truth, budget: int, cfg: PipelineConfig,
         skipped += len(look_lines) - len(kept)
         lines += [(line, clock) for line in kept]
     now = time.time_ns()
-    total_ns = int(round(clock * 1e9))
+    total_ns = round(clock * 1e9)
     objs = []
     for line, end in lines:
-        when = now - total_ns + int(round(end * 1e9))
+        when = now - total_ns + round(end * 1e9)
         objs.append({**line, "author": REVIEWER, "time": _iso(when)})
     edits = answered = 0
     if objs:
         own = answers_file is None
-        path = (Path(tempfile.mkstemp(prefix="demo_answers_", suffix=".jsonl")[1]) if own
-                else Path(answers_file))
+        if own:
+            fd, name = tempfile.mkstemp(prefix="demo_answers_", suffix=".jsonl")
+            os.close(fd)
+        path = Path(name) if own else Path(answers_file)
         try:
             path.write_text("".join(json.dumps(o) + "\n" for o in objs), encoding="utf-8")
             summary = session.apply(path, author=REVIEWER, queue=queue.queue_id)
@@ -269,14 +278,15 @@ def simulate_review(session, truth, budget: int, cfg: PipelineConfig,
         queue_id=queue.queue_id, frames=len(looks), items=len(queue), edits=edits,
         skipped=skipped, actions=actions, seconds=cost.seconds(actions),
         tracks=len(np.unique(after.track_id)), scores=evaluate(after, truth), answered=answered,
+        answers_file=None if answers_file is None or not objs else Path(answers_file),
     )
 
 
 def _iso(time_ns: int) -> str:
     """UTC ISO 8601 with nanoseconds' microseconds (what the answer file's 'time' holds)."""
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
-    t = datetime.fromtimestamp(time_ns / 1e9, tz=timezone.utc)
+    t = datetime.fromtimestamp(time_ns / 1e9, tz=UTC)
     return t.isoformat().replace("+00:00", "Z")
 
 
