@@ -345,19 +345,30 @@ def _run(path: str | Path, store: str | Path, key: str, cfg: PipelineConfig, det
     skipped = 0
     status, error = STATUS_COMPLETE, None
 
+    # busy seconds of each stage (they overlap: the slowest bounds the run), recorded for reports
+    stages = {"decode_wait": 0.0, "detect": 0.0, "track_write": 0.0}
+
     def detected() -> Iterator[tuple[FrameBatch, int, Boxes | None]]:
         """Decode (its own thread) and detect (this one): batches, frames already committed,
         detections (None when the whole batch is committed)."""
+        t = time.perf_counter()
         for batch in decode_frames(path, decode_cfg, detector.allocate):
+            stages["decode_wait"] += time.perf_counter() - t
             done = int(np.searchsorted(batch.index, last_committed, side="right"))
             # the detector sees the whole batch, as in a run from the start
-            yield batch, done, detector.detect(batch) if done < len(batch) else None
+            t = time.perf_counter()
+            detections = detector.detect(batch) if done < len(batch) else None
+            stages["detect"] += time.perf_counter() - t
+            yield batch, done, detections
+            t = time.perf_counter()
 
     try:  # decode -> detect -> track and write: three threads, bounded queues between them
         for batch, done, detections in in_background(detected, _DETECT_AHEAD, _DETECT_THREAD):
             skipped += done
             if detections is not None:
+                t = time.perf_counter()
                 _track_batch(batch, done, detections, tracker, times, writer, counts)
+                stages["track_write"] += time.perf_counter() - t
             progress.advance(len(batch))
     except VideoDecodeError as err:
         status, error = STATUS_FAILED, str(err)
@@ -367,7 +378,8 @@ def _run(path: str | Path, store: str | Path, key: str, cfg: PipelineConfig, det
                               "changed: pass --overwrite to start afresh")
     _write(tracker.finish(), times, writer, counts)  # the input ended: the held frames are final
     seconds = time.perf_counter() - t0
-    extra: dict[str, Any] = {"frames_decoded_last": counts.frames, "seconds": seconds}
+    extra: dict[str, Any] = {"frames_decoded_last": counts.frames, "seconds": seconds,
+                             "stage_seconds": {k: round(v, 4) for k, v in stages.items()}}
     if existing is not None:
         extra["resumed_from"] = [*existing.attrs.get("resumed_from", []), resumed_from]
     if error is not None:

@@ -23,7 +23,7 @@ __all__ = ["RUN_ONLY_ATTRS", "decode_config_for", "describe_detector", "mismatch
 
 # Attributes that differ between an uninterrupted and a resumed run of the same video (and "uid",
 # the identity every group gets when it is created, which differs between any two groups).
-RUN_ONLY_ATTRS = ("seconds", "resumed_from", "uid")
+RUN_ONLY_ATTRS = ("seconds", "stage_seconds", "resumed_from", "uid")
 
 
 def decode_config_for(cfg: PipelineConfig, detector: Detector) -> DecodeConfig:

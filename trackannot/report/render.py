@@ -124,6 +124,14 @@ def _summary(video: VideoData) -> str:
     rows.append(["detections (detector output, stored)", f"{len(video.detections):,}"])
     out += "<h3>Boxes by origin</h3>" + _table(["origin", "boxes"], rows, {1})
     stage = []
+    per = a.get("stage_seconds") or {}
+    names = {"decode_wait": "decode (time the detector waited for decoded frames)",
+             "detect": "detect", "track_write": "track + write"}
+    for key, label in names.items():
+        if key in per:
+            busy = float(per[key])
+            rate = f"{frames_run / busy:.1f}" if frames_run and busy > 0 else "n/a"
+            stage.append([label, f"{busy:.1f} s", f"{frames_run or 'n/a'}", rate])
     if seconds:
         fps = f"{frames_run / seconds:.1f}" if frames_run else "n/a"
         stage.append(["whole run (decode + detect + track + write)", f"{seconds:.1f} s",
@@ -131,13 +139,13 @@ def _summary(video: VideoData) -> str:
     out += "<h3>Throughput as recorded at run time</h3>"
     if stage:
         out += _table(["stage", "seconds", "frames", "frames/s"], stage, {1, 2, 3})
-    recorded = {k: a[k] for k in ("stage_seconds", "stages") if k in a}
-    if recorded:
-        out += f"<pre>{_E(json.dumps(recorded, indent=1))}</pre>"
+    if per:
+        out += ("<p class=\"muted\">Stages run at once in their own threads: each row is the "
+                "stage's busy time in the last run; the slowest stage bounds the whole run.</p>")
     else:
-        out += ("<p class=\"muted\">The run records its whole duration only (the group's "
-                "<code>seconds</code> attribute); per-stage times are not recorded, so none are "
-                "shown.</p>")
+        out += ("<p class=\"muted\">This run recorded its whole duration only (the group's "
+                "<code>seconds</code> attribute; stores written before per-stage times were "
+                "recorded), so no per-stage times are shown.</p>")
     det = a.get("detector") or {}
     out += "<h3>Input, detector and config</h3>" + _table(["", ""], [
         ["input", _E(str((a.get("input") or {}).get("path", "n/a")))],
