@@ -42,6 +42,10 @@ def test_the_pets_report_holds_every_section(pets_store: Path, pets_report: Path
         assert section in _sections(page) and section in _sections(lead)
     assert "audit" in _sections(lead) and "audit" not in _sections(page)
     session = VideoSession.open(pets_store, KEY)
+    stages = session.result.attrs["stage_seconds"]  # recorded by the run, shown per stage
+    frames = session.result.attrs["frames_decoded_last"]
+    assert set(stages) == {"decode_wait", "detect", "track_write"}
+    assert f"<td class=\"num\">{frames / stages['track_write']:.1f}</td>" in page
     tracks = np.unique(session.boxes().track_id)
     fig = _figure(page, "fig-timeline")
     assert fig["meta"]["rows"] == len(tracks)
@@ -98,6 +102,7 @@ def test_a_store_without_corrections_or_queue_says_so(tmp_path: Path) -> None:
     page = (tmp_path / "rep" / "videos" / "clip.html").read_text()
     assert "No review queue yet" in page and "the advice needs some reviewed items" in page
     assert "No video file is recorded for this run" in page  # no previews, said
+    assert "no per-stage times are shown" in page  # a store without stage times
     assert "No effort benchmark results were given" in (tmp_path / "rep" / "compare.html").read_text()
     assert "clip" in index.read_text()
     # corrections but no queue: the review section says there is no queue, the log is counted
