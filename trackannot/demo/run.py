@@ -42,9 +42,9 @@ REVIEW_SHARE = 0.25
 # tracks for 6 objects at seed 7). The recovery stage re-links them (benchmarks/RESULTS.md,
 # issue 15); it is off by default because it costs MOT15 0.4 HOTA points.
 DEMO_RECOVER_DISTANCE = 1.0
-# an accepted item box that earlier answers moved more than this (pixels, any side) off the box
-# the queue shows is answered with the box seen (an adjust), else with the queue's box (accept)
-_MOVED_PX = 1.0
+# an accepted item box that earlier answers moved off the box the queue shows (IoU below this)
+# is answered with the box seen (an adjust), else with the queue's box (an accept)
+_SAME_IOU = 0.9
 
 
 @dataclass(frozen=True)
@@ -201,8 +201,8 @@ def simulate_review(session, truth, budget: int, cfg: PipelineConfig,
     annotation, each line applied to it as the store will read and apply it (a line that no
     longer fits, say after an earlier decision of the look changed its track, is left out and
     counted in `skipped`), so the file is one batch that the store takes whole (author
-    REVIEWER). An accept of a box that earlier answers moved more than _MOVED_PX off the box the
-    queue shows is answered as an adjust to the box seen (an accept pins the queue's box).
+    REVIEWER). An accept of a box that earlier answers moved off the box the queue shows (IoU < _SAME_IOU)
+    is answered as an adjust to the box seen (an accept pins the queue's box).
 
     Args:
         answers_file: where to write the answer file, kept (default: a temporary file, removed).
@@ -327,7 +327,7 @@ def _look_lines(batch, oracle, look, cand_items: list[int],
         item = box_items.get((track, frame)) if op in (Op.ACCEPT, Op.ADJUST, Op.ABSENT) else None
         if item is not None and item not in answered:
             answered.add(item)
-            if op == Op.ACCEPT and np.abs(box - shown_xyxy[item]).max() > _MOVED_PX:
+            if op == Op.ACCEPT and _moved(box, shown_xyxy[item]):
                 op = Op.ADJUST  # the box seen: earlier answers moved it off the queue's box
             line = {"item": item, "op": OP_NAMES[op]}
             if op == Op.ADJUST:
@@ -347,6 +347,15 @@ def _look_lines(batch, oracle, look, cand_items: list[int],
                           np.float32([size[0], size[1], size[0], size[1]]))
             line["box"] = [float(v) for v in box]
     return out
+
+
+def _moved(seen, shown) -> bool:
+    """Earlier answers moved the box seen off the box the queue shows (IoU < _SAME_IOU)."""
+    from trackannot.simulate import box_iou
+
+    if not np.isfinite(shown).all():
+        return True
+    return bool(box_iou(np.asarray(seen)[None], np.asarray(shown)[None])[0, 0] < _SAME_IOU)
 
 
 def _apply_look(state, oracle, queue, lines: list[dict], size: tuple[int, int],
