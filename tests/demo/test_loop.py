@@ -110,6 +110,16 @@ def test_the_answers_are_the_queue_s_in_one_batch(demo: DemoReport) -> None:
     assert 1 < looks <= r.frames
     span = (answers.time_ns.max() - answers.time_ns.min()) / 1e9
     assert 0 < span < r.seconds
+    # each line is timed when its look ends: measured back from the last look's end, the
+    # answer times fall on the looks' ends under the cost model (the ISO times hold microseconds)
+    assert len(r.look_seconds) == r.frames and sum(r.look_seconds) == pytest.approx(r.seconds)
+    ends = np.cumsum(r.look_seconds) - sum(r.look_seconds)
+    last = int(batches[0]["time_ns"])  # the batch is committed after the last answer
+    back = (answers.time_ns - answers.time_ns.max()) / 1e9
+    assert 0 <= (last - answers.time_ns.max()) / 1e9 < 60
+    on_ends = [np.abs(back[:, None] - (ends - ends[k])[None, :]).min(axis=1).max() < 1e-5
+               for k in range(len(ends))]  # k: the look of the last answer
+    assert any(on_ends)
     # the file committed is kept beside the store, item lines and ordinary lines in one file
     assert r.answers_file is not None and r.answers_file.parent == demo.store.parent
     assert batches[0]["source"] == str(r.answers_file.resolve())

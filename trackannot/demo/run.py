@@ -62,6 +62,7 @@ class DemoReview:
     scores: TrackingScores  # after the answers, against the clip's truth
     answered: int = 0  # queue items answered (the answers the store holds for the queue)
     answers_file: Path | None = None  # the answer file committed (None: not kept)
+    look_seconds: tuple[float, ...] = ()  # per look, in review order: its actions' seconds
 
 
 @dataclass(frozen=True)
@@ -234,6 +235,7 @@ def simulate_review(session, truth, budget: int, cfg: PipelineConfig,
     # per look: [(line without time, look's end in seconds)]
     lines: list[tuple[dict, float]] = []
     clock = 0.0
+    per_look: list[float] = []
     for look in looks:
         rows = by_rank[queue.frame[by_rank] == look.frame]
         kinds = queue.kind[rows]
@@ -247,7 +249,8 @@ def simulate_review(session, truth, budget: int, cfg: PipelineConfig,
             state, look.frame, at, None, open_ends=[t for t in look.open_ends if t not in present],
             candidates=look.candidates, continues=look.continues, draw_missed=True)
         actions.add(counts)
-        clock += cost.seconds(counts)
+        per_look.append(cost.seconds(counts))
+        clock += per_look[-1]
         look_lines = _look_lines(batch, oracle, look, cand_items, box_items, size, shown_xyxy)
         kept = _apply_look(state, oracle, queue, look_lines, size, seen)
         skipped += len(look_lines) - len(kept)
@@ -279,6 +282,7 @@ def simulate_review(session, truth, budget: int, cfg: PipelineConfig,
         skipped=skipped, actions=actions, seconds=cost.seconds(actions),
         tracks=len(np.unique(after.track_id)), scores=evaluate(after, truth), answered=answered,
         answers_file=None if answers_file is None or not objs else Path(answers_file),
+        look_seconds=tuple(per_look),
     )
 
 
