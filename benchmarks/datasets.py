@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from trackannot import groundtruth
 from trackannot.boxes import Boxes
 from trackannot.detect.from_file import read_mot_file, read_seqinfo
 from trackannot.errors import InputFormatError
-from trackannot.evaluate import KITTI_CLASS_IDS
 
 __all__ = [
     "KITTI_CAR_SEQUENCES",
@@ -96,28 +96,11 @@ def load_mot15(data_dir: Path, det_file: str = "det_sort_frcnn.txt") -> list[Seq
 def read_kitti_labels(path: Path) -> tuple[Boxes, dict[str, np.ndarray]]:
     """KITTI tracking label_02 file -> gt Boxes and {"class", "truncation", "occlusion"}.
 
-    class_id (and extra["class"]) uses `trackannot.evaluate.KITTI_CLASS_IDS` (car 1, van 2, ...,
-    dontcare 9); DontCare rows keep track_id -1 and serve as ignore regions.
+    The library's reader (`trackannot.groundtruth.read_kitti_labels`): class_id (and
+    extra["class"]) uses `trackannot.evaluate.KITTI_CLASS_IDS` (car 1, van 2, ..., dontcare 9);
+    DontCare rows keep track_id -1 and serve as ignore regions.
     """
-    rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
-    for i, r in enumerate(rows):
-        if len(r) < 17 or r[2].lower() not in KITTI_CLASS_IDS:
-            raise InputFormatError(
-                f"{path} line {i + 1}: expected 17 space-separated KITTI tracking fields with a "
-                f"known type, got {len(r)} fields, type {r[2] if len(r) > 2 else None!r}"
-            )
-    frame = np.array([int(r[0]) for r in rows], dtype=np.int64)
-    tid = np.array([int(r[1]) for r in rows], dtype=np.int64)
-    order = np.lexsort((tid, frame))
-    cls = np.array([KITTI_CLASS_IDS[r[2].lower()] for r in rows], dtype=np.int32)[order]
-    gt = Boxes.create(xyxy=np.array([[float(v) for v in r[6:10]] for r in rows])[order],
-                      frame=frame[order], track_id=tid[order], class_id=cls)
-    extra = {
-        "class": cls.astype(np.int64),
-        "truncation": np.array([int(float(r[3])) for r in rows], dtype=np.int64)[order],
-        "occlusion": np.array([int(float(r[4])) for r in rows], dtype=np.int64)[order],
-    }
-    return gt, extra
+    return groundtruth.read_kitti_labels(path)
 
 
 def read_pointrcnn(path: Path, class_code: int = POINTRCNN_CAR) -> Boxes:

@@ -19,17 +19,23 @@ __all__ = ["report"]
               help="Folder to write the dashboard into (created; pages written there before "
               "are replaced). Open OUTPUT/index.html.")
 @click.option("--gt", "gts", multiple=True, metavar="[KEY=]PATH",
-              help="Ground truth (MOTChallenge gt.txt) to score the pre-labels and the corrected "
-              "annotation against (HOTA, MOTA, IDF1): PATH for a store of one video, KEY=PATH "
-              "per video otherwise (repeatable).")
+              help="Ground truth to score the pre-labels and the corrected annotation against "
+              "(HOTA, MOTA, IDF1): a MOTChallenge gt.txt or a KITTI tracking label file (told "
+              "apart by content); PATH for a store of one video, KEY=PATH per video otherwise "
+              "(repeatable).")
+@click.option("--gt-class", "gt_class", metavar="car|pedestrian[=ID,...]",
+              help="With KITTI labels: the class scored (TrackEval's KITTI rules), and optionally "
+              "the store's class ids that stand for it (car=2). Default: the detector's class "
+              "named car or person/pedestrian with the most tracks; a store whose detector names "
+              "no classes is scored whole as the labels' more frequent class. The page says which.")
 @click.option("--effort", "effort", multiple=True,
               type=click.Path(exists=True, path_type=Path),
               help="The effort benchmark's results for the workflow comparison page: "
               "effort_<dataset>.json files or their folder, e.g. benchmarks/results "
               "(repeatable). Without it the page says how to make them.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def report(store: Path | str, out_dir: Path, gts: tuple[str, ...], effort: tuple[Path, ...],
-           quiet: bool) -> None:
+def report(store: Path | str, out_dir: Path, gts: tuple[str, ...], gt_class: str | None,
+           effort: tuple[Path, ...], quiet: bool) -> None:
     """Write a dashboard of STORE: open OUTPUT/index.html from disk or any static server.
 
     \b
@@ -77,8 +83,8 @@ def report(store: Path | str, out_dir: Path, gts: tuple[str, ...], effort: tuple
         bar.refresh()
 
     with library_errors():
-        index = write_report(store, out_dir, gt=gt, effort=list(effort) or None,
-                             progress=progress)
+        index = write_report(store, out_dir, gt=gt, gt_class=gt_class,
+                             effort=list(effort) or None, progress=progress)
     if bar is not None:
         bar.close()
     click.echo(f"dashboard written: {index}")

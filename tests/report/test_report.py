@@ -181,3 +181,81 @@ def test_scores_with_gt_of_pre_labels_and_corrected(data_dir: Path, tmp_path: Pa
     bad = runner.invoke(main, ["report", str(store), "-o", str(tmp_path / "r2"), "--gt",
                                str(tmp_path / "none.txt")])
     assert bad.exit_code == 1 and "none.txt: no such file" in bad.output
+
+
+KITTI_SEQ = "0004"  # cars, vans and DontCare from its first frames (0000: no car before 109)
+
+
+def _kitti_store(data_dir: Path, root: Path, frames: int) -> Path:
+    """KITTI 0004's first `frames` frames tracked from the PointRCNN Car detections (written as a
+    MOTChallenge det.txt with a seqinfo.ini, scores mapped by the logistic function, as the
+    benchmarks read them: benchmarks/datasets.py)."""
+    raw = np.loadtxt(data_dir / f"KITTI-tracking/detections/pointrcnn_Car/{KITTI_SEQ}.txt",
+                     delimiter=",", ndmin=2)
+    raw = raw[(raw[:, 0] < frames) & (raw[:, 4] > raw[:, 2]) & (raw[:, 5] > raw[:, 3])]
+    raw = raw[np.argsort(raw[:, 0], kind="stable")]
+    score = 1.0 / (1.0 + np.exp(-raw[:, 6]))
+    (root / "det.txt").write_text("".join(
+        f"{int(f) + 1},-1,{x1},{y1},{x2 - x1},{y2 - y1},{s},-1,-1,-1\n"
+        for f, x1, y1, x2, y2, s in zip(*raw[:, [0, 2, 3, 4, 5]].T, score)))
+    (root / "seqinfo.ini").write_text(f"[Sequence]\nname=kitti-{KITTI_SEQ}\nframeRate=10\n"
+                                      f"seqLength={frames}\nimWidth=1242\nimHeight=375\n")
+    store = root / "kitti.zarr"
+    ran = CliRunner().invoke(main, ["track", "--seqinfo", str(root / "seqinfo.ini"), "--detections",
+                                    str(root / "det.txt"), "-o", str(store), "--quiet"])
+    assert ran.exit_code == 0, ran.output
+    return store
+
+
+def test_scores_with_kitti_labels_are_trackeval_s_kitti_car_scores(data_dir: Path,
+                                                                  tmp_path: Path) -> None:
+    from trackannot.evaluate import evaluate
+    from trackannot.groundtruth import read_kitti_labels
+
+    frames = 60
+    store = _kitti_store(data_dir, tmp_path, frames)
+    labels = data_dir / f"KITTI-tracking/training/label_02/{KITTI_SEQ}.txt"
+    session = VideoSession.open(store)
+    track = int(session.boxes().for_frame(10).track_id[0])
+    write_lines(tmp_path / "fix.jsonl", [{"op": "absent", "track": track, "frame": 10}])
+    runner = CliRunner()
+    fixed = runner.invoke(main, ["correct", str(store), str(tmp_path / "fix.jsonl"), "--author",
+                                 "a"])
+    assert fixed.exit_code == 0, fixed.output
+    out = runner.invoke(main, ["report", str(store), "-o", str(tmp_path / "rep"), "--quiet",
+                               "--gt", str(labels)])
+    assert out.exit_code == 0, out.output
+    page = (tmp_path / "rep" / "videos" / f"{session.key}.html").read_text()
+    # what trackannot.evaluate gives for the same tracks: every track (the store's detector
+    # names no classes) against the labels of the frames tracked, KITTI Car rules
+    gt, extra = read_kitti_labels(labels)
+    keep = gt.frame < frames
+    gt, extra = gt[keep], {k: v[keep] for k, v in extra.items()}
+    auto = VideoSession.open(store).result.read(table="tracks")
+    scores = {name: evaluate(tracks, gt, gt_extra=extra, benchmark="KITTI", num_frames=frames)
+              for name, tracks in (("pre-labels", auto), ("corrected", session.boxes()))}
+    assert scores["pre-labels"].num_gt_dets > 0 and scores["pre-labels"].hota > 0.5
+    section = page[page.index('data-section="scores"'):]
+    cells = re.findall(r'<td class="num">([0-9.]+)</td>', section)[:6]
+    assert cells == [f"{100 * getattr(scores[n], m):.1f}" for m in ("hota", "mota", "idf1")
+                     for n in ("pre-labels", "corrected")]
+    assert "KITTI Car rules" in section and f"{KITTI_SEQ}.txt" in section
+
+
+def test_a_damaged_kitti_label_file_fails_the_report_naming_file_and_line(data_dir: Path,
+                                                                         tmp_path: Path) -> None:
+    store = _kitti_store(data_dir, tmp_path, 10)
+    labels = data_dir / f"KITTI-tracking/training/label_02/{KITTI_SEQ}.txt"
+    lines = labels.read_text().splitlines()
+    lines[6] = " ".join(lines[6].split()[:12])  # a line cut short
+    bad = tmp_path / "labels.txt"
+    bad.write_text("\n".join(lines) + "\n")
+    runner = CliRunner()
+    out = runner.invoke(main, ["report", str(store), "-o", str(tmp_path / "rep"), "--gt",
+                               str(bad)])
+    assert out.exit_code == 1
+    assert "labels.txt line 7: expected 17 space-separated KITTI tracking label" in out.output
+    assert "got 12" in out.output and not (tmp_path / "rep").exists()  # nothing written
+    out = runner.invoke(main, ["report", str(store), "-o", str(tmp_path / "rep"), "--gt",
+                               str(labels), "--gt-class", "truck"])
+    assert out.exit_code == 1 and "--gt-class 'truck': expected car or pedestrian" in out.output

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from trackannot.boxes import Boxes
     from trackannot.corrections import Corrections
     from trackannot.evaluate import TrackingScores
+    from trackannot.groundtruth import GroundTruth
     from trackannot.review import Answers, ReviewQueue
     from trackannot.risk import OpenEnds, Risk
     from trackannot.session import VideoAudit
@@ -46,7 +47,8 @@ class VideoData:
         queues, answers: the review queues, oldest first, and their committed answers.
         log: the corrections log (every committed batch); `batches` their records.
         audit: reviewer audit and mode advice (None: nothing answered or corrected yet).
-        scores: {"pre-labels": ..., "corrected": ...} against ground truth (empty without).
+        scores: {"pre-labels": ..., "corrected": ...} against ground truth (empty without);
+            `score_note` says against what file, by which rules, which tracks.
         video_path: the footage, or None when it is not where the run read it (`notes` says).
         notes: what the page must say (incomplete run, moved file, ...).
     """
@@ -68,6 +70,7 @@ class VideoData:
     batches: list[dict[str, Any]]
     audit: VideoAudit | None
     scores: dict[str, TrackingScores] = field(default_factory=dict)
+    score_note: str = ""
     video_path: Path | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -109,6 +112,7 @@ class IndexRow:
 
 
 def gather_store(store: str | Path, *, gt: str | Path | dict[str, Any] | None = None,
+                 gt_class: str | None = None,
                  progress: Callable[[str, int, int], None] | None = None) -> list[VideoData]:
     """`gather_video` of every video of `store`, in key order."""
     from trackannot.session import VideoSession
@@ -117,7 +121,7 @@ def gather_store(store: str | Path, *, gt: str | Path | dict[str, Any] | None = 
     gts = gt_paths(gt, [s.key for s in sessions], store)
     out = []
     for i, session in enumerate(sessions):
-        out.append(gather_video(session, gt=gts.get(session.key)))
+        out.append(gather_video(session, gt=gts.get(session.key), gt_class=gt_class))
         if progress is not None:
             progress("videos", i + 1, len(sessions))
     return out
@@ -140,8 +144,13 @@ def gt_paths(gt: str | Path | dict[str, Any] | None, keys: list[str],
     return {keys[0]: Path(gt)}
 
 
-def gather_video(session: Any, *, gt: Path | None = None) -> VideoData:
-    """Everything the dashboard shows of one video (`session`: a `VideoSession`)."""
+def gather_video(session: Any, *, gt: Path | GroundTruth | None = None,
+                 gt_class: str | None = None) -> VideoData:
+    """Everything the dashboard shows of one video (`session`: a `VideoSession`).
+
+    `gt`: a ground-truth file to score against, or the file read (`trackannot.groundtruth`:
+    MOTChallenge gt.txt or KITTI labels); `gt_class`: for KITTI labels, the class scored (the
+    spec of `choose_kitti_class`: None to pick, "car", "pedestrian", "car=ID[,ID]")."""
     from trackannot.boxes import Boxes
     from trackannot.replay import load_state
     from trackannot.risk import open_end_items, score_risk
@@ -182,7 +191,8 @@ def gather_video(session: Any, *, gt: Path | None = None) -> VideoData:
         risk=risk, open_ends=ends, queues=queues, answers=answers, log=log, batches=batches,
         audit=audit, video_path=video_path, notes=notes)
     if gt is not None:
-        data.scores = _scores(session, result, gt, boxes if status == "complete" else None)
+        data.scores, data.score_note = _scores(result, gt, boxes if status == "complete" else None,
+                                               gt_class)
     return data
 
 
@@ -219,29 +229,32 @@ def _footage(attrs: dict[str, Any]) -> tuple[Path | None, str]:
     return path, ""
 
 
-def _scores(session: Any, result: Any, gt: Path, corrected: Boxes | None) -> dict[str, TrackingScores]:
-    """HOTA/MOTA/IDF1 of the automatic tracks and of the corrected annotation against `gt`
-    (a MOTChallenge gt.txt: boxes scaled by the seqinfo.ini beside its folder)."""
-    from trackannot.detect.from_file import read_mot_file
-    from trackannot.errors import NotFoundError
-    from trackannot.evaluate import evaluate
-    from trackannot.session import _gt_scale
+def _scores(result: Any, gt: Path | GroundTruth, corrected: Boxes | None,
+            gt_class: str | None) -> tuple[dict[str, TrackingScores], str]:
+    """HOTA/MOTA/IDF1 of the automatic tracks and of the corrected annotation against `gt` (a
+    MOTChallenge gt.txt, boxes scaled by the seqinfo.ini beside its folder, or a KITTI tracking
+    label file, scored for one class: `trackannot.groundtruth`), and what was scored how."""
+    from trackannot.groundtruth import (
+        GroundTruth, choose_kitti_class, read_ground_truth, score_tracks,
+    )
 
-    if not gt.is_file():
-        raise NotFoundError(f"--gt {gt}: no such file (expected a MOTChallenge gt.txt)")
-    truth, extra = read_mot_file(gt, with_extra=True)
-    scale = _gt_scale(gt, (result.attrs.get("video") or {}).get("width"))
-    if scale != 1.0:
-        truth = truth.replace(xyxy=truth.xyxy * scale)
-    benchmark = "MOT17" if "visibility" in extra else "MOT15"
+    truth = gt if isinstance(gt, GroundTruth) else read_ground_truth(
+        gt, video_width=(result.attrs.get("video") or {}).get("width"))
     index, _ = result.frames()
-    keep = np.isin(truth.frame, index)
-    truth, extra = truth[keep], {k: np.asarray(v)[keep] for k, v in extra.items()}
-    n = int(max(index.max(initial=-1), truth.frame.max(initial=-1))) + 1
+    auto = result.read(table="tracks")
+    kitti = None
+    if truth.format == "KITTI":
+        names = (result.attrs.get("detector") or {}).get("class_names")
+        shown = corrected if corrected is not None else auto
+        kitti = choose_kitti_class(gt_class, names, shown.class_id, shown.track_id, truth)
+        how = (f"KITTI {kitti.name.title()} rules (TrackEval's Kitti2DBox: DontCare regions "
+               f"ignored, {'Van' if kitti.name == 'car' else 'Person_sitting'} a distractor, "
+               f"occluded or truncated objects not counted); tracks scored: {kitti.why}")
+    else:
+        how = f"{truth.benchmark} rules" + (f", gt boxes scaled x{truth.scale:.4g} by its "
+                                           "seqinfo.ini" if truth.scale != 1.0 else "")
     out = {}
-    for name, tracks in (("pre-labels", result.read(table="tracks")), ("corrected", corrected)):
-        if tracks is None:
-            continue
-        tracks = tracks[np.isin(tracks.frame, index) & (tracks.track_id >= 0)]
-        out[name] = evaluate(tracks, truth, gt_extra=extra, benchmark=benchmark, num_frames=n)
-    return out
+    for name, tracks in (("pre-labels", auto), ("corrected", corrected)):
+        if tracks is not None:
+            out[name] = score_tracks(tracks, truth, index, kitti=kitti)
+    return out, f"Against {truth.path} ({how}), on the {len(index):,} frames the run processed."

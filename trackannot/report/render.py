@@ -262,8 +262,8 @@ def _scores(video: VideoData) -> str:
     names = list(video.scores)
     rows = [[m] + [f"{100 * getattr(video.scores[n], m.lower()):.1f}" for n in names]
             for m in ("HOTA", "MOTA", "IDF1")]
-    return _section("scores", "Scores against ground truth", _table(["metric"] + names, rows,
-                                                                     set(range(1, len(names) + 1))))
+    return _section("scores", "Scores against ground truth", _note(video.score_note) + _table(
+        ["metric"] + names, rows, set(range(1, len(names) + 1))))
 
 
 def render_video(video: VideoData, previews: Previews, *, lead: bool = False) -> str:
