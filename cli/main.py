@@ -352,12 +352,17 @@ def correct(store: Path, file: Path, video: str | None, author: str, dry_run: bo
 @click.argument("store", type=STORE)
 @click.option("--gt", "gt_path", required=True, type=click.Path(exists=True, dir_okay=False,
               path_type=Path), help="MOTChallenge gt.txt (boxes are scaled to the video using the "
-              "seqinfo.ini beside the gt/ folder when there is one).")
+              "seqinfo.ini beside the gt/ folder when there is one) or KITTI tracking label "
+              "file (told apart by content).")
 @click.option("--video", "key", help="Video group to evaluate (default: the only one).")
-@click.option("--benchmark", type=click.Choice(["MOT15", "MOT17", "MOT20"]), default=None,
-              help="Ground-truth preprocessing (TrackEval's MOTChallenge rules); default: MOT17 "
-              "for 9-column gt (class and visibility columns), else MOT15.")
-def eval_(store: Path, gt_path: Path, key: str | None, benchmark: str | None) -> None:
+@click.option("--benchmark", type=click.Choice(["MOT15", "MOT17", "MOT20", "KITTI"]),
+              default=None, help="Ground-truth preprocessing (TrackEval's rules); default: KITTI "
+              "for KITTI labels, MOT17 for 9-column gt (class and visibility columns), else MOT15.")
+@click.option("--gt-class", "gt_class", metavar="car|pedestrian[=ID,...]",
+              help="With KITTI labels: the class scored, optionally with the store's class ids "
+              "that stand for it (car=2); default as `trackannot report --gt-class`.")
+def eval_(store: Path, gt_path: Path, key: str | None, benchmark: str | None,
+          gt_class: str | None) -> None:
     """Score the current annotation in STORE (tracks + corrections) against ground truth.
 
     HOTA, MOTA and IDF1, computed with TrackEval's code.
@@ -366,7 +371,7 @@ def eval_(store: Path, gt_path: Path, key: str | None, benchmark: str | None) ->
 
     with library_errors():
         session = VideoSession.open(store, key, mode="r")
-        scores, benchmark, scale = session.evaluate(gt_path, benchmark)
+        scores, benchmark, scale = session.evaluate(gt_path, benchmark, gt_class)
     key = session.key
     click.echo(f"{key} vs {gt_path} ({benchmark} rules"
                f"{f', gt scaled x{scale:.4g}' if scale != 1.0 else ''})")

@@ -638,44 +638,43 @@ class VideoSession:
 
     # ------------------------------------------------------------------------------ evaluate
 
-    def evaluate(self, gt_path: str | Path, benchmark: str | None = None) -> tuple[Scores, str, float]:
-        """Score the current annotation against a MOTChallenge gt.txt (TrackEval's HOTA, CLEAR,
-        Identity). Boxes are scaled to the video by the seqinfo.ini beside the gt/ folder when
-        there is one; only frames the run processed count.
+    def evaluate(self, gt_path: str | Path, benchmark: str | None = None,
+                 gt_class: str | None = None) -> tuple[Scores, str, float]:
+        """Score the current annotation against ground truth (TrackEval's HOTA, CLEAR, Identity):
+        a MOTChallenge gt.txt or a KITTI tracking label file, told apart by content
+        (`trackannot.groundtruth`). MOT boxes are scaled to the video by the seqinfo.ini beside
+        the gt/ folder when there is one; KITTI labels are scored for one class, the store's
+        tracks of that class (`gt_class`, see `choose_kitti_class`). Only frames the run
+        processed count.
 
         Returns:
-            (scores, the benchmark rules used, the gt scale applied).
+            (scores, the benchmark rules used ("MOT17", "KITTI Car", ...), the gt scale
+            applied).
+
+        Raises:
+            NotFoundError, InputFormatError: no such file, or a malformed line (named).
+            InvalidInputError: `benchmark` does not fit the file's format, or `gt_class` no
+                class of the store.
         """
-        from trackannot.detect.from_file import read_mot_file
-        from trackannot.evaluate import evaluate
+        from trackannot.groundtruth import choose_kitti_class, read_ground_truth, score_tracks
 
-        gt_path = Path(gt_path)
+        from trackannot.errors import InvalidInputError
+
         result = self.result
-        gt, extra = read_mot_file(gt_path, with_extra=True)
-        scale = _gt_scale(gt_path, (result.attrs.get("video") or {}).get("width"))
-        if scale != 1.0:
-            gt = gt.replace(xyxy=gt.xyxy * scale)
-        if benchmark is None:
-            benchmark = "MOT17" if "visibility" in extra else "MOT15"
+        width = (result.attrs.get("video") or {}).get("width")
+        truth = read_ground_truth(gt_path, video_width=width)
+        if benchmark is not None and (benchmark == "KITTI") != (truth.format == "KITTI"):
+            raise InvalidInputError(f"{gt_path} is a {truth.format} ground-truth file: it cannot "
+                                    f"be scored with {benchmark} rules")
         index, _ = result.frames()
-        keep = np.isin(gt.frame, index)  # a run sampled at --fps skips the other frames
-        gt, extra = gt[keep], {k: np.asarray(v)[keep] for k, v in extra.items()}
         tracks = self.boxes()
-        tracks = tracks[np.isin(tracks.frame, index)]
-        scores = evaluate(tracks, gt, gt_extra=extra, benchmark=benchmark,
-                          num_frames=int(max(index.max(initial=-1), gt.frame.max(initial=-1))) + 1)
-        return scores, benchmark, scale
-
-
-def _gt_scale(gt_path: Path, video_width: int | None) -> float:
-    """Video width / seqinfo imWidth when a seqinfo.ini sits beside the gt/ folder, else 1."""
-    from trackannot.detect.from_file import read_seqinfo
-
-    seqinfo = gt_path.resolve().parent.parent / "seqinfo.ini"
-    if video_width is None or not seqinfo.is_file():
-        return 1.0
-    width = read_seqinfo(seqinfo).get("imWidth")
-    return float(video_width) / float(width) if width else 1.0
+        kitti = None
+        if truth.format == "KITTI":
+            names = (result.attrs.get("detector") or {}).get("class_names")
+            kitti = choose_kitti_class(gt_class, names, tracks.class_id, tracks.track_id, truth)
+        rules = benchmark or truth.benchmark
+        scores = score_tracks(tracks, truth, index, kitti=kitti, benchmark=rules)
+        return scores, rules if kitti is None else f"KITTI {kitti.name.title()}", truth.scale
 
 
 def _cells(corrections: Corrections) -> set[tuple[int, int]]:

@@ -240,6 +240,10 @@ def test_scores_with_kitti_labels_are_trackeval_s_kitti_car_scores(data_dir: Pat
     assert cells == [f"{100 * getattr(scores[n], m):.1f}" for m in ("hota", "mota", "idf1")
                      for n in ("pre-labels", "corrected")]
     assert "KITTI Car rules" in section and f"{KITTI_SEQ}.txt" in section
+    # `trackannot eval` says the same of the corrected annotation
+    ran = runner.invoke(main, ["eval", str(store), "--gt", str(labels)])
+    assert ran.exit_code == 0 and "(KITTI Car rules)" in ran.output, ran.output
+    assert f"{100 * scores['corrected'].hota:6.2f}" in ran.output
 
 
 def test_a_damaged_kitti_label_file_fails_the_report_naming_file_and_line(data_dir: Path,
