@@ -13,8 +13,8 @@ import click
 from trackannot.config import DEFAULT_LOCK_TIMEOUT_S, PipelineConfig, load_config
 from trackannot.errors import ConfigError, TrackannotError
 
-__all__ = ["LOCAL_STORE", "STORE", "STORE_OUT", "LocalStoreArg", "StoreArg", "library_errors",
-           "lock_timeout_option", "os_error_message", "resolve_config"]
+__all__ = ["STORE", "STORE_OUT", "StoreArg", "library_errors", "lock_timeout_option",
+           "os_error_message", "resolve_config"]
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -42,23 +42,6 @@ class StoreArg(click.ParamType):
         return self._local.convert(value, param, ctx)
 
 
-class LocalStoreArg(click.Path):
-    """A store that must be a local directory (commands that keep local files beside it): an
-    s3:// URL is refused with a message instead of being read as a relative path."""
-
-    def __init__(self) -> None:
-        super().__init__(file_okay=False, path_type=Path)
-
-    def convert(self, value: object, param: click.Parameter | None,
-                ctx: click.Context | None) -> object:
-        if isinstance(value, str) and "://" in value:
-            self.fail(f"{value}: this command serves a store in a local directory (or a shared "
-                      "file system mounted here), not one on object storage", param, ctx)
-        return super().convert(value, param, ctx)
-
-
-LOCAL_STORE = LocalStoreArg()
-"""A store in a local directory (created if missing); URLs are refused."""
 STORE = StoreArg(exists=True)
 """An existing store: a directory, or s3://bucket/prefix (checked when it is opened)."""
 STORE_OUT = StoreArg(exists=False)

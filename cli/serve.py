@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from trackannot.cli.options import LOCAL_STORE, lock_timeout_option
+from trackannot.cli.options import STORE_OUT, library_errors, lock_timeout_option
 
 __all__ = ["serve"]
 
@@ -18,7 +18,7 @@ def serve() -> None:
 
 
 @serve.command()
-@click.argument("store", type=LOCAL_STORE)
+@click.argument("store", type=STORE_OUT)
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (0.0.0.0: every interface; Label Studio in Docker "
               "reaches the host through it).")
@@ -39,7 +39,9 @@ def serve() -> None:
               "/data/local-files/?d=... paths start (default: that variable).")
 @click.option("--download-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where videos given by URL or uploaded to Label Studio are downloaded "
-              "(default: STORE.videos beside the store).")
+              "(default: STORE.videos beside a local store; for an s3:// store, this "
+              "machine's cache: $XDG_CACHE_HOME/trackannot/s3/BUCKET/PREFIX.videos, "
+              "~/.cache when unset).")
 @click.option("--label-studio-url", help="Label Studio's URL (default: what it sends to "
               "/setup), to download uploads and read back predictions and user emails.")
 @click.option("--label-studio-token", default=lambda: os.environ.get("LABEL_STUDIO_API_KEY"),
@@ -49,7 +51,7 @@ def serve() -> None:
               show_default=True, help="Sparse keyframes: keep the fewest whose linear "
               "interpolation stays at this IoU with every box.")
 @lock_timeout_option
-def labelstudio(store: Path, host: str, port: int, weights: str | None,
+def labelstudio(store: Path | str, host: str, port: int, weights: str | None,
                 detections_dir: Path | None, config: Path | None, sets: tuple[str, ...],
                 local_files_root: Path | None, download_dir: Path | None,
                 label_studio_url: str | None, label_studio_token: str | None,
@@ -64,6 +66,13 @@ def labelstudio(store: Path, host: str, port: int, weights: str | None,
     corrections batch (author: the Label Studio user). Videos STORE lacks
     are tracked in the background with --weights or --detections-dir; their
     tasks get predictions once tracking completes. GET /status shows progress.
+
+    \b
+    STORE is a directory or s3://BUCKET/PREFIX (credentials and endpoint
+    from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, ...):
+    workers track into object storage and this server reads from it and
+    records webhooks there, under each video's lease. A missing bucket or
+    refused credentials stop it before it serves.
     """
     try:
         import uvicorn
@@ -79,9 +88,13 @@ def labelstudio(store: Path, host: str, port: int, weights: str | None,
                   *(["--config", str(config)] if config else []),
                   *(a for s in sets for a in ("--set", s))]
     jobs = TrackingJobs(store, track_args, detections_dir=detections_dir)
-    backend = LabelStudioBackend(store, jobs=jobs, local_root=local_files_root,
-                                 download_dir=download_dir, iou_tolerance=iou_tolerance,
-                                 label_studio_url=label_studio_url,
-                                 label_studio_token=label_studio_token, lock_timeout=lock_timeout)
-    click.echo(f"trackannot: Label Studio ML backend for {store} on http://{host}:{port}")
+    with library_errors():  # an s3:// store: a missing bucket or refused key, before serving
+        backend = LabelStudioBackend(store, jobs=jobs, local_root=local_files_root,
+                                     download_dir=download_dir, iou_tolerance=iou_tolerance,
+                                     label_studio_url=label_studio_url,
+                                     label_studio_token=label_studio_token,
+                                     lock_timeout=lock_timeout)
+    click.echo(f"trackannot: Label Studio ML backend for {backend.store} on "
+               f"http://{host}:{port}; videos given by URL are downloaded to "
+               f"{backend.download_dir}")
     uvicorn.run(create_app(backend), host=host, port=port, log_level="info")

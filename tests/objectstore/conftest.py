@@ -8,6 +8,7 @@ gets a fresh bucket and the AWS_* variables pointing at it (monkeypatched).
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -102,3 +103,24 @@ def bucket(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Bucket:
     name = f"test-{uuid.uuid4().hex[:12]}"
     boto3.client("s3").create_bucket(Bucket=name)
     return Bucket(name, moto_endpoint)
+
+
+@pytest.fixture(scope="session")
+def auth_server() -> Iterator[tuple[str, dict[str, str]]]:
+    """A second moto server that checks credentials (IAM): (endpoint, a valid key's env)."""
+    import boto3
+
+    proc, endpoint = start_moto({"INITIAL_NO_AUTH_ACTION_COUNT": "3"})
+    try:
+        kw = {"endpoint_url": endpoint, "region_name": "us-east-1",
+              "aws_access_key_id": "setup", "aws_secret_access_key": "setup"}
+        iam = boto3.client("iam", **kw)
+        iam.create_user(UserName="runner")
+        key = iam.create_access_key(UserName="runner")["AccessKey"]
+        iam.put_user_policy(UserName="runner", PolicyName="all", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17",
+             "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+        good = s3_env(endpoint, key["AccessKeyId"], key["SecretAccessKey"])
+        yield endpoint, good
+    finally:
+        stop(proc)

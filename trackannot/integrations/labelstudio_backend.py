@@ -41,6 +41,13 @@ Frames. Label Studio frame F is store frame F - 1 when the config's `<Video fram
 the video's constant rate; otherwise (another rate, variable frame rate) frames are mapped by
 time (`trackannot.integrations.labelstudio_frames`) and `tasks` carries a note.
 
+Stores. STORE is a local directory or `s3://bucket/prefix` (the same store code opens both,
+`trackannot.store`): the scale-out case, where workers track into object storage and this
+backend serves from it. Everything above holds there: reads go through zarr's `ObjectStore`,
+webhooks append their batch under the video's lease (the object-storage writer lock), and
+background runs write the store directly. Videos given by URL are downloaded to a local folder
+(`default_download_dir`).
+
 Framework: Starlette (ASGI) served by uvicorn. Starlette is small and well kept (Encode; FastAPI
 is built on it), runs handlers in a thread pool so store I/O never blocks the event loop, and
 its TestClient drives the app in-process for tests. FastAPI's pydantic models would add a second
@@ -51,6 +58,7 @@ status codes by kind (`trackannot.errors.http_status`).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import urllib.parse
@@ -76,8 +84,9 @@ if TYPE_CHECKING:
     from trackannot.boxes import Boxes
     from trackannot.keyframes import Keyframes
     from trackannot.session import VideoSession
+    from trackannot.store import Remote
 
-__all__ = ["LabelStudioBackend", "create_app"]
+__all__ = ["LabelStudioBackend", "create_app", "default_download_dir"]
 
 EDIT_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
 
@@ -95,28 +104,41 @@ class LabelStudioBackend:
     """Label Studio's ML backend calls over one store (module docstring).
 
     Args:
-        store: the store; created by the first background run when missing.
+        store: the store, a directory or `s3://bucket/prefix` (`trackannot.store.location`);
+            created by the first background run when missing. On object storage the bucket
+            must exist and take the credentials (checked here, before anything is served), a
+            video's writer lock is its lease, and the background runs write through obstore.
         jobs: background tracking of videos the store lacks; None: such tasks are reported,
             not tracked.
         local_root: Label Studio's local files document root (`/data/local-files/?d=`).
-        download_dir: where videos given by URL are downloaded (default: beside the store).
+        download_dir: where videos given by URL are downloaded (default:
+            `default_download_dir`).
         iou_tolerance: sparse keyframes: the fewest whose interpolation keeps this IoU.
         label_studio_url, label_studio_token: Label Studio's URL and an API token (legacy or
             personal access token), for reading back a prediction's version and the user's
             email; by default those `/setup` sends.
         lock_timeout: seconds a webhook waits for another writer of the video.
+
+    Raises:
+        StoreNotFoundError: an s3:// store whose bucket does not exist.
+        StoreInputError: an s3:// store whose endpoint refuses the credentials or cannot be
+            reached; a URL of another scheme.
     """
 
-    def __init__(self, store: str | Path, *, jobs: TrackingJobs | None = None,
+    def __init__(self, store: str | Path | Remote, *, jobs: TrackingJobs | None = None,
                  local_root: str | Path | None = None, download_dir: str | Path | None = None,
                  iou_tolerance: float = 0.9, label_studio_url: str | None = None,
                  label_studio_token: str | None = None,
                  lock_timeout: float | None = None) -> None:
-        self.store = Path(store)
+        from trackannot.store import Remote, ensure_reachable, location
+
+        self.store: Path | Remote = location(store)
+        if isinstance(self.store, Remote):
+            ensure_reachable(self.store)  # a missing bucket or refused key: say so before serving
         self.jobs = jobs
         self.local_root = Path(local_root) if local_root is not None else None
         self.download_dir = Path(download_dir) if download_dir is not None else \
-            self.store.with_name(self.store.name + ".videos")
+            default_download_dir(self.store)
         self.iou_tolerance = iou_tolerance
         self.lock_timeout = lock_timeout
         self._default = _Project(hostname=label_studio_url, token=label_studio_token)
@@ -516,8 +538,22 @@ def _new_tracks_get_new_ids(keys: Keyframes, named: set[int | None],
                                           np.int64))
 
 
-def _locked_elsewhere(store: Path, key: str) -> bool:
-    """Whether another process holds the video's writer lock (is tracking it) now."""
+def default_download_dir(store: Path | Remote) -> Path:
+    """Where videos given by URL are downloaded unless told: `STORE.videos` beside a local
+    store. A store on object storage has no "beside" on this machine, so its videos go to this
+    machine's cache: `$XDG_CACHE_HOME/trackannot/s3/BUCKET/PREFIX.videos` (`~/.cache` when the
+    variable is unset), one folder per store.
+    """
+    if isinstance(store, Path):
+        return store.with_name(store.name + ".videos")
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = cache.joinpath("trackannot", "s3", store.bucket, *store.prefix.split("/"))
+    return folder.with_name(folder.name + ".videos")
+
+
+def _locked_elsewhere(store: Path | Remote, key: str) -> bool:
+    """Whether another process holds the video's writer lock (is tracking it) now: its file
+    lock, or on object storage its lease (`trackannot.store.group_lock` gives either)."""
     from trackannot.errors import LockedError
     from trackannot.store import group_lock
 

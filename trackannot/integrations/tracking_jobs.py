@@ -87,7 +87,8 @@ class TrackingJobs:
     """Background runs into one store, at most one per video (module docstring).
 
     Args:
-        store: the store the runs write.
+        store: the store the runs write: a directory or `s3://bucket/prefix` (`trackannot track
+            -o` writes either).
         track_args: detector and settings options for `trackannot track` (`--weights W`,
             `--config C`, `--set K=V`, ...).
         detections_dir: a folder of precomputed detections (`detections_file`), instead of a
@@ -97,7 +98,9 @@ class TrackingJobs:
 
     def __init__(self, store: str | Path, track_args: Sequence[str] = (), *,
                  detections_dir: str | Path | None = None, python: str = sys.executable) -> None:
-        self.store = Path(store)
+        from trackannot.store import location
+
+        self.store = location(store)  # a Path, or a Remote whose str() is its s3:// URL
         self.track_args = list(track_args)
         self.detections_dir = Path(detections_dir) if detections_dir is not None else None
         self.python = python

@@ -79,6 +79,7 @@ from trackannot.store._layout import (
     unstarted_folder, video_key,
 )
 from trackannot.store._lock import DEFAULT_LOCK_TIMEOUT_S, WriterLock, group_lock, store_lock
+from trackannot.store._location import Remote, ensure_reachable, location
 from trackannot.store._log import AnswerRows, LogInfo
 from trackannot.store._replace import (
     REPLACING, discard_replacement, finished_replacement, recover, replacement_in_progress,
@@ -90,10 +91,11 @@ from trackannot.store._writer import StoreWriter
 __all__ = [
     "DAMAGE", "DEFAULT_LOCK_TIMEOUT_S", "FORMAT", "FORMATS_READ", "INTERNAL", "LEFTOVER",
     "REPLACING", "ROOT_TEMP_GRACE_S", "STATUS_COMPLETE", "STATUS_FAILED", "STATUS_RUNNING",
-    "TABLES", "AnswerRows", "Finding", "GroupCheck", "LogInfo", "Schema", "StoreWriter",
+    "TABLES", "AnswerRows", "Finding", "GroupCheck", "LogInfo", "Remote", "Schema", "StoreWriter",
     "TableSchemas", "TrackStore", "VideoGroup", "WriterLock", "cache_path", "check_group",
-    "discard_replacement", "discard_unstarted", "find_group", "finished_replacement",
-    "group_lock", "group_on_disk", "has_root", "input_identity", "open_root", "open_store",
+    "discard_replacement", "discard_unstarted", "ensure_reachable", "find_group",
+    "finished_replacement", "group_lock", "group_on_disk", "has_root", "input_identity",
+    "location", "open_root", "open_store",
     "package_versions", "recover", "remove_temp_files", "repair_group", "replacement_in_progress",
     "replacement_path", "replacing_keys", "root_temp_files", "store_lock", "swap_in",
     "unstarted_folder", "video_key",

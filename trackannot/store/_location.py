@@ -80,6 +80,12 @@ class Remote:
     def __repr__(self) -> str:
         return f"Remote({self.url!r})"
 
+    def __eq__(self, other: object) -> bool:  # one store, however often its URL is parsed
+        return isinstance(other, Remote) and other.url == self.url
+
+    def __hash__(self) -> int:
+        return hash(self.url)
+
     def key(self, rel: str) -> str:
         """The object key of `rel` (a path inside the store) within the bucket."""
         return f"{self.prefix}/{rel}" if self.prefix else rel
