@@ -1,7 +1,8 @@
 """Stores on S3-compatible object storage (`-o s3://bucket/prefix/out.zarr`), against moto's
 S3 server (conftest): a run equals the same run into a directory, array for array; a run
 SIGKILLed mid-video resumes to the same store; the read path of an annotation backend
-(`VideoSession`, `trackannot export`) reads it; a group's lease admits one writer (and one
+(`VideoSession`, `trackannot export`) reads it; `review`, `correct`, `audit`, `eval` and `report`
+give what they give on a directory; a group's lease admits one writer (and one
 taker-over of an expired lease); bad credentials, a missing bucket or endpoint are refused
 before anything is written.
 """
@@ -140,6 +141,47 @@ def test_backend_read_path_and_export(seq: Path, local_store: Path, bucket: Buck
             assert result.exit_code == 0, result.output
             out[name] = {p.name: p.read_bytes() for p in (tmp_path / f"{name}-{fmt}").iterdir()}
         assert out["s3"] == out["local"] and out["s3"]
+
+
+def test_review_correct_audit_eval_report_on_s3_as_on_a_directory(
+        seq: Path, data_dir: Path, bucket: Bucket, tmp_path: Path) -> None:
+    """The rest of the commands that open a store, on S3 and on a directory, same run: the
+    queue files, the applied answers, the audit, the scores and the dashboard alike."""
+    url, local = bucket.url(), str(tmp_path / "local.zarr")
+    gt = data_dir.joinpath(*SEQ, "gt", "gt.txt")
+    seen: dict[str, dict[str, object]] = {}
+    for name, store in (("local", local), ("s3", url)):
+        out = tmp_path / name
+
+        def run(*argv: str) -> str:
+            result = CliRunner().invoke(main, list(argv))
+            assert result.exit_code == 0, (argv, result.output)
+            return result.output.replace(store, "STORE").replace(str(out), "OUT")
+
+        run(*_argv(seq, store, READ_SETTINGS))
+        run("review", store, "--budget", "5", "-o", str(out / "review"))
+        [queue] = (p for p in (out / "review").glob("*.json")
+                   if not p.name.endswith(".labelstudio.json"))
+        items = json.loads(queue.read_text())
+        answers = tmp_path / "answers.jsonl"  # one path: the batch records its source
+        answers.write_text("".join(json.dumps({"item": i["item"], "op": "accept"}) + "\n"
+                                   for i in items["items"]))
+        seen[name] = {
+            "review": {p.name: p.read_bytes() for p in (out / "review").iterdir()},
+            "correct": run("correct", store, str(answers), "--queue", items["queue_id"],
+                           "--author", "ana"),
+            "audit": run("audit", store, "--json", str(out / "audit.json")),
+            "audit.json": json.loads((out / "audit.json").read_text()) | {"store": "STORE"},
+            "eval": run("eval", store, "--gt", str(gt)),
+            "report": run("report", store, "-o", str(out / "report")).partition("dashboard")[2],
+            "content": _kill.content(store),
+        }
+        assert json.loads((out / "audit.json").read_text())["store"] == store
+        assert (out / "report" / "index.html").is_file()
+        assert (out / "report" / "videos" / "TUD-Campus.html").is_file()
+    assert "applied as batch 0" in str(seen["s3"]["correct"]) and "HOTA" in str(seen["s3"]["eval"])
+    for part in seen["s3"]:
+        assert seen["s3"][part] == seen["local"][part], part
 
 
 def test_corrections_on_s3_store_under_its_lease(seq: Path, bucket: Bucket) -> None:
