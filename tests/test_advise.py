@@ -130,3 +130,38 @@ def test_lines_show_the_mode_reasons_and_long_projections_in_hours():
     # manual: 10,000 keyframes x 6 s = 16.7 h; fast: x 2 s = 5.6 h
     assert "manual first 16.7 h, fast review 5.6 h" in lines[-1]
     assert adv.as_dict()["projected_s"]["manual first"] == pytest.approx(60_000)
+
+
+def test_review_actions_price_each_answer_by_what_it_says():
+    """Answers and their log rows as the store makes them (`answers_from_lines`): every answer
+    priced by its answer, the rows it made not again, ordinary lines by their op."""
+    from dataclasses import replace
+
+    from trackannot.advise import review_actions
+    from trackannot.cost import counts_from_log
+    from trackannot.review import answers_from_lines
+
+    kinds = [ItemKind.RISK] * 3 + [ItemKind.CANDIDATE] * 3 + [ItemKind.HONEYPOT]
+    q = make_queue(kinds)
+    q = replace(q, track_id=q.track_id * [1, 1, 1, 1, -1, 1, 1])  # candidate 4: a new object
+    box = [10.0, 10.0, 50.0, 90.0]
+    lines = [{"item": 0, "op": "accept"}, {"item": 1, "op": "adjust", "box": box},
+             {"item": 2, "op": "absent"},
+             {"item": 3, "op": "accept"},  # onto the track it continues: an adjust row
+             {"item": 4, "op": "adjust", "box": box},  # a new object drawn: a create row
+             {"item": 5, "op": "absent"},  # rejected: no row
+             {"item": 6, "op": "accept"},  # a honeypot: no row
+             {"op": "create", "frame": 9, "box": box, "class": 0},
+             {"op": "absent", "track": 1, "frame": 8}]
+    log, given = answers_from_lines([(f"line {n}", n, x) for n, x in enumerate(lines, 1)], q,
+                                    "ana", 0)
+    assert sorted(Op(o).name for o in log.op) == ["ABSENT", "ABSENT", "ACCEPT", "ADJUST",
+                                                  "ADJUST", "CREATE", "CREATE"]
+    counts = review_actions([q], {"q0": given}, log)
+    assert counts.as_dict() == {"verify": 3, "adjust": 1, "draw": 2, "delete": 3, "split": 0,
+                                "merge": 0}
+    adv = advise([q], {"q0": given}, log, num_frames=100, boxes_in_video=1000, cost=COST)
+    assert adv.seconds_spent == pytest.approx(3 * 1 + 10 + 2 * 6 + 3 * 2)
+    # priced row by row (before): the continued candidate read as an adjust, the rejected one
+    # and the honeypot free
+    assert COST.seconds(counts_from_log(log)) == pytest.approx(1 + 2 * 10 + 2 * 6 + 2 * 2)

@@ -15,16 +15,16 @@ from typing import Any, Mapping
 import numpy as np
 
 from trackannot.audit import (
-    MIN_HONEYPOTS, ReviewerStats, changed_ops, duration, honeypot_outcomes, join_answers, percent,
-    reviewer_stats,
+    MIN_HONEYPOTS, ReviewerStats, changed_ops, duration, honeypot_outcomes, item_rows,
+    join_answers, percent, reviewer_stats,
 )
 from trackannot.config import ReviewConfig
 from trackannot.corrections import Corrections, Op
-from trackannot.cost import ActionCounts, CostModel, counts_from_log
+from trackannot.cost import ActionCounts, CostModel, counts_from_ops
 from trackannot.errors import InputFormatError
 from trackannot.review import Answers, ItemKind, ReviewQueue
 
-__all__ = ["MODES", "Advice", "advise"]
+__all__ = ["MODES", "Advice", "advise", "review_actions"]
 
 MIN_ANSWERS = 30  # answered items before a mode is recommended on the numbers
 MIN_SPOT_CHECKS = 20  # spot-check answers before their error rate is trusted
@@ -50,7 +50,8 @@ class Advice:
         honeypots, caught: honeypot answers, and those that changed the box.
         top_items, top_changed, rest_items, rest_changed: answered items in the top
             TOP_RISK_SHARE by risk score and the rest, and how many of each were changed.
-        seconds_spent: human seconds so far (cost model on the log plus honeypot answers).
+        seconds_spent: human seconds so far: the cost model on `review_actions` (each answered
+            item by its answer, the other log rows by their ops).
         check_s: seconds to check one pre-label: verify_s + (1 - acceptance) x adjust_s.
         break_even_acceptance: acceptance where check_s == draw_s (below it review costs more).
         manual_k, num_frames, boxes_in_video: the projection's inputs.
@@ -126,7 +127,6 @@ class _Measured:
     pots: tuple[int, int]
     top: tuple[int, int]
     rest: tuple[int, int]
-    pot_counts: ActionCounts
 
 
 def _measure(queues: list[ReviewQueue], answers: Mapping[str, Answers], log: Corrections,
@@ -156,10 +156,62 @@ def _measure(queues: list[ReviewQueue], answers: Mapping[str, Answers], log: Cor
         spot=(int(spot.sum()), int((spot & changed).sum())),
         pots=(len(pot_op), int((pot_op != Op.ACCEPT).sum())),
         top=(len(top), int(changed[top].sum())), rest=(len(rest), int(changed[rest].sum())),
-        pot_counts=ActionCounts(verify=int((pot_op == Op.ACCEPT).sum()),
-                                adjust=int((pot_op == Op.ADJUST).sum()),
-                                delete=int((pot_op == Op.ABSENT).sum())),
     )
+
+
+# an item's answer -> the action it cost (a candidate adjusted is a box drawn: there was none)
+_ACTION_OF_ANSWER = {Op.ACCEPT: "verify", Op.ADJUST: "adjust", Op.ABSENT: "delete"}
+
+
+def review_actions(queues: list[ReviewQueue], answers: Mapping[str, Answers],
+                   log: Corrections) -> ActionCounts:
+    """The human actions behind a video's review: one figure for the store, whoever prices it.
+
+    Each answered queue item counts as its answer: accept a verification, adjust an adjust (a
+    candidate's: a draw), absent a delete; honeypot answers too. The log rows the answers made
+    (`trackannot.review.answers_from_lines`: one per answered box item, with the answer's op;
+    one per candidate accepted or adjusted, a create of a new object or an adjust of the track
+    it continues; none for a honeypot or a rejected candidate) are not counted again; every
+    other log row, the ordinary correction lines, counts by its op (`counts_from_ops`). Priced
+    row by row instead, an adjust answer that gives the box seen and a candidate drawn onto
+    the track it continues would both read as adjusts.
+
+    Args:
+        queues: the video's queues.
+        answers: queue_id -> its answers.
+        log: the committed corrections log (every batch, answers' rows included; rows the
+            answers made that it lacks are not taken off).
+
+    Returns:
+        The action counts; `CostModel.seconds` of them is the human time so far.
+
+    Raises:
+        InputFormatError: an answer names an item its queue does not have.
+    """
+    counts = ActionCounts()
+    made = np.zeros(len(Op), np.int64)  # log rows the answers made, by op
+    for q in queues:
+        a = answers.get(q.queue_id)
+        if a is None or not len(a):
+            continue
+        rows = item_rows(q, a)
+        kind, op = q.kind[rows], a.op.astype(np.int64)
+        candidate = kind == ItemKind.CANDIDATE
+        for answer, action in _ACTION_OF_ANSWER.items():
+            mine = op == answer
+            drawn = int((mine & candidate).sum()) if answer == Op.ADJUST else 0
+            setattr(counts, action, getattr(counts, action) + int(mine.sum()) - drawn)
+            counts.draw += drawn
+        boxes = ~candidate & (kind != ItemKind.HONEYPOT)
+        made += np.bincount(op[boxes], minlength=len(Op))
+        created = candidate & (op != Op.ABSENT)
+        new = q.track_id[rows] < 0
+        made[Op.CREATE] += int((created & new).sum())
+        made[Op.ADJUST] += int((created & ~new).sum())
+    # a log given without the answers' rows (a part of it, or none) has none to take off
+    per_op = np.maximum(np.bincount(log.op.astype(np.int64), minlength=len(Op)) - made, 0)
+    counts.add(counts_from_ops(per_op))
+    return counts
 
 
 def _project(m: _Measured, boxes_in_video: int, manual_k: int, cost: CostModel,
@@ -237,7 +289,8 @@ def advise(queues: list[ReviewQueue], answers: Mapping[str, Answers], log: Corre
     (accept + adjust + absent) when no queue was answered); spot-check error rate (share of
     spot-check items changed: confident boxes that were wrong); honeypot catch rate; changed share
     of the top TOP_RISK_SHARE risk-ranked items vs the rest; human seconds so far (the cost model
-    on the log, plus honeypot answers, which never reach the log).
+    on `review_actions`: each answered item by its answer, honeypots included, and the log's
+    other rows by their ops).
 
     Projected whole-video seconds, with B = boxes_in_video and k = manual_k:
         manual first:  B / k x draw_s (a keyframe every k frames of each object track, drawn)
@@ -290,8 +343,7 @@ def advise(queues: list[ReviewQueue], answers: Mapping[str, Answers], log: Corre
     if saved is not None and mode != "manual first" and m.answered >= MIN_ANSWERS:
         reasons.append(f"{mode} projected {duration(mode_s)} vs manual {duration(manual_s)}: "
                        f"saves {duration(saved)}")
-    spent = counts_from_log(log)
-    spent.add(m.pot_counts)
+    spent = review_actions(queues, answers, log)
     return Advice(
         mode=mode, reasons=reasons, source=m.source, answered=m.answered, accepted=m.accepted,
         spot_checks=m.spot[0], spot_errors=m.spot[1], honeypots=m.pots[0], caught=m.pots[1],

@@ -26,7 +26,8 @@ from trackannot.errors import InputFormatError
 from trackannot.review import Answers, ItemKind, ReviewQueue
 
 __all__ = ["AnsweredItems", "BatchStats", "HoneypotOutcomes", "ReviewerStats", "changed_ops",
-           "duration", "honeypot_outcomes", "join_answers", "percent", "reviewer_stats"]
+           "duration", "honeypot_outcomes", "item_rows", "join_answers", "percent",
+           "reviewer_stats"]
 
 # Minimum samples. A rate over fewer items says little: at 20 items a 30% rate has a 95% interval
 # of about +-20 points, so one small batch must not flag anyone.
@@ -56,7 +57,7 @@ def changed_ops(op: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
     return op != Op.ACCEPT
 
 
-def _item_rows(queue: ReviewQueue, answers: Answers) -> npt.NDArray[np.int64]:
+def item_rows(queue: ReviewQueue, answers: Answers) -> npt.NDArray[np.int64]:
     """Row of each answer's item in the queue.
 
     Raises:
@@ -118,7 +119,7 @@ def honeypot_outcomes(queue: ReviewQueue, answers: Answers, catch_iou: float) ->
     Raises:
         InputFormatError: an answer names an item the queue does not have.
     """
-    rows = _item_rows(queue, answers)
+    rows = item_rows(queue, answers)
     is_pot = queue.kind[rows] == ItemKind.HONEYPOT
     rows, ans = rows[is_pot], answers[is_pot]
     iou = pair_iou(ans.xyxy, queue.truth_xyxy[rows])
@@ -218,7 +219,7 @@ def join_answers(queues: list[ReviewQueue], answers: Mapping[str, Answers]) -> A
         a = answers.get(q.queue_id)
         if a is None or not len(a):
             continue
-        rows = _item_rows(q, a)
+        rows = item_rows(q, a)
         parts.append((a.author, a.batch, a.time_ns, a.op, q.kind[rows], q.score[rows]))
     if not parts:
         return AnsweredItems(np.zeros(0, str), np.zeros(0, np.int32), np.zeros(0, np.int64),

@@ -44,7 +44,7 @@ import numpy as np
 
 from trackannot.corrections import Corrections, Op
 
-__all__ = ["ActionCounts", "CostModel", "DEFAULT_COST", "counts_from_log"]
+__all__ = ["ActionCounts", "CostModel", "DEFAULT_COST", "counts_from_log", "counts_from_ops"]
 
 
 @dataclass(slots=True)
@@ -143,9 +143,16 @@ def counts_from_log(corrections: Corrections) -> ActionCounts:
         corrections: the log rows (`VideoResult.read_log()[0]`) or a batch.
 
     Returns:
-        The action counts; `DEFAULT_COST.seconds(counts)` is the human time they took.
+        The action counts; `DEFAULT_COST.seconds(counts)` is the human time they took. A log
+        that records answers to review queues is priced by `trackannot.advise.review_actions`
+        instead (each answered item by its answer).
     """
-    per_op = np.bincount(corrections.op.astype(np.int64), minlength=len(Op))
+    return counts_from_ops(np.bincount(corrections.op.astype(np.int64), minlength=len(Op)))
+
+
+def counts_from_ops(per_op: np.ndarray) -> ActionCounts:
+    """The human actions of log rows counted by op: `per_op[op]` rows of each `Op` (mapped as
+    in `counts_from_log`)."""
     counts = ActionCounts()
     for op, action in _ACTION_OF_OP.items():
         setattr(counts, action, getattr(counts, action) + int(per_op[op]))

@@ -12,7 +12,7 @@ import pytest
 
 from trackannot.config import PipelineConfig
 from trackannot.corrections import Op
-from trackannot.cost import DEFAULT_COST, CostModel
+from trackannot.cost import DEFAULT_COST, CostModel, counts_from_log
 from trackannot.demo.run import REVIEW_SHARE, REVIEWER, DemoReport, run_demo
 from trackannot.demo.synth import make_scene
 from trackannot.evaluate import evaluate
@@ -129,6 +129,30 @@ def test_the_answers_are_the_queue_s_in_one_batch(demo: DemoReport) -> None:
     audit = VideoSession.open(demo.store, mode="r").audit()
     assert audit.advice.answered == r.answered
     assert [s.author for s in audit.reviewers] == [REVIEWER]
+
+
+def test_the_dashboard_shows_the_demo_s_human_seconds(demo: DemoReport) -> None:
+    """One store, one human-time figure: the seconds the demo prints are the store's audit's and
+    the dashboard's "human time so far" (each answered item priced by its answer)."""
+    import re
+
+    r = demo.review
+    assert r is not None and demo.dashboard is not None
+    audit = VideoSession.open(demo.store, mode="r").audit()
+    assert audit.advice.seconds_spent == pytest.approx(r.seconds)
+    page = (demo.dashboard.parent / "videos" / f"{demo.summary.key}.html").read_text()
+    shown = re.search(r'human time so far</span><b data-seconds="([0-9.]+)">([0-9.]+) min</b>'
+                      r'<span class="muted">([0-9,]+) s under the cost model', page)
+    assert shown is not None
+    assert float(shown.group(1)) == pytest.approx(r.seconds, abs=0.05)
+    assert shown.group(3) == f"{r.seconds:,.0f}" and f"human cost {r.seconds:.0f} s" in \
+        "\n".join(demo.lines())
+    # the answers are priced by what they say, not by the log rows they made: the candidates
+    # the reviewer accepted onto the track they continue are logged as adjusts, priced as
+    # verifications
+    log, _ = read_log(open_store(demo.store)[demo.summary.key])
+    rows_priced = DEFAULT_COST.seconds(counts_from_log(log))
+    assert rows_priced != pytest.approx(r.seconds)
 
 
 def test_another_cost_model_prices_the_same_answers(tmp_path: Path) -> None:

@@ -56,8 +56,8 @@ class DemoReview:
     items: int  # queue items
     edits: int  # correction rows applied
     skipped: int  # decisions left out (an earlier decision of the look changed the track)
-    actions: ActionCounts
-    seconds: float  # human seconds of `actions` under the cost model
+    actions: ActionCounts  # what the committed lines record (`trackannot.advise.review_actions`)
+    seconds: float  # human seconds of `actions` under the cost model (= the store's audit's)
     tracks: int  # tracks after the answers
     scores: TrackingScores  # after the answers, against the clip's truth
     answered: int = 0  # queue items answered (the answers the store holds for the queue)
@@ -198,7 +198,11 @@ def simulate_review(session, truth, budget: int, cfg: PipelineConfig,
     Every look's decisions become lines of one answer file: an item's answer as an item line
     (accept/adjust/absent), everything else (drawn objects, splits, merges) as ordinary
     correction lines; each line is timed when its look ends, the looks spaced by their seconds
-    under the cost model and the last ending now. The reviewer works on its own copy of the
+    under the cost model and the last ending now. A look's seconds price what its lines record
+    the way the store prices them (`trackannot.advise.review_actions`: an item answer by its
+    answer, accept a verification, adjust an adjust, absent a delete; other lines by their op),
+    so the human seconds printed are the dashboard's "human time so far" for the same store; an
+    item a look leaves unanswered records nothing and costs nothing. The reviewer works on its own copy of the
     annotation, each line applied to it as the store will read and apply it (a line that no
     longer fits, say after an earlier decision of the look changed its track, is left out and
     counted in `skipped`), so the file is one batch that the store takes whole (author
@@ -245,15 +249,16 @@ def simulate_review(session, truth, budget: int, cfg: PipelineConfig,
                      if kind not in (ItemKind.CANDIDATE, ItemKind.PROPOSAL, ItemKind.HONEYPOT)}
         at = state.boxes().for_frame(look.frame)  # the frame as the answers so far left it
         present = set(at.track_id.tolist())
-        batch, counts = oracle.review_frame(
+        batch, _ = oracle.review_frame(
             state, look.frame, at, None, open_ends=[t for t in look.open_ends if t not in present],
             candidates=look.candidates, continues=look.continues, draw_missed=True)
-        actions.add(counts)
-        per_look.append(cost.seconds(counts))
-        clock += per_look[-1]
         look_lines = _look_lines(batch, oracle, look, cand_items, box_items, size, shown_xyxy)
         kept = _apply_look(state, oracle, queue, look_lines, size, seen)
         skipped += len(look_lines) - len(kept)
+        counts = _priced(queue, kept, size)
+        actions.add(counts)
+        per_look.append(cost.seconds(counts))
+        clock += per_look[-1]
         lines += [(line, clock) for line in kept]
     now = time.time_ns()
     total_ns = round(clock * 1e9)
@@ -284,6 +289,17 @@ def simulate_review(session, truth, budget: int, cfg: PipelineConfig,
         answers_file=None if answers_file is None or not objs else Path(answers_file),
         look_seconds=tuple(per_look),
     )
+
+
+def _priced(queue, lines: list[dict], size: tuple[int, int]) -> ActionCounts:
+    """The actions a look's committed lines record, priced as the store prices them
+    (`trackannot.advise.review_actions`: each item answer by its answer, other lines by op)."""
+    from trackannot.advise import review_actions
+    from trackannot.review import answers_from_lines
+
+    numbered = [(f"simulated answer {n}", n, line) for n, line in enumerate(lines, start=1)]
+    corrections, answers = answers_from_lines(numbered, queue, REVIEWER, 0, frame_size=size)
+    return review_actions([queue], {queue.queue_id: answers}, corrections)
 
 
 def _iso(time_ns: int) -> str:

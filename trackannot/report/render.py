@@ -208,12 +208,16 @@ def _review(video: VideoData) -> str:
     if video.audit is not None:
         adv = video.audit.advice
         changed = adv.answered - adv.accepted
+        # one figure with `trackannot demo`'s human cost and `trackannot audit`'s time so far
+        spent = (f"<b data-seconds=\"{adv.seconds_spent:.1f}\">{adv.seconds_spent / 60:.1f} min"
+                 f"</b><span class=\"muted\">{adv.seconds_spent:,.0f} s under the cost model"
+                 "</span>")
         out += (f"<div class=\"cards\"><div class=\"card\"><span class=\"muted\">acceptance</span>"
                 f"<b>{_pct(adv.acceptance)}</b></div><div class=\"card\"><span class=\"muted\">"
                 f"correction rate</span><b>{_pct(changed / adv.answered if adv.answered else None)}"
                 f"</b></div><div class=\"card\"><span class=\"muted\">answered</span>"
                 f"<b>{adv.answered}</b></div><div class=\"card\"><span class=\"muted\">human time "
-                f"so far</span><b>{adv.seconds_spent / 60:.1f} min</b></div></div>")
+                f"so far</span>{spent}</div></div>")
     log = video.log
     if log is None or not len(log):
         out += _note("No corrections yet.")
