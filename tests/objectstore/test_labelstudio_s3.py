@@ -8,13 +8,16 @@ refused credentials stop it before it serves."""
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -149,15 +152,44 @@ def test_a_video_another_process_writes_is_seen_through_its_lease(tmp_path: Path
     assert jobs.all() == []  # nothing started beside the lease's holder
 
 
-def test_a_video_the_s3_store_lacks_is_tracked_into_it(tmp_path: Path, bucket: Bucket) -> None:
+@pytest.fixture
+def web_folder(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """(a folder, the loopback URL an HTTP server serves it at)."""
+    folder = tmp_path / "web"
+    folder.mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_video_the_s3_store_lacks_is_tracked_into_it(
+        tmp_path: Path, bucket: Bucket, web_folder: tuple[Path, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task's video given by URL: downloaded to this machine's cache folder for the S3 store
+    (no "beside" a bucket), tracked in the background into the bucket, then predicted."""
     from tests.integrations.test_labelstudio_backend_unit import _clip_and_detections
 
-    video, dets = _clip_and_detections(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder, web = web_folder
+    _, dets = _clip_and_detections(folder)
     url = bucket.url("new/out.zarr")  # no store there yet: the background run makes it
     jobs = TrackingJobs(url, detections_dir=dets)
-    task = {"id": 5, "data": {"video": str(video)}}
+    task = {"id": 5, "data": {"video": f"{web}/walk.mp4"}}
     config = video_label_config(10.0, labels=("object",))
-    with TestClient(create_app(LabelStudioBackend(url, jobs=jobs))) as client:
+    backend = LabelStudioBackend(url, jobs=jobs)
+    assert backend.download_dir == tmp_path.joinpath("cache", "trackannot", "s3", bucket.name,
+                                                     "new", "out.zarr.videos")
+    with TestClient(create_app(backend)) as client:
         first = client.post("/predict", json={"tasks": [task], "label_config": config}).json()
         assert first["results"] == [[]] and first["tasks"][0]["status"] == "tracking"
         deadline = time.monotonic() + TRACKING_TIMEOUT_S
@@ -171,6 +203,7 @@ def test_a_video_the_s3_store_lacks_is_tracked_into_it(tmp_path: Path, bucket: B
                               model_version=last["model_version"], revision=0)[0]["predictions"]
     assert last["results"] == [want]
     assert "new/out.zarr/walk/zarr.json" in bucket.keys()
+    assert (backend.download_dir / "walk.mp4").read_bytes() == (folder / "walk.mp4").read_bytes()
 
 
 def test_default_download_dir_is_local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
