@@ -216,9 +216,12 @@ def test_scores_with_kitti_labels_are_trackeval_s_kitti_car_scores(data_dir: Pat
     store = _kitti_store(data_dir, tmp_path, frames)
     labels = data_dir / f"KITTI-tracking/training/label_02/{KITTI_SEQ}.txt"
     session = VideoSession.open(store)
+    runner = CliRunner()
+    before = runner.invoke(main, ["eval", str(store), "--gt", str(labels)])  # no correction yet
+    assert before.exit_code == 0, before.output
+    pre_labels = VideoSession.open(store).boxes()
     track = int(session.boxes().for_frame(10).track_id[0])
     write_lines(tmp_path / "fix.jsonl", [{"op": "absent", "track": track, "frame": 10}])
-    runner = CliRunner()
     fixed = runner.invoke(main, ["correct", str(store), str(tmp_path / "fix.jsonl"), "--author",
                                  "a"])
     assert fixed.exit_code == 0, fixed.output
@@ -231,19 +234,19 @@ def test_scores_with_kitti_labels_are_trackeval_s_kitti_car_scores(data_dir: Pat
     gt, extra = read_kitti_labels(labels)
     keep = gt.frame < frames
     gt, extra = gt[keep], {k: v[keep] for k, v in extra.items()}
-    auto = VideoSession.open(store).result.read(table="tracks")
     scores = {name: evaluate(tracks, gt, gt_extra=extra, benchmark="KITTI", num_frames=frames)
-              for name, tracks in (("pre-labels", auto), ("corrected", session.boxes()))}
+              for name, tracks in (("pre-labels", pre_labels), ("corrected", session.boxes()))}
     assert scores["pre-labels"].num_gt_dets > 0 and scores["pre-labels"].hota > 0.5
     section = page[page.index('data-section="scores"'):]
     cells = re.findall(r'<td class="num">([0-9.]+)</td>', section)[:6]
     assert cells == [f"{100 * getattr(scores[n], m):.1f}" for m in ("hota", "mota", "idf1")
                      for n in ("pre-labels", "corrected")]
     assert "KITTI Car rules" in section and f"{KITTI_SEQ}.txt" in section
-    # `trackannot eval` says the same of the corrected annotation
+    # `trackannot eval` said the same of the pre-labels, and says it of the corrected annotation
     ran = runner.invoke(main, ["eval", str(store), "--gt", str(labels)])
     assert ran.exit_code == 0 and "(KITTI Car rules)" in ran.output, ran.output
-    assert f"{100 * scores['corrected'].hota:6.2f}" in ran.output
+    for said, name in ((before.output, "pre-labels"), (ran.output, "corrected")):
+        assert f"{100 * scores[name].hota:6.2f}  {100 * scores[name].deta:6.2f}" in said
 
 
 def test_a_damaged_kitti_label_file_fails_the_report_naming_file_and_line(data_dir: Path,

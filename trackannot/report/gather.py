@@ -231,7 +231,7 @@ def _footage(attrs: dict[str, Any]) -> tuple[Path | None, str]:
 
 def _scores(result: Any, gt: Path | GroundTruth, corrected: Boxes | None,
             gt_class: str | None) -> tuple[dict[str, TrackingScores], str]:
-    """HOTA/MOTA/IDF1 of the automatic tracks and of the corrected annotation against `gt` (a
+    """HOTA/MOTA/IDF1 of the pre-labels and of the corrected annotation against `gt` (a
     MOTChallenge gt.txt, boxes scaled by the seqinfo.ini beside its folder, or a KITTI tracking
     label file, scored for one class: `trackannot.groundtruth`), and what was scored how."""
     from trackannot.groundtruth import (
@@ -240,8 +240,14 @@ def _scores(result: Any, gt: Path | GroundTruth, corrected: Boxes | None,
 
     truth = gt if isinstance(gt, GroundTruth) else read_ground_truth(
         gt, video_width=(result.attrs.get("video") or {}).get("width"))
+    from trackannot.replay import read_state
+
     index, _ = result.frames()
-    auto = result.read(table="tracks")
+    # pre-labels: the annotation before any correction (the tracks smoothed as the store's
+    # settings say: what the export and `trackannot eval` gave then); the raw tracks of a run
+    # that did not complete
+    auto = read_state(result, until=0).boxes() if corrected is not None else \
+        result.read(table="tracks")
     kitti = None
     if truth.format == "KITTI":
         names = (result.attrs.get("detector") or {}).get("class_names")
