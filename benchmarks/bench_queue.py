@@ -37,6 +37,9 @@ Run (writes benchmarks/results/queue.json, prints tables):
     python -m benchmarks.bench_queue --spread # the frames order with the spread ranking it had
                                               # before the run-aware one (for comparison)
     python -m benchmarks.bench_queue --speed  # build_queue seconds on 380k boxes / 20k frames
+    python -m benchmarks.bench_queue --anchor-frames 10  # the frames order with its coverage
+                                              # skeleton (ReviewConfig.anchor_frames) ->
+                                              # results/queue_anchor10.json
 """
 
 from __future__ import annotations
@@ -565,7 +568,12 @@ def main(argv: list[str] | None = None) -> None:
                         help="rank the frames order by the spread ranking (the ranking before)")
     parser.add_argument("--speed", action="store_true",
                         help="only time build_queue on a synthetic 380k-box annotation")
+    parser.add_argument("--anchor-frames", type=int, default=0, metavar="N",
+                        help="ReviewConfig.anchor_frames for the queues (0: off, the default; "
+                             "writes results/queue_anchor<N>.json)")
     args = parser.parse_args(argv)
+    global CFG
+    CFG = replace(CFG, anchor_frames=args.anchor_frames)
     if args.speed:
         speed()
         return
@@ -589,8 +597,10 @@ def main(argv: list[str] | None = None) -> None:
                      candidates={"intercept": cand.INTERCEPT, "coefficients": cand.COEFFICIENTS},
                      proposals={"run_frames": prop.RUN_FRAMES, "gap_risk": prop.GAP_RISK,
                                 "start_risk": prop.START_RISK, "end_risk": prop.END_RISK})
-    write_json(OUT.with_name("queue_spread.json") if args.spread else OUT, doc)
-    print(f"\nwrote {OUT.with_name('queue_spread.json') if args.spread else OUT}")
+    out = OUT.with_name("queue_spread.json") if args.spread else \
+        OUT.with_name(f"queue_anchor{args.anchor_frames}.json") if args.anchor_frames else OUT
+    write_json(out, dict(doc, anchor_frames=args.anchor_frames))
+    print(f"\nwrote {out}")
 
 
 if __name__ == "__main__":

@@ -513,6 +513,19 @@ class ReviewConfig:
         57%, 3: 61.4%, 4: 61.4%, 6: 61%). Higher: more runs of missing boxes shown, fewer runs of
         wrong existing boxes (held out, 1 -> 3: gt runs 53% -> 66%, runs of wrong track boxes
         63% -> 41%); 0: only the boxes that exist rank frames.
+    anchor_frames: in the frames order, first a skeleton of frames that leaves no stretch longer
+        than this many frames without a look (frames with a human keyframe count as looked at;
+        `trackannot.ranking.anchored_order`: the longest stretch is split first, at its
+        best-ranked frame near its middle), then the rest by error runs. A look anchors the
+        interpolation and the propagation on both sides of it, and objects the detector missed
+        have no risk signal, so only looks spread along the video find them. 0: off (frames by
+        error runs only). Lower: more looks go to coverage, fewer to the riskiest frames.
+    frames_candidate_min_p: in the frames order a person checks the whole frame and draws what is
+        missing, so a candidate's hint only saves drawing its box (draw_s - verify_s when right)
+        and costs a rejection when wrong (delete_s, as `trackannot.ranking.candidate_gain`
+        prices it): a candidate is shown as an item only when its p_real is at least this
+        (break-even under the default cost model: 2 / (7 - 1.6 + 2) = 0.27). Candidates still
+        rank frames either way. 0: every candidate at a queued frame is shown.
     """
 
     keyframe_risk: float = 0.01
@@ -535,6 +548,8 @@ class ReviewConfig:
     candidate_min_detections: int = 2
     candidate_max_gap: int = 5
     missing_box_weight: float = 3.0
+    anchor_frames: int = 0
+    frames_candidate_min_p: float = 0.0
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.keyframe_risk <= 1.0, "review.keyframe_risk", "a number in [0, 1]",
@@ -561,6 +576,10 @@ class ReviewConfig:
                self.candidate_max_gap)
         _check(math.isfinite(self.missing_box_weight) and self.missing_box_weight >= 0,
                "review.missing_box_weight", "a number >= 0", self.missing_box_weight)
+        _check(self.anchor_frames >= 0, "review.anchor_frames", "an int >= 0 (0: off)",
+               self.anchor_frames)
+        _check(0.0 <= self.frames_candidate_min_p <= 1.0, "review.frames_candidate_min_p",
+               "a number in [0, 1]", self.frames_candidate_min_p)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,6 +16,11 @@ Strategies (`benchmarks.effort.strategies`), each at several budget levels (`STR
   propagating annotator, frames order (every box item checked / only items with risk >=
   MIN_RISK), keyframes order (per-track keyframe proposals); candidates wherever the queue has
   them. (c) is the variant picked per half (`summarize`);
+* queue_anchor<G>_risk (c): queue_frames_risk with the frames order's coverage skeleton
+  (`ReviewConfig.anchor_frames` = G, `trackannot.ranking.anchored_order`: first looks that leave
+  no stretch of more than G frames unlooked, then frames by error runs) and only the candidates
+  that pay in a whole-frame look (`ReviewConfig.frames_candidate_min_p` = CANDIDATE_MIN_P);
+  queue_frames_risk_cand: that candidate rule alone (no skeleton);
 * risk, active: issue 4's risk-filtered uniform review and active loop (not run by default).
 
 Queue strategies run until budgets of human seconds per frame (`BUDGETS`), re-ranking every
@@ -54,7 +59,7 @@ from benchmarks.effort.strategies import (
     uniform_frames,
 )
 from trackannot.boxes import Boxes
-from trackannot.config import TrackConfig
+from trackannot.config import ReviewConfig, TrackConfig
 from trackannot.evaluate import EvalSequence, evaluate_dataset
 from trackannot.smooth import smooth_tracks, strength_for_fps
 from trackannot.track import track_detections
@@ -80,7 +85,14 @@ BUDGETS = {  # queue strategies: human seconds per frame at which the annotation
     "MOT15": (0.4, 0.8, 1.6, 2.4, 3.2, 4.8, 6.4, 8.0, 9.6, 12.8),
 }
 HALVES = ("even", "odd")  # sequences 0, 2, 4, ... / 1, 3, 5, ... of each dataset
-C_VARIANTS = ("queue_frames", "queue_frames_risk", "queue_keyframes")  # (c): one picked per half
+CANDIDATE_MIN_P = 0.27  # break-even p_real of a candidate in a whole-frame look (default costs)
+ANCHOR_VARIANTS = {  # name: the queue's ReviewConfig settings (frames order, risk >= MIN_RISK)
+    "queue_frames_risk_cand": {"frames_candidate_min_p": CANDIDATE_MIN_P},
+    **{f"queue_anchor{g}_risk": {"anchor_frames": g, "frames_candidate_min_p": CANDIDATE_MIN_P}
+       for g in (5, 10, 20)},
+}
+C_VARIANTS = ("queue_frames", "queue_frames_risk", "queue_keyframes",
+              *ANCHOR_VARIANTS)  # (c): one picked per half
 
 LABELS = {
     "manual": "(a) manual keyframes + linear",
@@ -91,11 +103,16 @@ LABELS = {
     "queue_frames": "(c) queue, frames order, propagation",
     "queue_frames_risk": f"(c) queue, frames order, propagation, risk >= {MIN_RISK}",
     "queue_keyframes": "(c) queue, keyframes order, propagation",
+    "queue_frames_risk_cand": f"(c) queue, frames order, propagation, risk >= {MIN_RISK}, "
+                              f"candidates p >= {CANDIDATE_MIN_P}",
+    **{name: f"(c) queue, frames order, anchor_frames {g['anchor_frames']}, propagation, "
+             f"risk >= {MIN_RISK}, candidates p >= {CANDIDATE_MIN_P}"
+       for name, g in ANCHOR_VARIANTS.items() if "anchor_frames" in g},
     "risk": f"issue 4 (c): uniform frames, risk >= {MIN_RISK}",
     "active": "issue 4 (c'): active loop",
 }
 DEFAULT_STRATEGIES = ("manual", "uniform", "uniform_prop", "uniform_onebox", "queue_keying",
-                      "queue_frames", "queue_frames_risk", "queue_keyframes")
+                      "queue_frames", "queue_frames_risk", "queue_keyframes", *ANCHOR_VARIANTS)
 
 
 def gt_tracks(seq: Sequence, dataset: str) -> Boxes:
@@ -178,9 +195,11 @@ def run_strategy(name: str, data: Data, cost: CostModel) -> list[dict[str, Any]]
         runs = [queue_review(a, s.detections, g, s.num_frames,
                              [b * s.num_frames for b in budgets], _queue_batch(name, s, a),
                              order="keyframes" if name == "queue_keyframes" else "frames",
-                             min_risk=MIN_RISK if name == "queue_frames_risk" else None,
+                             min_risk=MIN_RISK if name == "queue_frames_risk"
+                             or name in ANCHOR_VARIANTS else None,
                              propagate=not keying, manual_k=MANUAL_K if keying else None,
-                             ignore=ig, cost=cost)
+                             ignore=ig, cost=cost,
+                             review_cfg=ReviewConfig(**ANCHOR_VARIANTS.get(name, {})))
                 for s, g, a, ig in z]
         for i, budget in enumerate(budgets):
             points = [r[i] for r in runs]

@@ -452,3 +452,24 @@ def test_queue_review_reports_each_look():
     for _, c in seen:
         total.add(c)
     assert total.as_dict() == points[0].counts.as_dict()
+
+
+def test_queue_review_with_anchor_frames_spreads_its_first_looks_over_the_video():
+    from trackannot.config import ReviewConfig
+
+    gt, tracks = _scene()
+
+    def looks(cfg: ReviewConfig) -> list[int]:
+        seen: list[int] = []
+        queue_review(tracks, tracks, gt, 60, [1e9], batch=2, propagate=False, cfg=LINEAR,
+                     review_cfg=cfg, on_look=lambda state, frame, counts: seen.append(frame))
+        return seen
+
+    def longest(frames: list[int]) -> int:  # edge stretches twice, as anchored_order counts them
+        a = sorted(set(frames))
+        return max(2 * a[0], 2 * (59 - a[-1]), *(b - x for x, b in zip(a, a[1:])))
+
+    anchored, plain = looks(ReviewConfig(anchor_frames=10)), looks(ReviewConfig())
+    first = next(m for m in range(1, len(anchored) + 1) if longest(anchored[:m]) <= 10)
+    assert first <= 4 * 60 // 10 + 2  # the skeleton comes first
+    assert longest(plain[:first]) > 10  # the risk order alone leaves a longer stretch unlooked
