@@ -35,6 +35,7 @@ import numpy.typing as npt
 from trackannot.boxes import Boxes, Origin
 from trackannot.candidates import Candidates
 from trackannot.config import ReviewConfig
+from trackannot.errors import InputFormatError
 from trackannot.cost import DEFAULT_COST, CostModel
 from trackannot.kernels.risk import run_rank
 from trackannot.keyframes import Keyframes
@@ -317,7 +318,8 @@ def frame_order(frame: npt.NDArray[np.int64], track: npt.NDArray[np.int64],
 
 
 def anchored_order(order: npt.NDArray[np.int64], looked: npt.NDArray[np.int64], num_frames: int,
-                   anchor_frames: int) -> npt.NDArray[np.int64]:
+                   anchor_frames: int, worth: npt.NDArray[np.float64] | None = None
+                   ) -> npt.NDArray[np.int64]:
     """`order` with a coverage skeleton first: frames that leave no stretch of more than
     `anchor_frames` frames without a look, then the rest of `order` as it was.
 
@@ -329,13 +331,16 @@ def anchored_order(order: npt.NDArray[np.int64], looked: npt.NDArray[np.int64], 
     the longest stretch between looks first (coarse to fine), each at the frame of `order`
     ranked best within its middle half, so coverage and risk agree where they can. A stretch
     before the first look (after the last) counts twice its length, as a look anchors it from
-    one side only; a stretch with no frame of `order` in its middle half is not split.
+    one side only; a stretch with no frame of `order` in its middle half is not split. With
+    `worth`, a stretch's length is its frames' worth (scaled to 1 a frame on average) and its
+    middle half is by worth: risky stretches get looks closer together, quiet ones farther apart.
 
     Args:
         order: (m,) int64 distinct frames in review order (those that may be queued).
         looked: (k,) int64 frames already looked at (any order, duplicates allowed).
         num_frames: frames of the video (every frame < num_frames).
         anchor_frames: stretches at most this long are left to `order`; 0 returns `order`.
+        worth: (num_frames,) float64 >= 0 per frame, or None (every frame 1).
 
     Returns:
         (m,) int64 the frames of `order`, skeleton first.
@@ -347,22 +352,27 @@ def anchored_order(order: npt.NDArray[np.int64], looked: npt.NDArray[np.int64], 
     order = np.asarray(order, np.int64)
     if anchor_frames <= 0 or not len(order):
         return order
+    cum = None
+    if worth is not None:
+        w = np.asarray(worth, np.float64)
+        if w.shape != (num_frames,) or not np.isfinite(w).all() or (w < 0).any():
+            raise InputFormatError(f"worth must be ({num_frames},) finite numbers >= 0, got "
+                                   f"shape {w.shape}")
+        if w.sum() > 0:
+            cum = np.r_[0.0, np.cumsum(w * (num_frames / w.sum()))]
     rank = np.full(num_frames, len(order), np.int64)
     rank[order] = np.arange(len(order))
     anchors = np.unique(np.asarray(looked, np.int64))
     anchors = anchors[(anchors >= 0) & (anchors < num_frames)]
-    heap: list[tuple[int, int, int]] = []  # (-length, lo, hi): lo / hi looks, -1 / num_frames none
-    if not len(anchors):
-        heap.append((-2 * num_frames, -1, num_frames))
-    else:
-        heap.append((-2 * int(anchors[0]), -1, int(anchors[0])))
-        heap.append((-2 * (num_frames - 1 - int(anchors[-1])), int(anchors[-1]), num_frames))
-        heap.extend((-int(b - a), int(a), int(b)) for a, b in zip(anchors[:-1], anchors[1:]))
-    heapq.heapify(heap)
+    bounds = [(-1, num_frames)] if not len(anchors) else \
+        [(-1, int(anchors[0])), (int(anchors[-1]), num_frames),
+         *((int(a), int(b)) for a, b in zip(anchors[:-1], anchors[1:]))]
+    heap = [(-_stretch_length(a, b, num_frames, cum), a, b) for a, b in bounds]
+    heapq.heapify(heap)  # (-length, lo, hi): lo / hi looks, -1 / num_frames none
     skeleton: list[int] = []
     while heap and -heap[0][0] > anchor_frames:
         _, lo, hi = heapq.heappop(heap)
-        first, last = _middle_half(lo, hi, num_frames)
+        first, last = _middle_half(lo, hi, num_frames, cum)
         if first > last:
             continue
         pick = first + int(np.argmin(rank[first:last + 1]))
@@ -371,17 +381,49 @@ def anchored_order(order: npt.NDArray[np.int64], looked: npt.NDArray[np.int64], 
         skeleton.append(pick)
         rank[pick] = len(order)  # taken
         for a, b in ((lo, pick), (pick, hi)):
-            length = 2 * (b - 0) if a < 0 else 2 * (num_frames - 1 - a) if b >= num_frames \
-                else b - a
+            length = _stretch_length(a, b, num_frames, cum)
             if length > anchor_frames:
                 heapq.heappush(heap, (-length, a, b))
     first_part = np.array(skeleton, np.int64)
     return np.r_[first_part, order[~np.isin(order, first_part)]].astype(np.int64)
 
 
-def _middle_half(lo: int, hi: int, num_frames: int) -> tuple[int, int]:
+def _stretch_length(lo: int, hi: int, num_frames: int, cum: npt.NDArray[np.float64] | None
+                    ) -> float:
+    """Length of the stretch between looks `lo` and `hi` (-1 / num_frames: none that side):
+    hi - lo, or twice the frames to the edge; by worth (`cum`: cumulative worth) the same with
+    the worth of its frames in place of their number."""
+    if cum is None:
+        if lo < 0:
+            return 2.0 * (hi if hi < num_frames else num_frames)
+        return 2.0 * (num_frames - 1 - lo) if hi >= num_frames else float(hi - lo)
+    mass = float(cum[min(hi, num_frames)] - cum[lo + 1])
+    return 2.0 * mass if lo < 0 or hi >= num_frames else mass + 1.0
+
+
+def _middle_half(lo: int, hi: int, num_frames: int, cum: npt.NDArray[np.float64] | None = None
+                 ) -> tuple[int, int]:
     """First and last frame of the middle half of the stretch between looks `lo` and `hi`
-    (-1 / num_frames: no look that side; the stretch mirrored about the video's edge)."""
+    (-1 / num_frames: no look that side; the stretch mirrored about the video's edge); by
+    worth when `cum` (cumulative worth) is given: the frames whose worth midpoint lies there."""
+    if cum is not None:
+        frames = np.arange(lo + 1, min(hi, num_frames))
+        if not len(frames):
+            return 1, 0
+        pos = (cum[frames] + cum[frames + 1]) / 2 - cum[lo + 1]
+        total = float(cum[frames[-1] + 1] - cum[lo + 1])
+        if lo < 0 and hi >= num_frames:
+            keep = np.ones(len(frames), bool)
+        elif lo < 0:
+            keep = pos <= total / 2
+        elif hi >= num_frames:
+            keep = pos >= total / 2
+        else:
+            keep = (pos >= total / 4) & (pos <= 3 * total / 4)
+        if not keep.any():  # one frame holds the middle: take it
+            keep = np.arange(len(frames)) == int(np.argmin(np.abs(pos - total / 2)))
+        inside = frames[keep]
+        return int(inside[0]), int(inside[-1])
     if lo < 0 and hi >= num_frames:
         return 0, num_frames - 1
     if lo < 0:  # mirrored: (-hi, hi), middle half (-hi / 2, hi / 2)
@@ -480,7 +522,13 @@ def frame_items(inp: QueueInput, budget: int, cfg: ReviewConfig, rng: np.random.
     order = frame_order(frame_all, track_all, p_all, num_frames, cfg, weight, whole)
     eligible = order[np.isin(order, frame_all)]
     if cfg.anchor_frames > 0:
-        eligible = anchored_order(eligible, inp.keyframes.frame, num_frames, cfg.anchor_frames)
+        worth = None
+        if cfg.anchor_risk > 0:  # a floor for what no signal sees, plus the frames' expected runs
+            per = np.bincount(frame_all, weights=p_all * weight, minlength=num_frames)
+            mean = per.mean() if num_frames else 0.0
+            worth = (1.0 - cfg.anchor_risk) + (cfg.anchor_risk * per / mean if mean > 0 else 0.0)
+        eligible = anchored_order(eligible, inp.keyframes.frame, num_frames, cfg.anchor_frames,
+                                  worth)
     frames = min(budget, len(eligible))
     frame_max = _frame_max(frame_all, p_all, eligible)
     queued, is_spot = _pick_frames(eligible, frame_max, frames, spot_check_count(frames, cfg), rng,
