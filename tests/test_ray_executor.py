@@ -162,6 +162,31 @@ def test_killed_actor_resumes_from_its_last_commit(cluster: str, tmp_path: Path)
     assert content(store) == content(tmp_path / "clean.zarr")
 
 
+def _environ(pid: int) -> dict[str, str]:
+    """The environment process `pid` was started with (what glibc's malloc read then)."""
+    items = Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
+    return dict(item.split("=", 1) for item in items if "=" in item)
+
+
+@pytest.mark.parametrize(("env_vars", "arenas"), [(None, "1"), ({"MALLOC_ARENA_MAX": "2"}, "2")],
+                         ids=["executor-default", "caller-overrides"])
+def test_actor_processes_start_with_the_actor_environment(
+        cluster: str, env_vars: dict[str, str] | None, arenas: str) -> None:
+    """MALLOC_ARENA_MAX works only if it is there when the process starts (set later in
+    os.environ, malloc never reads it): the actor's process is started with it."""
+    from trackannot.ray_executor import ACTOR_ENV, RayExecutor
+
+    extra = {**(env_vars or {}), "TRACKANNOT_TEST_MARK": "1"}
+    driver = os.environ.get("MALLOC_ARENA_MAX")
+    with RayExecutor.start(RayConfig(workers=1), slow_colour, env_vars=extra) as pool:
+        (pid,) = pool.pids()
+        environ = _environ(pid)
+    assert ACTOR_ENV["MALLOC_ARENA_MAX"] == "1"
+    assert environ["MALLOC_ARENA_MAX"] == arenas
+    assert environ["TRACKANNOT_TEST_MARK"] == "1"
+    assert os.environ.get("MALLOC_ARENA_MAX") == driver  # the driver's own is untouched
+
+
 def test_killed_driver_rerun_skips_finished_videos(
         cluster: str, mixed: Path, local_mixed: tuple[int, str, Path], tmp_path: Path) -> None:
     clips = sorted(mixed.glob("good*.mp4"))

@@ -23,6 +23,15 @@ machine; on a shared machine that slows the actors, not the executor. A Ray inst
 starts (no address) runs them at nice 0, as the local executor's threads run; for a cluster of
 your own, start it with `RAY_worker_niceness=0 ray start ...` for the same.
 
+Memory. Each actor's process starts with `MALLOC_ARENA_MAX=1` (`ACTOR_ENV`, through Ray's
+runtime_env, so glibc reads it at start; `env_vars` of `RayExecutor.start` go on top). Beside
+the detector, an actor holds Ray's ~25 core-worker threads; with glibc's default of 8 malloc
+arenas per core, the per-video decode and detect threads land in arenas of their own, whose
+freed frame buffers go back to the system and are faulted in again: on the demo-model path an
+actor took ~1.8x the page faults and ~1.6x the system CPU of the local run and was ~16% slower
+at 1 worker. One arena took that back (faults and system CPU as the local run's) and ~130 MiB
+less memory (benchmarks/RESULTS.md, "Ray executor").
+
 Faults. Actors are started with Ray's `max_restarts` and `max_task_retries`: when an actor's
 process dies mid-video, Ray starts it again (a fresh detector) and runs the video again; the
 dead process's lock went with it (flock), so the video resumes from its last commit. A video
@@ -51,13 +60,15 @@ from trackannot.errors import (
     ConfigError, ConflictError, InvalidInputError, LockedError, TrackannotError, VideoDecodeError,
 )
 
-__all__ = ["DetectorSpec", "RayExecutor", "VideoTiming", "import_ray"]
+__all__ = ["ACTOR_ENV", "DetectorSpec", "RayExecutor", "VideoTiming", "import_ray"]
 
 INSTALL_HINT = "pip install 'trackannot[ray]'"
 # seconds the driver waits for a finished video before it refreshes the progress bar
 _POLL_S = 0.5
 # seconds a HOST:PORT address gets to accept a connection (ray.init itself waits minutes)
 _CONNECT_TIMEOUT_S = 5.0
+# the environment every actor's process starts with (see "Memory" above): one glibc malloc arena
+ACTOR_ENV = MappingProxyType({"MALLOC_ARENA_MAX": "1"})
 
 
 def import_ray() -> Any:
@@ -269,13 +280,16 @@ class RayExecutor:
 
     @classmethod
     def start(cls, ray_cfg: RayConfig, spec: Callable[[], Detector],
-              videos: int | None = None) -> RayExecutor:
+              videos: int | None = None,
+              env_vars: Mapping[str, str] | None = None) -> RayExecutor:
         """Connect, check the cluster's resources and start the actors (their detectors built).
 
         Args:
             ray_cfg: the cluster's address and what each actor holds.
             spec: a picklable callable that builds the detector (`DetectorSpec`).
             videos: at most this many actors are started (one per video is enough).
+            env_vars: environment variables of the actors' processes (Ray's runtime_env), on
+                top of the cluster's and of `ACTOR_ENV`.
 
         Raises:
             ConfigError: Ray is not installed (the message says how to install it).
@@ -300,7 +314,7 @@ class RayExecutor:
                                         "written)") from err
             owns = True
         try:
-            return cls._start(ray, ray_cfg, spec, videos, owns)
+            return cls._start(ray, ray_cfg, spec, videos, owns, env_vars)
         except BaseException:
             if owns:
                 ray.shutdown()
@@ -308,7 +322,8 @@ class RayExecutor:
 
     @classmethod
     def _start(cls, ray: Any, ray_cfg: RayConfig, spec: Callable[[], Detector],
-               videos: int | None, owns: bool) -> RayExecutor:
+               videos: int | None, owns: bool,
+               env_vars: Mapping[str, str] | None = None) -> RayExecutor:
         resources = ray.cluster_resources()
         cpus, gpus = float(resources.get("CPU", 0)), float(resources.get("GPU", 0))
         num_gpus = ray_cfg.num_gpus if ray_cfg.num_gpus is not None else (1.0 if gpus else 0.0)
@@ -334,7 +349,8 @@ class RayExecutor:
             workers = max(1, min(workers, videos))
         actor_cls = ray.remote(_Worker).options(
             num_cpus=ray_cfg.num_cpus, num_gpus=num_gpus, max_restarts=ray_cfg.max_restarts,
-            max_task_retries=ray_cfg.max_task_retries, max_concurrency=2)
+            max_task_retries=ray_cfg.max_task_retries, max_concurrency=2,
+            runtime_env={"env_vars": {**ACTOR_ENV, **(env_vars or {})}})
         actors = [actor_cls.remote(spec) for _ in range(workers)]
         described = ray.get([a.describe.remote() for a in actors])
         for _, error, _, _ in described:
