@@ -67,12 +67,12 @@ def nearest_look(looked: list[int], frame: npt.NDArray[np.int64], num_frames: in
 def _queue(data: bench.Data, i: int, name: str, budget_s: float, on_look: Any = None,
            cfg: ReviewConfig | None = None) -> tuple[Boxes, ActionCounts]:
     s, g, a, ig = data.seqs[i], data.gts[i], data.autos[i], data.ignores[i]
-    keying = name == "queue_keying"
+    keying = name in bench.KEYING
     settings = bench.ANCHOR_VARIANTS.get(name, {})
     points = queue_review(
         a, s.detections, g, s.num_frames, [budget_s], bench._queue_batch(name, s, a),
         order="frames", min_risk=bench.MIN_RISK if name == "queue_frames_risk"
-        or name in bench.ANCHOR_VARIANTS else None, propagate=not keying,
+        or (name in bench.ANCHOR_VARIANTS and not keying) else None, propagate=not keying,
         manual_k=bench.MANUAL_K if keying else None, ignore=ig, cost=DEFAULT_COST,
         review_cfg=cfg or ReviewConfig(**settings), on_look=on_look)
     return points[0].boxes, points[0].counts

@@ -20,7 +20,9 @@ Strategies (`benchmarks.effort.strategies`), each at several budget levels (`STR
   (`ReviewConfig.anchor_frames` = G, `trackannot.ranking.anchored_order`: first looks that leave
   no stretch of more than G frames unlooked, then frames by error runs) and only the candidates
   that pay in a whole-frame look (`ReviewConfig.frames_candidate_min_p` = CANDIDATE_MIN_P);
-  queue_frames_risk_cand: that candidate rule alone (no skeleton);
+  queue_frames_risk_cand: that candidate rule alone (no skeleton); queue_anchor5_keying: the
+  skeleton (5) and the candidate rule with issue 4's keying annotator, every box checked, no
+  propagation (what (b) does at the frames the queue picks);
 * risk, active: issue 4's risk-filtered uniform review and active loop (not run by default).
 
 Queue strategies run until budgets of human seconds per frame (`BUDGETS`), re-ranking every
@@ -90,7 +92,9 @@ ANCHOR_VARIANTS = {  # name: the queue's ReviewConfig settings (frames order, ri
     "queue_frames_risk_cand": {"frames_candidate_min_p": CANDIDATE_MIN_P},
     **{f"queue_anchor{g}_risk": {"anchor_frames": g, "frames_candidate_min_p": CANDIDATE_MIN_P}
        for g in (5, 10, 20)},
+    "queue_anchor5_keying": {"anchor_frames": 5, "frames_candidate_min_p": CANDIDATE_MIN_P},
 }
+KEYING = ("queue_keying", "queue_anchor5_keying")  # the keying annotator, no propagation
 C_VARIANTS = ("queue_frames", "queue_frames_risk", "queue_keyframes",
               *ANCHOR_VARIANTS)  # (c): one picked per half
 
@@ -107,7 +111,9 @@ LABELS = {
                               f"candidates p >= {CANDIDATE_MIN_P}",
     **{name: f"(c) queue, frames order, anchor_frames {g['anchor_frames']}, propagation, "
              f"risk >= {MIN_RISK}, candidates p >= {CANDIDATE_MIN_P}"
-       for name, g in ANCHOR_VARIANTS.items() if "anchor_frames" in g},
+       for name, g in ANCHOR_VARIANTS.items() if "anchor_frames" in g and name not in KEYING},
+    "queue_anchor5_keying": f"(c) queue, frames order, anchor_frames 5, no propagation (keying), "
+                            f"candidates p >= {CANDIDATE_MIN_P}",
     "risk": f"issue 4 (c): uniform frames, risk >= {MIN_RISK}",
     "active": "issue 4 (c'): active loop",
 }
@@ -190,13 +196,13 @@ def run_strategy(name: str, data: Data, cost: CostModel) -> list[dict[str, Any]]
                 data, [(p.boxes, p.counts) for p in points], cost,
                 [p.frames_reviewed for p in points])})
     elif name in ("queue_keying", *C_VARIANTS):
-        keying = name == "queue_keying"
+        keying = name in KEYING
         budgets = BUDGETS[data.dataset]
         runs = [queue_review(a, s.detections, g, s.num_frames,
                              [b * s.num_frames for b in budgets], _queue_batch(name, s, a),
                              order="keyframes" if name == "queue_keyframes" else "frames",
                              min_risk=MIN_RISK if name == "queue_frames_risk"
-                             or name in ANCHOR_VARIANTS else None,
+                             or (name in ANCHOR_VARIANTS and not keying) else None,
                              propagate=not keying, manual_k=MANUAL_K if keying else None,
                              ignore=ig, cost=cost,
                              review_cfg=ReviewConfig(**ANCHOR_VARIANTS.get(name, {})))
@@ -447,10 +453,12 @@ def diagnose(dataset: str, name: str, budget: float, cost: CostModel,
         queue_review(a, s.detections, g, s.num_frames, [budget * s.num_frames],
                      _queue_batch(name, s, a),
                      order="keyframes" if name == "queue_keyframes" else "frames",
-                     min_risk=MIN_RISK if name == "queue_frames_risk" else None,
-                     propagate=name != "queue_keying",
-                     manual_k=MANUAL_K if name == "queue_keying" else None,
-                     ignore=ig, cost=cost, on_look=look)
+                     min_risk=MIN_RISK if name == "queue_frames_risk"
+                     or (name in ANCHOR_VARIANTS and name not in KEYING) else None,
+                     propagate=name not in KEYING,
+                     manual_k=MANUAL_K if name in KEYING else None,
+                     ignore=ig, cost=cost, on_look=look,
+                     review_cfg=ReviewConfig(**ANCHOR_VARIANTS.get(name, {})))
     return {"dataset": dataset, "strategy": name, "budget_s_per_frame": budget, "looks": tally}
 
 
