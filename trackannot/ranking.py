@@ -326,8 +326,8 @@ def anchored_order(order: npt.NDArray[np.int64], looked: npt.NDArray[np.int64], 
     A look anchors what the engine carries between looks (interpolation, propagation), and an
     object the detector missed has no risk signal at all: a ranking by risk alone clusters its
     looks on risky moments and leaves long stretches where nothing is anchored and nothing is
-    found (effort benchmark, KITTI Car at 1.6 s/frame: 40% of the gt boxes more than 5 frames
-    from any look, holding 55% of the wrong ones; uniform review: none). The skeleton splits
+    found (effort benchmark, KITTI Car at 1.6 s/frame: a third of the gt boxes more than 5
+    frames from any look, holding 57% of the wrong ones; uniform review: none). The skeleton splits
     the longest stretch between looks first (coarse to fine), each at the frame of `order`
     ranked best within its middle half, so coverage and risk agree where they can. A stretch
     before the first look (after the last) counts twice its length, as a look anchors it from
