@@ -29,13 +29,15 @@ of `trackannot.overlap.in_background`, with the OpenMP team of the detect thread
 garbage collector's collections per generation and seconds inside them (`gc.callbacks`);
 resident memory (VmRSS, VmHWM) after the run; torch's intra-op threads (the probing thread's
 and a new thread's, which is what the per-video detect thread gets) and inter-op threads.
-`sub_persist` against `local` separates "another process" from "Ray"; `ray_fresh` against `ray_persist` "a fresh
-process" from "a Ray actor". The cluster gets 8 logical CPUs (`ray.init(num_cpus=8)`) so that
-the persistent pool and a fresh one (2 CPUs each, as `bench_scale`'s 1-worker pool) can both be
-up; the machine has 2 cores.
+`sub_persist` against `local` separates "another process" from "Ray"; `ray_fresh` against
+`ray_persist` "a fresh process" from "a Ray actor". The cluster gets 8 logical CPUs
+(`ray.init(num_cpus=8)`) so that the persistent pool and a fresh one (2 CPUs each, as
+`bench_scale`'s 1-worker pool) can both be up; the machine has 2 cores.
 
     python -m benchmarks.bench_ray_gap --repeats 7
-    python -m benchmarks.bench_ray_gap --path demo --repeats 7 --out benchmarks/results/ray_gap_demo.json
+    python -m benchmarks.bench_ray_gap --path demo --repeats 9 \
+        --variants local sub_persist ray_fresh ray_arena16 ray_arena2 \
+        --out benchmarks/results/ray_gap_demo.json
 
 Writes benchmarks/results/ray_gap.json (or --out).
 """
@@ -266,7 +268,8 @@ def run(path: str, variants: list[str], repeats: int, copies: int, clips: int, s
                     reply = json.loads(sub.stdout.readline())
                     wall, probe = reply["wall"], reply["probe"]
                 else:
-                    summaries = track_videos(videos, store, cfg, pool.detector if pool else detector,
+                    summaries = track_videos(videos, store, cfg,
+                                             pool.detector if pool else detector,
                                              detector_info=info, executor=pool)
                     wall = time.perf_counter() - t0
                     assert not failures(summaries), failures(summaries)

@@ -10,6 +10,7 @@ exists.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -173,7 +174,8 @@ def _environ(pid: int) -> dict[str, str]:
 def test_actor_processes_start_with_the_actor_environment(
         cluster: str, env_vars: dict[str, str] | None, arenas: str) -> None:
     """MALLOC_ARENA_MAX works only if it is there when the process starts (set later in
-    os.environ, malloc never reads it): the actor's process is started with it."""
+    os.environ, malloc never reads it): the actor's process is started with it. Its warmed-up
+    heap is frozen (out of the garbage collector's full collections)."""
     from trackannot.ray_executor import ACTOR_ENV, RayExecutor
 
     extra = {**(env_vars or {}), "TRACKANNOT_TEST_MARK": "1"}
@@ -181,6 +183,8 @@ def test_actor_processes_start_with_the_actor_environment(
     with RayExecutor.start(RayConfig(workers=1), slow_colour, env_vars=extra) as pool:
         (pid,) = pool.pids()
         environ = _environ(pid)
+        frozen = ray.get(pool.actors[0].__ray_call__.remote(lambda _w: gc.get_freeze_count()))
+    assert frozen > 10_000  # the imports and Ray's objects, at least
     assert ACTOR_ENV["MALLOC_ARENA_MAX"] == "1"
     assert environ["MALLOC_ARENA_MAX"] == arenas
     assert environ["TRACKANNOT_TEST_MARK"] == "1"

@@ -27,10 +27,16 @@ Memory. Each actor's process starts with `MALLOC_ARENA_MAX=1` (`ACTOR_ENV`, thro
 runtime_env, so glibc reads it at start; `env_vars` of `RayExecutor.start` go on top). Beside
 the detector, an actor holds Ray's ~25 core-worker threads; with glibc's default of 8 malloc
 arenas per core, the per-video decode and detect threads land in arenas of their own, whose
-freed frame buffers go back to the system and are faulted in again: on the demo-model path an
-actor took ~1.8x the page faults and ~1.6x the system CPU of the local run and was ~16% slower
-at 1 worker. One arena took that back (faults and system CPU as the local run's) and ~130 MiB
-less memory (benchmarks/RESULTS.md, "Ray executor").
+freed frame buffers go back to the system and are faulted in again (so the page faults
+say). On the demo-model path
+that cost the actor 1.3-2.2x the page faults and 1.1-1.8x the system CPU of the local run and
+0-16% of wall time at 1 worker; one arena took the faults and system CPU to the local run's or
+below, used 130-175 MiB less memory and made the actor 3-15% faster (benchmarks/RESULTS.md,
+"Ray executor"). It costs ~0.3 s once per run: the actor gets a worker process of its own.
+After its warm-up the actor also moves everything on its heap (Ray's objects, the detector,
+the imports) out of the garbage collector's reach (`gc.freeze()`): on the detections-file path
+the actor otherwise ran one full collection per 8-video run that the local process did not,
+~0.09 s of ~3.5 s.
 
 Faults. Actors are started with Ray's `max_restarts` and `max_task_retries`: when an actor's
 process dies mid-video, Ray starts it again (a fresh detector) and runs the video again; the
@@ -42,6 +48,7 @@ finished videos and resumes the others, as on the local path.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -132,6 +139,9 @@ class _Worker:
         except (TrackannotError, OSError) as err:  # reported by describe(), before any work
             self._error = err
         _warm_up(self._detector)
+        # what the warm-up and Ray left on the heap stays: out of every later collection
+        gc.collect()
+        gc.freeze()
         self._frames: dict[str, int] = {}
         self._key: str | None = None
         self._lock = threading.Lock()
