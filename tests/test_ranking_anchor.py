@@ -74,12 +74,14 @@ def test_only_frames_of_the_order_are_picked_and_a_stretch_without_one_is_left()
 
 def test_the_queue_spreads_its_first_looks_over_the_video_with_anchor_frames() -> None:
     state, dets = make_state()  # boxes, candidates and missing boxes at frames 0-42 of 60
-    plain = queue_of(state, dets, 6).frames
+    plain = queue_of(state, dets, 6, cfg=ReviewConfig(honeypot_rate=0.0, anchor_frames=0)).frames
     spread = queue_of(state, dets, 6, cfg=ReviewConfig(honeypot_rate=0.0, anchor_frames=10)).frames
-    assert len(plain) == len(spread) == 6
+    default = queue_of(state, dets, 6, cfg=ReviewConfig(honeypot_rate=0.0)).frames  # skeleton 5
+    assert len(plain) == len(spread) == len(default) == 6
     frames_with_rows = np.unique(np.r_[queue_of(state, dets, NUM_FRAMES).frames])
     span = frames_with_rows.max() + 1
     assert _longest_stretch(spread, span) < _longest_stretch(plain, span)
+    assert _longest_stretch(default, span) < _longest_stretch(plain, span)
     # a keyframe counts as a look: with a box accepted at the skeleton's first frame, the
     # next queue's skeleton starts elsewhere
     first = int(spread[0])

@@ -21,7 +21,7 @@ from trackannot.review import (
     spot_check_count,
 )
 from trackannot.proposals import missing_boxes
-from trackannot.ranking import frame_order
+from trackannot.ranking import anchored_order, frame_order
 from trackannot.risk import Reason, score_risk
 from trackannot.state import AnnotationState
 
@@ -29,6 +29,7 @@ NUM_FRAMES = 60
 SIZE = (320, 240)
 RISKY = range(30, 40)  # track 3 has no detection here: the riskiest frames
 NO_HONEY = ReviewConfig(honeypot_rate=0.0)
+RUNS_ONLY = ReviewConfig(honeypot_rate=0.0, anchor_frames=0)  # the run-aware frames order alone
 
 
 def make_state() -> tuple[AnnotationState, Boxes]:
@@ -80,9 +81,16 @@ def test_fast_queue_is_the_top_ranked_frames_with_every_box_as_an_item():
     order = frame_order(frame[by_frame], np.r_[boxes.track_id, missing.track_id][by_frame],
                         np.r_[risk.score, missing.p][by_frame], NUM_FRAMES, NO_HONEY,
                         weight[by_frame])
-    queue = queue_of(8)
+    # the run-aware order alone (no coverage skeleton): the top-ranked frames
+    queue = queue_of(8, cfg=RUNS_ONLY)
     assert queue.mode == "fast" and queue.budget == 8
     assert queue.frames.tolist() == order[:8].tolist()
+    # the default puts the skeleton first: the same frames re-ordered by `anchored_order`
+    eligible = order[np.isin(order, frame)]
+    skeleton = anchored_order(eligible, state.keyframes().frame, NUM_FRAMES,
+                              NO_HONEY.anchor_frames)
+    assert NO_HONEY.anchor_frames > 0
+    assert queue_of(8).frames.tolist() == skeleton[:8].tolist() != order[:8].tolist()
     assert not np.isin(queue.frames, boxes.frame).all()  # frames of missing boxes only, too
     # every box of a queued frame is an item, and so is every probably missing box there:
     # three a frame here (three tracks, or the three tracks' missing boxes after their ends)

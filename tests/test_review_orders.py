@@ -34,7 +34,10 @@ from trackannot.store import StoreWriter
 NUM_FRAMES = 60
 SIZE = (320, 240)
 MISSED = range(10, 30)  # object B: detected at these frames, never tracked
-CFG = ReviewConfig(honeypot_rate=0.0)
+# every candidate shown as an item (frames_candidate_min_p 0): these tests are about what a shown
+# candidate carries and what answering it does; B's p_real (0.10) is below the default 0.27
+CFG = ReviewConfig(honeypot_rate=0.0, frames_candidate_min_p=0.0)
+SHOWN = PipelineConfig(review=CFG)  # the same for the stored queues
 
 
 def _b_box(f: int) -> list[float]:
@@ -92,6 +95,12 @@ def test_the_frames_order_queues_the_missed_object_with_its_evidence():
     other = np.flatnonzero(queue.kind != ItemKind.CANDIDATE)
     np.testing.assert_array_equal(queue.first_frame[other], queue.frame[other])
     assert (queue.support[other] == 0).all() and np.isnan(queue.gain[other]).all()
+    # by default a candidate is shown only when its p_real pays for its rejection: B's does
+    # not, so the default queue has no candidate item, but B still ranks the same frames
+    default = queue_of(state, dets, 15, cfg=ReviewConfig(honeypot_rate=0.0))
+    assert queue.score[i] < ReviewConfig().frames_candidate_min_p
+    assert not (default.kind == ItemKind.CANDIDATE).any()
+    assert default.frames.tolist() == queue.frames.tolist()
 
 
 def test_accepting_a_candidate_creates_its_object_and_propagation_carries_it():
@@ -228,7 +237,7 @@ def store(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("order", ["frames", "keyframes"])
 def test_a_stored_queue_round_trips_with_its_order_and_evidence(store, order):
     session = VideoSession.open(store)
-    queue = session.review(12, honeypots=False, order=order).queue
+    queue = session.review(12, SHOWN, honeypots=False, order=order).queue
     assert (queue.kind == ItemKind.CANDIDATE).any()
     back = open_store(store)["clip"].read_queue(queue.queue_id)
     assert back.order == order
@@ -254,13 +263,13 @@ def test_a_queue_stored_before_orders_and_evidence_reads_as_a_frames_queue(store
 
 def test_a_candidate_rejected_through_the_store_is_not_queued_again(store, tmp_path):
     session = VideoSession.open(store)
-    queue = session.review(12, honeypots=False).queue
+    queue = session.review(12, SHOWN, honeypots=False).queue
     i = int(np.flatnonzero(queue.kind == ItemKind.CANDIDATE)[0])
     session.apply(write_lines(tmp_path / "a.jsonl", [{"item": i, "op": "absent"}]), author="ana",
                   queue=queue.queue_id)
     assert session.revision == 1 and len(session.result.read_log()[0]) == 0
     for order in ("frames", "keyframes"):
-        again = VideoSession.open(store).review(12, honeypots=False, order=order).queue
+        again = VideoSession.open(store).review(12, SHOWN, honeypots=False, order=order).queue
         assert not (again.kind == ItemKind.CANDIDATE).any(), order
 
 

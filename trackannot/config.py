@@ -483,8 +483,9 @@ class ReviewConfig:
         0.4 / 0.2 they raised the active loop's accuracy on KITTI by 0.5 points at 20% of frames
         reviewed but cut the wrong-box runs seen in the top 20% frames of MOT15 KITTI-13 (held out)
         from 83% to 69%.
-    mode: "fast" (the queue is the riskiest frames only) or "strict" (a share of the budget goes
-        to random frames among the confident ones, so confident errors are still found).
+    mode: "fast" (the queue is the ranked frames only: skeleton, then riskiest) or "strict" (a
+        share of the budget goes to random frames among the confident ones, so confident errors
+        are still found).
     spot_check_rate: strict mode, share of the budget's frames given to random spot checks.
     honeypot_rate: share of queue items that are honeypots (a box moved away from a known truth);
         0 turns honeypots off. Higher: a better measure of reviewers, more wasted clicks.
@@ -518,8 +519,12 @@ class ReviewConfig:
         `trackannot.ranking.anchored_order`: the longest stretch is split first, at its
         best-ranked frame near its middle), then the rest by error runs. A look anchors the
         interpolation and the propagation on both sides of it, and objects the detector missed
-        have no risk signal, so only looks spread along the video find them. 0: off (frames by
-        error runs only). Lower: more looks go to coverage, fewer to the riskiest frames.
+        have no risk signal, so only looks spread along the video find them. Default 5: with the
+        candidate rule below, the effort benchmark's winner (`queue_anchor5_risk`: 95% box
+        accuracy at 2.16 human s/frame on KITTI Car against 3.52 for error runs alone, MOT15
+        8.75 against 10.86, better on both held-out halves of both; 10 and 20 were worse;
+        benchmarks/RESULTS.md, issue 13, "Coverage first"). 0: off (frames by error runs
+        only). Lower: more looks go to coverage, fewer to the riskiest frames.
     anchor_risk: with anchor_frames, how much a stretch's length counts its frames' expected error
         runs (the frames order's row worths) rather than its frames: each frame weighs
         (1 - anchor_risk) + anchor_risk x its worth / the mean worth, so looks come closer
@@ -529,8 +534,10 @@ class ReviewConfig:
         missing, so a candidate's hint only saves drawing its box (draw_s - verify_s when right)
         and costs a rejection when wrong (delete_s, as `trackannot.ranking.candidate_gain`
         prices it): a candidate is shown as an item only when its p_real is at least this
-        (break-even under the default cost model: 2 / (7 - 1.6 + 2) = 0.27). Candidates still
-        rank frames either way. 0: every candidate at a queued frame is shown.
+        (break-even under the default cost model: 2 / (7 - 1.6 + 2) = 0.27, the default; on its
+        own it cut the effort benchmark's 95% crossing from 3.52 to 2.98 s/frame on KITTI Car
+        and from 10.86 to 10.44 on MOT15). Candidates still rank frames either way. 0: every
+        candidate at a queued frame is shown.
     """
 
     keyframe_risk: float = 0.01
@@ -553,9 +560,9 @@ class ReviewConfig:
     candidate_min_detections: int = 2
     candidate_max_gap: int = 5
     missing_box_weight: float = 3.0
-    anchor_frames: int = 0
+    anchor_frames: int = 5
     anchor_risk: float = 0.0
-    frames_candidate_min_p: float = 0.0
+    frames_candidate_min_p: float = 0.27
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.keyframe_risk <= 1.0, "review.keyframe_risk", "a number in [0, 1]",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -68,13 +69,12 @@ def _queue(data: bench.Data, i: int, name: str, budget_s: float, on_look: Any = 
            cfg: ReviewConfig | None = None) -> tuple[Boxes, ActionCounts]:
     s, g, a, ig = data.seqs[i], data.gts[i], data.autos[i], data.ignores[i]
     keying = name in bench.KEYING
-    settings = bench.ANCHOR_VARIANTS.get(name, {})
     points = queue_review(
         a, s.detections, g, s.num_frames, [budget_s], bench._queue_batch(name, s, a),
         order="frames", min_risk=bench.MIN_RISK if name == "queue_frames_risk"
         or (name in bench.ANCHOR_VARIANTS and not keying) else None, propagate=not keying,
         manual_k=bench.MANUAL_K if keying else None, ignore=ig, cost=DEFAULT_COST,
-        review_cfg=cfg or ReviewConfig(**settings), on_look=on_look)
+        review_cfg=cfg or bench.queue_settings(name), on_look=on_look)
     return points[0].boxes, points[0].counts
 
 
@@ -135,7 +135,7 @@ def same_frames(data: bench.Data, k: int) -> dict[str, Any]:
                         snap["boxes"], snap["counts"] = state.boxes(), ActionCounts(**total.as_dict())
                         snap["looks"] = snap.get("looks", 0) + 1
 
-                    cfg = ReviewConfig(frames_candidate_min_p=0.0 if shown else 1.0)
+                    cfg = replace(bench.queue_settings(name), frames_candidate_min_p=0.0 if shown else 1.0)
                     try:
                         _queue(data, i, name, 1e12, on_look=on_look, cfg=cfg)
                     except _Done:

@@ -94,6 +94,9 @@ ANCHOR_VARIANTS = {  # name: the queue's ReviewConfig settings (frames order, ri
        for g in (5, 10, 20)},
     "queue_anchor5_keying": {"anchor_frames": 5, "frames_candidate_min_p": CANDIDATE_MIN_P},
 }
+# the other queue variants: the run-aware frames order alone, every candidate shown (what they
+# were measured with; since issue 13 the library's default is queue_anchor5_risk's settings)
+RUN_AWARE = {"anchor_frames": 0, "frames_candidate_min_p": 0.0}
 KEYING = ("queue_keying", "queue_anchor5_keying")  # the keying annotator, no propagation
 C_VARIANTS = ("queue_frames", "queue_frames_risk", "queue_keyframes",
               *ANCHOR_VARIANTS)  # (c): one picked per half
@@ -205,7 +208,7 @@ def run_strategy(name: str, data: Data, cost: CostModel) -> list[dict[str, Any]]
                              or (name in ANCHOR_VARIANTS and not keying) else None,
                              propagate=not keying, manual_k=MANUAL_K if keying else None,
                              ignore=ig, cost=cost,
-                             review_cfg=ReviewConfig(**ANCHOR_VARIANTS.get(name, {})))
+                             review_cfg=queue_settings(name))
                 for s, g, a, ig in z]
         for i, budget in enumerate(budgets):
             points = [r[i] for r in runs]
@@ -458,11 +461,16 @@ def diagnose(dataset: str, name: str, budget: float, cost: CostModel,
                      propagate=name not in KEYING,
                      manual_k=MANUAL_K if name in KEYING else None,
                      ignore=ig, cost=cost, on_look=look,
-                     review_cfg=ReviewConfig(**ANCHOR_VARIANTS.get(name, {})))
+                     review_cfg=queue_settings(name))
     return {"dataset": dataset, "strategy": name, "budget_s_per_frame": budget, "looks": tally}
 
 
 # ---------------------------------------------------------------------------------------- io
+
+
+def queue_settings(name: str) -> ReviewConfig:
+    """The queue's settings for a queue strategy: its ANCHOR_VARIANTS entry over RUN_AWARE."""
+    return ReviewConfig(**{**RUN_AWARE, **ANCHOR_VARIANTS.get(name, {})})
 
 
 def run_dataset(dataset: str, strategies: list[str], cost: CostModel,

@@ -469,7 +469,7 @@ def test_queue_review_with_anchor_frames_spreads_its_first_looks_over_the_video(
         a = sorted(set(frames))
         return max(2 * a[0], 2 * (59 - a[-1]), *(b - x for x, b in zip(a, a[1:])))
 
-    anchored, plain = looks(ReviewConfig(anchor_frames=10)), looks(ReviewConfig())
+    anchored, plain = looks(ReviewConfig(anchor_frames=10)), looks(ReviewConfig(anchor_frames=0))
     first = next(m for m in range(1, len(anchored) + 1) if longest(anchored[:m]) <= 10)
     assert first <= 4 * 60 // 10 + 2  # the skeleton comes first
     assert longest(plain[:first]) > 10  # the risk order alone leaves a longer stretch unlooked

@@ -4,6 +4,7 @@ dashboard; and the occlusion recovery that keeps the clip's objects on one track
 
 from __future__ import annotations
 
+import json
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from trackannot.cost import DEFAULT_COST, CostModel, counts_from_log
 from trackannot.demo.run import REVIEW_SHARE, REVIEWER, DemoReport, run_demo
 from trackannot.demo.synth import make_scene
 from trackannot.evaluate import evaluate
+from trackannot.ranking import ItemKind
 from trackannot.results import read_answers, read_log, read_queue
 from trackannot.session import VideoSession
 from trackannot.simulate import match_frame
@@ -147,12 +149,19 @@ def test_the_dashboard_shows_the_demo_s_human_seconds(demo: DemoReport) -> None:
     assert float(shown.group(1)) == pytest.approx(r.seconds, abs=0.05)
     assert shown.group(3) == f"{r.seconds:,.0f}" and f"human cost {r.seconds:.0f} s" in \
         "\n".join(demo.lines())
-    # the answers are priced by what they say, not by the log rows they made: the candidates
-    # the reviewer accepted onto the track they continue are logged as adjusts, priced as
-    # verifications
-    log, _ = read_log(open_store(demo.store)[demo.summary.key])
+    # the answers are priced by what they say, not by the log rows they made: a candidate
+    # accepted onto the track it continues is logged as an adjust (priced as a verification),
+    # one rejected makes no row (priced as a delete), so the log's rows price the review
+    # differently exactly when candidates were answered (the default queue shows only those
+    # whose p_real pays for a rejection, review.frames_candidate_min_p; no honeypots here)
+    video = open_store(demo.store)[demo.summary.key]
+    log, _ = read_log(video)
+    queue = read_queue(video, r.queue_id)
+    items = [json.loads(line)["item"] for line in r.answers_file.read_text().splitlines()
+             if '"item": ' in line]
+    candidates = int((queue.kind[items] == ItemKind.CANDIDATE).sum())
     rows_priced = DEFAULT_COST.seconds(counts_from_log(log))
-    assert rows_priced != pytest.approx(r.seconds)
+    assert (rows_priced != pytest.approx(r.seconds)) == (candidates > 0)
 
 
 def test_another_cost_model_prices_the_same_answers(tmp_path: Path) -> None:
