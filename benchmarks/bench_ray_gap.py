@@ -5,13 +5,15 @@ repeat), medians and per-repeat ratios against the local run of the same repeat:
 
 * `local`: this process, the local executor (jobs 1);
 * `sub_persist`: a plain Python subprocess (no Ray), started and warmed once, the same call;
-* `ray_fresh`: a 1-worker `RayExecutor` started for each repeat, as `bench_scale` does (the
-  actor's environment has the executor's `ACTOR_ENV`: `MALLOC_ARENA_MAX=1`);
+* `ray_fresh`: a 1-worker `RayExecutor` started for each repeat, as `bench_scale` does (as
+  the executor starts actors: `ACTOR_ENV`, `MALLOC_ARENA_MAX=1`, and from commit 1d40a5b on a
+  heap frozen after the warm-up, `gc.freeze()`);
 * `ray_persist`: one 1-worker `RayExecutor` started once and used for every repeat;
 * tuned actors, each a fresh 1-worker pool per repeat as `ray_fresh`, with one thing changed:
   `ray_arena16` (`MALLOC_ARENA_MAX=16`, glibc's default on 2 cores: the actors as they ran
   before `ACTOR_ENV`), `ray_arena2` (`MALLOC_ARENA_MAX=2`), `ray_notrim` (glibc malloc's
-  thresholds fixed, `_NOTRIM_ENV`), `ray_freeze` (`gc.freeze()` after the actor's warm-up),
+  thresholds fixed, `_NOTRIM_ENV`), `ray_freeze` (`gc.freeze()` after the actor's warm-up;
+  the same as `ray_fresh` from 1d40a5b on),
   `ray_torch1` (`torch.set_num_threads(1)` in the actor), `ray_quiet` (Ray's per-process
   metrics and task events off and one gRPC server thread, `_QUIET_ENV`).
 

@@ -169,24 +169,32 @@ def _environ(pid: int) -> dict[str, str]:
     return dict(item.split("=", 1) for item in items if "=" in item)
 
 
-@pytest.mark.parametrize(("env_vars", "arenas"), [(None, "1"), ({"MALLOC_ARENA_MAX": "2"}, "2")],
-                         ids=["executor-default", "caller-overrides"])
+@pytest.mark.parametrize(("file_spec", "env_vars", "arenas"), [
+    (False, None, "1"), (False, {"MALLOC_ARENA_MAX": "2"}, "2"), (True, None, None)],
+    ids=["executor-default", "caller-overrides", "detections-file-keeps-glibc-default"])
 def test_actor_processes_start_with_the_actor_environment(
-        cluster: str, env_vars: dict[str, str] | None, arenas: str) -> None:
+        cluster: str, tmp_path: Path, file_spec: bool, env_vars: dict[str, str] | None,
+        arenas: str | None) -> None:
     """MALLOC_ARENA_MAX works only if it is there when the process starts (set later in
-    os.environ, malloc never reads it): the actor's process is started with it. Its warmed-up
-    heap is frozen (out of the garbage collector's full collections)."""
-    from trackannot.ray_executor import ACTOR_ENV, RayExecutor
+    os.environ, malloc never reads it): a model actor's process is started with it, a
+    detections-file actor's keeps the cluster's. The warmed-up heap is frozen (out of the
+    garbage collector's full collections)."""
+    from trackannot.config import DetectConfig
+    from trackannot.ray_executor import ACTOR_ENV, DetectorSpec, RayExecutor
 
+    spec = slow_colour
+    if file_spec:
+        (tmp_path / "det.txt").write_text("1,-1,10,10,20,20,0.9,-1,-1,-1\n")
+        spec = DetectorSpec(DetectConfig(), str(tmp_path / "det.txt"))
     extra = {**(env_vars or {}), "TRACKANNOT_TEST_MARK": "1"}
     driver = os.environ.get("MALLOC_ARENA_MAX")
-    with RayExecutor.start(RayConfig(workers=1), slow_colour, env_vars=extra) as pool:
+    with RayExecutor.start(RayConfig(workers=1), spec, env_vars=extra) as pool:
         (pid,) = pool.pids()
         environ = _environ(pid)
         frozen = ray.get(pool.actors[0].__ray_call__.remote(lambda _w: gc.get_freeze_count()))
     assert frozen > 10_000  # the imports and Ray's objects, at least
     assert ACTOR_ENV["MALLOC_ARENA_MAX"] == "1"
-    assert environ["MALLOC_ARENA_MAX"] == arenas
+    assert environ.get("MALLOC_ARENA_MAX") == (arenas or driver)  # the cluster's, when not set
     assert environ["TRACKANNOT_TEST_MARK"] == "1"
     assert os.environ.get("MALLOC_ARENA_MAX") == driver  # the driver's own is untouched
 

@@ -23,20 +23,21 @@ machine; on a shared machine that slows the actors, not the executor. A Ray inst
 starts (no address) runs them at nice 0, as the local executor's threads run; for a cluster of
 your own, start it with `RAY_worker_niceness=0 ray start ...` for the same.
 
-Memory. Each actor's process starts with `MALLOC_ARENA_MAX=1` (`ACTOR_ENV`, through Ray's
-runtime_env, so glibc reads it at start; `env_vars` of `RayExecutor.start` go on top). Beside
-the detector, an actor holds Ray's ~25 core-worker threads; with glibc's default of 8 malloc
-arenas per core, the per-video decode and detect threads land in arenas of their own, whose
-freed frame buffers go back to the system and are faulted in again (so the page faults
-say). On the demo-model path
-that cost the actor 1.3-2.2x the page faults and 1.1-1.8x the system CPU of the local run and
-0-16% of wall time at 1 worker; one arena took the faults and system CPU to the local run's or
-below, used 130-175 MiB less memory and made the actor 3-15% faster (benchmarks/RESULTS.md,
-"Ray executor"). It costs ~0.3 s once per run: the actor gets a worker process of its own.
-After its warm-up the actor also moves everything on its heap (Ray's objects, the detector,
-the imports) out of the garbage collector's reach (`gc.freeze()`): on the detections-file path
-the actor otherwise ran one full collection per 8-video run that the local process did not,
-~0.09 s of ~3.5 s.
+Memory. Each model actor's process starts with `MALLOC_ARENA_MAX=1` (`ACTOR_ENV`, through
+Ray's runtime_env, so glibc reads it at start; `env_vars` of `RayExecutor.start` go on top).
+Beside the detector, an actor holds Ray's ~25 core-worker threads; with glibc's default of 8
+malloc arenas per core, the per-video decode and detect threads land in arenas of their own,
+whose freed frame buffers go back to the system and are faulted in again (so the page faults
+say). On the demo-model path that cost the actor 1.3-2.2x the page faults and 1.1-1.8x the
+system CPU of the local run and 0-16% of wall time at 1 worker; one arena took the faults and
+system CPU to the local run's or below, used 130-175 MiB less memory and made the actor 3-15%
+faster (benchmarks/RESULTS.md, "Ray executor"). It costs ~0.3 s once per run: the actor gets
+a worker process of its own. Actors that replay a detections file (`DetectorSpec.detections`)
+keep glibc's default: they move no pixels, and one arena made them 5-8% slower (more page
+faults and system CPU). After its warm-up every actor also moves everything on its heap (Ray's
+objects, the detector, the imports) out of the garbage collector's reach (`gc.freeze()`): on
+the detections-file path the actor otherwise ran one full collection per 8-video run that the
+local process did not, ~0.09 s of ~3.5 s.
 
 Faults. Actors are started with Ray's `max_restarts` and `max_task_retries`: when an actor's
 process dies mid-video, Ray starts it again (a fresh detector) and runs the video again; the
@@ -256,6 +257,11 @@ def _warm_up(detector: Detector | None) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _actor_env(spec: Callable[[], Detector]) -> Mapping[str, str]:
+    """`ACTOR_ENV` for actors that decode pixels; none for a detections file's (see "Memory")."""
+    return {} if isinstance(spec, DetectorSpec) and spec.detections else ACTOR_ENV
+
+
 def _check_reachable(address: str) -> None:
     """A HOST:PORT address must accept a connection (Ray's own connect retries for minutes)."""
     target = address.removeprefix("ray://")
@@ -360,7 +366,7 @@ class RayExecutor:
         actor_cls = ray.remote(_Worker).options(
             num_cpus=ray_cfg.num_cpus, num_gpus=num_gpus, max_restarts=ray_cfg.max_restarts,
             max_task_retries=ray_cfg.max_task_retries, max_concurrency=2,
-            runtime_env={"env_vars": {**ACTOR_ENV, **(env_vars or {})}})
+            runtime_env={"env_vars": {**_actor_env(spec), **(env_vars or {})}})
         actors = [actor_cls.remote(spec) for _ in range(workers)]
         described = ray.get([a.describe.remote() for a in actors])
         for _, error, _, _ in described:
