@@ -9,7 +9,7 @@ import pytest
 from tests.test_review_orders import NUM_FRAMES, make_state, queue_of
 from trackannot.config import ReviewConfig
 from trackannot.corrections import Corrections, Op
-from trackannot.errors import ConfigError, InputFormatError
+from trackannot.errors import ConfigError
 from trackannot.ranking import anchored_order
 
 
@@ -110,18 +110,3 @@ def test_frames_candidate_min_p_hides_unlikely_candidates_but_keeps_the_frames()
     assert hidden.frames.tolist() == shown.frames.tolist()  # candidates still rank frames
     kept = queue_of(state, dets, 8, cfg=ReviewConfig(honeypot_rate=0.0, frames_candidate_min_p=p))
     assert (kept.kind == ItemKind.CANDIDATE).sum() == (shown.kind == ItemKind.CANDIDATE).sum()
-
-
-def test_with_worth_risky_stretches_get_looks_closer_together() -> None:
-    worth = np.ones(100)
-    worth[60:70] = 20.0  # frames 60-69 hold most of the expected error runs
-    out = anchored_order(np.arange(100, dtype=np.int64), np.zeros(0, np.int64), 100, 10, worth)
-    even = anchored_order(np.arange(100, dtype=np.int64), np.zeros(0, np.int64), 100, 10)
-    n = 10
-    assert np.sum((out[:n] >= 60) & (out[:n] < 70)) >= 4 > np.sum((even[:n] >= 60) & (even[:n] < 70))
-    # an even worth (any scale) covers the video like no worth: no stretch over 10 frames
-    flat = anchored_order(np.arange(100, dtype=np.int64), np.zeros(0, np.int64), 100, 10,
-                          np.full(100, 3.0))
-    assert min(m for m in range(101) if _longest_stretch(flat[:m], 100) <= 10) <= 4 * 100 // 10 + 2
-    with pytest.raises(InputFormatError, match=r"worth must be \(100,\)"):
-        anchored_order(np.arange(100, dtype=np.int64), np.zeros(0, np.int64), 100, 10, worth[:5])

@@ -525,11 +525,6 @@ class ReviewConfig:
         8.75 against 10.86, better on both held-out halves of both; 10 and 20 were worse;
         benchmarks/RESULTS.md, issue 13, "Coverage first"). 0: off (frames by error runs
         only). Lower: more looks go to coverage, fewer to the riskiest frames.
-    anchor_risk: with anchor_frames, how much a stretch's length counts its frames' expected error
-        runs (the frames order's row worths) rather than its frames: each frame weighs
-        (1 - anchor_risk) + anchor_risk x its worth / the mean worth, so looks come closer
-        together where the risk is and farther apart where it is quiet (same looks on average).
-        0: frames only (an even skeleton).
     frames_candidate_min_p: in the frames order a person checks the whole frame and draws what is
         missing, so a candidate's hint only saves drawing its box (draw_s - verify_s when right)
         and costs a rejection when wrong (delete_s, as `trackannot.ranking.candidate_gain`
@@ -561,7 +556,6 @@ class ReviewConfig:
     candidate_max_gap: int = 5
     missing_box_weight: float = 3.0
     anchor_frames: int = 5
-    anchor_risk: float = 0.0
     frames_candidate_min_p: float = 0.27
 
     def __post_init__(self) -> None:
@@ -591,8 +585,6 @@ class ReviewConfig:
                "review.missing_box_weight", "a number >= 0", self.missing_box_weight)
         _check(self.anchor_frames >= 0, "review.anchor_frames", "an int >= 0 (0: off)",
                self.anchor_frames)
-        _check(0.0 <= self.anchor_risk <= 1.0, "review.anchor_risk", "a number in [0, 1]",
-               self.anchor_risk)
         _check(0.0 <= self.frames_candidate_min_p <= 1.0, "review.frames_candidate_min_p",
                "a number in [0, 1]", self.frames_candidate_min_p)
 

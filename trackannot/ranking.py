@@ -39,7 +39,6 @@ import numpy.typing as npt
 from trackannot.boxes import Boxes, Origin
 from trackannot.candidates import Candidates
 from trackannot.config import ReviewConfig
-from trackannot.errors import InputFormatError
 from trackannot.cost import DEFAULT_COST, CostModel
 from trackannot.kernels.risk import run_rank
 from trackannot.keyframes import Keyframes
@@ -54,9 +53,9 @@ from trackannot.risk import Reason, Risk
 if TYPE_CHECKING:
     from trackannot.propagate import Stop
 
-__all__ = ["EVIDENCE_COLUMNS", "ItemKind", "QueueInput", "candidate_gain", "frame_items",
-           "frame_order", "anchored_order", "honeypot_count", "keyframe_items", "queue_rng", "run_links",
-           "spot_check_count"]
+__all__ = ["EVIDENCE_COLUMNS", "ItemKind", "QueueInput", "anchored_order", "candidate_gain",
+           "frame_items", "frame_order", "honeypot_count", "keyframe_items", "queue_rng",
+           "run_links", "spot_check_count"]
 
 # honeypots need a queue of at least this many items before one is forced in at a small rate
 _MIN_ITEMS_FOR_HONEYPOT = 20
@@ -322,8 +321,7 @@ def frame_order(frame: npt.NDArray[np.int64], track: npt.NDArray[np.int64],
 
 
 def anchored_order(order: npt.NDArray[np.int64], looked: npt.NDArray[np.int64], num_frames: int,
-                   anchor_frames: int, worth: npt.NDArray[np.float64] | None = None
-                   ) -> npt.NDArray[np.int64]:
+                   anchor_frames: int) -> npt.NDArray[np.int64]:
     """`order` with a coverage skeleton first: frames that leave no stretch of more than
     `anchor_frames` frames without a look, then the rest of `order` as it was.
 
@@ -335,16 +333,13 @@ def anchored_order(order: npt.NDArray[np.int64], looked: npt.NDArray[np.int64], 
     the longest stretch between looks first (coarse to fine), each at the frame of `order`
     ranked best within its middle half, so coverage and risk agree where they can. A stretch
     before the first look (after the last) counts twice its length, as a look anchors it from
-    one side only; a stretch with no frame of `order` in its middle half is not split. With
-    `worth`, a stretch's length is its frames' worth (scaled to 1 a frame on average) and its
-    middle half is by worth: risky stretches get looks closer together, quiet ones farther apart.
+    one side only; a stretch with no frame of `order` in its middle half is not split.
 
     Args:
         order: (m,) int64 distinct frames in review order (those that may be queued).
         looked: (k,) int64 frames already looked at (any order, duplicates allowed).
         num_frames: frames of the video (every frame < num_frames).
         anchor_frames: stretches at most this long are left to `order`; 0 returns `order`.
-        worth: (num_frames,) float64 >= 0 per frame, or None (every frame 1).
 
     Returns:
         (m,) int64 the frames of `order`, skeleton first.
@@ -356,14 +351,6 @@ def anchored_order(order: npt.NDArray[np.int64], looked: npt.NDArray[np.int64], 
     order = np.asarray(order, np.int64)
     if anchor_frames <= 0 or not len(order):
         return order
-    cum = None
-    if worth is not None:
-        w = np.asarray(worth, np.float64)
-        if w.shape != (num_frames,) or not np.isfinite(w).all() or (w < 0).any():
-            raise InputFormatError(f"worth must be ({num_frames},) finite numbers >= 0, got "
-                                   f"shape {w.shape}")
-        if w.sum() > 0:
-            cum = np.r_[0.0, np.cumsum(w * (num_frames / w.sum()))]
     rank = np.full(num_frames, len(order), np.int64)
     rank[order] = np.arange(len(order))
     anchors = np.unique(np.asarray(looked, np.int64))
@@ -371,12 +358,12 @@ def anchored_order(order: npt.NDArray[np.int64], looked: npt.NDArray[np.int64], 
     bounds = [(-1, num_frames)] if not len(anchors) else \
         [(-1, int(anchors[0])), (int(anchors[-1]), num_frames),
          *((int(a), int(b)) for a, b in zip(anchors[:-1], anchors[1:]))]
-    heap = [(-_stretch_length(a, b, num_frames, cum), a, b) for a, b in bounds]
+    heap = [(-_stretch_length(a, b, num_frames), a, b) for a, b in bounds]
     heapq.heapify(heap)  # (-length, lo, hi): lo / hi looks, -1 / num_frames none
     skeleton: list[int] = []
     while heap and -heap[0][0] > anchor_frames:
         _, lo, hi = heapq.heappop(heap)
-        first, last = _middle_half(lo, hi, num_frames, cum)
+        first, last = _middle_half(lo, hi, num_frames)
         if first > last:
             continue
         pick = first + int(np.argmin(rank[first:last + 1]))
@@ -385,49 +372,24 @@ def anchored_order(order: npt.NDArray[np.int64], looked: npt.NDArray[np.int64], 
         skeleton.append(pick)
         rank[pick] = len(order)  # taken
         for a, b in ((lo, pick), (pick, hi)):
-            length = _stretch_length(a, b, num_frames, cum)
+            length = _stretch_length(a, b, num_frames)
             if length > anchor_frames:
                 heapq.heappush(heap, (-length, a, b))
     first_part = np.array(skeleton, np.int64)
     return np.r_[first_part, order[~np.isin(order, first_part)]].astype(np.int64)
 
 
-def _stretch_length(lo: int, hi: int, num_frames: int, cum: npt.NDArray[np.float64] | None
-                    ) -> float:
-    """Length of the stretch between looks `lo` and `hi` (-1 / num_frames: none that side):
-    hi - lo, or twice the frames to the edge; by worth (`cum`: cumulative worth) the same with
-    the worth of its frames in place of their number."""
-    if cum is None:
-        if lo < 0:
-            return 2.0 * (hi if hi < num_frames else num_frames)
-        return 2.0 * (num_frames - 1 - lo) if hi >= num_frames else float(hi - lo)
-    mass = float(cum[min(hi, num_frames)] - cum[lo + 1])
-    return 2.0 * mass if lo < 0 or hi >= num_frames else mass + 1.0
+def _stretch_length(lo: int, hi: int, num_frames: int) -> int:
+    """Frames between looks `lo` and `hi` (-1 / num_frames: none that side): hi - lo, or twice
+    the frames to the video's edge (anchored from one side only)."""
+    if lo < 0:
+        return 2 * min(hi, num_frames)
+    return 2 * (num_frames - 1 - lo) if hi >= num_frames else hi - lo
 
 
-def _middle_half(lo: int, hi: int, num_frames: int, cum: npt.NDArray[np.float64] | None = None
-                 ) -> tuple[int, int]:
+def _middle_half(lo: int, hi: int, num_frames: int) -> tuple[int, int]:
     """First and last frame of the middle half of the stretch between looks `lo` and `hi`
-    (-1 / num_frames: no look that side; the stretch mirrored about the video's edge); by
-    worth when `cum` (cumulative worth) is given: the frames whose worth midpoint lies there."""
-    if cum is not None:
-        frames = np.arange(lo + 1, min(hi, num_frames))
-        if not len(frames):
-            return 1, 0
-        pos = (cum[frames] + cum[frames + 1]) / 2 - cum[lo + 1]
-        total = float(cum[frames[-1] + 1] - cum[lo + 1])
-        if lo < 0 and hi >= num_frames:
-            keep = np.ones(len(frames), bool)
-        elif lo < 0:
-            keep = pos <= total / 2
-        elif hi >= num_frames:
-            keep = pos >= total / 2
-        else:
-            keep = (pos >= total / 4) & (pos <= 3 * total / 4)
-        if not keep.any():  # one frame holds the middle: take it
-            keep = np.arange(len(frames)) == int(np.argmin(np.abs(pos - total / 2)))
-        inside = frames[keep]
-        return int(inside[0]), int(inside[-1])
+    (-1 / num_frames: no look that side; the stretch mirrored about the video's edge)."""
     if lo < 0 and hi >= num_frames:
         return 0, num_frames - 1
     if lo < 0:  # mirrored: (-hi, hi), middle half (-hi / 2, hi / 2)
@@ -526,13 +488,7 @@ def frame_items(inp: QueueInput, budget: int, cfg: ReviewConfig, rng: np.random.
     order = frame_order(frame_all, track_all, p_all, num_frames, cfg, weight, whole)
     eligible = order[np.isin(order, frame_all)]
     if cfg.anchor_frames > 0:
-        worth = None
-        if cfg.anchor_risk > 0:  # a floor for what no signal sees, plus the frames' expected runs
-            per = np.bincount(frame_all, weights=p_all * weight, minlength=num_frames)
-            mean = per.mean() if num_frames else 0.0
-            worth = (1.0 - cfg.anchor_risk) + (cfg.anchor_risk * per / mean if mean > 0 else 0.0)
-        eligible = anchored_order(eligible, inp.keyframes.frame, num_frames, cfg.anchor_frames,
-                                  worth)
+        eligible = anchored_order(eligible, inp.keyframes.frame, num_frames, cfg.anchor_frames)
     frames = min(budget, len(eligible))
     frame_max = _frame_max(frame_all, p_all, eligible)
     queued, is_spot = _pick_frames(eligible, frame_max, frames, spot_check_count(frames, cfg), rng,
