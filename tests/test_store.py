@@ -123,3 +123,29 @@ def test_video_key_unique() -> None:
 def test_video_keys_never_start_with_a_dot(name: str, key: str) -> None:
     """Dotted names are the store's own (`.trackannot`): a video never gets one."""
     assert video_key(f"/x/{name}") == key
+
+
+def test_columns_made_and_appended_together_equal_one_by_one(tmp_path: Path) -> None:
+    import zarr
+
+    from trackannot.store._layout import append_many, create_column, create_columns
+
+    root = zarr.open_group(tmp_path / "c.zarr", mode="w", zarr_format=3)
+    one, many = root.create_group("one"), root.create_group("many")
+    many.create_group("t")
+    specs = {"xyxy": (np.float32, (4,), 7), "frame": (np.int64, (), 5)}
+    single = {name: create_column(one, name, *spec) for name, spec in specs.items()}
+    made = create_columns(many, {f"t/{name}": spec for name, spec in specs.items()})
+    assert sorted(made) == ["t/frame", "t/xyxy"]
+    for name in specs:
+        assert made[f"t/{name}"].metadata.to_dict() == single[name].metadata.to_dict()
+        assert made[f"t/{name}"].path == f"many/t/{name}"
+    xyxy, frame = np.arange(36, dtype=np.float32).reshape(9, 4), np.arange(9)
+    append_many([(made["t/xyxy"], xyxy), (made["t/frame"], frame)])
+    reopened = zarr.open_group(tmp_path / "c.zarr", mode="r")
+    assert np.array_equal(reopened["many/t/xyxy"][:], xyxy)
+    assert np.array_equal(reopened["many/t/frame"][:], frame)
+    # one append fails: the error is raised once the others have finished
+    with pytest.raises(ValueError):
+        append_many([(made["t/xyxy"], np.zeros((2, 3), np.float32)), (made["t/frame"], frame)])
+    assert zarr.open_group(tmp_path / "c.zarr", mode="r")["many/t/frame"].shape == (18,)

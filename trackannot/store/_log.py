@@ -43,7 +43,7 @@ from zarr.core.sync import sync
 from trackannot.errors import CorruptStoreError, StoreInputError
 from trackannot.store._layout import (
     BATCH_CHUNK_ROWS, BATCH_COLUMNS, LOG_CHUNK_ROWS, WRITE_CONFIG, Schema, TableSchemas,
-    create_column,
+    create_columns,
 )
 from trackannot.store._read import read_many
 
@@ -147,10 +147,19 @@ def read_table(group: zarr.Group, what: str, path: str, schema: Schema, start: i
 
 def ensure_table(group: zarr.Group, path: str, schema: Schema, chunk: int) -> None:
     """Create whichever column arrays of the table at `path` are missing (empty)."""
-    table = group.require_group(path)
-    for name, (dtype, tail) in schema.items():
-        if name not in table:
-            create_column(table, name, dtype, tail, chunk)
+    ensure_tables(group, {path: (schema, chunk)})
+
+
+def ensure_tables(group: zarr.Group, tables: Mapping[str, tuple[Schema, int]]) -> None:
+    """`ensure_table` for several tables {path: (schema, chunk)}: one listing per table, then
+    every missing column made at once (`create_columns`)."""
+    missing: dict[str, tuple[Any, tuple[int, ...], int]] = {}
+    for path, (schema, chunk) in tables.items():
+        have = set(group.require_group(path).array_keys())
+        missing.update({f"{path}/{name}": (dtype, tail, chunk)
+                        for name, (dtype, tail) in schema.items() if name not in have})
+    if missing:
+        create_columns(group, missing)
 
 
 def answers_path(queue_id: str) -> str:
@@ -173,8 +182,8 @@ def read_answer_rows(group: zarr.Group, what: str, queue_id: str, schema: Schema
 def ensure_log(group: zarr.Group, schema: Schema) -> None:
     """Create whichever log arrays are missing (all of them for a new group; for a group whose
     first correction was killed while its arrays were being made, the rest)."""
-    ensure_table(group, LOG, schema, LOG_CHUNK_ROWS)
-    ensure_table(group, BATCHES, BATCH_COLUMNS, BATCH_CHUNK_ROWS)
+    ensure_tables(group, {LOG: (schema, LOG_CHUNK_ROWS), BATCHES: (BATCH_COLUMNS,
+                                                                  BATCH_CHUNK_ROWS)})
 
 
 def ensure_answers(group: zarr.Group, queue_id: str, schema: Schema) -> None:

@@ -16,7 +16,7 @@ from trackannot.config import StoreConfig
 from trackannot.errors import StoreConflictError, StoreInputError, StoreNotFoundError
 from trackannot.store._layout import (
     NOTHING_COMMITTED, STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING, TABLES, Schema,
-    create_column, open_root, writable,
+    append_many, create_columns, open_root, writable,
 )
 from trackannot.store._location import zarr_store
 from trackannot.store._lock import WriterLock, group_lock
@@ -32,15 +32,10 @@ class _TableWriter:
     the first write completes that chunk.
     """
 
-    def __init__(self, group: zarr.Group, cfg: StoreConfig, what: str, *,
-                 resume: bool = False) -> None:
-        if resume:
-            self._arrays = {name: writable(open_array(group, name, what)) for name in COLUMNS}
-            self._row_start = writable(open_array(group, "row_start", what))
-        else:
-            self._arrays = {name: create_column(group, name, dtype, tail, cfg.chunk_rows)
-                            for name, (dtype, tail) in COLUMNS.items()}
-            self._row_start = create_column(group, "row_start", np.int64, (), cfg.chunk_frames)
+    def __init__(self, arrays: Mapping[str, zarr.Array], cfg: StoreConfig) -> None:
+        """`arrays`: the table's column arrays and its `row_start`, opened for writing."""
+        self._arrays = {name: arrays[name] for name in COLUMNS}
+        self._row_start = arrays["row_start"]
         self._chunk_rows = cfg.chunk_rows
         self._chunk_frames = cfg.chunk_frames
         self._parts: list[Boxes] = []
@@ -82,8 +77,7 @@ class _TableWriter:
         n_write = len(buffered) if final else end // chunk * chunk - self.written
         if n_write > 0:
             head = buffered[slice(0, n_write)]
-            for name, arr in self._arrays.items():
-                arr.append(getattr(head, name), axis=0)
+            append_many([(arr, getattr(head, name)) for name, arr in self._arrays.items()])
             self.written += n_write
         rest = buffered[slice(max(n_write, 0), len(buffered))]
         self._parts = [rest] if len(rest) else []
@@ -127,6 +121,19 @@ def _held(lock: WriterLock | None, store_path: str | Path,
         raise
 
 
+def _group_columns(cfg: StoreConfig) -> dict[str, tuple[Any, tuple[int, ...], int]]:
+    """A video group's arrays: {path: (dtype, trailing shape, chunk)} (`create_columns`)."""
+    columns: dict[str, tuple[Any, tuple[int, ...], int]] = {
+        "frames/index": (np.int64, (), cfg.chunk_frames),
+        "frames/time_s": (np.float64, (), cfg.chunk_frames),
+    }
+    for table in TABLES:
+        columns.update({f"{table}/{name}": (dtype, tail, cfg.chunk_rows)
+                        for name, (dtype, tail) in COLUMNS.items()})
+        columns[f"{table}/row_start"] = (np.int64, (), cfg.chunk_frames)
+    return columns
+
+
 def _next_boundary(n: int, chunk: int) -> int:
     """The first multiple of `chunk` above `n`: where the chunk holding entry `n` ends."""
     return (n // chunk + 1) * chunk
@@ -163,21 +170,23 @@ class StoreWriter:
         self.lock = lock
         self._owns_lock = owns_lock
         resume = committed is not None
+        columns = _group_columns(cfg)
         if resume:
-            self._index = writable(open_array(group, "frames/index", key))
-            self._time = writable(open_array(group, "frames/time_s", key))
+            arrays = {path: writable(open_array(group, path, key)) for path in columns}
         else:
-            frames_group = group.create_group("frames")
-            self._index = create_column(frames_group, "index", np.int64, (), cfg.chunk_frames)
-            self._time = create_column(frames_group, "time_s", np.float64, (), cfg.chunk_frames)
+            for name in ("frames", *TABLES):
+                group.create_group(name)
+            arrays = create_columns(group, columns)  # all at once: one wait, not ~20
             if log is not None:  # the corrections log exists from the start: its first batch
                 ensure_log(group, log)  # then only appends
+        self._index, self._time = arrays["frames/index"], arrays["frames/time_s"]
         self._chunk_frames = cfg.chunk_frames
         self._frame_buf: list[int] = []
         self._time_buf: list[float] = []
         self._tables = {
-            name: _TableWriter(open_child(group, name, key) if resume else group.create_group(name),
-                               cfg, key, resume=resume)
+            name: _TableWriter({path.removeprefix(f"{name}/"): array
+                                for path, array in arrays.items() if path.startswith(f"{name}/")},
+                               cfg)
             for name in TABLES
         }
         done = committed or NOTHING_COMMITTED
@@ -288,8 +297,8 @@ class StoreWriter:
         n = len(self._frame_buf) if final else (
             end // self._chunk_frames * self._chunk_frames - self._frames_written)
         if n > 0:
-            self._index.append(np.asarray(self._frame_buf[:n], dtype=np.int64))
-            self._time.append(np.asarray(self._time_buf[:n], dtype=np.float64))
+            append_many([(self._index, np.asarray(self._frame_buf[:n], dtype=np.int64)),
+                         (self._time, np.asarray(self._time_buf[:n], dtype=np.float64))])
             del self._frame_buf[:n], self._time_buf[:n]
             self._frames_written += n
 
