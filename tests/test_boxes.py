@@ -86,6 +86,13 @@ def test_mask_slice_and_frames() -> None:
     assert b.frame_range(1, 5).frame.tolist() == [2, 2, 2]
     assert [(f, len(x)) for f, x in b.split_frames()] == [(0, 2), (2, 3), (5, 1)]
     assert b[-1].frame.tolist() == [5]
+    # slices and masks keep the rows' order (no re-validation); an integer index may not
+    with pytest.raises(InputFormatError, match="sorted"):
+        b[np.array([5, 0])]
+    with pytest.raises(InputFormatError, match="sorted"):
+        b[::-1]
+    with pytest.raises(IndexError):
+        b[np.ones(4, bool)]
 
 
 def test_replace_returns_new_and_leaves_original() -> None:

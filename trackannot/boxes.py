@@ -213,7 +213,11 @@ class Boxes:
         if isinstance(index, (int, np.integer)):
             i = int(index) % max(len(self), 1)
             index = slice(i, i + 1)
-        return Boxes(**{k: getattr(self, k)[index] for k in COLUMNS})
+        rows = {k: getattr(self, k)[index] for k in COLUMNS}
+        if (isinstance(index, slice) and index.step in (None, 1)) or (
+                isinstance(index, np.ndarray) and index.dtype == np.bool_):
+            return Boxes._trusted(**rows)  # rows of sorted rows, in order: sorted (per frame hot)
+        return Boxes(**rows)
 
     def __repr__(self) -> str:
         frames = f"frames {self.frame[0]}..{self.frame[-1]}" if len(self) else "no frames"
