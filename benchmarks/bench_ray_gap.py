@@ -196,8 +196,26 @@ def _by_thread(before: dict[int, tuple[str, float]], after: dict[int, tuple[str,
     return {k: round(v, 3) for k, v in sorted(groups.items())}
 
 
+def _perf_start(perf: Path | None, pid: int, name: str) -> subprocess.Popen | None:
+    """`perf record` of one process (every thread, CPU-clock samples at 999 Hz), or None."""
+    if perf is None:
+        return None
+    perf.mkdir(parents=True, exist_ok=True)
+    rec = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "-p", str(pid),
+                            "-o", str(perf / f"{name}.data")], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    time.sleep(0.3)  # perf attaches to every thread before the run starts
+    return rec
+
+
+def _perf_stop(rec: subprocess.Popen | None) -> None:
+    if rec is not None:
+        rec.send_signal(2)
+        rec.wait()
+
+
 def run(path: str, variants: list[str], repeats: int, copies: int, clips: int, seconds: float,
-        data: Path) -> dict[str, Any]:
+        data: Path, perf: Path | None = None) -> dict[str, Any]:
     """Interleaved runs of every variant; raw rows, medians and ratios to `local`."""
     import ray
     from ray import cloudpickle
@@ -262,6 +280,7 @@ def run(path: str, variants: list[str], repeats: int, copies: int, clips: int, s
                     ray.get(actor.__ray_call__.remote(_probe, "read"))
                 if v == "local":
                     _probe(None, "read")
+                rec = _perf_start(perf, pid, f"{v}-{r}")
                 before, threads0 = _proc(pid), _threads(pid)
                 t0 = time.perf_counter()
                 if v == "sub_persist":
@@ -276,6 +295,7 @@ def run(path: str, variants: list[str], repeats: int, copies: int, clips: int, s
                     wall = time.perf_counter() - t0
                     assert not failures(summaries), failures(summaries)
                 after, threads1, memory = _proc(pid), _threads(pid), _memory(pid)
+                _perf_stop(rec)
                 if pool is not None:
                     probe = ray.get(pool.actors[0].__ray_call__.remote(_probe, "read"))
                 elif v == "local":
@@ -338,6 +358,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="demo clip length")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--perf", type=Path, help="write a `perf record` of each run here")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -348,7 +369,7 @@ def main() -> None:
     if args.variants[0] != "local":
         parser.error("--variants must start with local (the ratios are to it)")
     results = run(args.path, args.variants, args.repeats, args.copies, args.clips, args.seconds,
-                  args.data)
+                  args.data, args.perf)
     write_json(args.out, result_doc("benchmarks.bench_ray_gap", results, repeats=args.repeats,
                                     ray=ray.__version__))
     for v, row in results["medians"].items():
