@@ -31,6 +31,8 @@ of `trackannot.overlap.in_background`, with the OpenMP team of the detect thread
 garbage collector's collections per generation and seconds inside them (`gc.callbacks`);
 resident memory (VmRSS, VmHWM) after the run; torch's intra-op threads (the probing thread's
 and a new thread's, which is what the per-video detect thread gets) and inter-op threads.
+With `--perf DIR`, each run is also sampled by `perf record` (CPU clock, 999 Hz, every thread of
+the working process) into DIR/<variant>-<repeat>.data, for `perf report --sort sym` side by side.
 `sub_persist` against `local` separates "another process" from "Ray"; `ray_fresh` against
 `ray_persist` "a fresh process" from "a Ray actor". The cluster gets 8 logical CPUs
 (`ray.init(num_cpus=8)`) so that the persistent pool and a fresh one (2 CPUs each, as
