@@ -142,6 +142,7 @@ def test_columns_made_and_appended_together_equal_one_by_one(tmp_path: Path) -> 
         assert made[f"t/{name}"].path == f"many/t/{name}"
     xyxy, frame = np.arange(36, dtype=np.float32).reshape(9, 4), np.arange(9)
     append_many([(made["t/xyxy"], xyxy), (made["t/frame"], frame)])
+    assert made["t/xyxy"].shape == (9, 4) and made["t/frame"].shape == (9,)  # in memory too
     reopened = zarr.open_group(tmp_path / "c.zarr", mode="r")
     assert np.array_equal(reopened["many/t/xyxy"][:], xyxy)
     assert np.array_equal(reopened["many/t/frame"][:], frame)
