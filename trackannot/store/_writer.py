@@ -176,7 +176,7 @@ class StoreWriter:
         else:
             for name in ("frames", *TABLES):
                 group.create_group(name)
-            arrays = create_columns(group, columns)  # all at once: one wait, not ~20
+            arrays = create_columns(group, columns)  # all at once: one wait, not 20
             if log is not None:  # the corrections log exists from the start: its first batch
                 ensure_log(group, log)  # then only appends
         self._index, self._time = arrays["frames/index"], arrays["frames/time_s"]
