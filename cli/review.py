@@ -102,8 +102,9 @@ def _echo_queue(video: str, queue: ReviewQueue, eligible: int, budget: int,
     click.echo(f"{queue.order} order: {missed} possible missed objects, {proposed} keyframe "
                "proposals")
     if queue.order == "frames" and budget > len(queue.frames):
-        click.echo(f"note: only {len(queue.frames)} frames have boxes ({eligible}) or probably "
-                   "missing ones; all of them are queued")
+        click.echo(f"note: only {len(queue.frames)} frames have boxes ({eligible}) or other items "
+                   "to show (probably missing boxes, possible missed objects); all of them are "
+                   "queued")
     click.echo("top items (item, frame, track, reason, score):")
     for i in range(min(len(queue), 10)):
         reason = "possible missed object" if queue.kind[i] == ItemKind.CANDIDATE else \

@@ -244,6 +244,22 @@ def test_open_ends_ask_at_the_conflict_and_after_the_evidence() -> None:
     assert {int(f) for f, t in zip(ends.frame, ends.track_id) if t == 5} == {10, 89}
 
 
+def test_the_frames_order_always_shows_a_conflict_even_below_frames_missing_min_p() -> None:
+    from trackannot.review import build_queue
+
+    tracks, dets = _scene(extra_tracks=[(np.arange(80, 100), M, 3, 0.9)])
+    state = _state(tracks, dets)
+    state.apply(_batch(create(5, 50, M[50])))
+    # open ends as unlikely as can be, and a threshold above them: the plain open end of the
+    # drawn object (frame 10) is hidden, its conflict at frame 80 is asked about all the same
+    cfg = ReviewConfig(honeypot_rate=0.0, open_end_risk=0.01, frames_missing_min_p=0.5,
+                       anchor_frames=0)
+    queue = build_queue(state, dets, N, N, cfg, queue_id="q0000-t", based_on=0)
+    mine = {(int(f), int(r)) for f, t, r in zip(queue.frame, queue.track_id, queue.reason)
+            if t == 5 and r in (Reason.CONFLICT, Reason.OPEN_END)}
+    assert mine == {(80, Reason.CONFLICT)}
+
+
 def test_propagate_one_direction_directly() -> None:
     dets = _boxes([(np.arange(20, 100), M, -1, 0.2)])
     evidence = Evidence(FRAMES.astype(np.int64), np.zeros(N, bool), dets, Boxes.empty(),

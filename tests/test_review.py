@@ -29,7 +29,8 @@ NUM_FRAMES = 60
 SIZE = (320, 240)
 RISKY = range(30, 40)  # track 3 has no detection here: the riskiest frames
 NO_HONEY = ReviewConfig(honeypot_rate=0.0)
-RUNS_ONLY = ReviewConfig(honeypot_rate=0.0, anchor_frames=0)  # the run-aware frames order alone
+# the run-aware frames order alone, every probably missing box shown
+RUNS_ONLY = ReviewConfig(honeypot_rate=0.0, anchor_frames=0, frames_missing_min_p=0.0)
 
 
 def make_state() -> tuple[AnnotationState, Boxes]:
@@ -86,7 +87,8 @@ def test_fast_queue_is_the_top_ranked_frames_with_every_box_as_an_item():
     assert queue.mode == "fast" and queue.budget == 8
     assert queue.frames.tolist() == order[:8].tolist()
     # the default puts the skeleton first: the same frames re-ordered by `anchored_order`
-    eligible = order[np.isin(order, frame)]
+    shown = np.r_[boxes.frame, missing.frame[missing.p >= NO_HONEY.frames_missing_min_p]]
+    eligible = order[np.isin(order, shown)]  # frames with an item to show
     skeleton = anchored_order(eligible, state.keyframes().frame, NUM_FRAMES,
                               NO_HONEY.anchor_frames)
     assert NO_HONEY.anchor_frames > 0
@@ -112,11 +114,13 @@ def test_fast_queue_is_the_top_ranked_frames_with_every_box_as_an_item():
 
 
 def test_the_undetected_track_leads_every_frame_and_its_gap_is_queued():
-    queue = queue_of(5)
-    assert set(queue.frames.tolist()) & set(RISKY)
-    for r in range(5):  # the weakly detected track is the first box of every frame with boxes
-        if queue.frames[r] < 50:
-            assert queue.track_id[queue.rank == r][0] == 3
+    # the run-aware order queues the gap among its first 5 frames, and so does the default's
+    # even skeleton (its first 5 looks: one every ~10 frames of the 50 that show items)
+    for queue in (queue_of(5, cfg=RUNS_ONLY), queue_of(5)):
+        assert set(queue.frames.tolist()) & set(RISKY)
+        for r in range(len(queue.frames)):  # the weakly detected track is the first box of
+            if queue.frames[r] < 50:  # every frame with boxes
+                assert queue.track_id[queue.rank == r][0] == 3
 
 
 @pytest.mark.parametrize(("mode", "rate", "budget", "expected"), [
@@ -228,7 +232,10 @@ def test_bad_budget_raises(budget, message):
 
 
 def test_a_budget_past_the_frames_with_boxes_queues_them_all():
-    queue = queue_of(60)
+    # by default a probably missing box below frames_missing_min_p is not shown, and the edge
+    # frames after the tracks end are that unlikely (END_RISK): only the frames with boxes
+    assert sorted(queue_of(60).frames.tolist()) == list(range(50))
+    queue = queue_of(60, cfg=replace(NO_HONEY, frames_missing_min_p=0.0))
     # every frame with boxes, and the edge_frames frames after the automatic tracks end (frame
     # 49), where their objects probably still are: items of their own showing the last box
     edge = NO_HONEY.edge_frames
@@ -318,7 +325,10 @@ def test_a_drawn_object_s_open_end_is_queued_and_answering_it_extends_the_track(
     created = state.apply(Corrections.create(op=[Op.CREATE], track_id=[-1], frame=[20],
                                              xyxy=[[250.0, 150, 280, 200]], author="ana"))
     new = int(created.track_id[0])
-    cfg = ReviewConfig(honeypot_rate=0.0, open_end_frames=10, open_end_risk=0.99, spread_frames=0)
+    # the run-aware order (its open ends are the riskiest frames; the default's even skeleton
+    # would spend these 3 looks on coverage first)
+    cfg = ReviewConfig(honeypot_rate=0.0, open_end_frames=10, open_end_risk=0.99, spread_frames=0,
+                       anchor_frames=0)
     queue = build_queue(state, dets, NUM_FRAMES, 3, cfg, queue_id="q0001-test", based_on=1)
     ends = np.flatnonzero((queue.reason == Reason.OPEN_END) & (queue.track_id == new))
     assert sorted(queue.frame[ends].tolist()) == [10, 30]  # before its start and after its end

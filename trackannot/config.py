@@ -533,6 +533,10 @@ class ReviewConfig:
         own it cut the effort benchmark's 95% crossing from 3.52 to 2.98 s/frame on KITTI Car
         and from 10.86 to 10.44 on MOT15). Candidates still rank frames either way. 0: every
         candidate at a queued frame is shown.
+    frames_missing_min_p: the same rule for a probably missing box (a track's gap, the frames
+        next to its start or end, an open end; `trackannot.proposals.missing_boxes`): in the
+        frames order it is shown as an item only when its probability is at least this (default
+        0.27, the break-even above); it still ranks frames either way. 0: every one is shown.
     """
 
     keyframe_risk: float = 0.01
@@ -557,6 +561,7 @@ class ReviewConfig:
     missing_box_weight: float = 3.0
     anchor_frames: int = 5
     frames_candidate_min_p: float = 0.27
+    frames_missing_min_p: float = 0.27
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.keyframe_risk <= 1.0, "review.keyframe_risk", "a number in [0, 1]",
@@ -587,6 +592,8 @@ class ReviewConfig:
                self.anchor_frames)
         _check(0.0 <= self.frames_candidate_min_p <= 1.0, "review.frames_candidate_min_p",
                "a number in [0, 1]", self.frames_candidate_min_p)
+        _check(0.0 <= self.frames_missing_min_p <= 1.0, "review.frames_missing_min_p",
+               "a number in [0, 1]", self.frames_missing_min_p)
 
 
 @dataclass(frozen=True, kw_only=True)

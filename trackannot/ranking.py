@@ -322,31 +322,36 @@ def frame_order(frame: npt.NDArray[np.int64], track: npt.NDArray[np.int64],
 
 def anchored_order(order: npt.NDArray[np.int64], looked: npt.NDArray[np.int64], num_frames: int,
                    anchor_frames: int) -> npt.NDArray[np.int64]:
-    """`order` with a coverage skeleton first: frames that leave no stretch of more than
-    `anchor_frames` frames without a look, then the rest of `order` as it was.
+    """`order` with a coverage skeleton first: evenly spaced frames that leave no stretch of
+    more than `anchor_frames` frames without a look, coarse to fine, then the rest of `order`
+    as it was.
 
     A look anchors what the engine carries between looks (interpolation, propagation), and an
     object the detector missed has no risk signal at all: a ranking by risk alone clusters its
     looks on risky moments and leaves long stretches where nothing is anchored and nothing is
     found (effort benchmark, KITTI Car at 1.6 s/frame: a third of the gt boxes more than 5
-    frames from any look, holding 57% of the wrong ones; uniform review: none). The skeleton splits
-    the longest stretch between looks first (coarse to fine), each at the frame of `order`
-    ranked best within its middle half, so coverage and risk agree where they can. A stretch
-    before the first look (after the last) counts twice its length, as a look anchors it from
-    one side only; a stretch with no frame of `order` in its middle half is not split.
+    frames from any look, holding 57% of the wrong ones; uniform review: none). Each stretch
+    between looks gets the fewest evenly spaced frames that cut it into pieces of at most
+    `anchor_frames` (a stretch before the first look or after the last counts twice its length,
+    as a look anchors it from one side only; with no look yet, the first is the video's middle).
+    They come coarse to fine: the longest stretch is split first, at the frame that leaves its
+    longer piece shortest, so any budget gets an even cover, and a finished skeleton has about
+    one look every `anchor_frames` frames, as uniform review does. A frame that cannot be
+    queued is replaced by the nearest one that can, within half the spacing (the better ranked
+    of two as near); none there: that piece is left longer.
 
     Args:
         order: (m,) int64 distinct frames in review order (those that may be queued).
         looked: (k,) int64 frames already looked at (any order, duplicates allowed).
         num_frames: frames of the video (every frame < num_frames).
-        anchor_frames: stretches at most this long are left to `order`; 0 returns `order`.
+        anchor_frames: the skeleton's spacing; 0 returns `order`.
 
     Returns:
         (m,) int64 the frames of `order`, skeleton first.
 
     Example:
         >>> anchored_order(np.arange(10), np.zeros(0, np.int64), 10, 4).tolist()[:4]
-        [0, 5, 7, 1]
+        [4, 8, 1, 0]
     """
     order = np.asarray(order, np.int64)
     if anchor_frames <= 0 or not len(order):
@@ -355,28 +360,67 @@ def anchored_order(order: npt.NDArray[np.int64], looked: npt.NDArray[np.int64], 
     rank[order] = np.arange(len(order))
     anchors = np.unique(np.asarray(looked, np.int64))
     anchors = anchors[(anchors >= 0) & (anchors < num_frames)]
-    bounds = [(-1, num_frames)] if not len(anchors) else \
-        [(-1, int(anchors[0])), (int(anchors[-1]), num_frames),
-         *((int(a), int(b)) for a, b in zip(anchors[:-1], anchors[1:]))]
-    heap = [(-_stretch_length(a, b, num_frames), a, b) for a, b in bounds]
-    heapq.heapify(heap)  # (-length, lo, hi): lo / hi looks, -1 / num_frames none
-    skeleton: list[int] = []
-    while heap and -heap[0][0] > anchor_frames:
-        _, lo, hi = heapq.heappop(heap)
-        first, last = _middle_half(lo, hi, num_frames)
-        if first > last:
-            continue
-        pick = first + int(np.argmin(rank[first:last + 1]))
-        if rank[pick] == len(order):
-            continue  # nothing that may be queued there
-        skeleton.append(pick)
-        rank[pick] = len(order)  # taken
-        for a, b in ((lo, pick), (pick, hi)):
-            length = _stretch_length(a, b, num_frames)
-            if length > anchor_frames:
-                heapq.heappush(heap, (-length, a, b))
-    first_part = np.array(skeleton, np.int64)
-    return np.r_[first_part, order[~np.isin(order, first_part)]].astype(np.int64)
+    first: list[int] = []
+    if not len(anchors):  # the first look halves the video
+        first = [_snap(rank, len(order), (num_frames - 1) // 2, -1, num_frames, num_frames)]
+        anchors = np.array(first, np.int64)
+    skeleton = first + _coarse_to_fine(anchors, rank, len(order), num_frames, anchor_frames)
+    picked = np.array(skeleton, np.int64)
+    return np.r_[picked, order[~np.isin(order, picked)]].astype(np.int64)
+
+
+def _coarse_to_fine(anchors: npt.NDArray[np.int64], rank: npt.NDArray[np.int64], none: int,
+                    num_frames: int, spacing: int) -> list[int]:
+    """The skeleton's frames between `anchors` (sorted looks), longest stretch split first."""
+    heap = []  # (-length, lo, hi, frames of the stretch's skeleton, sorted)
+    for lo, hi in zip(np.r_[-1, anchors].tolist(), np.r_[anchors, num_frames].tolist()):
+        targets = _even_targets(lo, hi, num_frames, spacing)
+        frames = sorted({_snap(rank, none, t, lo, hi, spacing // 2) for t in targets} - {-1})
+        if frames:
+            heap.append((-_stretch_length(lo, hi, num_frames), lo, hi, frames))
+    heapq.heapify(heap)
+    out: list[int] = []
+    while heap:
+        _, lo, hi, frames = heapq.heappop(heap)
+        longer = [max(_stretch_length(lo, f, num_frames), _stretch_length(f, hi, num_frames))
+                  for f in frames]
+        k = int(np.argmin(longer))
+        out.append(frames[k])
+        for a, b, part in ((lo, frames[k], frames[:k]), (frames[k], hi, frames[k + 1:])):
+            if part:
+                heapq.heappush(heap, (-_stretch_length(a, b, num_frames), a, b, part))
+    return out
+
+
+def _even_targets(lo: int, hi: int, num_frames: int, spacing: int) -> list[int]:
+    """The fewest evenly spaced frames strictly between looks `lo` and `hi` (-1 / num_frames:
+    none that side) that leave no stretch longer than `spacing` (`_stretch_length`)."""
+    if lo < 0 and hi >= num_frames:
+        return []
+    if lo >= 0 and hi < num_frames:  # m pieces of at most `spacing`
+        length = hi - lo
+        m = -(-length // spacing)
+        return [lo + i * length // m for i in range(1, m)]
+    # an edge: c frames, the last c + 1/2 pieces from the look (the half piece doubled at the edge)
+    reach = hi if lo < 0 else num_frames - 1 - lo
+    c = max(0, -(-(2 * reach - spacing) // (2 * spacing)))
+    steps = [-(-(j * 2 * reach) // (2 * c + 1)) for j in range(1, c + 1)]
+    return [hi - s for s in steps] if lo < 0 else [lo + s for s in steps]
+
+
+def _snap(rank: npt.NDArray[np.int64], none: int, target: int, lo: int, hi: int,
+          reach: int) -> int:
+    """The frame that may be queued nearest `target`, strictly between `lo` and `hi` and at most
+    `reach` away (the better ranked of two as near); -1 if none."""
+    first, last = max(lo + 1, target - reach), min(hi - 1, target + reach)
+    if first > last:
+        return -1
+    frames = np.arange(first, last + 1)
+    ok = rank[first:last + 1] < none
+    if not ok.any():
+        return -1
+    key = np.abs(frames - target) * (none + 1) + rank[first:last + 1]
+    return int(frames[ok][np.argmin(key[ok])])
 
 
 def _stretch_length(lo: int, hi: int, num_frames: int) -> int:
@@ -385,19 +429,6 @@ def _stretch_length(lo: int, hi: int, num_frames: int) -> int:
     if lo < 0:
         return 2 * min(hi, num_frames)
     return 2 * (num_frames - 1 - lo) if hi >= num_frames else hi - lo
-
-
-def _middle_half(lo: int, hi: int, num_frames: int) -> tuple[int, int]:
-    """First and last frame of the middle half of the stretch between looks `lo` and `hi`
-    (-1 / num_frames: no look that side; the stretch mirrored about the video's edge)."""
-    if lo < 0 and hi >= num_frames:
-        return 0, num_frames - 1
-    if lo < 0:  # mirrored: (-hi, hi), middle half (-hi / 2, hi / 2)
-        return 0, min(hi - 1, hi // 2)
-    if hi >= num_frames:  # mirrored: (lo, 2 (n - 1) - lo)
-        return max(lo + 1, lo + (num_frames - 1 - lo + 1) // 2), num_frames - 1
-    quarter = (hi - lo) // 4
-    return lo + max(1, quarter), hi - max(1, quarter)
 
 
 def _missing_items(missing: MissingBoxes, rank_of: npt.NDArray[np.int64],
@@ -412,6 +443,27 @@ def _missing_items(missing: MissingBoxes, rank_of: npt.NDArray[np.int64],
         "kind": np.where(is_spot[rank], ItemKind.SPOT_CHECK, ItemKind.RISK).astype(np.uint8),
         "xyxy": missing.xyxy[keep], "truth_xyxy": np.full((len(keep), 4), np.nan, np.float32),
     }
+
+
+def _shown_missing(missing: MissingBoxes, cfg: ReviewConfig) -> npt.NDArray[np.bool_]:
+    """The probably missing boxes a frames-order look shows: those likely enough to pay for a
+    "no" (`cfg.frames_missing_min_p`), and always where propagation stopped at a conflict or a
+    cut (the engine must say so)."""
+    return (missing.p >= cfg.frames_missing_min_p) | np.isin(missing.reason,
+                                                             (Reason.CONFLICT, Reason.CUT))
+
+
+def _showing_frames(boxes: Boxes, missing_frames: npt.NDArray[np.int64], candidates: Candidates,
+                    detections: Boxes | None, cfg: ReviewConfig) -> npt.NDArray[np.int64]:
+    """Frames where a frames-order look would show an item: a box, a shown missing box or a
+    candidate likely enough to be shown (the others rank frames but do not make a frame worth a
+    look)."""
+    parts = [boxes.frame, missing_frames]
+    if len(candidates) and detections is not None:
+        size = np.diff(candidates.chain_start)
+        likely = np.repeat(candidates.p_real >= cfg.frames_candidate_min_p, size)
+        parts.append(detections.frame[candidates.det_row[likely]])
+    return np.unique(np.concatenate(parts)).astype(np.int64)
 
 
 def _shown_candidates(candidates: Candidates, detections: Boxes | None,
@@ -486,7 +538,9 @@ def frame_items(inp: QueueInput, budget: int, cfg: ReviewConfig, rng: np.random.
     frame_all, track_all, p_all, weight, whole = _frame_rows(
         boxes, risk, missing, candidates, detections, cfg.missing_box_weight)
     order = frame_order(frame_all, track_all, p_all, num_frames, cfg, weight, whole)
-    eligible = order[np.isin(order, frame_all)]
+    shown_missing = _shown_missing(missing, cfg)
+    eligible = order[np.isin(order, _showing_frames(boxes, missing.frame[shown_missing],
+                                                    candidates, detections, cfg))]
     if cfg.anchor_frames > 0:
         eligible = anchored_order(eligible, inp.keyframes.frame, num_frames, cfg.anchor_frames)
     frames = min(budget, len(eligible))
@@ -516,7 +570,8 @@ def frame_items(inp: QueueInput, budget: int, cfg: ReviewConfig, rng: np.random.
         found["rank"] = rank_of[found["frame"]].astype(np.int32)
     # a candidate that continues a track asks for that track's box there: no second item for it
     taken = _cells(found["track_id"], found["frame"], num_frames)
-    missing = missing.take(~np.isin(_cells(missing.track_id, missing.frame, num_frames), taken))
+    missing = missing.take(~np.isin(_cells(missing.track_id, missing.frame, num_frames), taken)
+                           & shown_missing)
     return _concat_items([items, _missing_items(missing, rank_of, is_spot), found])
 
 

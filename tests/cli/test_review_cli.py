@@ -106,12 +106,21 @@ def test_bad_budget_exits_with_a_message_and_writes_nothing(store, tmp_path, bud
 
 
 def test_budget_past_the_frames_with_boxes_queues_them_all_with_a_note(store, tmp_path):
-    result = review(store, tmp_path, "--budget", "50")
+    note = (r"note: only (\d+) frames have boxes \(40\) or other items to show \(probably missing "
+            r"boxes, possible missed objects\); all of them are queued")
+    # by default the frames just past the tracks' automatic ends are too unlikely to show a
+    # missing box there (review.frames_missing_min_p): the 40 frames with boxes
+    result = review(store, tmp_path / "default", "--budget", "50")
     assert result.exit_code == 0, result.output
-    # the 40 frames with boxes, and the frames just past the tracks' automatic ends, where a box
-    # is probably missing (issue 13: missing boxes are ranked with the rest)
-    match = re.search(r"note: only (\d+) frames have boxes \(40\) or probably missing ones; all "
-                      r"of them are queued", result.output)
+    match = re.search(note, result.output)
+    assert match and int(match.group(1)) == 40, result.output
+    queue = open_store(store)["clip"].read_queue(queue_id(result.output))
+    assert sorted(queue.frames.tolist()) == list(range(40))
+    # every missing box shown: those frames too (issue 13: missing boxes are ranked with the rest)
+    result = review(store, tmp_path / "all", "--budget", "50",
+                    "--set", "review.frames_missing_min_p=0")
+    assert result.exit_code == 0, result.output
+    match = re.search(note, result.output)
     assert match, result.output
     queue = open_store(store)["clip"].read_queue(queue_id(result.output))
     assert set(range(40)) <= set(queue.frames.tolist())
