@@ -86,6 +86,7 @@ BUDGETS = {  # queue strategies: human seconds per frame at which the annotation
     "KITTI-Car": (0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.2, 1.6, 2.4, 3.2, 4.8, 6.4),
     "MOT15": (0.4, 0.8, 1.6, 2.4, 3.2, 4.8, 6.4, 8.0, 9.6, 12.8),
 }
+LOOK_SHARES = (0.01, 0.02, 0.04, 0.07, 0.1, 0.14, 0.2, 0.25, 0.33, 0.5)  # *_looks: frames looked at
 HALVES = ("even", "odd")  # sequences 0, 2, 4, ... / 1, 3, 5, ... of each dataset
 CANDIDATE_MIN_P = 0.27  # break-even p_real of a candidate in a whole-frame look (default costs)
 ANCHOR_VARIANTS = {  # name: the queue's ReviewConfig settings (frames order, risk >= MIN_RISK)
@@ -93,11 +94,22 @@ ANCHOR_VARIANTS = {  # name: the queue's ReviewConfig settings (frames order, ri
     **{f"queue_anchor{g}_risk": {"anchor_frames": g, "frames_candidate_min_p": CANDIDATE_MIN_P}
        for g in (5, 10, 20)},
     "queue_anchor5_keying": {"anchor_frames": 5, "frames_candidate_min_p": CANDIDATE_MIN_P},
+    # each video's budget in looks (LOOK_SHARES) at the library's default queue settings, and
+    # without its rule for probably missing boxes (every one shown)
+    **{f"queue_anchor5_{who}_looks": {"anchor_frames": 5, "frames_candidate_min_p": CANDIDATE_MIN_P,
+                                      "frames_missing_min_p": CANDIDATE_MIN_P}
+       for who in ("risk", "keying", "keyrisk")},
+    "queue_anchor5_risk_looks_allmissing": {"anchor_frames": 5,
+                                            "frames_candidate_min_p": CANDIDATE_MIN_P},
 }
 # the other queue variants: the run-aware frames order alone, every candidate shown (what they
 # were measured with; since issue 13 the library's default is queue_anchor5_risk's settings)
-RUN_AWARE = {"anchor_frames": 0, "frames_candidate_min_p": 0.0}
-KEYING = ("queue_keying", "queue_anchor5_keying")  # the keying annotator, no propagation
+RUN_AWARE = {"anchor_frames": 0, "frames_candidate_min_p": 0.0, "frames_missing_min_p": 0.0}
+KEYING = ("queue_keying", "queue_anchor5_keying", "queue_anchor5_keying_looks",
+          "queue_anchor5_keyrisk_looks")
+RISK_GATED = ("queue_anchor5_keyrisk_looks",)  # keying annotator, only risk >= MIN_RISK checked
+BY_LOOKS = ("queue_anchor5_risk_looks", "queue_anchor5_keying_looks", "queue_anchor5_keyrisk_looks",
+            "queue_anchor5_risk_looks_allmissing")  # budgets: LOOK_SHARES  # the keying annotator, no propagation
 C_VARIANTS = ("queue_frames", "queue_frames_risk", "queue_keyframes",
               *ANCHOR_VARIANTS)  # (c): one picked per half
 
@@ -114,9 +126,20 @@ LABELS = {
                               f"candidates p >= {CANDIDATE_MIN_P}",
     **{name: f"(c) queue, frames order, anchor_frames {g['anchor_frames']}, propagation, "
              f"risk >= {MIN_RISK}, candidates p >= {CANDIDATE_MIN_P}"
-       for name, g in ANCHOR_VARIANTS.items() if "anchor_frames" in g and name not in KEYING},
+       for name, g in ANCHOR_VARIANTS.items()
+       if "anchor_frames" in g and name not in KEYING and name not in BY_LOOKS},
     "queue_anchor5_keying": f"(c) queue, frames order, anchor_frames 5, no propagation (keying), "
                             f"candidates p >= {CANDIDATE_MIN_P}",
+    "queue_anchor5_risk_looks": f"(c) queue, frames order, library defaults (anchor_frames 5, "
+                                f"candidates and missing boxes p >= {CANDIDATE_MIN_P}), propagation, "
+                                f"risk >= {MIN_RISK}, budget in looks",
+    "queue_anchor5_keying_looks": f"(c) queue, frames order, library defaults, no propagation "
+                                  f"(keying), budget in looks",
+    "queue_anchor5_keyrisk_looks": f"(c) queue, frames order, library defaults, no propagation "
+                                   f"(keying), risk >= {MIN_RISK}, budget in looks",
+    "queue_anchor5_risk_looks_allmissing": f"(c) queue, frames order, anchor_frames 5, candidates "
+                                           f"p >= {CANDIDATE_MIN_P}, every missing box, "
+                                           f"propagation, risk >= {MIN_RISK}, budget in looks",
     "risk": f"issue 4 (c): uniform frames, risk >= {MIN_RISK}",
     "active": "issue 4 (c'): active loop",
 }
@@ -199,20 +222,15 @@ def run_strategy(name: str, data: Data, cost: CostModel) -> list[dict[str, Any]]
                 data, [(p.boxes, p.counts) for p in points], cost,
                 [p.frames_reviewed for p in points])})
     elif name in ("queue_keying", *C_VARIANTS):
-        keying = name in KEYING
-        budgets = BUDGETS[data.dataset]
+        looks = name in BY_LOOKS
+        budgets = LOOK_SHARES if looks else BUDGETS[data.dataset]
         runs = [queue_review(a, s.detections, g, s.num_frames,
                              [b * s.num_frames for b in budgets], _queue_batch(name, s, a),
-                             order="keyframes" if name == "queue_keyframes" else "frames",
-                             min_risk=MIN_RISK if name == "queue_frames_risk"
-                             or (name in ANCHOR_VARIANTS and not keying) else None,
-                             propagate=not keying, manual_k=MANUAL_K if keying else None,
-                             ignore=ig, cost=cost,
-                             review_cfg=queue_settings(name))
+                             ignore=ig, cost=cost, **queue_options(name))
                 for s, g, a, ig in z]
         for i, budget in enumerate(budgets):
             points = [r[i] for r in runs]
-            levels.append({"budget_s_per_frame": budget, **score(
+            levels.append({"share" if looks else "budget_s_per_frame": budget, **score(
                 data, [(p.boxes, p.counts) for p in points], cost,
                 [p.frames_reviewed for p in points])})
     else:
@@ -454,14 +472,8 @@ def diagnose(dataset: str, name: str, budget: float, cost: CostModel,
             tally[kind]["boxes"] += delta
 
         queue_review(a, s.detections, g, s.num_frames, [budget * s.num_frames],
-                     _queue_batch(name, s, a),
-                     order="keyframes" if name == "queue_keyframes" else "frames",
-                     min_risk=MIN_RISK if name == "queue_frames_risk"
-                     or (name in ANCHOR_VARIANTS and name not in KEYING) else None,
-                     propagate=name not in KEYING,
-                     manual_k=MANUAL_K if name in KEYING else None,
-                     ignore=ig, cost=cost, on_look=look,
-                     review_cfg=queue_settings(name))
+                     _queue_batch(name, s, a), ignore=ig, cost=cost, on_look=look,
+                     **{**queue_options(name), "unit": "seconds"})
     return {"dataset": dataset, "strategy": name, "budget_s_per_frame": budget, "looks": tally}
 
 
@@ -471,6 +483,18 @@ def diagnose(dataset: str, name: str, budget: float, cost: CostModel,
 def queue_settings(name: str) -> ReviewConfig:
     """The queue's settings for a queue strategy: its ANCHOR_VARIANTS entry over RUN_AWARE."""
     return ReviewConfig(**{**RUN_AWARE, **ANCHOR_VARIANTS.get(name, {})})
+
+
+def queue_options(name: str) -> dict[str, Any]:
+    """`queue_review`'s options for a queue strategy: its order, annotator (keying or
+    propagating), which box items are checked, its queue settings and its budget unit."""
+    keying = name in KEYING
+    risk = name == "queue_frames_risk" or name in RISK_GATED or (
+        name in ANCHOR_VARIANTS and not keying)
+    return {"order": "keyframes" if name == "queue_keyframes" else "frames",
+            "min_risk": MIN_RISK if risk else None, "propagate": not keying,
+            "manual_k": MANUAL_K if keying else None, "review_cfg": queue_settings(name),
+            "unit": "looks" if name in BY_LOOKS else "seconds"}
 
 
 def run_dataset(dataset: str, strategies: list[str], cost: CostModel,

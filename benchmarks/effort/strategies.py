@@ -268,9 +268,10 @@ def queue_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
                  manual_k: int | None = None, ignore: Boxes | None = None,
                  cost: CostModel = DEFAULT_COST, cfg: InterpolateConfig | None = None,
                  review_cfg: ReviewConfig | None = None,
-                 on_look: Callable[[AnnotationState, int, ActionCounts], None] | None = None
-                 ) -> list[Checkpoint]:
-    """The annotator works through the review queue until each budget of human seconds is spent.
+                 on_look: Callable[[AnnotationState, int, ActionCounts], None] | None = None,
+                 unit: str = "seconds") -> list[Checkpoint]:
+    """The annotator works through the review queue until each budget (of human seconds, or of
+    looks) is spent.
 
     Each round builds the queue of the current annotation (`build_queue`, no honeypots, the
     candidates rejected so far left out), takes the first `batch` looks not taken before,
@@ -286,6 +287,8 @@ def queue_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
         tracks, detections, gt, num_frames, cfg, manual_k, propagate: as `review`.
         budgets_s: human seconds (ascending) at which to record the annotation; the loop stops
             after the last, or when the queue has nothing new (the rest recorded then).
+            With unit "looks": looks answered instead (a video's share of the queue by how
+            many frames it shows, as uniform review spends it, not by what its looks cost).
         batch: looks answered between two rankings (>= 1).
         order: "frames" or "keyframes" (`ORDERS`).
         min_risk: frames order: box items below this risk are seen but not checked.
@@ -299,6 +302,8 @@ def queue_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
     """
     if order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    if unit not in ("seconds", "looks"):
+        raise ValueError(f"unit must be 'seconds' or 'looks', got {unit!r}")
     review_cfg = review_cfg or ReviewConfig()
     state = make_state(tracks, num_frames, detections, cfg, propagate)
     oracle = make_oracle(gt, tracks, num_frames, manual_k, ignore)
@@ -324,7 +329,7 @@ def queue_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
             counts.add(c)
             if on_look is not None:
                 on_look(state, look.frame, c)
-            while todo and cost.seconds(counts) >= todo[0]:
+            while todo and (looks_done if unit == "looks" else cost.seconds(counts)) >= todo[0]:
                 todo.pop(0)
                 out.append(Checkpoint(looks_done, state.boxes(), ActionCounts(**counts.as_dict())))
             if not todo:
