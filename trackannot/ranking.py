@@ -12,10 +12,12 @@ queue shows, and in what order (the items `trackannot.review.build_queue` wraps)
   error run does not reach it (`run_links`). Every box of a queued frame is an item, and so is every
   missing box (its hint box; reason GAP or OPEN_END) and every candidate with a chain frame
   there (kind CANDIDATE, at its first queued chain frame) whose `p_real` is at least
-  `ReviewConfig.frames_candidate_min_p` (default 0.27, the break-even of a whole-frame look).
-  By default (`ReviewConfig.anchor_frames` 5) the frames that can be queued are put in
-  `anchored_order` first: a coverage skeleton leaving no stretch of more than 5 frames without
-  a look, then the rest by error runs.
+  `ReviewConfig.frames_candidate_min_p` (default 0.27, the break-even of a whole-frame look);
+  a probably missing box is shown under the same rule (`ReviewConfig.frames_missing_min_p`),
+  but always where propagation stopped at a conflict or a cut. Rows not shown still rank
+  frames; only frames with an item to show are queued. By default (`ReviewConfig.anchor_frames`
+  5) those frames are put in `anchored_order` first: an even coverage skeleton, one look about
+  every 5 frames, coarse to fine, then the rest by error runs.
 * `keyframe_items` (order "keyframes"): one box per item, the keyframe proposals
   (`trackannot.proposals.propose_keyframes`) and the candidates merged by expected wrong boxes
   fixed per second (`candidate_gain`).

@@ -12,9 +12,16 @@ cost model as `benchmarks.effort.run`):
   each annotator, with every candidate shown or none (`ReviewConfig.frames_candidate_min_p`
   1.0), scored after the last of those frames: the queue's own cost at equal frames.
 
-    python -m benchmarks.effort.coverage --dataset KITTI-Car --budget 1.6 --k 10
+* `skeleton_looks` (`--skeleton`): looks in the frames order's finished coverage skeleton
+  (`trackannot.ranking.anchored_order`, the shortest prefix of the order that leaves no stretch
+  longer than N) against every N-th frame, over the dataset's sequences (a random risk order;
+  every frame can be queued).
 
-Writes benchmarks/results/effort_coverage_<dataset>.json and prints it.
+    python -m benchmarks.effort.coverage --dataset KITTI-Car --budget 1.6 --k 10
+    python -m benchmarks.effort.coverage --dataset KITTI-Car --skeleton 5 10
+
+Writes benchmarks/results/effort_coverage_<dataset>.json and prints it (`--skeleton` prints
+only).
 """
 
 from __future__ import annotations
@@ -159,6 +166,28 @@ def same_frames(data: bench.Data, k: int) -> dict[str, Any]:
     return out
 
 
+def longest_stretch(looked: npt.NDArray[np.int64], num_frames: int) -> int:
+    """The longest stretch between looks, an edge stretch counted twice (as `anchored_order`)."""
+    a = np.unique(looked)
+    if not len(a):
+        return 2 * num_frames
+    return int(max(2 * a[0], 2 * (num_frames - 1 - a[-1]), *(np.diff(a) if len(a) > 1 else [0])))
+
+
+def skeleton_looks(num_frames: int, spacing: int, seed: int = 0) -> int:
+    """Looks in `anchored_order`'s finished skeleton of a video with nothing looked at yet."""
+    order = np.random.default_rng(seed).permutation(num_frames).astype(np.int64)
+    out = ranking.anchored_order(order, np.zeros(0, np.int64), num_frames, spacing)
+    lo, hi = 1, num_frames  # the shortest covering prefix (coverage only grows with the prefix)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if longest_stretch(out[:mid], num_frames) <= spacing:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=list(bench.LOADERS), default="KITTI-Car")
@@ -167,7 +196,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--strategies", nargs="+",
                         default=["queue_frames_risk", "queue_anchor10_risk"])
     parser.add_argument("--limit", type=int, default=None, help="first N sequences (a check)")
+    parser.add_argument("--skeleton", nargs="+", type=int, metavar="N",
+                        help="only count the looks of the finished skeleton at these spacings")
     args = parser.parse_args(argv)
+    if args.skeleton:
+        lengths = [s.num_frames for s in bench.LOADERS[args.dataset](bench.DATA_DIR)[:args.limit]]
+        for n in args.skeleton:
+            looks = sum(skeleton_looks(f, n) for f in lengths)
+            every = sum(-(-f // n) for f in lengths)
+            print(f"{args.dataset}: {sum(lengths)} frames, spacing {n}: skeleton {looks} looks, "  # noqa: T201
+                  f"every {n}th frame {every} ({looks / every:.2f}x)")
+        return
     data = bench.Data(args.dataset, bench.LOADERS[args.dataset](bench.DATA_DIR)[:args.limit])
     res = {"date": dt.date.today().isoformat(), "dataset": args.dataset, "budget": args.budget,
            "k": args.k, "distances": distances(data, args.strategies, args.budget, args.k),
