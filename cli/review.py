@@ -22,12 +22,14 @@ __all__ = ["review"]
               "this round.")
 @click.option("--order", type=click.Choice(["frames", "keyframes"]), default="frames",
               show_default=True,
-              help="frames: whole frames, every box of each: first a coverage skeleton leaving "
-              "no stretch of more than review.anchor_frames (default 5) frames unlooked, then "
+              help="frames: whole frames, every box of each: first an even coverage skeleton, "
+              "about one look every review.anchor_frames (default 5) frames, coarse to fine, then "
               "the frames with the most expected error runs; keyframes: one box per item, "
               "the (track, frame) keyframes that would change their track most per second. Both "
-              "rank in possible missed objects (detections no track explains; in frames order "
-              "shown when p_real >= review.frames_candidate_min_p, default 0.27).")
+              "rank in possible missed objects (detections no track explains) and probably "
+              "missing boxes; in frames order they are shown when their probability is at least "
+              "review.frames_candidate_min_p / review.frames_missing_min_p (default 0.27; where "
+              "propagation stopped at a conflict or a cut, always).")
 @click.option("--video", help="Video group to review (default: the only one).")
 @click.option("--mode", type=click.Choice(["fast", "strict"]), default=None,
               help="fast: ranked frames only; strict: also random spot checks of confident "
@@ -55,9 +57,9 @@ def review(store: Path, budget: int, order: str, video: str | None, mode: str | 
       3. trackannot correct out.zarr answers.jsonl --queue q0000-...
          (applies the batch; boxes between the new keyframes are re-interpolated)
       4. trackannot review out.zarr --budget 20        -> re-ranked: the next frames to check
-    The frames order first spreads its looks so that no stretch of more than
-    review.anchor_frames frames (default 5; earlier keyframes count) goes unlooked, then picks
-    the riskiest frames; --set review.anchor_frames=0 ranks by risk alone.
+    The frames order first spreads its looks evenly, about one every review.anchor_frames frames
+    (default 5; earlier keyframes count), coarse to fine, then picks the riskiest frames;
+    --set review.anchor_frames=0 ranks by risk alone.
     A new queue supersedes the open one; answers to a superseded or stale queue are refused.
 
     --order keyframes proposes single (track, frame) keyframes instead of whole frames, ranked

@@ -362,22 +362,24 @@ def anchored_order(order: npt.NDArray[np.int64], looked: npt.NDArray[np.int64], 
     rank[order] = np.arange(len(order))
     anchors = np.unique(np.asarray(looked, np.int64))
     anchors = anchors[(anchors >= 0) & (anchors < num_frames)]
+    near = _Nearest(rank, len(order))
     first: list[int] = []
     if not len(anchors):  # the first look halves the video
-        first = [_snap(rank, len(order), (num_frames - 1) // 2, -1, num_frames, num_frames)]
+        first = near.snap(np.array([(num_frames - 1) // 2]), -1, num_frames, num_frames).tolist()
         anchors = np.array(first, np.int64)
-    skeleton = first + _coarse_to_fine(anchors, rank, len(order), num_frames, anchor_frames)
+    skeleton = first + _coarse_to_fine(anchors, near, num_frames, anchor_frames)
     picked = np.array(skeleton, np.int64)
     return np.r_[picked, order[~np.isin(order, picked)]].astype(np.int64)
 
 
-def _coarse_to_fine(anchors: npt.NDArray[np.int64], rank: npt.NDArray[np.int64], none: int,
-                    num_frames: int, spacing: int) -> list[int]:
+def _coarse_to_fine(anchors: npt.NDArray[np.int64], near: _Nearest, num_frames: int,
+                    spacing: int) -> list[int]:
     """The skeleton's frames between `anchors` (sorted looks), longest stretch split first."""
     heap = []  # (-length, lo, hi, frames of the stretch's skeleton, sorted)
     for lo, hi in zip(np.r_[-1, anchors].tolist(), np.r_[anchors, num_frames].tolist()):
-        targets = _even_targets(lo, hi, num_frames, spacing)
-        frames = sorted({_snap(rank, none, t, lo, hi, spacing // 2) for t in targets} - {-1})
+        targets = np.array(_even_targets(lo, hi, num_frames, spacing), np.int64)
+        snapped = near.snap(targets, lo, hi, spacing // 2)
+        frames = np.unique(snapped[snapped >= 0]).tolist()
         if frames:
             heap.append((-_stretch_length(lo, hi, num_frames), lo, hi, frames))
     heapq.heapify(heap)
@@ -410,19 +412,32 @@ def _even_targets(lo: int, hi: int, num_frames: int, spacing: int) -> list[int]:
     return [hi - s for s in steps] if lo < 0 else [lo + s for s in steps]
 
 
-def _snap(rank: npt.NDArray[np.int64], none: int, target: int, lo: int, hi: int,
-          reach: int) -> int:
-    """The frame that may be queued nearest `target`, strictly between `lo` and `hi` and at most
-    `reach` away (the better ranked of two as near); -1 if none."""
-    first, last = max(lo + 1, target - reach), min(hi - 1, target + reach)
-    if first > last:
-        return -1
-    frames = np.arange(first, last + 1)
-    ok = rank[first:last + 1] < none
-    if not ok.any():
-        return -1
-    key = np.abs(frames - target) * (none + 1) + rank[first:last + 1]
-    return int(frames[ok][np.argmin(key[ok])])
+class _Nearest:
+    """The frames that may be queued nearest each frame, on either side."""
+
+    def __init__(self, rank: npt.NDArray[np.int64], none: int) -> None:
+        n = len(rank)
+        self.rank = rank
+        ok = rank < none
+        frames = np.arange(n)
+        self.left = np.maximum.accumulate(np.where(ok, frames, -1))  # nearest at or before
+        self.right = np.minimum.accumulate(np.where(ok, frames, n)[::-1])[::-1]  # at or after
+
+    def snap(self, targets: npt.NDArray[np.int64], lo: int, hi: int, reach: int
+             ) -> npt.NDArray[np.int64]:
+        """Per target, the frame that may be queued nearest it, strictly between `lo` and `hi`
+        and at most `reach` away (the better ranked of two as near); -1 if none."""
+        if not len(targets):
+            return np.zeros(0, np.int64)
+        n = len(self.rank)
+        sides = np.stack([self.left[targets], self.right[targets]])  # (2, k)
+        dist = np.abs(sides - targets)
+        ok = (sides > lo) & (sides < hi) & (sides >= 0) & (sides < n) & (dist <= reach)
+        rank = self.rank[np.clip(sides, 0, n - 1)]
+        key = np.where(ok, dist * (len(self.rank) + 1) + rank, np.iinfo(np.int64).max)
+        pick = np.argmin(key, axis=0)
+        col = np.arange(len(targets))
+        return np.where(ok[pick, col], sides[pick, col], -1).astype(np.int64)
 
 
 def _stretch_length(lo: int, hi: int, num_frames: int) -> int:

@@ -3,12 +3,13 @@
 A `ReviewQueue` is built from the current annotation (`trackannot.state.AnnotationState`) in one
 of two orders (`ORDERS`):
 
-* "frames": up to a budget of frames, one item per box shown at those frames: first a coverage
-  skeleton that leaves no stretch of more than `ReviewConfig.anchor_frames` (default 5) frames
-  without a look, then the frames expected to show the most error runs
+* "frames": up to a budget of frames, one item per box shown at those frames: first an even
+  coverage skeleton, about one look every `ReviewConfig.anchor_frames` (default 5) frames,
+  coarse to fine, then the frames expected to show the most error runs
   (`trackannot.ranking.frame_order`); missed-object candidates (`trackannot.candidates`:
-  detections no track explains, kind CANDIDATE) rank frames too, and are shown as items when
-  their p_real pays for a rejection (`ReviewConfig.frames_candidate_min_p`, default 0.27).
+  detections no track explains, kind CANDIDATE) and probably missing boxes rank frames too, and
+  are shown as items when their probability pays for a "no" (`ReviewConfig.
+  frames_candidate_min_p`, `frames_missing_min_p`, default 0.27; conflicts and cuts always).
 * "keyframes": one (track, frame) box per item, the keyframes a person should key next by the
   expected change of the track per second (`trackannot.proposals`, kind PROPOSAL), with the
   candidates ranked in the same way; the budget counts items.
@@ -351,13 +352,16 @@ def build_queue(state: AnnotationState, detections: Boxes | None, num_frames: in
     (`trackannot.proposals.missing_boxes`: gaps, the frames before automatic starts and after
     ends, open ends and where propagation stopped, `state.propagation_stops()`; weighted by
     `cfg.missing_box_weight`) and the candidates' chain frames; `budget` frames with any of them
-    are queued, by default (`cfg.anchor_frames` 5) a coverage skeleton of them first
-    (`trackannot.ranking.anchored_order`: no stretch of more than 5 frames without a look or a
-    human keyframe, the longest stretch split first), then the rest by error runs. Every box of a queued frame is an item; so is every probably missing box there
-    (reason GAP, OPEN_END, CONFLICT or CUT, showing the box the track would have: accept pins
-    it, adjust gives the object's box, absent says the object is not there) and every candidate
-    with a chain frame there (at its first queued one) whose p_real is at least
-    `cfg.frames_candidate_min_p` (default 0.27: the others still rank frames). In strict mode
+    are queued (only frames with an item to show), by default (`cfg.anchor_frames` 5) an even
+    coverage skeleton of them first (`trackannot.ranking.anchored_order`: about one look every 5
+    frames between looks and human keyframes, coarse to fine), then the rest by error runs.
+    Every box of a queued frame is an item; so is every probably missing box there whose
+    probability is at least `cfg.frames_missing_min_p` (default 0.27), and always one where
+    propagation stopped at a conflict or a cut (reason GAP, OPEN_END, CONFLICT or CUT, showing
+    the box the track would have: accept pins it, adjust gives the object's box, absent says the
+    object is not there), and every candidate with a chain frame there (at its first queued one)
+    whose p_real is at least `cfg.frames_candidate_min_p` (default 0.27). Rows not shown still
+    rank frames. In strict mode
     `spot_check_count(budget, cfg)` of the frames are random confident frames with boxes (kind
     SPOT_CHECK). `honeypot_count(boxes, cfg)` of the lowest-risk box items are then shown moved
     by `cfg.honeypot_shift` off their true box (kind HONEYPOT, truth in `truth_xyxy`).
