@@ -76,9 +76,10 @@ from trackannot.state import AnnotationState
 OUT = Path(__file__).resolve().parent / "results" / "queue.json"
 SHARE = 0.1  # top 10% of frames
 MATCH_IOU = 0.5
-# the run-aware frames order alone, every candidate shown (the library's default since issue 13's
-# switch is skeleton 5 + frames_candidate_min_p 0.27): --anchor-frames N adds the skeleton
-CFG = ReviewConfig(honeypot_rate=0.0, anchor_frames=0, frames_candidate_min_p=0.0)
+# the run-aware frames order alone, every candidate and missing box shown (the library's default
+# since issue 13's switch is skeleton 5 + both rules at 0.27): --anchor-frames N adds the skeleton
+CFG = ReviewConfig(honeypot_rate=0.0, anchor_frames=0, frames_candidate_min_p=0.0,
+                   frames_missing_min_p=0.0)
 BUCKETS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
 WEIGHTS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)  # review.missing_box_weight values (--sweep)
 LENGTHS = {"1": (1, 1), "2-5": (2, 5), "6+": (6, 1 << 40)}  # gt run lengths reported apart

@@ -72,16 +72,17 @@ def nearest_look(looked: list[int], frame: npt.NDArray[np.int64], num_frames: in
     return np.minimum(lo, hi)
 
 
-def _queue(data: bench.Data, i: int, name: str, budget_s: float, on_look: Any = None,
+def _queue(data: bench.Data, i: int, name: str, budget: float, on_look: Any = None,
            cfg: ReviewConfig | None = None) -> tuple[Boxes, ActionCounts]:
+    """One video through a queue strategy up to `budget` (seconds, or looks for the strategies
+    that count looks)."""
     s, g, a, ig = data.seqs[i], data.gts[i], data.autos[i], data.ignores[i]
-    keying = name in bench.KEYING
-    points = queue_review(
-        a, s.detections, g, s.num_frames, [budget_s], bench._queue_batch(name, s, a),
-        order="frames", min_risk=bench.MIN_RISK if name == "queue_frames_risk"
-        or (name in bench.ANCHOR_VARIANTS and not keying) else None, propagate=not keying,
-        manual_k=bench.MANUAL_K if keying else None, ignore=ig, cost=DEFAULT_COST,
-        review_cfg=cfg or bench.queue_settings(name), on_look=on_look)
+    options = bench.queue_options(name)
+    if cfg is not None:
+        options["review_cfg"] = cfg
+    points = queue_review(a, s.detections, g, s.num_frames, [budget],
+                          bench._queue_batch(name, s, a), ignore=ig, cost=DEFAULT_COST,
+                          on_look=on_look, **options)
     return points[0].boxes, points[0].counts
 
 
@@ -191,7 +192,9 @@ def skeleton_looks(num_frames: int, spacing: int, seed: int = 0) -> int:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=list(bench.LOADERS), default="KITTI-Car")
-    parser.add_argument("--budget", type=float, default=1.6, help="queue budget, s/frame")
+    parser.add_argument("--budget", type=float, default=1.6,
+                        help="queue budget, s/frame (share of the frames looked at for the "
+                        "strategies whose budget is in looks, *_looks)")
     parser.add_argument("--k", type=int, default=10, help="uniform review's spacing, frames")
     parser.add_argument("--strategies", nargs="+",
                         default=["queue_frames_risk", "queue_anchor10_risk"])

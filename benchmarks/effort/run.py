@@ -23,10 +23,19 @@ Strategies (`benchmarks.effort.strategies`), each at several budget levels (`STR
   queue_frames_risk_cand: that candidate rule alone (no skeleton); queue_anchor5_keying: the
   skeleton (5) and the candidate rule with issue 4's keying annotator, every box checked, no
   propagation (what (b) does at the frames the queue picks);
+* queue_anchor5_{risk,keying,keyrisk}_looks (c): the queue at the library's default settings
+  (even skeleton 5, candidates and missing boxes shown at p >= CANDIDATE_MIN_P), each video's
+  budget in looks (LOOK_SHARES of its frames, as uniform review and `trackannot review
+  --budget` spend it) instead of seconds; the propagating annotator checking box items of risk
+  >= MIN_RISK / the keying annotator checking every box / the keying annotator checking risk >=
+  MIN_RISK; queue_anchor5_risk_looks_allmissing: every missing box shown;
+  queue_anchor5_check<R>_looks: the propagating annotator checking box items of risk >= R/100
+  only (`CHECK_RISK`: the reviewer's policy, picked per half like any variant);
 * risk, active: issue 4's risk-filtered uniform review and active loop (not run by default).
 
-Queue strategies run until budgets of human seconds per frame (`BUDGETS`), re-ranking every
-QUEUE_BATCH of the frames' worth of looks (`strategies.queue_review`).
+Queue strategies run until budgets of human seconds per frame (`BUDGETS`) or of looks
+(`LOOK_SHARES`, the *_looks variants), re-ranking every QUEUE_BATCH of the frames' worth of looks
+(`strategies.queue_review`).
 
 Human seconds come from `benchmarks.effort.cost.CostModel` (sources in its docstring). Quality:
 HOTA and IDF1 (`trackannot.evaluate.evaluate_dataset`, MOT15 / KITTI rules, as
@@ -101,7 +110,12 @@ ANCHOR_VARIANTS = {  # name: the queue's ReviewConfig settings (frames order, ri
        for who in ("risk", "keying", "keyrisk")},
     "queue_anchor5_risk_looks_allmissing": {"anchor_frames": 5,
                                             "frames_candidate_min_p": CANDIDATE_MIN_P},
+    # the reviewer checks only box items of risk >= CHECK_RISK[name] (library defaults, looks)
+    **{f"queue_anchor5_check{round(100 * r)}_looks": {
+        "anchor_frames": 5, "frames_candidate_min_p": CANDIDATE_MIN_P,
+        "frames_missing_min_p": CANDIDATE_MIN_P} for r in (0.3, 0.45, 0.6, 0.8)},
 }
+CHECK_RISK = {f"queue_anchor5_check{round(100 * r)}_looks": r for r in (0.3, 0.45, 0.6, 0.8)}
 # the other queue variants: the run-aware frames order alone, every candidate shown (what they
 # were measured with; since issue 13 the library's default is queue_anchor5_risk's settings)
 RUN_AWARE = {"anchor_frames": 0, "frames_candidate_min_p": 0.0, "frames_missing_min_p": 0.0}
@@ -109,7 +123,7 @@ KEYING = ("queue_keying", "queue_anchor5_keying", "queue_anchor5_keying_looks",
           "queue_anchor5_keyrisk_looks")
 RISK_GATED = ("queue_anchor5_keyrisk_looks",)  # keying annotator, only risk >= MIN_RISK checked
 BY_LOOKS = ("queue_anchor5_risk_looks", "queue_anchor5_keying_looks", "queue_anchor5_keyrisk_looks",
-            "queue_anchor5_risk_looks_allmissing")  # budgets: LOOK_SHARES  # the keying annotator, no propagation
+            "queue_anchor5_risk_looks_allmissing", *CHECK_RISK)  # budgets: LOOK_SHARES  # the keying annotator, no propagation
 C_VARIANTS = ("queue_frames", "queue_frames_risk", "queue_keyframes",
               *ANCHOR_VARIANTS)  # (c): one picked per half
 
@@ -137,6 +151,8 @@ LABELS = {
                                   f"(keying), budget in looks",
     "queue_anchor5_keyrisk_looks": f"(c) queue, frames order, library defaults, no propagation "
                                    f"(keying), risk >= {MIN_RISK}, budget in looks",
+    **{name: f"(c) queue, frames order, library defaults, propagation, risk >= {r}, budget in looks"
+       for name, r in CHECK_RISK.items()},
     "queue_anchor5_risk_looks_allmissing": f"(c) queue, frames order, anchor_frames 5, candidates "
                                            f"p >= {CANDIDATE_MIN_P}, every missing box, "
                                            f"propagation, risk >= {MIN_RISK}, budget in looks",
@@ -288,6 +304,20 @@ def crossing(points: list[tuple[float, float]], target: float) -> float | None:
     return None
 
 
+def quality_at(levels: list[dict[str, Any]], target: float) -> dict[str, float] | None:
+    """HOTA and IDF1 (all sequences) where the curve first reaches `target` box accuracy,
+    linear between the two levels around it as `crossing` (box accuracy does not count false
+    positives; these do)."""
+    rows = sorted(levels, key=lambda r: r["human_s_per_frame"])
+    for r0, r1 in zip([None, *rows[:-1]], rows):
+        if r1["box_accuracy"] >= target:
+            if r0 is None or r1["box_accuracy"] == r0["box_accuracy"]:
+                return {"hota": r1["hota"], "idf1": r1["idf1"]}
+            w = (target - r0["box_accuracy"]) / (r1["box_accuracy"] - r0["box_accuracy"])
+            return {k: r0[k] + w * (r1[k] - r0[k]) for k in ("hota", "idf1")}
+    return None
+
+
 def _points(levels: list[dict[str, Any]], half: str | None) -> list[tuple[float, float]]:
     rows = [r if half is None else r["halves"][half] for r in levels]
     return [(r["human_s_per_frame"], r["box_accuracy"]) for r in rows]
@@ -328,8 +358,10 @@ def summarize(dataset: str, rows: dict[str, list[dict[str, Any]]]) -> dict[str, 
             pick = _best_variant(cross, other, target)
             picks[target][h] = {"variant": pick, "picked_on": other,
                                 "s_per_frame": cross[pick][h][target] if pick else None}
-    return {"crossings": cross, "c_picks": picks, "goals": goals(dataset, cross, picks),
-            "budget_transfer": budget_transfer(rows)}
+    quality = {name: {f"{t:.2f}": quality_at(levels, t) for t in TARGET_ACCURACY}
+               for name, levels in rows.items()}
+    return {"crossings": cross, "quality_at_crossing": quality, "c_picks": picks,
+            "goals": goals(dataset, cross, picks), "budget_transfer": budget_transfer(rows)}
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -492,7 +524,7 @@ def queue_options(name: str) -> dict[str, Any]:
     risk = name == "queue_frames_risk" or name in RISK_GATED or (
         name in ANCHOR_VARIANTS and not keying)
     return {"order": "keyframes" if name == "queue_keyframes" else "frames",
-            "min_risk": MIN_RISK if risk else None, "propagate": not keying,
+            "min_risk": CHECK_RISK.get(name, MIN_RISK) if risk else None, "propagate": not keying,
             "manual_k": MANUAL_K if keying else None, "review_cfg": queue_settings(name),
             "unit": "looks" if name in BY_LOOKS else "seconds"}
 
@@ -598,6 +630,16 @@ def report(out: Path, datasets: list[str]) -> str:
             c = res["datasets"][d]["crossings"].get(name)
             for t in ("0.93", "0.95"):
                 cells.append("-" if c is None else "; ".join(_fmt(c[s][t]) for s in ("all", *HALVES)))
+        lines.append(f"| {LABELS[name]} | " + " | ".join(cells) + " |")
+    lines += ["", "HOTA / IDF1 where each curve crosses 95% box accuracy (all sequences; box "
+              "accuracy does not count false positives, these do):", "",
+              "| strategy | " + " | ".join(f"{d} HOTA | {d} IDF1" for d in loaded) + " |",
+              "|---|" + "---:|" * (2 * len(loaded))]
+    for name in names:
+        cells = []
+        for d, res in loaded.items():
+            q = res["datasets"][d].get("quality_at_crossing", {}).get(name, {}).get("0.95")
+            cells += ["-", "-"] if not q else [f"{q['hota']:.3f}", f"{q['idf1']:.3f}"]
         lines.append(f"| {LABELS[name]} | " + " | ".join(cells) + " |")
     lines += ["", "(c) picked per half (held out: picked on the other half):", ""]
     for d, res in loaded.items():
