@@ -514,17 +514,18 @@ class ReviewConfig:
         57%, 3: 61.4%, 4: 61.4%, 6: 61%). Higher: more runs of missing boxes shown, fewer runs of
         wrong existing boxes (held out, 1 -> 3: gt runs 53% -> 66%, runs of wrong track boxes
         63% -> 41%); 0: only the boxes that exist rank frames.
-    anchor_frames: in the frames order, first a skeleton of frames that leaves no stretch longer
-        than this many frames without a look (frames with a human keyframe count as looked at;
-        `trackannot.ranking.anchored_order`: the longest stretch is split first, at its
-        best-ranked frame near its middle), then the rest by error runs. A look anchors the
-        interpolation and the propagation on both sides of it, and objects the detector missed
-        have no risk signal, so only looks spread along the video find them. Default 5: with the
-        candidate rule below, the effort benchmark's winner (`queue_anchor5_risk`: 95% box
-        accuracy at 2.16 human s/frame on KITTI Car against 3.52 for error runs alone, MOT15
-        8.75 against 10.86, better on both held-out halves of both; 10 and 20 were worse;
-        benchmarks/RESULTS.md, issue 13, "Coverage first"). 0: off (frames by error runs
-        only). Lower: more looks go to coverage, fewer to the riskiest frames.
+    anchor_frames: in the frames order, first an even skeleton of frames, about one look every
+        this many frames (`trackannot.ranking.anchored_order`: each stretch between looks and
+        human keyframes gets the fewest evenly spaced frames that leave no piece longer than
+        this, coarse to fine: the longest stretch is split first, so any budget gets an even
+        cover), then the rest by error runs. A look anchors the interpolation and the
+        propagation on both sides of it, and objects the detector missed have no risk signal,
+        so only looks spread along the video find them. Default 5: the effort benchmark's
+        best spacing (10 and 20 were worse on both datasets; benchmarks/RESULTS.md, issue 13,
+        "Coverage first" and "An even skeleton"). The skeleton's first version split each
+        stretch at its riskiest frame near the middle and needed ~1.5x the looks for the same
+        cover (MOT15 95% box accuracy 8.75 -> 7.62 s/frame with the even one). 0: off (frames
+        by error runs only). Lower: more looks go to coverage, fewer to the riskiest frames.
     frames_candidate_min_p: in the frames order a person checks the whole frame and draws what is
         missing, so a candidate's hint only saves drawing its box (draw_s - verify_s when right)
         and costs a rejection when wrong (delete_s, as `trackannot.ranking.candidate_gain`
@@ -536,7 +537,11 @@ class ReviewConfig:
     frames_missing_min_p: the same rule for a probably missing box (a track's gap, the frames
         next to its start or end, an open end; `trackannot.proposals.missing_boxes`): in the
         frames order it is shown as an item only when its probability is at least this (default
-        0.27, the break-even above); it still ranks frames either way. 0: every one is shown.
+        0.27, the break-even above; it hides the frames after automatic track ends, END_RISK
+        <= 0.2), and always where propagation stopped at a conflict or a cut. It still ranks
+        frames either way; a frame is queued only if it shows an item. Effort benchmark, 95%
+        box accuracy: KITTI Car 1.86 -> 1.75 s/frame (both halves better), MOT15 6.64 -> 6.67
+        (level). 0: every one is shown.
     """
 
     keyframe_risk: float = 0.01

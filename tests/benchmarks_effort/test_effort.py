@@ -321,6 +321,26 @@ def test_queue_review_spends_its_budgets_in_order_and_improves_accuracy():
     assert acc[0] < acc[-1] and acc[-1] > 0.9
 
 
+def test_queue_review_can_spend_its_budgets_in_looks():
+    gt, tracks = _scene()
+    points = queue_review(tracks, tracks, gt, 60, [3, 7], batch=2, propagate=False, cfg=LINEAR,
+                          unit="looks")
+    assert [p.frames_reviewed for p in points] == [3, 7]
+    with pytest.raises(ValueError, match="unit must be"):
+        queue_review(tracks, tracks, gt, 60, [3], batch=2, unit="minutes")
+
+
+def test_quality_at_the_crossing_is_linear_between_the_levels_around_it():
+    from benchmarks.effort.run import quality_at
+
+    levels = [{"human_s_per_frame": 2.0, "box_accuracy": 0.96, "hota": 0.9, "idf1": 0.8},
+              {"human_s_per_frame": 1.0, "box_accuracy": 0.92, "hota": 0.7, "idf1": 0.6}]
+    got = quality_at(levels, 0.95)  # a quarter of the way down from the 0.96 level
+    assert got == pytest.approx({"hota": 0.85, "idf1": 0.75})
+    assert quality_at(levels, 0.90) == {"hota": 0.7, "idf1": 0.6}  # the cheapest level reaches it
+    assert quality_at(levels, 0.99) is None
+
+
 def test_queue_review_checks_only_risky_boxes_with_min_risk():
     gt, tracks = _scene()
     every = queue_review(tracks, tracks, gt, 60, [60.0], batch=2, propagate=False, cfg=LINEAR)
