@@ -313,7 +313,9 @@ def crossing(points: list[tuple[float, float]], target: float) -> float | None:
 def quality_at(levels: list[dict[str, Any]], target: float) -> dict[str, float] | None:
     """HOTA and IDF1 (all sequences) where the curve first reaches `target` box accuracy,
     linear between the two levels around it as `crossing` (box accuracy does not count false
-    positives; these do)."""
+    positives; these do); None if it never does or the levels were not scored for them."""
+    if not all("hota" in r and "idf1" in r for r in levels):
+        return None
     rows = sorted(levels, key=lambda r: r["human_s_per_frame"])
     for r0, r1 in zip([None, *rows[:-1]], rows):
         if r1["box_accuracy"] >= target:

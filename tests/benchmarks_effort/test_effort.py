@@ -339,6 +339,7 @@ def test_quality_at_the_crossing_is_linear_between_the_levels_around_it():
     assert got == pytest.approx({"hota": 0.85, "idf1": 0.75})
     assert quality_at(levels, 0.90) == {"hota": 0.7, "idf1": 0.6}  # the cheapest level reaches it
     assert quality_at(levels, 0.99) is None
+    assert quality_at([{"human_s_per_frame": 1.0, "box_accuracy": 0.99}], 0.95) is None  # unscored
 
 
 def test_queue_review_checks_only_risky_boxes_with_min_risk():
