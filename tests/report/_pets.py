@@ -55,8 +55,9 @@ def build_pets_store(data_dir: Path, root: Path, *, review: bool = True) -> Path
             line = {"item": i, "op": "adjust", "box": queue.truth_xyxy[i].tolist()}
         elif kind == ItemKind.CANDIDATE:
             line = {"item": i, "op": "absent"}
-        elif n % 7 == 3:
-            line = {"item": i, "op": "adjust", "box": (queue.xyxy[i] + 2).tolist()}
+        elif n % 7 == 3:  # moved 2 px, kept inside the 480x360 frame (an edge box may not be)
+            box = np.clip(queue.xyxy[i] + 2, 0, [478, 358, 480, 360])
+            line = {"item": i, "op": "adjust", "box": box.tolist()}
         else:
             line = {"item": i, "op": "accept"}
         (first if int(queue.rank[i]) < 6 else second).append(line)
