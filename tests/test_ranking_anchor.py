@@ -6,19 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from benchmarks.effort.coverage import longest_stretch as _longest_stretch
 from tests.test_review_orders import NUM_FRAMES, make_state, queue_of
 from trackannot.config import ReviewConfig
 from trackannot.corrections import Corrections, Op
 from trackannot.errors import ConfigError
 from trackannot.ranking import anchored_order
 
-
-def _longest_stretch(looked: np.ndarray, num_frames: int) -> int:
-    """The longest stretch between looks, an edge stretch counted twice (as `anchored_order`)."""
-    a = np.unique(looked)
-    if not len(a):
-        return 2 * num_frames
-    return int(max(2 * a[0], 2 * (num_frames - 1 - a[-1]), *(np.diff(a) if len(a) > 1 else [0])))
 
 
 def test_off_or_nothing_to_order_returns_the_order_as_it_was() -> None:

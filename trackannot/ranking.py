@@ -432,7 +432,7 @@ class _Nearest:
         n = len(self.rank)
         sides = np.stack([self.left[targets], self.right[targets]])  # (2, k)
         dist = np.abs(sides - targets)
-        ok = (sides > lo) & (sides < hi) & (sides >= 0) & (sides < n) & (dist <= reach)
+        ok = (sides > lo) & (sides < hi) & (dist <= reach)  # lo >= -1, hi <= n: inside
         rank = self.rank[np.clip(sides, 0, n - 1)]
         key = np.where(ok, dist * (len(self.rank) + 1) + rank, np.iinfo(np.int64).max)
         pick = np.argmin(key, axis=0)

@@ -297,17 +297,29 @@ def score(data: Data, parts: list[Part], cost: CostModel, reviewed: list[int]) -
 # ---------------------------------------------------------------------------------- summaries
 
 
+def _first_reach(accuracy: list[float], target: float) -> tuple[int | None, int, float] | None:
+    """Where a curve (its levels' accuracies, cheapest first) first reaches `target`: (the level
+    before, or None when the cheapest reaches it or the two are level; the level; the weight of
+    that level, linear between the two); None: no level reaches it."""
+    for i, a1 in enumerate(accuracy):
+        if a1 >= target:
+            if i == 0 or a1 == accuracy[i - 1]:
+                return None, i, 1.0
+            a0 = accuracy[i - 1]
+            return i - 1, i, (target - a0) / (a1 - a0)
+    return None
+
+
 def crossing(points: list[tuple[float, float]], target: float) -> float | None:
     """Human s/frame where a curve of (s/frame, accuracy) points first reaches `target`,
     linear between the two levels around it (from (0, no accuracy) below the cheapest: that
     level's cost); None: no level reaches it."""
     pts = sorted(points)
-    for (c0, a0), (c1, a1) in zip([(0.0, -1.0), *pts[:-1]], pts):
-        if a1 >= target:
-            if a0 < 0 or a1 == a0:
-                return c1
-            return c0 + (c1 - c0) * (target - a0) / (a1 - a0)
-    return None
+    reach = _first_reach([a for _, a in pts], target)
+    if reach is None:
+        return None
+    i0, i1, w = reach
+    return pts[i1][0] if i0 is None else pts[i0][0] + w * (pts[i1][0] - pts[i0][0])
 
 
 def quality_at(levels: list[dict[str, Any]], target: float) -> dict[str, float] | None:
@@ -316,14 +328,14 @@ def quality_at(levels: list[dict[str, Any]], target: float) -> dict[str, float] 
     positives; these do); None if it never does or the levels were not scored for them."""
     if not all("hota" in r and "idf1" in r for r in levels):
         return None
-    rows = sorted(levels, key=lambda r: r["human_s_per_frame"])
-    for r0, r1 in zip([None, *rows[:-1]], rows):
-        if r1["box_accuracy"] >= target:
-            if r0 is None or r1["box_accuracy"] == r0["box_accuracy"]:
-                return {"hota": r1["hota"], "idf1": r1["idf1"]}
-            w = (target - r0["box_accuracy"]) / (r1["box_accuracy"] - r0["box_accuracy"])
-            return {k: r0[k] + w * (r1[k] - r0[k]) for k in ("hota", "idf1")}
-    return None
+    rows = sorted(levels, key=lambda r: (r["human_s_per_frame"], r["box_accuracy"]))
+    reach = _first_reach([r["box_accuracy"] for r in rows], target)
+    if reach is None:
+        return None
+    i0, i1, w = reach
+    if i0 is None:
+        return {k: rows[i1][k] for k in ("hota", "idf1")}
+    return {k: rows[i0][k] + w * (rows[i1][k] - rows[i0][k]) for k in ("hota", "idf1")}
 
 
 def _points(levels: list[dict[str, Any]], half: str | None) -> list[tuple[float, float]]:
