@@ -45,8 +45,17 @@ def test_a_queue_round_trips_with_its_record(store):
     (record,) = video.queue_records()
     assert record["id"] == "q0000-a" and record["status"] == "open" and record["superseded_by"] is None
     assert record["items"] == len(queue) == 20 and record["frames"] == 10 and record["budget"] == 10
-    assert record["settings"] == SETTINGS and record["created"].startswith("20")
+    # the record keeps the queue's own check policy whatever the settings passed say
+    assert record["settings"] == {**SETTINGS, "check_min_risk": 0.0}
+    assert record["created"].startswith("20")
     assert len(video.read_answers("q0000-a")) == 0
+
+
+def test_a_queue_keeps_its_check_policy(store):
+    queue = new_queue(store, "q0000-a", cfg=ReviewConfig(honeypot_rate=0.1, check_min_risk=0.3))
+    back = open_store(store)["clip"].read_queue("q0000-a")
+    assert back.check_min_risk == queue.check_min_risk == 0.3
+    np.testing.assert_array_equal(back.asked(), queue.asked())
 
 
 def test_a_new_queue_supersedes_the_open_one(store):

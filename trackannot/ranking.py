@@ -25,6 +25,11 @@ queue shows, and in what order (the items `trackannot.review.build_queue` wraps)
 Both keep today's checks: strict-mode spot checks of confident frames or boxes spread through the
 order, and honeypots (boxes moved off a known truth). Every function returns item columns
 (`trackannot.review.ITEM_COLUMNS` and `EVIDENCE_COLUMNS`) by name.
+
+A check policy (`ReviewConfig.check_min_risk` > 0: reviewers check only box items of at least
+that risk, `asked_items`) must not let them skip the checks: honeypots are then that share of
+the asked box items, and `disguise_checks` gives every honeypot and spot check the score and
+reason of an asked item.
 """
 
 from __future__ import annotations
@@ -55,7 +60,8 @@ from trackannot.risk import Reason, Risk
 if TYPE_CHECKING:
     from trackannot.propagate import Stop
 
-__all__ = ["EVIDENCE_COLUMNS", "ItemKind", "QueueInput", "anchored_order", "candidate_gain",
+__all__ = ["EVIDENCE_COLUMNS", "MISSING_REASONS", "ItemKind", "QueueInput", "anchored_order",
+           "asked_items", "candidate_gain", "disguise_checks",
            "frame_items", "frame_order", "honeypot_count", "keyframe_items", "queue_rng",
            "run_links", "spot_check_count"]
 
@@ -86,6 +92,42 @@ EVIDENCE_COLUMNS: dict[str, tuple[np.dtype[Any], tuple[int, ...]]] = {
     "gain": (np.dtype(np.float32), ()),
 }
 """What a candidate or proposal item rests on (`trackannot.review.ReviewQueue` documents each)."""
+
+MISSING_REASONS = (Reason.GAP, Reason.OPEN_END, Reason.CONFLICT, Reason.CUT)
+"""Reasons of the items that show a probably missing box (`trackannot.proposals.missing_boxes`)
+rather than a box of the annotation."""
+
+
+def asked_items(kind: npt.NDArray[np.uint8], score: npt.NDArray[np.float32],
+                reason: npt.NDArray[np.uint8], check_min_risk: float) -> npt.NDArray[np.bool_]:
+    """(n,) bool: the items a reviewer checks under the check policy `check_min_risk`
+    (`ReviewConfig.check_min_risk`): every item but the box items (kind RISK, not a missing
+    box) whose risk is below it. Every item when it is 0."""
+    box = (kind == ItemKind.RISK) & ~np.isin(reason, MISSING_REASONS)
+    return ~box | (score >= check_min_risk)
+
+
+def disguise_checks(items: dict[str, np.ndarray], check_min_risk: float,
+                    rng: np.random.Generator) -> None:
+    """Under a check policy, show each honeypot and spot check whose score is below it with the
+    score and reason of an asked risk or proposal item drawn at random (the score `check_min_risk`
+    itself, reason kept, when there is none), in place: a reviewer who skips what looks
+    confident still meets them. Nothing changes when `check_min_risk` is 0."""
+    if check_min_risk <= 0:
+        return
+    kind, score = items["kind"], items["score"]
+    checks = np.flatnonzero(np.isin(kind, (ItemKind.HONEYPOT, ItemKind.SPOT_CHECK))
+                            & (score < check_min_risk))
+    if not len(checks):
+        return
+    pool = np.flatnonzero(np.isin(kind, (ItemKind.RISK, ItemKind.PROPOSAL))
+                          & (score >= check_min_risk))
+    if not len(pool):
+        score[checks] = check_min_risk
+        return
+    src = rng.choice(pool, size=len(checks))
+    score[checks] = score[src]
+    items["reason"][checks] = items["reason"][src]
 
 
 def spot_check_count(budget: int, cfg: ReviewConfig) -> int:
@@ -569,7 +611,8 @@ def frame_items(inp: QueueInput, budget: int, cfg: ReviewConfig, rng: np.random.
     rows = np.flatnonzero(rank_of[boxes.frame] >= 0)
     items = _box_items(boxes, rows, rank_of[boxes.frame[rows]], risk, ItemKind.RISK)
     items["kind"] = np.where(is_spot[items["rank"]], ItemKind.SPOT_CHECK, ItemKind.RISK).astype(np.uint8)
-    n_honey = honeypot_count(len(rows), cfg) if honeypots else 0
+    asked = asked_items(items["kind"], items["score"], items["reason"], cfg.check_min_risk)
+    n_honey = honeypot_count(int(asked.sum()), cfg) if honeypots else 0
     if n_honey:
         pick = _pick_honeypots(items, boxes.origin[rows], n_honey, rng)
         items["truth_xyxy"][pick] = items["xyxy"][pick]

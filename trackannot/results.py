@@ -29,6 +29,7 @@ from trackannot.review import (
     ReviewQueue,
 )
 from trackannot.store import AnswerRows, TableSchemas, TrackStore, VideoGroup
+from trackannot.validate import check_number
 
 __all__ = ["LOG_COLUMNS", "PREVIOUS_COLUMNS", "REVIEW_ANSWER_COLUMNS", "SCHEMAS", "VideoResult",
            "append_log", "open_store", "read_answers", "read_log", "read_queue", "write_queue"]
@@ -148,7 +149,8 @@ def write_queue(video: VideoGroup, queue: ReviewQueue, settings: Mapping[str, An
         "based_on": int(queue.based_on), "based_on_batches": video.log_info().batches,
         "mode": queue.mode, "budget": int(queue.budget), "items": len(queue),
         "frames": len(queue.frames), "status": QUEUE_OPEN, "superseded_by": None,
-        "settings": {k: settings[k] for k in QUEUE_SETTINGS if k in settings},
+        "settings": {**{k: settings[k] for k in QUEUE_SETTINGS if k in settings},
+                     "check_min_risk": float(queue.check_min_risk)},
         "order": queue.order, "evidence": queue.evidence(),
     }
     updated = [
@@ -166,15 +168,20 @@ def read_queue(video: VideoGroup, queue_id: str) -> ReviewQueue:
 
     Raises:
         StoreNotFoundError: no such queue (the message lists the video's queues).
-        CorruptStoreError: its record's evidence does not fit its items.
+        CorruptStoreError: its record's evidence does not fit its items, or its check policy
+            is not a number in [0, 1].
     """
     record, items = video.read_queue_table(queue_id, ITEM_COLUMNS)
+    settings = record.get("settings") if isinstance(record.get("settings"), dict) else {}
     try:
         evidence = ReviewQueue.evidence_columns(record.get("evidence"), items["frame"],
                                                 "its record")
         return ReviewQueue(queue_id=queue_id, based_on=int(record["based_on"]),
                            mode=record["mode"], budget=int(record["budget"]),
-                           order=record.get("order", "frames"), **items, **evidence)
+                           order=record.get("order", "frames"),
+                           check_min_risk=check_number(settings.get("check_min_risk", 0.0),
+                                                       "its record", "check_min_risk"),
+                           **items, **evidence)
     except InputFormatError as err:
         raise CorruptStoreError(f"{video.key}: queue {queue_id}: {err}; run `trackannot check "
                                 "STORE`") from err

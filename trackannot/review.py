@@ -55,7 +55,9 @@ from trackannot.ranking import (
     EVIDENCE_COLUMNS,
     ItemKind,
     QueueInput,
+    asked_items,
     candidate_gain,
+    disguise_checks,
     frame_items,
     honeypot_count,
     keyframe_items,
@@ -94,7 +96,7 @@ QUEUE_OPEN = "open"
 """A stored queue's status while it can be answered."""
 QUEUE_SUPERSEDED = "superseded"
 """A stored queue's status once a newer queue re-ranked the video (`superseded_by` names it)."""
-QUEUE_SETTINGS = ("spot_check_rate", "honeypot_rate", "honeypot_shift", "seed")
+QUEUE_SETTINGS = ("spot_check_rate", "honeypot_rate", "honeypot_shift", "seed", "check_min_risk")
 """The review settings a stored queue's record keeps."""
 ORDERS = ("frames", "keyframes")
 """Queue orders: whole frames by risk, or (track, frame) keyframes by expected change."""
@@ -159,6 +161,10 @@ class ReviewQueue:
             human time, the ranking key; NaN otherwise.
         For candidates `score` is the probability that the object is real and `track_id` the
         track it continues (-1: a new object).
+        check_min_risk: the check policy it was built for (`ReviewConfig.check_min_risk`): box
+            items of lower risk are shown but not asked (`asked`); under it honeypots and spot
+            checks show, as `score` and `reason`, those of an asked box item (0: every item is
+            asked, honeypots show their box's risk before it was moved).
     """
 
     queue_id: str
@@ -181,9 +187,13 @@ class ReviewQueue:
     det_score: npt.NDArray[np.float32] = None  # type: ignore[assignment]
     class_id: npt.NDArray[np.int32] = None  # type: ignore[assignment]
     gain: npt.NDArray[np.float32] = None  # type: ignore[assignment]
+    check_min_risk: float = 0.0
 
     def __post_init__(self) -> None:
         n = len(self.item)
+        if not 0.0 <= self.check_min_risk <= 1.0:
+            raise InputFormatError("ReviewQueue.check_min_risk must be a number in [0, 1], got "
+                                   f"{self.check_min_risk!r}")
         check_columns(self, ITEM_COLUMNS, n, "ReviewQueue")
         if self.mode not in ("fast", "strict"):
             raise InputFormatError(f"ReviewQueue.mode must be 'fast' or 'strict', got {self.mode!r}")
@@ -242,6 +252,11 @@ class ReviewQueue:
             raise InputFormatError(f"{where}: the queue's evidence does not fit its {n} items "
                                    f"({err})") from err
         return out
+
+    def asked(self) -> npt.NDArray[np.bool_]:
+        """(n,) bool: the items a reviewer is asked to check under the queue's check policy
+        (`trackannot.ranking.asked_items`); every item when `check_min_risk` is 0."""
+        return asked_items(self.kind, self.score, self.reason, self.check_min_risk)
 
     @property
     def frames(self) -> npt.NDArray[np.int64]:
@@ -364,7 +379,8 @@ def build_queue(state: AnnotationState, detections: Boxes | None, num_frames: in
     rank frames. In strict mode
     `spot_check_count(budget, cfg)` of the frames are random confident frames with boxes (kind
     SPOT_CHECK). `honeypot_count(boxes, cfg)` of the lowest-risk box items are then shown moved
-    by `cfg.honeypot_shift` off their true box (kind HONEYPOT, truth in `truth_xyxy`).
+    by `cfg.honeypot_shift` off their true box (kind HONEYPOT, truth in `truth_xyxy`); under a
+    check policy (`cfg.check_min_risk` > 0) that share of the asked box items.
 
     order "keyframes" (`trackannot.ranking.keyframe_items`): `budget` items, each one box: the
     keyframe proposals (`trackannot.proposals.propose_keyframes`, kind PROPOSAL: the track's box
@@ -373,6 +389,11 @@ def build_queue(state: AnnotationState, detections: Boxes | None, num_frames: in
     mode spot checks are random confident boxes spread through the order.
     `honeypot_count(budget, cfg)` honeypots (boxes at human keyframes first, else low-risk
     boxes, moved) are added at random places. No two items edit one (track, frame).
+
+    Under a check policy (`cfg.check_min_risk` > 0) box items of lower risk are not asked
+    (`ReviewQueue.asked`), and every honeypot and spot check shows the score and reason of an
+    asked item (`trackannot.ranking.disguise_checks`), so a reviewer following the policy meets
+    them all.
 
     The same inputs give the same queue.
 
@@ -418,12 +439,14 @@ def build_queue(state: AnnotationState, detections: Boxes | None, num_frames: in
                                                 rejected=rejected),
                      stops=state.propagation_stops(), num_frames=num_frames)
     build = frame_items if order == "frames" else keyframe_items
-    items = build(inp, budget, cfg, queue_rng(cfg, queue_id), frame_size, honeypots, cost)
+    rng = queue_rng(cfg, queue_id)
+    items = build(inp, budget, cfg, rng, frame_size, honeypots, cost)
+    disguise_checks(items, cfg.check_min_risk, rng)
     by_rank = np.lexsort((-items["score"], items["rank"]))
     items = {name: col[by_rank] for name, col in items.items()}
     items["item"] = np.arange(len(by_rank), dtype=np.int64)
     return ReviewQueue(queue_id=queue_id, based_on=int(based_on), mode=cfg.mode, budget=int(budget),
-                       order=order, **items)
+                       order=order, check_min_risk=float(cfg.check_min_risk), **items)
 # ------------------------------------------------------------------------------ answering a queue
 
 

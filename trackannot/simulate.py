@@ -510,6 +510,7 @@ class Look:
     continues: npt.NDArray[np.int64]  # (k,) the track each candidate continues, or -1
     proposals: list[int]  # tracks to key at this frame
     per_item: bool  # keyframes order: a look of its own items, not of the whole frame
+    honeypots: list[int] = field(default_factory=list)  # tracks shown as a honeypot here
 
     @property
     def key(self) -> tuple:
@@ -537,7 +538,7 @@ def queue_looks(queue: ReviewQueue, order: str) -> list[Look]:
         groups.setdefault(key, []).append(i)
     looks = []
     for rows in groups.values():
-        boxes, ends, hints, cont, props = {}, [], [], [], []
+        boxes, ends, hints, cont, props, pots = {}, [], [], [], [], []
         for i in rows:
             track = int(queue.track_id[i])
             if candidate is not None and kind[i] == candidate:
@@ -547,12 +548,14 @@ def queue_looks(queue: ReviewQueue, order: str) -> list[Look]:
                 props.append(track)
             elif queue.reason[i] == Reason.OPEN_END:
                 ends.append(track)
-            elif kind[i] != ItemKind.HONEYPOT:
+            elif kind[i] == ItemKind.HONEYPOT:
+                pots.append(track)
+            else:
                 boxes[track] = float(queue.score[i])
         if per_item and boxes:  # a box item of the keyframes order (a spot check): key it
             props.extend(boxes)
             boxes = {}
         looks.append(Look(int(queue.frame[rows[0]]), boxes, ends,
                            np.asarray(hints, np.float32).reshape(-1, 4),
-                           np.asarray(cont, np.int64), props, per_item))
+                           np.asarray(cont, np.int64), props, per_item, pots))
     return looks

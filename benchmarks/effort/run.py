@@ -33,6 +33,8 @@ Strategies (`benchmarks.effort.strategies`), each at several budget levels (`STR
   MIN_RISK; queue_anchor5_risk_looks_allmissing: every missing box shown;
   queue_anchor5_check<R>_looks: the propagating annotator checking box items of risk >= R/100
   only (`CHECK_RISK`: the reviewer's policy, picked per half like any variant);
+  queue_anchor5_check80_pots_looks: that policy at 0.8 set in the library
+  (`ReviewConfig.check_min_risk`), with the default honeypots, each caught and fixed (an adjust);
 * risk, active: issue 4's risk-filtered uniform review and active loop (not run by default).
 
 Queue strategies run until budgets of human seconds per frame (`BUDGETS`) or of looks
@@ -117,8 +119,15 @@ ANCHOR_VARIANTS = {  # name: the queue's ReviewConfig settings (frames order, ri
     **{f"queue_anchor5_check{round(100 * r)}_looks": {
         "anchor_frames": 5, "frames_candidate_min_p": CANDIDATE_MIN_P,
         "frames_missing_min_p": CANDIDATE_MIN_P} for r in (0.3, 0.45, 0.6, 0.8)},
+    # the same policy set in the library (review.check_min_risk): honeypots on, among the asked
+    # items and looking like them (`trackannot.ranking.disguise_checks`)
+    "queue_anchor5_check80_pots_looks": {
+        "anchor_frames": 5, "frames_candidate_min_p": CANDIDATE_MIN_P,
+        "frames_missing_min_p": CANDIDATE_MIN_P, "check_min_risk": 0.8},
 }
-CHECK_RISK = {f"queue_anchor5_check{round(100 * r)}_looks": r for r in (0.3, 0.45, 0.6, 0.8)}
+POLICY_POTS = ("queue_anchor5_check80_pots_looks",)  # queues with honeypots (review defaults)
+CHECK_RISK = {**{f"queue_anchor5_check{round(100 * r)}_looks": r for r in (0.3, 0.45, 0.6, 0.8)},
+              "queue_anchor5_check80_pots_looks": 0.8}
 # (b') with the same reviewer policies: every k-th frame, propagation, box items of risk >= R
 UNIFORM_CHECK = {f"uniform_prop_check{round(100 * r)}": r for r in (0.15, 0.45, 0.8)}
 # the other queue variants: the run-aware frames order alone, every candidate shown (what they
@@ -159,6 +168,8 @@ LABELS = {
                                    f"(keying), risk >= {MIN_RISK}, budget in looks",
     **{name: f"(c) queue, frames order, library defaults, propagation, risk >= {r}, budget in looks"
        for name, r in CHECK_RISK.items()},
+    "queue_anchor5_check80_pots_looks": "(c) queue, frames order, library defaults, propagation, "
+                                        "review.check_min_risk 0.8 with honeypots, budget in looks",
     "queue_anchor5_risk_looks_allmissing": f"(c) queue, frames order, anchor_frames 5, candidates "
                                            f"p >= {CANDIDATE_MIN_P}, every missing box, "
                                            f"propagation, risk >= {MIN_RISK}, budget in looks",
@@ -255,6 +266,8 @@ def run_strategy(name: str, data: Data, cost: CostModel) -> list[dict[str, Any]]
             levels.append({"share" if looks else "budget_s_per_frame": budget, **score(
                 data, [(p.boxes, p.counts) for p in points], cost,
                 [p.frames_reviewed for p in points])})
+            if name in POLICY_POTS:
+                levels[-1]["honeypots"] = sum(p.honeypots for p in points)
     else:
         raise ValueError(f"unknown strategy {name!r}; known: {', '.join(LABELS)}")
     return levels
@@ -546,7 +559,7 @@ def queue_options(name: str) -> dict[str, Any]:
     return {"order": "keyframes" if name == "queue_keyframes" else "frames",
             "min_risk": CHECK_RISK.get(name, MIN_RISK) if risk else None, "propagate": not keying,
             "manual_k": MANUAL_K if keying else None, "review_cfg": queue_settings(name),
-            "unit": "looks" if name in BY_LOOKS else "seconds"}
+            "unit": "looks" if name in BY_LOOKS else "seconds", "honeypots": name in POLICY_POTS}
 
 
 def run_dataset(dataset: str, strategies: list[str], cost: CostModel,

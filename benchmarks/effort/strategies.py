@@ -151,6 +151,7 @@ class Checkpoint:
     frames_reviewed: int
     boxes: Boxes
     counts: ActionCounts
+    honeypots: int = 0  # queue_review: honeypots shown (each caught: one adjust in `counts`)
 
 
 def active_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
@@ -269,12 +270,12 @@ def queue_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
                  cost: CostModel = DEFAULT_COST, cfg: InterpolateConfig | None = None,
                  review_cfg: ReviewConfig | None = None,
                  on_look: Callable[[AnnotationState, int, ActionCounts], None] | None = None,
-                 unit: str = "seconds") -> list[Checkpoint]:
+                 unit: str = "seconds", honeypots: bool = False) -> list[Checkpoint]:
     """The annotator works through the review queue until each budget (of human seconds, or of
     looks) is spent.
 
-    Each round builds the queue of the current annotation (`build_queue`, no honeypots, the
-    candidates rejected so far left out), takes the first `batch` looks not taken before,
+    Each round builds the queue of the current annotation (`build_queue`, honeypots only when
+    asked for, the candidates rejected so far left out), takes the first `batch` looks not taken before,
     answers them in review order from the truth at their frame (`Oracle.review_frame`),
     applying each look's answers at once, then re-ranks. Frames order: a look is a frame; every
     box item (risk >= min_risk when given; boxes that appeared since the queue was built are
@@ -296,6 +297,9 @@ def queue_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
         cost: seconds per action (when to record).
         review_cfg: risk, ranking, candidate and queue settings (default `ReviewConfig()`).
         on_look: called after each look with the state, the look's frame and its actions.
+        honeypots: queue honeypots (`review_cfg.honeypot_rate`); the person checks each one
+            shown, finds it moved and fixes it (an adjust, charged; the annotation is not
+            changed, and the box under it is not checked in that look).
 
     Returns:
         One `Checkpoint` per budget (`frames_reviewed`: looks answered).
@@ -313,11 +317,11 @@ def queue_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
     rejected: list[tuple[int, npt.NDArray[np.float32]]] = []
     todo = sorted(float(b) for b in budgets_s)
     out: list[Checkpoint] = []
-    looks_done = 0
+    looks_done = pots = 0
     rounds = 0
     while todo:
         looks = _next_looks(state, detections, num_frames, order, review_cfg, taken, batch,
-                            rounds, _rejected_boxes(rejected), cost)
+                            rounds, _rejected_boxes(rejected), cost, honeypots)
         rounds += 1
         if not looks:
             break
@@ -325,17 +329,20 @@ def queue_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
             taken.add(look.key)
             looks_done += 1
             c = _answer(state, oracle, view, look, order, min_risk)
+            pots += len(look.honeypots)
             rejected.extend((look.frame, look.candidates[i]) for i in oracle.last_rejected)
             counts.add(c)
             if on_look is not None:
                 on_look(state, look.frame, c)
             while todo and (looks_done if unit == "looks" else cost.seconds(counts)) >= todo[0]:
                 todo.pop(0)
-                out.append(Checkpoint(looks_done, state.boxes(), ActionCounts(**counts.as_dict())))
+                out.append(Checkpoint(looks_done, state.boxes(), ActionCounts(**counts.as_dict()),
+                                      pots))
             if not todo:
                 break
     final = state.boxes() if todo else None
-    out.extend(Checkpoint(looks_done, final, ActionCounts(**counts.as_dict())) for _ in todo)
+    out.extend(Checkpoint(looks_done, final, ActionCounts(**counts.as_dict()), pots)
+               for _ in todo)
     return out
 
 
@@ -348,7 +355,7 @@ def _rejected_boxes(rejected: list[tuple[int, npt.NDArray[np.float32]]]) -> Boxe
 
 def _next_looks(state: AnnotationState, detections: Boxes | None, num_frames: int, order: str,
                 cfg: ReviewConfig, taken: set[tuple], batch: int, rounds: int,
-                rejected: Boxes | None, cost: CostModel) -> list[_Look]:
+                rejected: Boxes | None, cost: CostModel, honeypots: bool) -> list[_Look]:
     """The first `batch` looks of the current queue not taken before (fewer if it has no more)."""
     if not len(state.boxes()):
         return []
@@ -356,7 +363,8 @@ def _next_looks(state: AnnotationState, detections: Boxes | None, num_frames: in
     while True:
         if order == "frames":
             budget = min(budget, num_frames)
-        queue = _build(state, detections, num_frames, budget, order, cfg, rounds, rejected, cost)
+        queue = _build(state, detections, num_frames, budget, order, cfg, rounds, rejected, cost,
+                       honeypots)
         looks = [look for look in _looks(queue, order) if look.key not in taken]
         short = len(np.unique(queue.frame if order == "frames" else queue.rank)) < budget
         if len(looks) >= batch or short or (order == "frames" and budget >= num_frames):
@@ -364,9 +372,11 @@ def _next_looks(state: AnnotationState, detections: Boxes | None, num_frames: in
         budget *= 2
 
 
-def _build(state, detections, num_frames, budget, order, cfg, rounds, rejected, cost) -> ReviewQueue:
+def _build(state, detections, num_frames, budget, order, cfg, rounds, rejected, cost,
+           honeypots=False) -> ReviewQueue:
     return build_queue(state, detections, num_frames, budget, cfg, queue_id=f"effort{rounds}",
-                       based_on=rounds, honeypots=False, order=order, rejected=rejected, cost=cost)
+                       based_on=rounds, honeypots=honeypots, order=order, rejected=rejected,
+                       cost=cost)
 
 
 def _answer(state: AnnotationState, oracle: Oracle, view: _FrameView, look: _Look, order: str,
@@ -386,12 +396,15 @@ def _answer(state: AnnotationState, oracle: Oracle, view: _FrameView, look: _Loo
             only = None
         else:
             only = {t for t in shown if look.boxes.get(t, 1.0) >= min_risk}
+        if look.honeypots:  # shown moved: their own boxes are not in view this look
+            only = (shown if only is None else only) - set(look.honeypots)
     batch, c = oracle.review_frame(state, f, at, only, open_ends=ends, candidates=look.candidates,
                                    continues=look.continues, draw_missed=draw)
     if len(batch):
         apply_answers(state, batch, f)
         view.update(state, state.changed())
         state.saved()
+    c.adjust += len(look.honeypots)  # each honeypot is caught and fixed: an answer only
     return c
 
 

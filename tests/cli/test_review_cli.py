@@ -168,3 +168,28 @@ def test_item_lines_without_queue_exit_1(store, tmp_path):
     result = CliRunner().invoke(main, ["correct", str(store), str(fix)])
     assert result.exit_code == 1 and "line 1: refers to a review queue item; pass --queue" in result.output
     assert digest(store) == before
+
+
+def test_a_check_policy_marks_the_boxes_not_asked_and_keeps_the_honeypots_asked(store, tmp_path):
+    result = review(store, tmp_path, "--budget", "10", "--check-min-risk", "0.4",
+                    "--set", "review.honeypot_rate=0.2")
+    assert result.exit_code == 0, result.output
+    qid = queue_id(result.output)
+    queue = open_store(store)["clip"].read_queue(qid)
+    honey = queue.kind == ItemKind.HONEYPOT
+    assert queue.check_min_risk == 0.4 and honey.sum() >= 1 and not queue.asked().all()
+    assert (f"check policy: box items of risk >= 0.4 are asked; {int((~queue.asked()).sum())} of "
+            f"20 items show as 'low risk, not asked'") in result.output
+    rows = list(csv.DictReader((tmp_path / f"clip.{qid}.csv").read_text().splitlines()))
+    reasons = {int(r["item"]): r["reason"] for r in rows}
+    assert {i for i, r in reasons.items() if r == "low risk, not asked"} == set(
+        np.flatnonzero(~queue.asked()).tolist())
+    assert all(reasons[i] != "low risk, not asked" for i in np.flatnonzero(honey).tolist())
+
+
+def test_a_check_policy_outside_0_1_is_refused_and_writes_nothing(store, tmp_path):
+    before = digest(store)
+    result = review(store, tmp_path / "tasks", "--budget", "5", "--check-min-risk", "1.5")
+    assert result.exit_code == 2 and "--check-min-risk" in result.output
+    assert "1.5 is not in the range 0.0<=x<=1.0" in result.output
+    assert digest(store) == before and not (tmp_path / "tasks").exists()

@@ -23,6 +23,12 @@ for `trackannot.review.answers_from_lines`: at every frame the file answers, a b
 unchanged (within `UNCHANGED_PX`) is an accept, a moved one an adjust, an item whose box is gone
 an absent, and a box with no item a new track (create). Frames the file leaves out stay unanswered.
 
+Under a check policy (`ReviewQueue.check_min_risk` > 0) the box items it does not ask about
+(`ReviewQueue.asked`) show the reason `NOT_ASKED_LABEL`; left unchanged they are no answer
+(nobody said they checked them: they stay automatic boxes, not human keyframes), moved or
+deleted they are answered like any item. Honeypots and spot checks are always asked and show an
+asked item's score and reason.
+
 Every file shows boxes clipped to the frame (a tracked box can reach a pixel or two past its
 edge; the tools draw nothing there), and "unchanged" is judged against that clipped box. The
 readers check every value as the store will hold it (`trackannot.validate`): numbers finite,
@@ -53,10 +59,14 @@ from trackannot.validate import check_box, check_frame_box, check_number, clip_t
 
 __all__ = ["FRAME_NAME", "MISSED_LABEL", "TASK_COLUMNS", "UNCHANGED_PX", "format_cvat_images",
            "format_labelstudio_tasks", "format_task_csv", "format_task_json", "item_reason",
+           "NOT_ASKED_LABEL",
            "read_cvat_answers", "read_labelstudio_answers", "write_review_tasks"]
 
 MISSED_LABEL = "possible missed object"
 """The reason a missed-object candidate shows."""
+NOT_ASKED_LABEL = "low risk, not asked"
+"""The reason a box item shows that the queue's check policy does not ask about
+(`ReviewQueue.asked`): left unchanged it is no answer."""
 
 FRAME_NAME = "frame_{:06d}.png"
 _FRAME_RE = re.compile(r"frame_(\d{1,18})\.\w+$")
@@ -76,10 +86,14 @@ def shown_boxes(queue: ReviewQueue, frame_size: tuple[int, int] | None) -> np.nd
     return clip_to_frame(queue.xyxy, *frame_size)[0]
 
 
-def item_reason(queue: ReviewQueue, i: int) -> str:
-    """What item i shows as its reason: `MISSED_LABEL` for a candidate, else its risk reason."""
+def item_reason(queue: ReviewQueue, i: int, asked: np.ndarray | None = None) -> str:
+    """What item i shows as its reason: `MISSED_LABEL` for a candidate, `NOT_ASKED_LABEL` for a
+    box the check policy does not ask about (`asked`: `queue.asked()`, computed when None),
+    else its risk reason."""
     if queue.kind[i] == ItemKind.CANDIDATE:
         return MISSED_LABEL
+    if not (queue.asked() if asked is None else asked)[i]:
+        return NOT_ASKED_LABEL
     return Reason(int(queue.reason[i])).label
 
 
@@ -87,12 +101,13 @@ def _items(queue: ReviewQueue, video: str,
            frame_size: tuple[int, int] | None = None) -> list[dict[str, Any]]:
     """The reviewer's view of each item (no kind but candidates', no truth), in queue order."""
     shown = shown_boxes(queue, frame_size)
+    asked = queue.asked()
     out = []
     for i in range(len(queue)):
         item = {
             "item": int(queue.item[i]), "rank": int(queue.rank[i]), "frame": int(queue.frame[i]),
             "track": int(queue.track_id[i]), "box": [float(v) for v in shown[i]],
-            "reason": item_reason(queue, i), "score": round(float(queue.score[i]), 4),
+            "reason": item_reason(queue, i, asked), "score": round(float(queue.score[i]), 4),
         }
         if queue.kind[i] == ItemKind.CANDIDATE:
             item["evidence"] = {
@@ -135,6 +150,7 @@ def format_cvat_images(queue: ReviewQueue, meta: VideoMeta) -> str:
     """CVAT for images 1.1 XML: one image per queued frame in review order, boxes with their item."""
     label = _label(meta)
     shown = shown_boxes(queue, (meta.width, meta.height))
+    asked = queue.asked()
     lines = ['<?xml version="1.0" encoding="utf-8"?>', "<annotations>", "  <version>1.1</version>",
              "  <meta>", "    <task>", f"      <name>{queue.queue_id}</name>",
              f"      <size>{len(queue.frames)}</size>", "      <mode>annotation</mode>",
@@ -156,7 +172,8 @@ def format_cvat_images(queue: ReviewQueue, meta: VideoMeta) -> str:
                          f'ytl="{y1}" xbr="{x2}" ybr="{y2}" z_order="0">')
             lines.append(f'      <attribute name="item">{int(queue.item[r])}</attribute>')
             lines.append(f'      <attribute name="track">{int(queue.track_id[r])}</attribute>')
-            lines.append(f'      <attribute name="note">{escape(item_reason(queue, r))}</attribute>')
+            note = escape(item_reason(queue, r, asked))
+            lines.append(f'      <attribute name="note">{note}</attribute>')
             lines.append("    </box>")
         lines.append("  </image>")
     lines.append("</annotations>")
@@ -167,6 +184,7 @@ def format_labelstudio_tasks(queue: ReviewQueue, meta: VideoMeta) -> list[dict[s
     """Label Studio tasks, one per queued frame in review order, boxes as percent predictions."""
     label = _label(meta)
     shown = shown_boxes(queue, (meta.width, meta.height))
+    asked = queue.asked()
     tasks = []
     for frame in queue.frames.tolist():
         rows = np.flatnonzero(queue.frame == frame).tolist()
@@ -181,7 +199,7 @@ def format_labelstudio_tasks(queue: ReviewQueue, meta: VideoMeta) -> list[dict[s
                           "height": 100 * (y2 - y1) / meta.height, "rotation": 0,
                           "rectanglelabels": [label]},
                 "meta": {"item": int(queue.item[r]), "track": int(queue.track_id[r]),
-                         "note": item_reason(queue, r)},
+                         "note": item_reason(queue, r, asked)},
             })
         tasks.append({
             "data": {"image": FRAME_NAME.format(frame), "frame": frame, "video": meta.name,
@@ -226,9 +244,10 @@ def _frame_of(name: str, where: str, queue: ReviewQueue) -> int:
 
 
 def _frame_answers(frame: int, boxes: list[tuple[str, int | None, int | None, list[float]]],
-                   queue: ReviewQueue, shown: np.ndarray) -> list[AnswerLine]:
+                   queue: ReviewQueue, shown: np.ndarray, asked: np.ndarray) -> list[AnswerLine]:
     """Answer lines of one frame: (where, item or None, track or None, box) of each box in it;
-    `shown` is what each item showed (`shown_boxes`)."""
+    `shown` is what each item showed (`shown_boxes`), `asked` which items the check policy
+    asks about (`queue.asked()`: one left unchanged that was not asked is no answer)."""
     lines: list[AnswerLine] = []
     seen: set[int] = set()
     for where, item, track, box in boxes:
@@ -243,6 +262,8 @@ def _frame_answers(frame: int, boxes: list[tuple[str, int | None, int | None, li
                 raise InputFormatError(f"{where}: item {item} has two boxes in the frame")
             seen.add(item)
             same = np.abs(np.asarray(box) - shown[item]).max() <= UNCHANGED_PX
+            if same and not asked[item]:
+                continue
             line.update({"op": "accept"} if same else {"op": "adjust", "box": box})
         else:
             line["op"] = "accept"  # answers_from_lines names the unknown item
@@ -277,7 +298,7 @@ def read_cvat_answers(path: str | Path, queue: ReviewQueue,
             queue (file and line).
     """
     path = Path(path)
-    shown = shown_boxes(queue, frame_size)
+    shown, asked = shown_boxes(queue, frame_size), queue.asked()
     images: list[tuple[int, list[tuple[str, int | None, int | None, list[float]]]]] = []
     state: dict[str, Any] = {"box": None, "attr": None, "chars": []}
     parser = expat.ParserCreate()
@@ -329,7 +350,8 @@ def read_cvat_answers(path: str | Path, queue: ReviewQueue,
     if not images:
         raise InputFormatError(f"{path}: no <image> in the file; expected a CVAT for images 1.1 "
                                "export of a review queue")
-    return [line for frame, boxes in images for line in _frame_answers(frame, boxes, queue, shown)]
+    return [line for frame, boxes in images
+            for line in _frame_answers(frame, boxes, queue, shown, asked)]
 
 
 def _region_item(region: dict[str, Any]) -> int | None:
@@ -362,7 +384,7 @@ def read_labelstudio_answers(path: str | Path, queue: ReviewQueue,
     data = load_json(text, str(path), document=True)
     tasks = data if isinstance(data, list) else [data]
     width, height = frame_size
-    shown = shown_boxes(queue, frame_size)
+    shown, asked = shown_boxes(queue, frame_size), queue.asked()
     lines: list[AnswerLine] = []
     for k, task in enumerate(tasks):
         where = f"{path} task {k}"
@@ -395,5 +417,5 @@ def read_labelstudio_answers(path: str | Path, queue: ReviewQueue,
             track = meta.get("track")
             track = track if isinstance(track, int) and not isinstance(track, bool) else None
             boxes.append((here, _region_item(region), track, box))
-        lines += _frame_answers(frame, boxes, queue, shown)
+        lines += _frame_answers(frame, boxes, queue, shown, asked)
     return lines
