@@ -152,3 +152,29 @@ def test_an_unasked_box_left_unchanged_is_no_answer(policy_queue, tmp_path):
     ops = answered(read_labelstudio_answers(ls, q, SIZE))
     assert set(ops) == set(np.flatnonzero(asked).tolist())
     assert set(ops.values()) == {"accept"}
+
+
+def test_a_disguised_check_shows_a_box_item_s_score_never_a_missing_box_s():
+    from trackannot.ranking import disguise_checks
+
+    def items():
+        return {"kind": np.array([ItemKind.RISK, ItemKind.RISK, ItemKind.RISK, ItemKind.HONEYPOT,
+                                  ItemKind.SPOT_CHECK], np.uint8),
+                "score": np.array([0.95, 0.9, 0.2, 0.1, 0.85], np.float32),
+                "reason": np.array([Reason.OPEN_END, Reason.LOW_CONFIDENCE, Reason.NONE,
+                                    Reason.NONE, Reason.NONE], np.uint8)}
+
+    got = items()
+    disguise_checks(got, 0.8, np.random.default_rng(0))
+    # the honeypot takes the asked box's score and reason; the spot check (already >= R) and
+    # the other items keep theirs
+    assert got["score"].tolist() == pytest.approx([0.95, 0.9, 0.2, 0.9, 0.85])
+    assert got["reason"][3] == Reason.LOW_CONFIDENCE
+    # no asked box item: the policy's own threshold; no policy: nothing changes
+    lone = items()
+    lone["score"][1] = 0.5
+    disguise_checks(lone, 0.8, np.random.default_rng(0))
+    assert lone["score"][3] == pytest.approx(0.8) and lone["reason"][3] == Reason.NONE
+    same = items()
+    disguise_checks(same, 0.0, np.random.default_rng(0))
+    assert same["score"].tolist() == pytest.approx(items()["score"].tolist())

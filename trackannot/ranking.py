@@ -110,8 +110,9 @@ def asked_items(kind: npt.NDArray[np.uint8], score: npt.NDArray[np.float32],
 def disguise_checks(items: dict[str, np.ndarray], check_min_risk: float,
                     rng: np.random.Generator) -> None:
     """Under a check policy, show each honeypot and spot check whose score is below it with the
-    score and reason of an asked risk or proposal item drawn at random (the score `check_min_risk`
-    itself, reason kept, when there is none), in place: a reviewer who skips what looks
+    score and reason of an asked box or proposal item drawn at random (not a missing box's: a
+    honeypot shows a box; the score `check_min_risk` itself, reason kept, when there is none),
+    in place: a reviewer who skips what looks
     confident still meets them. Nothing changes when `check_min_risk` is 0."""
     if check_min_risk <= 0:
         return
@@ -121,7 +122,7 @@ def disguise_checks(items: dict[str, np.ndarray], check_min_risk: float,
     if not len(checks):
         return
     pool = np.flatnonzero(np.isin(kind, (ItemKind.RISK, ItemKind.PROPOSAL))
-                          & (score >= check_min_risk))
+                          & ~np.isin(items["reason"], MISSING_REASONS) & (score >= check_min_risk))
     if not len(pool):
         score[checks] = check_min_risk
         return

@@ -541,15 +541,15 @@ def queue_looks(queue: ReviewQueue, order: str) -> list[Look]:
         boxes, ends, hints, cont, props, pots = {}, [], [], [], [], []
         for i in rows:
             track = int(queue.track_id[i])
-            if candidate is not None and kind[i] == candidate:
+            if kind[i] == ItemKind.HONEYPOT:
+                pots.append(track)
+            elif candidate is not None and kind[i] == candidate:
                 hints.append(queue.xyxy[i])
                 cont.append(track)
             elif proposal is not None and kind[i] == proposal:
                 props.append(track)
             elif queue.reason[i] == Reason.OPEN_END:
                 ends.append(track)
-            elif kind[i] == ItemKind.HONEYPOT:
-                pots.append(track)
             else:
                 boxes[track] = float(queue.score[i])
         if per_item and boxes:  # a box item of the keyframes order (a spot check): key it

@@ -33,8 +33,9 @@ Strategies (`benchmarks.effort.strategies`), each at several budget levels (`STR
   MIN_RISK; queue_anchor5_risk_looks_allmissing: every missing box shown;
   queue_anchor5_check<R>_looks: the propagating annotator checking box items of risk >= R/100
   only (`CHECK_RISK`: the reviewer's policy, picked per half like any variant);
-  queue_anchor5_check80_pots_looks: that policy at 0.8 set in the library
-  (`ReviewConfig.check_min_risk`), with the default honeypots, each caught and fixed (an adjust);
+  queue_anchor5_check80_pots{,10}_looks: that policy at 0.8 set in the library
+  (`ReviewConfig.check_min_risk`), with honeypots at the default rate (2%) / 10% of the asked
+  box items, each caught and fixed (an adjust);
 * risk, active: issue 4's risk-filtered uniform review and active loop (not run by default).
 
 Queue strategies run until budgets of human seconds per frame (`BUDGETS`) or of looks
@@ -120,14 +121,17 @@ ANCHOR_VARIANTS = {  # name: the queue's ReviewConfig settings (frames order, ri
         "anchor_frames": 5, "frames_candidate_min_p": CANDIDATE_MIN_P,
         "frames_missing_min_p": CANDIDATE_MIN_P} for r in (0.3, 0.45, 0.6, 0.8)},
     # the same policy set in the library (review.check_min_risk): honeypots on, among the asked
-    # items and looking like them (`trackannot.ranking.disguise_checks`)
-    "queue_anchor5_check80_pots_looks": {
-        "anchor_frames": 5, "frames_candidate_min_p": CANDIDATE_MIN_P,
-        "frames_missing_min_p": CANDIDATE_MIN_P, "check_min_risk": 0.8},
+    # items and looking like them (`trackannot.ranking.disguise_checks`), at the default rate
+    # and at 10%
+    **{name: {"anchor_frames": 5, "frames_candidate_min_p": CANDIDATE_MIN_P,
+              "frames_missing_min_p": CANDIDATE_MIN_P, "check_min_risk": 0.8,
+              "honeypot_rate": rate}
+       for name, rate in (("queue_anchor5_check80_pots_looks", 0.02),
+                          ("queue_anchor5_check80_pots10_looks", 0.1))},
 }
-POLICY_POTS = ("queue_anchor5_check80_pots_looks",)  # queues with honeypots (review defaults)
+POLICY_POTS = ("queue_anchor5_check80_pots_looks", "queue_anchor5_check80_pots10_looks")
 CHECK_RISK = {**{f"queue_anchor5_check{round(100 * r)}_looks": r for r in (0.3, 0.45, 0.6, 0.8)},
-              "queue_anchor5_check80_pots_looks": 0.8}
+              **{name: 0.8 for name in POLICY_POTS}}
 # (b') with the same reviewer policies: every k-th frame, propagation, box items of risk >= R
 UNIFORM_CHECK = {f"uniform_prop_check{round(100 * r)}": r for r in (0.15, 0.45, 0.8)}
 # the other queue variants: the run-aware frames order alone, every candidate shown (what they
@@ -168,8 +172,9 @@ LABELS = {
                                    f"(keying), risk >= {MIN_RISK}, budget in looks",
     **{name: f"(c) queue, frames order, library defaults, propagation, risk >= {r}, budget in looks"
        for name, r in CHECK_RISK.items()},
-    "queue_anchor5_check80_pots_looks": "(c) queue, frames order, library defaults, propagation, "
-                                        "review.check_min_risk 0.8 with honeypots, budget in looks",
+    **{name: f"(c) queue, frames order, library defaults, propagation, review.check_min_risk 0.8 "
+             f"with honeypots at {rate}, budget in looks"
+       for name, rate in zip(POLICY_POTS, ("0.02", "0.1"))},
     "queue_anchor5_risk_looks_allmissing": f"(c) queue, frames order, anchor_frames 5, candidates "
                                            f"p >= {CANDIDATE_MIN_P}, every missing box, "
                                            f"propagation, risk >= {MIN_RISK}, budget in looks",

@@ -509,3 +509,31 @@ def test_the_skeleton_needs_as_many_looks_as_an_even_cover(frames: int, spacing:
     # an edge stretch counts twice: looks at 2 and 5 of 10 frames leave 4, 3 and 2 x 4
     assert longest_stretch(np.array([5, 2]), 10) == 8
     assert longest_stretch(np.zeros(0, np.int64), 10) == 20
+
+
+def test_queue_review_with_honeypots_pays_an_adjust_for_each_and_leaves_the_annotation():
+    from trackannot.config import ReviewConfig
+
+    gt, tracks = _scene()
+    kw = dict(batch=2, propagate=False, cfg=LINEAR, unit="looks")
+    plain = queue_review(tracks, tracks, gt, 60, [20], **kw)[0]
+    with_pots = queue_review(tracks, tracks, gt, 60, [20], honeypots=True,
+                             review_cfg=ReviewConfig(honeypot_rate=0.5), **kw)[0]
+    assert plain.honeypots == 0 and with_pots.honeypots > 0
+    assert with_pots.frames_reviewed == plain.frames_reviewed == 20
+    # each one caught and fixed (an adjust); the box under it was not checked in that look
+    assert with_pots.counts.adjust >= with_pots.honeypots
+    assert with_pots.counts.adjust + with_pots.counts.verify <= (
+        plain.counts.adjust + plain.counts.verify + with_pots.honeypots)
+
+
+def test_honeypot_reach_counts_what_a_policy_reviewer_would_check():
+    from benchmarks.effort.honeypots import met
+    from tests._review import make_queue
+    from trackannot.review import ItemKind
+
+    kinds = [ItemKind.RISK, ItemKind.RISK, ItemKind.HONEYPOT, ItemKind.HONEYPOT,
+             ItemKind.SPOT_CHECK, ItemKind.CANDIDATE]
+    queue = make_queue(kinds, scores=[0.9, 0.2, 0.85, 0.1, 0.3, 0.95])
+    assert met(queue, 0.8) == {"items": 6, "asked_box_items": 1, "honeypots": 2,
+                               "honeypots_met": 1, "spot_items": 1, "spot_items_met": 0}
