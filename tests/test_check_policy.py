@@ -82,13 +82,25 @@ def test_honeypots_are_their_share_of_the_asked_box_items():
     honey = policy.kind == ItemKind.HONEYPOT
     asked_boxes = int((box_items(policy) & policy.asked()).sum())
     assert 0 < asked_boxes < int(box_items(policy).sum())
-    assert honey.sum() == honeypot_count(asked_boxes, cfg) > 0
+    queued_boxes = int(box_items(policy).sum() + honey.sum())
+    assert honey.sum() == honeypot_count(asked_boxes, cfg, queued_boxes) > 0
     # still drawn among the boxes whose truth is surest: the unasked, low-risk ones
     everyone = queue_of(20, ReviewConfig(honeypot_rate=0.2))
     risk = dict(zip(zip(everyone.track_id.tolist(), everyone.frame.tolist()),
                     everyone.score.tolist()))
     for t, f in zip(policy.track_id[honey].tolist(), policy.frame[honey].tolist()):
         assert risk[(t, f)] < R
+
+
+def test_a_queue_where_no_box_is_asked_still_gets_its_honeypot():
+    # 2% of no asked box item rounds to none; a queue of >= 20 items still gets one, shown
+    # with the policy's own score (there is no asked box item to borrow one from)
+    queue = queue_of(20, ReviewConfig(check_min_risk=1.0))
+    honey = queue.kind == ItemKind.HONEYPOT
+    assert len(queue) >= 20 and honey.sum() == 1
+    assert not (box_items(queue) & queue.asked()).any()
+    assert queue.score[honey].tolist() == [1.0] and queue.asked()[honey].all()
+    assert honeypot_count(0, ReviewConfig(), 19) == 0 and honeypot_count(0, ReviewConfig()) == 0
 
 
 def test_the_policy_must_be_a_share():

@@ -142,15 +142,18 @@ def spot_check_count(budget: int, cfg: ReviewConfig) -> int:
     return int(min(max(1, round(cfg.spot_check_rate * budget)), budget - 1))
 
 
-def honeypot_count(items: int, cfg: ReviewConfig) -> int:
+def honeypot_count(items: int, cfg: ReviewConfig, queue_items: int | None = None) -> int:
     """Honeypots among `items` queue items: round(honeypot_rate * items), at least 1 when the
-    rate is > 0 and there are at least 20 items."""
-    if cfg.honeypot_rate <= 0 or items == 0:
+    rate is > 0 and the queue has at least 20 items (`queue_items`, default `items`: under a
+    check policy `items` counts the asked box items only, and a queue where a reviewer checks
+    few boxes still gets its honeypot)."""
+    if cfg.honeypot_rate <= 0:
         return 0
+    total = items if queue_items is None else queue_items
     n = int(round(cfg.honeypot_rate * items))
-    if items >= _MIN_ITEMS_FOR_HONEYPOT:
+    if total >= _MIN_ITEMS_FOR_HONEYPOT:
         n = max(n, 1)
-    return min(n, items)
+    return min(n, total)
 
 
 def queue_rng(cfg: ReviewConfig, queue_id: str) -> np.random.Generator:
@@ -613,7 +616,7 @@ def frame_items(inp: QueueInput, budget: int, cfg: ReviewConfig, rng: np.random.
     items = _box_items(boxes, rows, rank_of[boxes.frame[rows]], risk, ItemKind.RISK)
     items["kind"] = np.where(is_spot[items["rank"]], ItemKind.SPOT_CHECK, ItemKind.RISK).astype(np.uint8)
     asked = asked_items(items["kind"], items["score"], items["reason"], cfg.check_min_risk)
-    n_honey = honeypot_count(int(asked.sum()), cfg) if honeypots else 0
+    n_honey = honeypot_count(int(asked.sum()), cfg, len(rows)) if honeypots else 0
     if n_honey:
         pick = _pick_honeypots(items, boxes.origin[rows], n_honey, rng)
         items["truth_xyxy"][pick] = items["xyxy"][pick]
