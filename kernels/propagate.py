@@ -27,7 +27,10 @@ entry:
 
 Only entries up to the last one with a detection are emitted; entries coasted between two
 supported ones (or between the seed and the first) get the straight line between those boxes,
-not the drifting prediction. Boxes are the filter's posterior (corrected detections).
+not the drifting prediction. A run that rejoins across a hole in the track's automatic boxes
+(the coasted entries before the rejoin have none) emits those entries too, on the line from its
+last box (or the seed) to the automatic box it rejoins. Boxes are the filter's posterior
+(corrected detections).
 
 Parameters come as one float64 vector (`propagate_params`; meanings: `trackannot.config.
 PropagateConfig`). The stop codes (`STOP_*`) are `trackannot.propagate.StopReason` values.
@@ -43,8 +46,8 @@ from trackannot.kernels.kalman import (
     initial_state, kalman_predict, kalman_update, measurement_noise, process_noise,
 )
 
-__all__ = ["NUM_PARAMS", "OTHER_KEYFRAME", "OTHER_TRACK", "propagate_params", "propagate_run",
-           "propagate_run_numpy"]
+__all__ = ["NUM_PARAMS", "OTHER_KEYFRAME", "OTHER_TRACK", "first_cut", "propagate_params",
+           "propagate_run", "propagate_run_numpy"]
 
 # layout of `params` (float64 vector)
 P_GATE_IOU = 0
@@ -156,6 +159,16 @@ def _is_cut(det_start: np.ndarray, det_xyxy: np.ndarray, det_score: np.ndarray, 
                 kept += 1
                 break
     return kept < CUT_SHARE * na
+
+
+@njit(cache=True)
+def first_cut(det_start: np.ndarray, det_xyxy: np.ndarray, det_score: np.ndarray) -> int:
+    """The first entry k >= 1 with a scene cut between entries k - 1 and k (the rule of 1.
+    above), or -1: `det_start` (m + 2,) offsets of each entry's detections in det_*."""
+    for k in range(1, det_start.shape[0] - 1):
+        if _is_cut(det_start, det_xyxy, det_score, k - 1, k):
+            return k
+    return -1
 
 
 @njit(cache=True)
@@ -277,7 +290,35 @@ def propagate_run(seed_xyxy: np.ndarray, step_frame: np.ndarray, step_gap: np.nd
             break
     n_emit = min(last, stop - 1)
     _fill_coasted(seed_xyxy, step_frame, out_xyxy, out_det, out_std, n_emit)
+    if code == STOP_REJOINED and n_emit < stop - 1 and _hole(own_xyxy, n_emit + 1, stop):
+        start = seed_xyxy.copy()
+        if n_emit > 0:
+            for i in range(4):
+                start[i] = out_xyxy[n_emit - 1, i]
+        _fill_line(start, own_xyxy[stop], step_frame, n_emit, stop, out_xyxy)
+        n_emit = stop - 1
     return n_emit, stop, code
+
+
+@njit(cache=True)
+def _hole(own_xyxy: np.ndarray, a: int, b: int) -> bool:
+    """Entries a..b-1 have no automatic box of the track."""
+    for k in range(a, b):
+        if not np.isnan(own_xyxy[k, 0]):
+            return False
+    return True
+
+
+@njit(cache=True)
+def _fill_line(start: np.ndarray, end: np.ndarray, step_frame: np.ndarray, a: int, b: int,
+               out_xyxy: np.ndarray) -> None:
+    """Entries a+1..b-1 on the straight line from `start` (entry a) to `end` (entry b), by
+    frame: the coasted entries between a run's last box and the automatic box it rejoins."""
+    f0, f1 = step_frame[a], step_frame[b]
+    for j in range(a + 1, b):
+        w = (step_frame[j] - f0) / (f1 - f0)
+        for i in range(4):
+            out_xyxy[j - 1, i] = start[i] + w * (end[i] - start[i])
 
 
 @njit(cache=True)
@@ -426,4 +467,12 @@ def propagate_run_numpy(seed_xyxy: np.ndarray, step_frame: np.ndarray, step_gap:
             w = (step_frame[j] - step_frame[prev]) / (step_frame[k] - step_frame[prev])
             out_xyxy[j - 1] = start + w * (out_xyxy[k - 1] - start)
             out_std[j - 1] = max(out_std[k - 1], out_std[j - 1])
+    # a rejoin across a hole in the automatic boxes: the line from the last box to the rejoined
+    if code == STOP_REJOINED and n < stop - 1 and np.isnan(own_xyxy[n + 1:stop, 0]).all():
+        start = seed if n == 0 else out_xyxy[n - 1].astype(np.float64)
+        end = np.asarray(own_xyxy[stop], np.float64)
+        for j in range(n + 1, stop):
+            w = (step_frame[j] - step_frame[n]) / (step_frame[stop] - step_frame[n])
+            out_xyxy[j - 1] = start + w * (end - start)
+        n = stop - 1
     return n, stop, code, out_xyxy[:n], out_det[:n], out_score[:n], out_std[:n]

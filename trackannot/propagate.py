@@ -28,10 +28,10 @@ from trackannot.boxes import Boxes, Origin, pair_iou
 from trackannot.config import PropagateConfig
 from trackannot.errors import InputFormatError
 from trackannot.kernels.propagate import (
-    OTHER_KEYFRAME, OTHER_TRACK, propagate_params, propagate_run,
+    OTHER_KEYFRAME, OTHER_TRACK, first_cut, propagate_params, propagate_run,
 )
 
-__all__ = ["GAP_FACTOR", "Evidence", "Stop", "StopReason", "propagate", "video_gaps"]
+__all__ = ["GAP_FACTOR", "Evidence", "Stop", "StopReason", "bridge", "propagate", "video_gaps"]
 
 GAP_FACTOR = 2.5  # a step this many times the window's median step is a video gap
 # the detection a seed box overlaps this much at its frame measures how the person's boxes
@@ -239,6 +239,54 @@ def propagate(seed: Boxes, evidence: Evidence, cfg: PropagateConfig, direction: 
         origin=np.full(n, Origin.PROPAGATED, np.uint8), det_index=np.full(n, -1, np.int64),
         pos_std=np.ascontiguousarray(out_std[:n][order]))
     return boxes, stop
+
+
+def bridge(start: Boxes, target: Boxes, evidence: Evidence, cfg: PropagateConfig
+           ) -> Boxes | None:
+    """The straight line from a run's last box to its track's own automatic box further on,
+    when no detection carried the run there: both ends are the object (the person's box, the
+    tracker's path), so the frames between are filled from both ends, as a merge's gap is.
+
+    Args:
+        start: one row, the run's last box (the person's box when it took none).
+        target: one row, the track's nearest automatic box past it, at most
+            `cfg.bridge_frames` frames further.
+        evidence: the processed frames from `start` to `target` (both included).
+        cfg: `claim_iou` (another track's box there stops it).
+
+    Returns:
+        The boxes at the processed frames strictly between the two (origin PROPAGATED, score
+        0), or None where the line may not go: a video gap or a scene cut between the two
+        ends, or another track's automatic box or human keyframe overlapping it at IoU >=
+        `claim_iou` (the run's stop stays where it was).
+    """
+    a, b = int(start.frame[0]), int(target.frame[0])
+    lo, hi = min(a, b), max(a, b)
+    inside = (evidence.frame > lo) & (evidence.frame <= hi)
+    if evidence.gap_before[inside].any():
+        return None
+    entries = np.r_[np.int64(lo), evidence.frame[inside]].astype(np.int64)
+    det_start, det_rows = _by_entry(evidence.detections, entries)
+    if first_cut(det_start, np.ascontiguousarray(evidence.detections.xyxy[det_rows]),
+                 np.ascontiguousarray(evidence.detections.score[det_rows])) >= 0:
+        return None
+    frames = entries[1:-1] if len(entries) and entries[-1] == hi else entries[1:]
+    w = ((frames - a) / (b - a))[:, None]
+    xyxy = ((1 - w) * start.xyxy[0].astype(np.float64)
+            + w * target.xyxy[0].astype(np.float64)).astype(np.float32)
+    others = evidence.other
+    for f, box in zip(frames.tolist(), xyxy):
+        there = others.for_frame(f)
+        if len(there) and (pair_iou(np.repeat(box[None], len(there), 0), there.xyxy)
+                           >= cfg.claim_iou).any():
+            return None
+    n = len(frames)
+    return Boxes._trusted(
+        frame=np.ascontiguousarray(frames), xyxy=np.ascontiguousarray(xyxy),
+        score=np.zeros(n, np.float32), class_id=np.full(n, start.class_id[0], np.int32),
+        track_id=np.full(n, start.track_id[0], np.int64),
+        origin=np.full(n, Origin.PROPAGATED, np.uint8), det_index=np.full(n, -1, np.int64),
+        pos_std=np.zeros(n, np.float32))
 
 
 def _in_seed_style(xyxy: npt.NDArray[np.float32], seed: npt.NDArray[np.float32],

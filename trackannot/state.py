@@ -52,7 +52,7 @@ from trackannot.config import InterpolateConfig
 from trackannot.corrections import OP_NAMES, Corrections, Op
 from trackannot.errors import InputFormatError
 from trackannot.keyframes import Keyframes
-from trackannot.propagate import Evidence, Stop, StopReason, propagate, video_gaps
+from trackannot.propagate import Evidence, Stop, StopReason, bridge, propagate, video_gaps
 from trackannot.sources import Key, MemorySource, Piece, TrackEdits, TrackSource
 
 __all__ = ["AnnotationState", "NO_BOX", "PreviousValues"]
@@ -805,6 +805,10 @@ class AnnotationState:
                 continue
             boxes, stop, window = found
             windows.append(window)
+            joined = self._bridge(track, seed, boxes, stop)
+            if joined is not None:
+                boxes, stop, window = joined
+                windows.append(window)
             stops.append(stop)
             if len(boxes):
                 parts.append(boxes)
@@ -819,6 +823,34 @@ class AnnotationState:
         runs = self._runs[track] = _Runs(seeds, boxes, covered, stops)
         self._run_windows[track] = windows
         return runs
+
+    def _bridge(self, track: int, seed: Boxes, boxes: Boxes, stop: Stop
+                ) -> tuple[Boxes, Stop, tuple[int, int]] | None:
+        """A run that ended for lack of evidence joined to the track's own automatic boxes
+        further on (`PropagateConfig.bridge_frames`, `trackannot.propagate.bridge`): the run's
+        boxes with the line added, a REJOINED stop at the automatic box, and the frames read;
+        None when there is nothing to join or the line may not go there."""
+        reach = self.cfg.propagate.bridge_frames
+        if reach <= 0 or stop.reason != StopReason.EVIDENCE_END:
+            return None
+        direction = stop.direction
+        start = (boxes[-1:] if direction > 0 else boxes[:1]) if len(boxes) else seed
+        a = int(start.frame[0])
+        auto = self._auto_boxes(track)
+        i = int(np.searchsorted(auto.frame, a, side="right" if direction > 0 else "left"))
+        j = i if direction > 0 else i - 1
+        # a hole of 1..reach frames (next to an automatic box there is nothing to join)
+        if not 0 <= j < len(auto) or not 1 <= abs(int(auto.frame[j]) - a) - 1 <= reach:
+            return None
+        target = auto[j:j + 1]
+        b = int(target.frame[0])
+        lo, hi = min(a, b), max(a, b)
+        evidence = self._evidence(track, lo, hi)
+        line = None if evidence is None else bridge(start, target, evidence, self.cfg.propagate)
+        if line is None:
+            return None
+        return (_concat_by_frame([boxes, line]),
+                Stop(track, b, b - direction, direction, StopReason.REJOINED), (lo, hi))
 
     def _seeds(self, track: int, base: Boxes) -> list[tuple[Boxes, int]]:
         """(seed box, direction) of each run of a track (module docstring): its first / last
