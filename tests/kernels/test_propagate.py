@@ -159,6 +159,27 @@ def test_the_tracks_own_box_is_not_a_conflict_and_it_rejoins() -> None:
     assert code == STOP_REJOINED and (n, stop) == (9, 10)
 
 
+def test_a_rejoin_across_a_hole_in_the_automatic_boxes_emits_the_line_to_it() -> None:
+    # the object detected at every entry but 1..4, its own automatic boxes from entry 5 on (a
+    # hole at 1..4): the run coasts through the hole, picks the object up and rejoins at 5
+    s = _scene(12, 2, missing=0.0, clutter=0, others=False, own_from=5)
+    keep = np.r_[0, np.arange(5, 13)]  # one detection per entry: entry k's is row k
+    s["det_xyxy"], s["det_score"] = s["det_xyxy"][keep], s["det_score"][keep]
+    s["det_start"] = np.r_[0, np.searchsorted(keep, np.arange(13), side="right")].astype(
+        np.int64)
+    got = _kernel(s)
+    _assert_same(got, propagate_run_numpy(*_args(s), PARAMS))
+    n, stop, code, xyxy = got[:4]
+    assert code == STOP_REJOINED and stop == 5 and n == 4  # entries 1..4, the hole, emitted
+    line = s["seed"] + (s["own"][5] - s["seed"]) * (np.arange(1, 5)[:, None] / 5)
+    np.testing.assert_allclose(xyxy, line, atol=1e-3)
+    # an automatic box inside the hole (entry 3): it is no hole, nothing is emitted there
+    s["own"][3] = s["own"][5]
+    got = _kernel(s)
+    _assert_same(got, propagate_run_numpy(*_args(s), PARAMS))
+    assert got[0] < 3
+
+
 def test_stops_at_a_video_gap_and_a_scene_cut() -> None:
     s = _scene(20, 6, missing=0.0, clutter=0)
     s["gap"] = s["gap"].copy()
