@@ -562,10 +562,11 @@ class ReviewConfig:
         policy still meets every honeypot and spot check, those items show the score and reason
         of an asked box item of their queue (drawn at random), and honeypots are this share of
         the asked box items (`honeypot_rate`). Effort benchmark, KITTI Car, 95% box accuracy:
-        0.8 reaches it at 1.03 s/frame against 1.75 for checking every box of risk >= 0.15, at
-        HOTA 0.808 against 0.827 (unchecked false positives stay); on MOT15, whose pre-labels
-        are half wrong, 0.45 and up never reach 95% on one half or both (benchmarks/RESULTS.md,
-        issue 13, "the reviewer's check policy").
+        0.8 reaches it at 0.95 s/frame (1.00 with the honeypots) against 1.72 for checking
+        every box of risk >= 0.15, at HOTA 0.808 against 0.826 (unchecked false positives
+        stay); on MOT15, whose pre-labels are half wrong, 0.6 and up never reach 95% on one
+        half or both (benchmarks/RESULTS.md, issue 13, "the reviewer's check policy", "Holes in
+        a track").
     """
 
     keyframe_risk: float = 0.01
