@@ -286,3 +286,18 @@ def test_a_cvat_file_for_another_queue_is_refused(store, tmp_path):
     with pytest.raises(InputFormatError, match=rf"cvat.xml line \d+: frame {other} is not in queue q0000-a"):
         apply_corrections(store, cvat, author="ana", queue="q0000-a")
     assert digest(store) == before
+
+
+def test_a_record_whose_check_policy_is_not_a_share_is_a_corrupt_store(store):
+    import zarr
+
+    from trackannot.errors import CorruptStoreError
+
+    new_queue(store, "q0000-a", cfg=ReviewConfig(check_min_risk=0.3))
+    review = zarr.open_group(str(store / "clip" / "review"), mode="a")
+    attrs = dict(review.attrs["review"])
+    attrs["queues"] = [{**r, "settings": {**r["settings"], "check_min_risk": 2.0}}
+                       for r in attrs["queues"]]
+    review.attrs["review"] = attrs
+    with pytest.raises(CorruptStoreError, match="queue q0000-a: .*check_min_risk"):
+        open_store(store)["clip"].read_queue("q0000-a")

@@ -112,8 +112,8 @@ def disguise_checks(items: dict[str, np.ndarray], check_min_risk: float,
     """Under a check policy, show each honeypot and spot check whose score is below it with the
     score and reason of an asked box or proposal item drawn at random (not a missing box's: a
     honeypot shows a box; the score `check_min_risk` itself, reason kept, when there is none),
-    in place: a reviewer who skips what looks
-    confident still meets them. Nothing changes when `check_min_risk` is 0."""
+    in place: a reviewer who skips what looks confident still meets them. Nothing changes when
+    `check_min_risk` is 0."""
     if check_min_risk <= 0:
         return
     kind, score = items["kind"], items["score"]
