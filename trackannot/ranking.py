@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from trackannot.propagate import Stop
 
 __all__ = ["EVIDENCE_COLUMNS", "MISSING_REASONS", "ItemKind", "QueueInput", "anchored_order",
-           "asked_items", "candidate_gain", "disguise_checks",
+           "asked_items", "box_items", "candidate_gain", "disguise_checks",
            "frame_items", "frame_order", "honeypot_count", "keyframe_items", "queue_rng",
            "run_links", "spot_check_count"]
 
@@ -98,13 +98,19 @@ MISSING_REASONS = (Reason.GAP, Reason.OPEN_END, Reason.CONFLICT, Reason.CUT)
 rather than a box of the annotation."""
 
 
+def box_items(kind: npt.NDArray[np.uint8], reason: npt.NDArray[np.uint8]
+              ) -> npt.NDArray[np.bool_]:
+    """(n,) bool: the items that show a box of the annotation ranked by its risk (kind RISK, not
+    a probably missing box)."""
+    return (kind == ItemKind.RISK) & ~np.isin(reason, MISSING_REASONS)
+
+
 def asked_items(kind: npt.NDArray[np.uint8], score: npt.NDArray[np.float32],
                 reason: npt.NDArray[np.uint8], check_min_risk: float) -> npt.NDArray[np.bool_]:
     """(n,) bool: the items a reviewer checks under the check policy `check_min_risk`
-    (`ReviewConfig.check_min_risk`): every item but the box items (kind RISK, not a missing
-    box) whose risk is below it. Every item when it is 0."""
-    box = (kind == ItemKind.RISK) & ~np.isin(reason, MISSING_REASONS)
-    return ~box | (score >= check_min_risk)
+    (`ReviewConfig.check_min_risk`): every item but the box items (`box_items`) whose risk is
+    below it. Every item when it is 0."""
+    return ~box_items(kind, reason) | (score >= check_min_risk)
 
 
 def disguise_checks(items: dict[str, np.ndarray], check_min_risk: float,

@@ -799,13 +799,14 @@ class AnnotationState:
         if runs is not None and runs.seeds == seeds:
             return runs
         parts, covered, stops, windows = [], [], [], []
-        for seed, direction in self._seeds(track, base):
+        auto = self._auto_boxes(track)
+        for seed, direction in self._seeds(track, base, auto):
             found = self._run(track, seed, direction)
             if found is None:
                 continue
             boxes, stop, window = found
             windows.append(window)
-            joined = self._bridge(track, seed, boxes, stop)
+            joined = self._bridge(track, seed, boxes, stop, auto)
             if joined is not None:
                 boxes, stop, window = joined
                 windows.append(window)
@@ -824,19 +825,18 @@ class AnnotationState:
         self._run_windows[track] = windows
         return runs
 
-    def _bridge(self, track: int, seed: Boxes, boxes: Boxes, stop: Stop
+    def _bridge(self, track: int, seed: Boxes, boxes: Boxes, stop: Stop, auto: Boxes
                 ) -> tuple[Boxes, Stop, tuple[int, int]] | None:
         """A run that ended for lack of evidence joined to the track's own automatic boxes
-        further on (`PropagateConfig.bridge_frames`, `trackannot.propagate.bridge`): the run's
-        boxes with the line added, a REJOINED stop at the automatic box, and the frames read;
-        None when there is nothing to join or the line may not go there."""
+        (`auto`) further on (`PropagateConfig.bridge_frames`, `trackannot.propagate.bridge`):
+        the run's boxes with the line added, a REJOINED stop at the automatic box, and the
+        frames read; None when there is nothing to join or the line may not go there."""
         reach = self.cfg.propagate.bridge_frames
         if reach <= 0 or stop.reason != StopReason.EVIDENCE_END:
             return None
         direction = stop.direction
         start = (boxes[-1:] if direction > 0 else boxes[:1]) if len(boxes) else seed
         a = int(start.frame[0])
-        auto = self._auto_boxes(track)
         i = int(np.searchsorted(auto.frame, a, side="right" if direction > 0 else "left"))
         j = i if direction > 0 else i - 1
         # a hole of 1..reach frames (next to an automatic box there is nothing to join)
@@ -852,12 +852,11 @@ class AnnotationState:
         return (_concat_by_frame([boxes, line]),
                 Stop(track, b, b - direction, direction, StopReason.REJOINED), (lo, hi))
 
-    def _seeds(self, track: int, base: Boxes) -> list[tuple[Boxes, int]]:
+    def _seeds(self, track: int, base: Boxes, auto: Boxes) -> list[tuple[Boxes, int]]:
         """(seed box, direction) of each run of a track (module docstring): its first / last
         keyframe when it differs from the track's automatic box there, else the first / last
-        automatic box of a piece an edit cut there (a split)."""
+        automatic box of a piece an edit cut there (a split); `auto`: its automatic boxes."""
         keys = self._keys.get(track) or {}
-        auto = self._auto_boxes(track)
         follow = self.cfg.follow_iou
         out = []
         for direction, frame in ((-1, min(keys, default=None)), (1, max(keys, default=None))):

@@ -25,14 +25,14 @@ import numpy as np
 from benchmarks.effort import run as bench
 from benchmarks.effort.strategies import make_state
 from trackannot.config import ReviewConfig
-from trackannot.ranking import MISSING_REASONS
+from trackannot.ranking import box_items
 from trackannot.review import ItemKind, ReviewQueue, build_queue
 
 
 def met(queue: ReviewQueue, risk: float) -> dict[str, int]:
     """Counts of one queue: items, asked box items (under `risk`), honeypots and spot-check items,
     and those of them whose shown score a reviewer checking risk >= `risk` would check."""
-    box = (queue.kind == ItemKind.RISK) & ~np.isin(queue.reason, MISSING_REASONS)
+    box = box_items(queue.kind, queue.reason)
     seen = queue.score >= risk
     pots, spots = queue.kind == ItemKind.HONEYPOT, queue.kind == ItemKind.SPOT_CHECK
     return {"items": len(queue), "asked_box_items": int((box & seen).sum()),
@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--share", type=float, default=0.1, help="frames queued, share")
     parser.add_argument("--limit", type=int, default=None, help="first N sequences (a check)")
     args = parser.parse_args(argv)
-    print(json.dumps(measure(args.dataset, args.risk, args.share, args.limit), indent=1))  # noqa: T201
+    result = measure(args.dataset, args.risk, args.share, args.limit)
+    print(json.dumps(result, indent=1))  # noqa: T201
 
 
 if __name__ == "__main__":

@@ -277,10 +277,10 @@ def queue_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
     Each round builds the queue of the current annotation (`build_queue`, honeypots only when
     asked for, the candidates rejected so far left out), takes the first `batch` looks not
     taken before, answers them in review order from the truth at their frame
-    (`Oracle.review_frame`), applying each look's answers at once, then re-ranks. Frames order: a look is a frame; every
-    box item (risk >= min_risk when given; boxes that appeared since the queue was built are
-    checked) and open end is answered, candidates are accepted or rejected, and the person
-    draws any object still missing (the whole frame is in view). Keyframes order: a look is one
+    (`Oracle.review_frame`), applying each look's answers at once, then re-ranks. Frames
+    order: a look is a frame; every box item (risk >= min_risk when given; boxes that appeared
+    since the queue was built are checked) and open end is answered, candidates are accepted
+    or rejected, and the person draws any object still missing (the whole frame is in view). Keyframes order: a look is one
     item: a proposal (the track keyed at that frame: its box checked, or its object drawn on it,
     or marked absent) or a candidate; nothing else is drawn.
 
