@@ -18,8 +18,10 @@ At a reviewed frame, for each box of the current annotation (`AnnotationState`):
 * on an ignore region of the truth (KITTI DontCare or Van, MOT15 flag 0; when given): left;
 * otherwise (false positive, duplicate, owner absent): absent (outside from here on).
 
-Then every gt object at the frame that no box covers gets a box: adjust on a track it owns that
-has no box here (the track is extended), else create a new track.
+Then every gt object at the frame that no box covers gets a box: the propagating annotator
+first moves a box of a track the object owns that was left unchecked and is off the object but
+touches it (an adjust: the person sees that box beside the object); else adjust on a track it
+owns that has no box here (the track is extended), else create a new track.
 
 Two annotators (issue 13):
 
@@ -229,7 +231,7 @@ class Oracle:
                       else np.asarray(continues, np.int64))
             self.last_rejected = self._answer_candidates(state, frame, hints, tracks, gt, covered, batch)
         if draw_missed:
-            self._add_missed(state, frame, boxes, gt, covered, batch)
+            self._add_missed(state, frame, boxes, m, gt, covered, batch)
         self._track_keys(batch)
         return batch.corrections(self.author), batch.counts
 
@@ -461,10 +463,16 @@ class Oracle:
                 best, best_gap = t, gap
         return best
 
-    def _add_missed(self, state, frame, boxes, gt, covered, batch) -> None:
+    def _add_missed(self, state, frame, boxes, matched, gt, covered, batch) -> None:
         for j in range(len(gt)):
             h = int(gt.track_id[j])
             if h in covered:
+                continue
+            stray = None if self.manual_k else self._stray_box(boxes, matched, h, gt.xyxy[j], batch)
+            if stray is not None:  # its own track's box is off it: moved onto it
+                batch.add(Op.ADJUST, stray, frame, gt.xyxy[j])
+                batch.counts.adjust += 1
+                self._current[h] = stray
                 continue
             target = self._owned_track(state, h, frame, batch)
             if target is not None:
@@ -477,6 +485,17 @@ class Oracle:
                     self._key_run(batch, target, frame, h)
             self._current[h] = target
             batch.counts.draw += 1
+
+    def _stray_box(self, boxes: Boxes, matched: npt.NDArray[np.intp], h: int,
+                   gt_xyxy: npt.NDArray[np.floating], batch: _Batch) -> int | None:
+        """The track of gt object h whose box at this frame (left unchecked) covers no object
+        but touches h's box, or None: the box a person drawing h sees is off it."""
+        for i in np.flatnonzero(matched < 0).tolist():
+            track = int(boxes.track_id[i])
+            if (self.owner.get(track) == h and track not in batch.edited and track not in batch.cut
+                    and box_iou(boxes.xyxy[i:i + 1], gt_xyxy[None])[0, 0] > 0):
+                return track
+        return None
 
     def _key_run(self, batch: _Batch, track: int, frame: int, h: int) -> None:
         """A missed object drawn at `frame` is annotated like manual keyframing (`manual`): its

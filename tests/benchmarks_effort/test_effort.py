@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from benchmarks.effort.cost import ActionCounts, CostModel
-from benchmarks.effort.oracle import Oracle, owners
+from benchmarks.effort.oracle import ACCEPT_IOU, Oracle, owners
 from benchmarks.effort.strategies import (
     active_review, box_accuracy, manual, queue_review, review, uniform_frames,
 )
-from trackannot.boxes import Boxes, Origin
+from trackannot.boxes import Boxes, Origin, pair_iou
 from trackannot.config import InterpolateConfig
 from trackannot.corrections import Op
 from trackannot.state import AnnotationState
@@ -221,6 +221,29 @@ def test_a_drawn_missed_object_is_keyed_over_its_run_like_manual():
 # ------------------------------------------------------------------ issue 13: queue-driven review
 
 
+def test_propagating_annotator_moves_an_unchecked_box_of_its_object_instead_of_drawing_again():
+    # track 7 is gt 1's; at frame 2 its box is off the object (IoU 0.33) and not checked (risk
+    # policy): the person drawing gt 1 moves that box (an adjust on track 7, which its edit
+    # then carries) rather than add a second track; a box that does not touch it is left
+    gt = _boxes([(f, 1, A) for f in range(5)])
+    off = [5.0, 0.0, 15.0, 10.0]
+    for box, ops, track in ((off, ["adjust"], 7), ([30.0, 0.0, 40.0, 10.0], ["create"], None)):
+        tracks = _boxes([(f, 7, A if f != 2 else box) for f in range(5)])
+        state = AnnotationState(tracks, num_frames=5, cfg=LINEAR)
+        batch, counts = Oracle(gt, {7: 1}, reenter=False).review_frame(state, 2, only=set())
+        assert _ops(batch) == ops
+        assert batch.track_id[0] == track if track is not None else batch.track_id[0] != 7
+        assert (counts.adjust, counts.draw) == ((1, 0) if track else (0, 1))
+        state.apply(batch)
+        assert box_accuracy(state.boxes().for_frame(2), gt.for_frame(2)) == 1.0
+        assert len(state.boxes().for_frame(2)) == (1 if track else 2)
+    # the keying annotator keys the object's run on a track of its own, as before
+    tracks = _boxes([(f, 7, A if f != 2 else off) for f in range(5)])
+    state = AnnotationState(tracks, num_frames=5, cfg=LINEAR)
+    batch, _ = Oracle(gt, {7: 1}, manual_k=4, num_frames=5).review_frame(state, 2, only=set())
+    assert _ops(batch)[0] == "create"
+
+
 def test_propagating_annotator_does_not_pick_a_track_up_after_an_absent_mark():
     # as test_oracle_keeps_the_rest..., but the propagating annotator sees only frame 4: the
     # track ends there (only what the frame shows), the keying annotator keys it again at 5
@@ -348,8 +371,12 @@ def test_queue_review_checks_only_risky_boxes_with_min_risk():
     risky = queue_review(tracks, tracks, gt, 60, [60.0], batch=2, propagate=False, cfg=LINEAR,
                          min_risk=1.1)  # no box is that risky: none checked, missed ones drawn
     assert every[0].counts.verify + every[0].counts.adjust >= every[0].frames_reviewed
-    # the looks left: open ends and candidates (a yes/no each), never track 7's boxes
-    assert risky[0].counts.verify <= 2 and risky[0].counts.adjust == 0
+    # the looks left: open ends and candidates (a yes/no each), never track 7's boxes; the only
+    # adjusts move a box of track 7 that is off its object (IoU < 0.5) while drawing the object
+    off = int((pair_iou(tracks.xyxy, gt.xyxy[gt.track_id == 1]) < 0.5).sum())
+    loose = int((pair_iou(tracks.xyxy, gt.xyxy[gt.track_id == 1]) < ACCEPT_IOU).sum())
+    assert risky[0].counts.verify <= 2 and risky[0].counts.adjust <= off < loose
+    assert risky[0].counts.adjust < every[0].counts.adjust
     assert risky[0].counts.draw > 0
 
 
