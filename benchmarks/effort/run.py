@@ -33,6 +33,8 @@ Strategies (`benchmarks.effort.strategies`), each at several budget levels (`STR
   MIN_RISK; queue_anchor5_risk_looks_allmissing: every missing box shown;
   queue_anchor5_check<R>_looks: the propagating annotator checking box items of risk >= R/100
   only (`CHECK_RISK`: the reviewer's policy, picked per half like any variant);
+  queue_anchor5_keycheck<R>_looks: the same policies with the keying annotator (a missed object
+  drawn is keyed over its run, no propagation: where detections cannot carry a drawn box);
   queue_anchor5_check80_pots{,10}_looks: that policy at 0.8 set in the library
   (`ReviewConfig.check_min_risk`), with honeypots at the default rate (2%) / 10% of the asked
   box items, each caught and fixed (an adjust);
@@ -103,6 +105,7 @@ BUDGETS = {  # queue strategies: human seconds per frame at which the annotation
 }
 LOOK_SHARES = (0.01, 0.02, 0.04, 0.07, 0.1, 0.14, 0.2, 0.25, 0.33, 0.5)  # *_looks: frames looked at
 HALVES = ("even", "odd")  # sequences 0, 2, 4, ... / 1, 3, 5, ... of each dataset
+CHECK_LEVELS = (0.3, 0.45, 0.6, 0.8)  # queue_anchor5_{check,keycheck}<R>_looks: box items checked
 CANDIDATE_MIN_P = 0.27  # break-even p_real of a candidate in a whole-frame look (default costs)
 ANCHOR_VARIANTS = {  # name: the queue's ReviewConfig settings (frames order, risk >= MIN_RISK)
     "queue_frames_risk_cand": {"frames_candidate_min_p": CANDIDATE_MIN_P},
@@ -117,9 +120,11 @@ ANCHOR_VARIANTS = {  # name: the queue's ReviewConfig settings (frames order, ri
     "queue_anchor5_risk_looks_allmissing": {"anchor_frames": 5,
                                             "frames_candidate_min_p": CANDIDATE_MIN_P},
     # the reviewer checks only box items of risk >= CHECK_RISK[name] (library defaults, looks)
-    **{f"queue_anchor5_check{round(100 * r)}_looks": {
+    # (keycheck: the keying annotator with the same policies)
+    **{f"queue_anchor5_{who}{round(100 * r)}_looks": {
         "anchor_frames": 5, "frames_candidate_min_p": CANDIDATE_MIN_P,
-        "frames_missing_min_p": CANDIDATE_MIN_P} for r in (0.3, 0.45, 0.6, 0.8)},
+        "frames_missing_min_p": CANDIDATE_MIN_P}
+       for who in ("check", "keycheck") for r in CHECK_LEVELS},
     # the same policy set in the library (review.check_min_risk): honeypots on, among the asked
     # items and looking like them (`trackannot.ranking.disguise_checks`), at the default rate
     # and at 10%
@@ -130,16 +135,17 @@ ANCHOR_VARIANTS = {  # name: the queue's ReviewConfig settings (frames order, ri
                           ("queue_anchor5_check80_pots10_looks", 0.1))},
 }
 POLICY_POTS = ("queue_anchor5_check80_pots_looks", "queue_anchor5_check80_pots10_looks")
-CHECK_RISK = {**{f"queue_anchor5_check{round(100 * r)}_looks": r for r in (0.3, 0.45, 0.6, 0.8)},
-              **{name: 0.8 for name in POLICY_POTS}}
+KEY_CHECK = {f"queue_anchor5_keycheck{round(100 * r)}_looks": r for r in CHECK_LEVELS}
+CHECK_RISK = {**{f"queue_anchor5_check{round(100 * r)}_looks": r for r in CHECK_LEVELS},
+              **{name: 0.8 for name in POLICY_POTS}, **KEY_CHECK}
 # (b') with the same reviewer policies: every k-th frame, propagation, box items of risk >= R
 UNIFORM_CHECK = {f"uniform_prop_check{round(100 * r)}": r for r in (0.15, 0.45, 0.8)}
 # the other queue variants: the run-aware frames order alone, every candidate shown (what they
 # were measured with; since issue 13 the library's default is queue_anchor5_risk's settings)
 RUN_AWARE = {"anchor_frames": 0, "frames_candidate_min_p": 0.0, "frames_missing_min_p": 0.0}
 KEYING = ("queue_keying", "queue_anchor5_keying", "queue_anchor5_keying_looks",
-          "queue_anchor5_keyrisk_looks")
-RISK_GATED = ("queue_anchor5_keyrisk_looks",)  # keying annotator, only risk >= MIN_RISK checked
+          "queue_anchor5_keyrisk_looks", *KEY_CHECK)
+RISK_GATED = ("queue_anchor5_keyrisk_looks", *KEY_CHECK)  # keying annotator, only risk >= MIN_RISK checked
 BY_LOOKS = ("queue_anchor5_risk_looks", "queue_anchor5_keying_looks", "queue_anchor5_keyrisk_looks",
             "queue_anchor5_risk_looks_allmissing", *CHECK_RISK)  # budgets: LOOK_SHARES  # the keying annotator, no propagation
 C_VARIANTS = ("queue_frames", "queue_frames_risk", "queue_keyframes",
@@ -170,8 +176,10 @@ LABELS = {
                                   f"(keying), budget in looks",
     "queue_anchor5_keyrisk_looks": f"(c) queue, frames order, library defaults, no propagation "
                                    f"(keying), risk >= {MIN_RISK}, budget in looks",
-    **{name: f"(c) queue, frames order, library defaults, propagation, risk >= {r}, budget in looks"
-       for name, r in CHECK_RISK.items()},
+    **{name: f"(c) queue, frames order, library defaults, "
+             f"{'no propagation (keying)' if name in KEY_CHECK else 'propagation'}, risk >= {r}, "
+             f"budget in looks"
+       for name, r in CHECK_RISK.items() if name not in POLICY_POTS},
     **{name: f"(c) queue, frames order, library defaults, propagation, review.check_min_risk 0.8 "
              f"with honeypots at {rate}, budget in looks"
        for name, rate in zip(POLICY_POTS, ("0.02", "0.1"))},
