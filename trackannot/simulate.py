@@ -161,11 +161,15 @@ class Oracle:
         ignore: regions the truth does not care about (KITTI DontCare and Van boxes, MOT15 rows
             flagged 0), sorted by frame: an unmatched box more than IGNORE_IOA inside one is
             looked at and left (None: such boxes are marked absent, as in issue 4).
+        carry_k: the propagating annotator keys a box it put where there was none along its
+            object's run every carry_k frames where the engine did not carry it
+            (`key_uncarried`); None: it leaves that to later looks.
     """
 
     def __init__(self, gt: Boxes, owner: dict[int, int], author: str = "oracle",
                  manual_k: int | None = None, num_frames: int | None = None,
-                 reenter: bool = True, ignore: Boxes | None = None) -> None:
+                 reenter: bool = True, ignore: Boxes | None = None,
+                 carry_k: int | None = None) -> None:
         self.gt = gt
         self.ignore = ignore
         self.owner = dict(owner)
@@ -173,6 +177,8 @@ class Oracle:
         self.manual_k = manual_k
         self.num_frames = num_frames
         self.reenter = reenter
+        self.carry_k = carry_k
+        self.last_drawn: list[tuple[int, int, int]] = []  # (track, frame, gt id) put by the last look
         self.last_rejected: list[int] = []  # candidates the last `review_frame` rejected
         self.last_accepted: dict[int, int] = {}  # candidate -> the row of the batch it made
         self._next_id = _NEW_ID_BASE
@@ -225,6 +231,7 @@ class Oracle:
             self._answer_open_end(state, frame, int(track), gt, gt_row, covered, batch)
         self.last_rejected = []
         self.last_accepted = {}
+        self.last_drawn = []
         if candidates is not None and len(candidates):
             hints = np.asarray(candidates, np.float64).reshape(-1, 4)
             tracks = (np.full(len(hints), -1, np.int64) if continues is None
@@ -270,6 +277,7 @@ class Oracle:
                 batch.counts.verify += 1
             else:
                 batch.counts.draw += 1
+            self.last_drawn.append((track, frame, h))
             covered.add(h)
             self._current[h] = track
         return rejected
@@ -286,6 +294,7 @@ class Oracle:
         if g in gt_row and g not in covered:
             batch.add(Op.ADJUST, track, frame, gt.xyxy[gt_row[g]])
             batch.counts.draw += 1
+            self.last_drawn.append((track, frame, g))
             covered.add(g)
             self._current[g] = track
         elif g not in gt_row and extent is not None and extent[1] < frame:
@@ -484,6 +493,7 @@ class Oracle:
                 if self.manual_k:
                     self._key_run(batch, target, frame, h)
             self._current[h] = target
+            self.last_drawn.append((target, frame, h))
             batch.counts.draw += 1
 
     def _stray_box(self, boxes: Boxes, matched: npt.NDArray[np.intp], h: int,
@@ -496,6 +506,52 @@ class Oracle:
                     and box_iou(boxes.xyxy[i:i + 1], gt_xyxy[None])[0, 0] > 0):
                 return track
         return None
+
+    def key_uncarried(self, state: AnnotationState) -> tuple[Corrections, ActionCounts]:
+        """After the last look's answers are applied: each box it put where there was none
+        that the engine did not carry to the next (previous) frame while the object is there
+        and no box of its tracks covers it is keyed that way along the object's run every
+        carry_k frames up to the last frame so left (adjusts; an outside mark after the run
+        when the object leaves first, a delete), as a person keys what the tool does not follow
+        (the truth at frames not shown, as the keying annotator). Returns the batch to apply."""
+        batch = _Batch()
+        for track, frame, h in self.last_drawn:
+            if not self.carry_k or track not in state.track_ids or track in batch.edited:
+                continue
+            frames, xyxy = self._gt_of(h)
+            i = int(np.searchsorted(frames, frame))
+            if i >= len(frames) or frames[i] != frame:
+                continue
+            for step in (1, -1):
+                if state.box_at(track, frame + step) is None:
+                    self._key_stretch(state, batch, track, h, frames, xyxy, i, step)
+        self._track_keys(batch)
+        return batch.corrections(self.author), batch.counts
+
+    def _key_stretch(self, state, batch, track, h, frames, xyxy, i, step) -> None:
+        """Keys on `track` from row i of gt object h's frames in direction `step` while the
+        object stays in view and uncovered by its tracks (`key_uncarried`)."""
+        mine = [t for t, g in self.owner.items() if g == h and t in state.track_ids]
+        last = i
+        j = i + step
+        while 0 <= j < len(frames) and frames[j] == frames[last] + step:
+            f = int(frames[j])
+            if any((b := state.box_at(t, f)) is not None
+                   and box_iou(b[0][None], xyxy[j][None])[0, 0] >= MATCH_IOU for t in mine):
+                break
+            last = j
+            j += step
+        if last == i:
+            return
+        for r in range(i + step, last + step, step):
+            if abs(r - i) % self.carry_k == 0 or r == last:
+                batch.add(Op.ADJUST, track, int(frames[r]), xyxy[r])
+                batch.counts.adjust += 1
+        after = int(frames[last]) + 1
+        gone = not (0 <= j < len(frames) and frames[j] == frames[last] + step)
+        if step == 1 and gone and self.num_frames is not None and after < self.num_frames:
+            batch.add(Op.ABSENT, track, after, xyxy[last])
+            batch.counts.delete += 1
 
     def _key_run(self, batch: _Batch, track: int, frame: int, h: int) -> None:
         """A missed object drawn at `frame` is annotated like manual keyframing (`manual`): its

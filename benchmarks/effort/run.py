@@ -35,7 +35,9 @@ Strategies (`benchmarks.effort.strategies`), each at several budget levels (`STR
   only (`CHECK_RISK`: the reviewer's policy, picked per half like any variant);
   queue_anchor5_keycheck<R>_looks: the same policies with the keying annotator (a missed object
   drawn is keyed over its run, no propagation: where detections cannot carry a drawn box);
-  queue_anchor5_check80_pots{,10}_looks: that policy at 0.8 set in the library
+  queue_anchor5_hybrid<R>_looks: the propagating annotator with the same policies, keying
+  every MANUAL_K frames a box it drew along its object's run where the engine did not carry it
+  (`Oracle.key_uncarried`); queue_anchor5_check80_pots{,10}_looks: that policy at 0.8 set in the library
   (`ReviewConfig.check_min_risk`), with honeypots at the default rate (2%) / 10% of the asked
   box items, each caught and fixed (an adjust);
 * risk, active: issue 4's risk-filtered uniform review and active loop (not run by default).
@@ -120,11 +122,12 @@ ANCHOR_VARIANTS = {  # name: the queue's ReviewConfig settings (frames order, ri
     "queue_anchor5_risk_looks_allmissing": {"anchor_frames": 5,
                                             "frames_candidate_min_p": CANDIDATE_MIN_P},
     # the reviewer checks only box items of risk >= CHECK_RISK[name] (library defaults, looks)
-    # (keycheck: the keying annotator with the same policies)
+    # (keycheck: the keying annotator with the same policies; hybrid: the propagating one keying
+    # what the engine does not carry)
     **{f"queue_anchor5_{who}{round(100 * r)}_looks": {
         "anchor_frames": 5, "frames_candidate_min_p": CANDIDATE_MIN_P,
         "frames_missing_min_p": CANDIDATE_MIN_P}
-       for who in ("check", "keycheck") for r in CHECK_LEVELS},
+       for who in ("check", "keycheck", "hybrid") for r in CHECK_LEVELS},
     # the same policy set in the library (review.check_min_risk): honeypots on, among the asked
     # items and looking like them (`trackannot.ranking.disguise_checks`), at the default rate
     # and at 10%
@@ -136,8 +139,9 @@ ANCHOR_VARIANTS = {  # name: the queue's ReviewConfig settings (frames order, ri
 }
 POLICY_POTS = ("queue_anchor5_check80_pots_looks", "queue_anchor5_check80_pots10_looks")
 KEY_CHECK = {f"queue_anchor5_keycheck{round(100 * r)}_looks": r for r in CHECK_LEVELS}
+HYBRID = {f"queue_anchor5_hybrid{round(100 * r)}_looks": r for r in CHECK_LEVELS}
 CHECK_RISK = {**{f"queue_anchor5_check{round(100 * r)}_looks": r for r in CHECK_LEVELS},
-              **{name: 0.8 for name in POLICY_POTS}, **KEY_CHECK}
+              **{name: 0.8 for name in POLICY_POTS}, **KEY_CHECK, **HYBRID}
 # (b') with the same reviewer policies: every k-th frame, propagation, box items of risk >= R
 UNIFORM_CHECK = {f"uniform_prop_check{round(100 * r)}": r for r in (0.15, 0.45, 0.8)}
 # the other queue variants: the run-aware frames order alone, every candidate shown (what they
@@ -177,7 +181,8 @@ LABELS = {
     "queue_anchor5_keyrisk_looks": f"(c) queue, frames order, library defaults, no propagation "
                                    f"(keying), risk >= {MIN_RISK}, budget in looks",
     **{name: f"(c) queue, frames order, library defaults, "
-             f"{'no propagation (keying)' if name in KEY_CHECK else 'propagation'}, risk >= {r}, "
+             f"{'no propagation (keying)' if name in KEY_CHECK else 'propagation'}"
+             f"{', what it does not carry keyed' if name in HYBRID else ''}, risk >= {r}, "
              f"budget in looks"
        for name, r in CHECK_RISK.items() if name not in POLICY_POTS},
     **{name: f"(c) queue, frames order, library defaults, propagation, review.check_min_risk 0.8 "
@@ -572,7 +577,8 @@ def queue_options(name: str) -> dict[str, Any]:
     return {"order": "keyframes" if name == "queue_keyframes" else "frames",
             "min_risk": CHECK_RISK.get(name, MIN_RISK) if risk else None, "propagate": not keying,
             "manual_k": MANUAL_K if keying else None, "review_cfg": queue_settings(name),
-            "unit": "looks" if name in BY_LOOKS else "seconds", "honeypots": name in POLICY_POTS}
+            "unit": "looks" if name in BY_LOOKS else "seconds", "honeypots": name in POLICY_POTS,
+            "carry_k": MANUAL_K if name in HYBRID else None}
 
 
 def run_dataset(dataset: str, strategies: list[str], cost: CostModel,

@@ -254,13 +254,14 @@ SKIPPED = {"edits": 0}  # oracle edits `apply_answers` skipped (this process)
 
 
 def make_oracle(gt: Boxes, tracks: Boxes, num_frames: int, manual_k: int | None,
-                ignore: Boxes | None = None) -> Oracle:
+                ignore: Boxes | None = None, carry_k: int | None = None) -> Oracle:
     """The simulated annotator of automatic `tracks`: keying (manual_k: a drawn missed object is
     keyed over its run every manual_k frames, tracks picked up after absent marks) or, with
-    manual_k None, propagating (one box per missed object, only the shown frames' truth).
+    manual_k None, propagating (one box per missed object, only the shown frames' truth; with
+    carry_k, what the engine does not carry keyed every carry_k frames: `Oracle.key_uncarried`).
     `ignore`: the truth's ignore regions (`Oracle`)."""
     return Oracle(gt, owners(tracks, gt)[0], manual_k=manual_k, num_frames=num_frames,
-                  reenter=manual_k is not None, ignore=ignore)
+                  reenter=manual_k is not None, ignore=ignore, carry_k=carry_k)
 
 
 def queue_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
@@ -270,7 +271,8 @@ def queue_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
                  cost: CostModel = DEFAULT_COST, cfg: InterpolateConfig | None = None,
                  review_cfg: ReviewConfig | None = None,
                  on_look: Callable[[AnnotationState, int, ActionCounts], None] | None = None,
-                 unit: str = "seconds", honeypots: bool = False) -> list[Checkpoint]:
+                 unit: str = "seconds", honeypots: bool = False,
+                 carry_k: int | None = None) -> list[Checkpoint]:
     """The annotator works through the review queue until each budget (of human seconds, or of
     looks) is spent.
 
@@ -300,6 +302,8 @@ def queue_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
         honeypots: queue honeypots (`review_cfg.honeypot_rate`); the person checks each one
             shown, finds it moved and fixes it (an adjust, charged; the annotation is not
             changed, and the box under it is not checked in that look).
+        carry_k: the propagating annotator keys the boxes it drew that the engine did not
+            carry, every carry_k frames (`Oracle.key_uncarried`; frames order).
 
     Returns:
         One `Checkpoint` per budget (`frames_reviewed`: looks answered).
@@ -310,7 +314,7 @@ def queue_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
         raise ValueError(f"unit must be 'seconds' or 'looks', got {unit!r}")
     review_cfg = review_cfg or ReviewConfig()
     state = make_state(tracks, num_frames, detections, cfg, propagate)
-    oracle = make_oracle(gt, tracks, num_frames, manual_k, ignore)
+    oracle = make_oracle(gt, tracks, num_frames, manual_k, ignore, carry_k)
     view = _FrameView(state)
     counts = ActionCounts()
     taken: set[tuple] = set()
@@ -402,6 +406,10 @@ def _answer(state: AnnotationState, oracle: Oracle, view: _FrameView, look: _Loo
                                    continues=look.continues, draw_missed=draw)
     if len(batch):
         apply_answers(state, batch, f)
+        keys, more = oracle.key_uncarried(state)
+        if len(keys):
+            apply_answers(state, keys, f)
+            c.add(more)
         view.update(state, state.changed())
         state.saved()
     c.adjust += len(look.honeypots)  # each honeypot is caught and fixed: an answer only

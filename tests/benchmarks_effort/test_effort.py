@@ -218,6 +218,40 @@ def test_a_drawn_missed_object_is_keyed_over_its_run_like_manual():
     assert (counts.draw, counts.adjust, counts.delete) == (1, 4, 2)  # delete: track 7 is not gt
 
 
+def test_a_drawn_box_the_engine_does_not_carry_is_keyed_along_the_object_where_it_is_uncovered():
+    # gt 2 is visible at 3..14 and never tracked; drawn at 5 with nothing to carry it, the hybrid
+    # annotator (carry_k=4) keys it forward at 9, 13 and 14 (the last frame) and marks it outside
+    # at 15, and backward at 3 (the first); gt 1 leaves its track 7 (0..9) at 12: the box drawn
+    # there is joined to the track (interpolated 10, 11), so only 14 (the last) and the outside mark
+    gt = _boxes([(f, 2, [100.0 + f, 0.0, 120.0 + f, 20.0]) for f in range(3, 15)]
+                + [(f, 1, A) for f in range(15)])
+    tracks = _boxes([(f, 7, A) for f in range(10)])
+    state = AnnotationState(tracks, num_frames=20, cfg=LINEAR)
+    oracle = Oracle(gt, {7: 1}, num_frames=20, reenter=False, carry_k=4)
+    batch, counts = oracle.review_frame(state, 5)
+    state.apply(batch)
+    keys, more = oracle.key_uncarried(state)
+    new = [t for t in state.track_ids if t != 7][0]
+    assert sorted(zip(keys.frame.tolist(), _ops(keys))) == [
+        (3, "adjust"), (9, "adjust"), (13, "adjust"), (14, "adjust"), (15, "absent")]
+    assert set(keys.track_id.tolist()) == {new}
+    assert (more.adjust, more.delete, more.draw) == (4, 1, 0)
+    state.apply(keys)
+    np.testing.assert_allclose(state.track_boxes(new).xyxy, gt.xyxy[gt.track_id == 2])
+    batch, _ = oracle.review_frame(state, 12, only=set())  # draws only
+    assert _ops(batch) == ["adjust"] and batch.track_id[0] == 7
+    state.apply(batch)
+    keys, more = oracle.key_uncarried(state)
+    assert list(zip(keys.frame.tolist(), _ops(keys))) == [(14, "adjust"), (15, "absent")]
+    state.apply(keys)
+    assert state.track_boxes(7).frame.tolist() == list(range(15))
+    # without carry_k nothing is keyed
+    plain = Oracle(gt, {7: 1}, num_frames=20, reenter=False)
+    state = AnnotationState(tracks, num_frames=20, cfg=LINEAR)
+    state.apply(plain.review_frame(state, 5)[0])
+    assert len(plain.key_uncarried(state)[0]) == 0
+
+
 # ------------------------------------------------------------------ issue 13: queue-driven review
 
 
