@@ -23,14 +23,16 @@ first moves a box of a track the object owns that was left unchecked and is off 
 touches it (an adjust: the person sees that box beside the object); else adjust on a track it
 owns that has no box here (the track is extended), else create a new track.
 
-Two annotators (issue 13):
+Two annotators, and a hybrid of both (issue 13):
 
 * the keying annotator (`manual_k`, `reenter=True`, issue 4): a drawn missed object is keyframed
   over its visible run every manual_k frames as a manual annotator would, and after an absent mark
   the person scrubs on to where the track shows its object again;
 * the propagating annotator (`manual_k=None`, `reenter=False`): one box per missed object (a
   create, or an adjust extending its track), which the engine's propagation carries; it looks at
-  nothing but the frames (and queue items) it is given and the truth at those frames.
+  nothing but the frames (and queue items) it is given and the truth at those frames. With
+  `carry_k` (the hybrid annotator), where the engine did not carry a box it drew, it keys the
+  object along every carry_k frames as the keying annotator does (`key_uncarried`).
 
 Queue items besides boxes (`review_frame`'s keyword arguments): an open track end (the track's
 object is there and uncovered: its box is drawn on the track; gone: absent if the end follows the
