@@ -224,6 +224,7 @@ class Oracle:
         gt_row = {int(g): i for i, g in enumerate(gt.track_id)}
         covered = {int(gt.track_id[j]) for j in m if j >= 0}
         batch = _Batch()
+        self.last_drawn = []
         for i in range(len(boxes)):
             if only is not None and int(boxes.track_id[i]) not in only:
                 continue
@@ -233,7 +234,6 @@ class Oracle:
             self._answer_open_end(state, frame, int(track), gt, gt_row, covered, batch)
         self.last_rejected = []
         self.last_accepted = {}
-        self.last_drawn = []
         if candidates is not None and len(candidates):
             hints = np.asarray(candidates, np.float64).reshape(-1, 4)
             tracks = (np.full(len(hints), -1, np.int64) if continues is None
@@ -514,8 +514,9 @@ class Oracle:
         that the engine did not carry to the next (previous) frame while the object is there
         and no box of its tracks covers it is keyed that way along the object's run every
         carry_k frames up to the last frame so left (adjusts; an outside mark after the run
-        when the object leaves first, a delete), as a person keys what the tool does not follow
-        (the truth at frames not shown, as the keying annotator). Returns the batch to apply."""
+        when the object leaves first and the track has nothing later, a delete), as a person
+        keys what the tool does not follow (the truth at frames not shown, as the keying
+        annotator). Returns the batch to apply."""
         batch = _Batch()
         for track, frame, h in self.last_drawn:
             if not self.carry_k or track not in state.track_ids or track in batch.edited:
@@ -551,7 +552,8 @@ class Oracle:
                 batch.counts.adjust += 1
         after = int(frames[last]) + 1
         gone = not (0 <= j < len(frames) and frames[j] == frames[last] + step)
-        if step == 1 and gone and self.num_frames is not None and after < self.num_frames:
+        if (step == 1 and gone and self.num_frames is not None and after < self.num_frames
+                and not (state.track_boxes(track).frame >= after).any()):  # nothing later to cut
             batch.add(Op.ABSENT, track, after, xyxy[last])
             batch.counts.delete += 1
 

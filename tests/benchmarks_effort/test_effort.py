@@ -252,6 +252,23 @@ def test_a_drawn_box_the_engine_does_not_carry_is_keyed_along_the_object_where_i
     assert len(plain.key_uncarried(state)[0]) == 0
 
 
+def test_an_open_end_answered_is_keyed_on_and_a_later_part_of_the_track_is_kept():
+    # track 7 (gt 1) has boxes 0..4 and 12..19; gt 1 is there at 0..7 and again at 12..19. The
+    # open end asked at 5 is answered with a box; the engine does not carry it, so it is keyed
+    # at 7 (the last frame in view); no outside mark at 8: it would cut the boxes at 12..19
+    gt = _boxes([(f, 1, A) for f in (*range(8), *range(12, 20))])
+    tracks = _boxes([(f, 7, A) for f in (*range(5), *range(12, 20))])
+    state = AnnotationState(tracks, num_frames=20, cfg=LINEAR)
+    oracle = Oracle(gt, {7: 1}, num_frames=20, reenter=False, carry_k=10)
+    batch, counts = oracle.review_frame(state, 5, only=set(), open_ends=[7], draw_missed=False)
+    assert _ops(batch) == ["adjust"] and counts.draw == 1
+    state.apply(batch)
+    keys, more = oracle.key_uncarried(state)
+    assert list(zip(keys.frame.tolist(), _ops(keys))) == [(7, "adjust")]
+    state.apply(keys)
+    assert state.track_boxes(7).frame.tolist() == [*range(8), *range(12, 20)]
+
+
 # ------------------------------------------------------------------ issue 13: queue-driven review
 
 
