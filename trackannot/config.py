@@ -562,11 +562,13 @@ class ReviewConfig:
         policy still meets every honeypot and spot check, those items show the score and reason
         of an asked box item of their queue (drawn at random), and honeypots are this share of
         the asked box items (`honeypot_rate`). Effort benchmark, KITTI Car, 95% box accuracy:
-        0.8 reaches it at 0.95 s/frame (1.00 with the honeypots) against 1.72 for checking
-        every box of risk >= 0.15, at HOTA 0.808 against 0.826 (unchecked false positives
-        stay); on MOT15, whose pre-labels are half wrong, 0.6 and up never reach 95% on one
-        half or both (benchmarks/RESULTS.md, issue 13, "the reviewer's check policy", "Holes in
-        a track").
+        0.8 reaches it at 0.93 s/frame (0.98 with the honeypots) against 1.75 for checking
+        every box of risk >= 0.15, at HOTA 0.808 against 0.827 (unchecked false positives
+        stay); 0.86 when the reviewer also keys an object along where the engine did not carry
+        the box drawn on it. On MOT15, whose pre-labels are half wrong, 0.8 reaches 95% only
+        with that keying (4.55 s/frame against 6.61; HOTA 0.703 against 0.733)
+        (benchmarks/RESULTS.md, issue 13, "the reviewer's check policy", "Holes in a track",
+        "Resolving the crossings").
     """
 
     keyframe_risk: float = 0.01
