@@ -77,8 +77,9 @@ def review(store: Path, budget: int, order: str, video: str | None, mode: str | 
 
     With --check-min-risk R reviewers check only the boxes of risk >= R (on KITTI Car 0.8
     halved the seconds to 95% box accuracy, at a lower HOTA; on footage whose pre-labels are
-    often wrong it does not pay: benchmarks/RESULTS.md). Honeypots are then among the asked
-    items and show an asked item's score, so reviewers who follow the policy still meet them.
+    often wrong it pays only if reviewers key an object along where the engine did not carry
+    the box they drew: benchmarks/RESULTS.md). Honeypots are then among the asked items and
+    show an asked item's score, so reviewers who follow the policy still meet them.
     """
     from trackannot.session import VideoSession
 

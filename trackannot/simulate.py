@@ -516,10 +516,12 @@ class Oracle:
         carry_k frames up to the last frame so left (adjusts; an outside mark after the run
         when the object leaves first and the track has nothing later, a delete), as a person
         keys what the tool does not follow (the truth at frames not shown, as the keying
-        annotator). Returns the batch to apply."""
+        annotator). Returns the batch to apply (empty without `carry_k`)."""
         batch = _Batch()
+        if not self.carry_k:
+            return Corrections.empty(), batch.counts
         for track, frame, h in self.last_drawn:
-            if not self.carry_k or track not in state.track_ids or track in batch.edited:
+            if track not in state.track_ids or track in batch.edited:
                 continue
             frames, xyxy = self._gt_of(h)
             i = int(np.searchsorted(frames, frame))

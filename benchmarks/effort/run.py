@@ -37,8 +37,8 @@ Strategies (`benchmarks.effort.strategies`), each at several budget levels (`STR
   drawn is keyed over its run, no propagation: where detections cannot carry a drawn box);
   queue_anchor5_hybrid<R>_looks: the propagating annotator with the same policies, keying
   every MANUAL_K frames a box it drew along its object's run where the engine did not carry it
-  (`Oracle.key_uncarried`); queue_anchor5_check80_pots{,10}_looks: that policy at 0.8 set in the library
-  (`ReviewConfig.check_min_risk`), with honeypots at the default rate (2%) / 10% of the asked
+  (`Oracle.key_uncarried`); queue_anchor5_check80_pots{,10}_looks: that policy at 0.8 set in
+  the library (`ReviewConfig.check_min_risk`), with honeypots at the default rate (2%) / 10% of the asked
   box items, each caught and fixed (an adjust);
 * risk, active: issue 4's risk-filtered uniform review and active loop (not run by default).
 
@@ -109,7 +109,7 @@ BUDGETS = {  # queue strategies: human seconds per frame at which the annotation
 # *_looks: frames looked at (0.12-0.29 resolve the 93% / 95% crossings, steps <= 0.04)
 LOOK_SHARES = (0.01, 0.02, 0.04, 0.07, 0.1, 0.12, 0.14, 0.17, 0.2, 0.22, 0.25, 0.29, 0.33, 0.5)
 HALVES = ("even", "odd")  # sequences 0, 2, 4, ... / 1, 3, 5, ... of each dataset
-CHECK_LEVELS = (0.3, 0.45, 0.6, 0.8)  # queue_anchor5_{check,keycheck}<R>_looks: box items checked
+CHECK_LEVELS = (0.3, 0.45, 0.6, 0.8)  # queue_anchor5_{check,keycheck,hybrid}<R>_looks: risk checked
 CANDIDATE_MIN_P = 0.27  # break-even p_real of a candidate in a whole-frame look (default costs)
 ANCHOR_VARIANTS = {  # name: the queue's ReviewConfig settings (frames order, risk >= MIN_RISK)
     "queue_frames_risk_cand": {"frames_candidate_min_p": CANDIDATE_MIN_P},
@@ -151,9 +151,9 @@ UNIFORM_CHECK = {f"uniform_prop_check{round(100 * r)}": r for r in (0.15, 0.45, 
 RUN_AWARE = {"anchor_frames": 0, "frames_candidate_min_p": 0.0, "frames_missing_min_p": 0.0}
 KEYING = ("queue_keying", "queue_anchor5_keying", "queue_anchor5_keying_looks",
           "queue_anchor5_keyrisk_looks", *KEY_CHECK)
-RISK_GATED = ("queue_anchor5_keyrisk_looks", *KEY_CHECK)  # keying annotator, only risk >= MIN_RISK checked
+RISK_GATED = ("queue_anchor5_keyrisk_looks", *KEY_CHECK)  # keying, only risk >= CHECK_RISK/MIN_RISK
 BY_LOOKS = ("queue_anchor5_risk_looks", "queue_anchor5_keying_looks", "queue_anchor5_keyrisk_looks",
-            "queue_anchor5_risk_looks_allmissing", *CHECK_RISK)  # budgets: LOOK_SHARES  # the keying annotator, no propagation
+            "queue_anchor5_risk_looks_allmissing", *CHECK_RISK)  # budgets: LOOK_SHARES
 C_VARIANTS = ("queue_frames", "queue_frames_risk", "queue_keyframes",
               *ANCHOR_VARIANTS)  # (c): one picked per half
 

@@ -406,10 +406,11 @@ def _answer(state: AnnotationState, oracle: Oracle, view: _FrameView, look: _Loo
                                    continues=look.continues, draw_missed=draw)
     if len(batch):
         apply_answers(state, batch, f)
-        keys, more = oracle.key_uncarried(state)
-        if len(keys):
-            apply_answers(state, keys, f)
-            c.add(more)
+        if oracle.carry_k:  # the hybrid annotator keys what the engine did not carry
+            keys, more = oracle.key_uncarried(state)
+            if len(keys):
+                apply_answers(state, keys, f)
+                c.add(more)
         view.update(state, state.changed())
         state.saved()
     c.adjust += len(look.honeypots)  # each honeypot is caught and fixed: an answer only
