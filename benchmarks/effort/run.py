@@ -285,7 +285,8 @@ def run_strategy(name: str, data: Data, cost: CostModel) -> list[dict[str, Any]]
             points = [r[i] for r in runs]
             levels.append({"share" if looks else "budget_s_per_frame": budget, **score(
                 data, [(p.boxes, p.counts) for p in points], cost,
-                [p.frames_reviewed for p in points])})
+                [p.frames_reviewed for p in points],
+                [p.keyed for p in points] if name in HYBRID else None)})
             if name in POLICY_POTS:
                 levels[-1]["honeypots"] = sum(p.honeypots for p in points)
     else:
@@ -303,8 +304,11 @@ def _queue_batch(name: str, seq: Sequence, auto: Boxes) -> int:
     return max(1, round(frames))
 
 
-def score(data: Data, parts: list[Part], cost: CostModel, reviewed: list[int]) -> dict[str, Any]:
-    """Quality and human time of one level: all sequences (with HOTA, IDF1) and each half."""
+def score(data: Data, parts: list[Part], cost: CostModel, reviewed: list[int],
+          keyed: list[ActionCounts] | None = None) -> dict[str, Any]:
+    """Quality and human time of one level: all sequences (with HOTA, IDF1) and each half.
+    `keyed` (the hybrid annotator, per sequence): the part of its actions spent keying what the
+    engine did not carry, recorded as `keyed_s_per_frame` (and `keyed_actions`)."""
     seqs, gts = data.seqs, data.gts
     outs = [b for b, _ in parts]
     evals = [EvalSequence(tracks=b, gt=s.gt, gt_extra=s.gt_extra, num_frames=s.num_frames,
@@ -316,15 +320,26 @@ def score(data: Data, parts: list[Part], cost: CostModel, reviewed: list[int]) -
     for _, c in parts:
         counts.add(c)
 
+    keyed_s = [cost.seconds(c) for c in keyed] if keyed is not None else None
+
     def scope(rows: list[int]) -> dict[str, float]:
         frames = sum(seqs[i].num_frames for i in rows)
-        return {"human_s_per_frame": sum(seconds[i] for i in rows) / frames,
-                "box_accuracy": sum(right[i] for i in rows) / sum(len(gts[i]) for i in rows)}
+        out = {"human_s_per_frame": sum(seconds[i] for i in rows) / frames,
+               "box_accuracy": sum(right[i] for i in rows) / sum(len(gts[i]) for i in rows)}
+        if keyed_s is not None:
+            out["keyed_s_per_frame"] = sum(keyed_s[i] for i in rows) / frames
+        return out
 
     halves = {h: scope([i for i in range(len(seqs)) if half_of(i) == h]) for h in HALVES}
+    extra = {}
+    if keyed is not None:
+        total = ActionCounts()
+        for c in keyed:
+            total.add(c)
+        extra["keyed_actions"] = total.as_dict()
     return {**scope(list(range(len(seqs)))), "human_s": sum(seconds),
             "hota": combined.hota, "idf1": combined.idf1, "frames_reviewed": int(sum(reviewed)),
-            "actions": counts.as_dict(), "halves": halves}
+            "actions": counts.as_dict(), **extra, "halves": halves}
 
 
 # ---------------------------------------------------------------------------------- summaries
@@ -371,17 +386,24 @@ def quality_at(levels: list[dict[str, Any]], target: float) -> dict[str, float] 
     return {k: rows[i0][k] + w * (rows[i1][k] - rows[i0][k]) for k in ("hota", "idf1")}
 
 
-def _points(levels: list[dict[str, Any]], half: str | None) -> list[tuple[float, float]]:
+def _points(levels: list[dict[str, Any]], half: str | None, carried: bool = False
+            ) -> list[tuple[float, float]]:
+    """(s/frame, accuracy) per level; `carried`: without the seconds spent keying what the
+    engine did not carry (as if it carried every drawn box as well as those keys do)."""
     rows = [r if half is None else r["halves"][half] for r in levels]
-    return [(r["human_s_per_frame"], r["box_accuracy"]) for r in rows]
+    return [(r["human_s_per_frame"] - (r["keyed_s_per_frame"] if carried else 0.0),
+             r["box_accuracy"]) for r in rows]
 
 
-def crossings(rows: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, dict[str, Any]]]:
-    """{strategy: {scope ("all", "even", "odd"): {"0.93": s/frame or None, "0.95": ...}}}."""
-    return {name: {scope: {f"{t:.2f}": crossing(_points(levels, None if scope == "all" else scope), t)
-                           for t in TARGET_ACCURACY}
+def crossings(rows: dict[str, list[dict[str, Any]]], carried: bool = False
+              ) -> dict[str, dict[str, dict[str, Any]]]:
+    """{strategy: {scope ("all", "even", "odd"): {"0.93": s/frame or None, "0.95": ...}}};
+    `carried`: the strategies whose levels record their keying seconds, without them."""
+    return {name: {scope: {f"{t:.2f}": crossing(
+        _points(levels, None if scope == "all" else scope, carried), t) for t in TARGET_ACCURACY}
                    for scope in ("all", *HALVES)}
-            for name, levels in rows.items()}
+            for name, levels in rows.items()
+            if not carried or all("keyed_s_per_frame" in r for r in levels)}
 
 
 def _best_variant(cross: dict[str, dict[str, dict[str, Any]]], scope: str, target: str
@@ -414,7 +436,8 @@ def summarize(dataset: str, rows: dict[str, list[dict[str, Any]]]) -> dict[str, 
     quality = {name: {f"{t:.2f}": quality_at(levels, t) for t in TARGET_ACCURACY}
                for name, levels in rows.items()}
     return {"crossings": cross, "quality_at_crossing": quality, "c_picks": picks,
-            "goals": goals(dataset, cross, picks), "budget_transfer": budget_transfer(rows)}
+            "goals": goals(dataset, cross, picks), "budget_transfer": budget_transfer(rows),
+            "crossings_carried": crossings(rows, carried=True)}
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -706,6 +729,19 @@ def report(out: Path, datasets: list[str]) -> str:
         for g in res["datasets"][d]["goals"]:
             lines.append(f"| {d} | {g['goal']} | {g['scope']} | {_fmt(g['value'])} | "
                          f"{'yes' if g['met'] else '**NOT met**'} |")
+    lines += ["", "If the engine carried every box the person draws as well as keys every "
+              f"{MANUAL_K} frames do (the hybrid annotator's keying seconds left out; crossings "
+              "all; even; odd, and at 95% the ratio to (a) and to (b) on each):", ""]
+    scopes = ("all", *HALVES)
+    for d, res in loaded.items():
+        r = res["datasets"][d]
+        for name, c in r.get("crossings_carried", {}).items():
+            at = {t: "; ".join(_fmt(c[s][t]) for s in scopes) for t in ("0.93", "0.95")}
+            times = {ref: "; ".join(_fmt(_ratio(c[s]["0.95"], r["crossings"].get(ref, {})
+                                                 .get(s, {}).get("0.95")), 3) for s in scopes)
+                     for ref in ("manual", "uniform")}
+            lines.append(f"- {d} {LABELS[name]}: 93% {at['0.93']}, 95% {at['0.95']}; "
+                         f"x (a) {times['manual']}; x (b) {times['uniform']}")
     lines += ["", "Against 0.08 s/frame at 93%:", ""]
     for d, res in loaded.items():
         r = res["datasets"][d]

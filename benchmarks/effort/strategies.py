@@ -23,7 +23,7 @@ annotator, who keys a drawn object's run every manual_k frames).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -152,6 +152,7 @@ class Checkpoint:
     boxes: Boxes
     counts: ActionCounts
     honeypots: int = 0  # queue_review: honeypots shown (each caught: one adjust in `counts`)
+    keyed: ActionCounts = field(default_factory=ActionCounts)  # of `counts`: `key_uncarried`'s
 
 
 def active_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
@@ -306,7 +307,8 @@ def queue_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
             carry, every carry_k frames (`Oracle.key_uncarried`; frames order).
 
     Returns:
-        One `Checkpoint` per budget (`frames_reviewed`: looks answered).
+        One `Checkpoint` per budget (`frames_reviewed`: looks answered; `keyed`: the part of
+        its actions spent keying what the engine did not carry).
     """
     if order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
@@ -316,7 +318,7 @@ def queue_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
     state = make_state(tracks, num_frames, detections, cfg, propagate)
     oracle = make_oracle(gt, tracks, num_frames, manual_k, ignore, carry_k)
     view = _FrameView(state)
-    counts = ActionCounts()
+    counts, keyed = ActionCounts(), ActionCounts()
     taken: set[tuple] = set()
     rejected: list[tuple[int, npt.NDArray[np.float32]]] = []
     todo = sorted(float(b) for b in budgets_s)
@@ -332,21 +334,22 @@ def queue_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
         for look in looks:
             taken.add(look.key)
             looks_done += 1
-            c = _answer(state, oracle, view, look, order, min_risk)
+            c, k = _answer(state, oracle, view, look, order, min_risk)
             pots += len(look.honeypots)
             rejected.extend((look.frame, look.candidates[i]) for i in oracle.last_rejected)
             counts.add(c)
+            keyed.add(k)
             if on_look is not None:
                 on_look(state, look.frame, c)
             while todo and (looks_done if unit == "looks" else cost.seconds(counts)) >= todo[0]:
                 todo.pop(0)
                 out.append(Checkpoint(looks_done, state.boxes(), ActionCounts(**counts.as_dict()),
-                                      pots))
+                                      pots, ActionCounts(**keyed.as_dict())))
             if not todo:
                 break
     final = state.boxes() if todo else None
-    out.extend(Checkpoint(looks_done, final, ActionCounts(**counts.as_dict()), pots)
-               for _ in todo)
+    out.extend(Checkpoint(looks_done, final, ActionCounts(**counts.as_dict()), pots,
+                          ActionCounts(**keyed.as_dict())) for _ in todo)
     return out
 
 
@@ -384,8 +387,9 @@ def _build(state, detections, num_frames, budget, order, cfg, rounds, rejected, 
 
 
 def _answer(state: AnnotationState, oracle: Oracle, view: _FrameView, look: _Look, order: str,
-            min_risk: float | None) -> ActionCounts:
-    """Answer one look, apply its corrections, and refresh the view; the actions it took."""
+            min_risk: float | None) -> tuple[ActionCounts, ActionCounts]:
+    """Answer one look, apply its corrections, and refresh the view; the actions it took, and
+    the part of them spent keying what the engine did not carry (`Oracle.key_uncarried`)."""
     f = look.frame
     at = view.at(f)
     shown = set(at.track_id.tolist())
@@ -402,6 +406,7 @@ def _answer(state: AnnotationState, oracle: Oracle, view: _FrameView, look: _Loo
             only = {t for t in shown if look.boxes.get(t, 1.0) >= min_risk}
         if look.honeypots:  # shown moved: their own boxes are not in view this look
             only = (shown if only is None else only) - set(look.honeypots)
+    keyed = ActionCounts()
     batch, c = oracle.review_frame(state, f, at, only, open_ends=ends, candidates=look.candidates,
                                    continues=look.continues, draw_missed=draw)
     if len(batch):
@@ -411,10 +416,11 @@ def _answer(state: AnnotationState, oracle: Oracle, view: _FrameView, look: _Loo
             if len(keys):
                 apply_answers(state, keys, f)
                 c.add(more)
+                keyed = more
         view.update(state, state.changed())
         state.saved()
     c.adjust += len(look.honeypots)  # each honeypot is caught and fixed: an answer only
-    return c
+    return c, keyed
 
 
 class _Scores:

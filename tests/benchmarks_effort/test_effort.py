@@ -473,6 +473,22 @@ def test_summarize_reports_c_held_out_with_the_variant_picked_on_the_other_half(
     assert transfer["held_out"] == {"human_s_per_frame": 0.9, "box_accuracy": 0.96}
 
 
+def test_crossings_carried_leave_out_the_keying_seconds_of_the_levels_that_record_them():
+    from benchmarks.effort.run import crossings
+
+    def level(cost: float, keyed: float, acc: float) -> dict:
+        half = {"human_s_per_frame": cost, "box_accuracy": acc, "keyed_s_per_frame": keyed}
+        return {**half, "halves": {"even": dict(half), "odd": dict(half)}}
+
+    rows = {"queue_anchor5_hybrid80_looks": [level(1.0, 0.4, 0.94), level(2.0, 1.0, 0.96)],
+            "manual": [_level({"all": (4.0, 0.96), "even": (4.0, 0.96), "odd": (4.0, 0.96)})]}
+    plain, carried = crossings(rows), crossings(rows, carried=True)
+    assert plain["queue_anchor5_hybrid80_looks"]["all"]["0.95"] == pytest.approx(1.5)
+    # without the keying: (0.6, 0.94) and (1.0, 0.96), halfway between
+    assert carried["queue_anchor5_hybrid80_looks"]["odd"]["0.95"] == pytest.approx(0.8)
+    assert "manual" not in carried  # it records no keying seconds
+
+
 def test_error_run_bound_fixes_the_longest_runs_first():
     from types import SimpleNamespace
 
@@ -551,6 +567,22 @@ def test_queue_review_reports_each_look():
     for _, c in seen:
         total.add(c)
     assert total.as_dict() == points[0].counts.as_dict()
+
+
+def test_queue_review_counts_apart_what_the_hybrid_annotator_spent_keying():
+    # gt 2 is never tracked and has no detection: drawn at a look, nothing carries it, so the
+    # hybrid annotator keys it along; those actions are in the checkpoint's counts and in keyed
+    gt, tracks = _scene()
+    hybrid = queue_review(tracks, tracks, gt, 60, [4, 12], batch=2, cfg=LINEAR, unit="looks",
+                          carry_k=10)
+    plain = queue_review(tracks, tracks, gt, 60, [4, 12], batch=2, cfg=LINEAR, unit="looks")
+    for p in hybrid:
+        assert all(p.keyed.as_dict()[k] <= v for k, v in p.counts.as_dict().items())
+    assert hybrid[-1].keyed.adjust >= 4  # gt 2's run (10..59) keyed every 10 frames
+    assert hybrid[0].keyed.adjust <= hybrid[-1].keyed.adjust
+    assert all(v == 0 for p in plain for v in p.keyed.as_dict().values())
+    without = CostModel().seconds(hybrid[-1].counts) - CostModel().seconds(hybrid[-1].keyed)
+    assert 0 < without < CostModel().seconds(hybrid[-1].counts)
 
 
 def test_queue_review_with_anchor_frames_spreads_its_first_looks_over_the_video():
