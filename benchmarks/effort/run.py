@@ -66,6 +66,7 @@ import datetime as dt
 import json
 import math
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -316,10 +317,6 @@ def score(data: Data, parts: list[Part], cost: CostModel, reviewed: list[int],
     combined = evaluate_dataset(evals, benchmark=PROTOCOLS[data.dataset]).combined  # type: ignore[arg-type]
     right = [box_accuracy(b, g) * len(g) for b, g in zip(outs, gts)]
     seconds = [cost.seconds(c) for _, c in parts]
-    counts = ActionCounts()
-    for _, c in parts:
-        counts.add(c)
-
     keyed_s = [cost.seconds(c) for c in keyed] if keyed is not None else None
 
     def scope(rows: list[int]) -> dict[str, float]:
@@ -331,15 +328,17 @@ def score(data: Data, parts: list[Part], cost: CostModel, reviewed: list[int],
         return out
 
     halves = {h: scope([i for i in range(len(seqs)) if half_of(i) == h]) for h in HALVES}
-    extra = {}
-    if keyed is not None:
-        total = ActionCounts()
-        for c in keyed:
-            total.add(c)
-        extra["keyed_actions"] = total.as_dict()
+    extra = {} if keyed is None else {"keyed_actions": _total(keyed).as_dict()}
     return {**scope(list(range(len(seqs)))), "human_s": sum(seconds),
             "hota": combined.hota, "idf1": combined.idf1, "frames_reviewed": int(sum(reviewed)),
-            "actions": counts.as_dict(), **extra, "halves": halves}
+            "actions": _total(c for _, c in parts).as_dict(), **extra, "halves": halves}
+
+
+def _total(counts: Iterable[ActionCounts]) -> ActionCounts:
+    total = ActionCounts()
+    for c in counts:
+        total.add(c)
+    return total
 
 
 # ---------------------------------------------------------------------------------- summaries
@@ -729,9 +728,10 @@ def report(out: Path, datasets: list[str]) -> str:
         for g in res["datasets"][d]["goals"]:
             lines.append(f"| {d} | {g['goal']} | {g['scope']} | {_fmt(g['value'])} | "
                          f"{'yes' if g['met'] else '**NOT met**'} |")
-    lines += ["", "If the engine carried every box the person draws as well as keys every "
-              f"{MANUAL_K} frames do (the hybrid annotator's keying seconds left out; crossings "
-              "all; even; odd, and at 95% the ratio to (a) and to (b) on each):", ""]
+    if any(res["datasets"][d].get("crossings_carried") for d, res in loaded.items()):
+        lines += ["", "If the engine carried every box the person draws as well as keys every "
+                  f"{MANUAL_K} frames do (the hybrid annotator's keying seconds left out; "
+                  "crossings all; even; odd, and at 95% the ratio to (a) and to (b) on each):", ""]
     scopes = ("all", *HALVES)
     for d, res in loaded.items():
         r = res["datasets"][d]
@@ -770,9 +770,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="per-look gains and losses of a queue strategy up to a budget "
                         "(writes effort_diagnose_<dataset>_<strategy>.json)")
     parser.add_argument("--limit", type=int, default=None,
-                        help="only the first N sequences of each dataset (a quick check)")
+                        help="only the first N sequences of each dataset (a quick check; "
+                        "N >= 2: each half needs one)")
     args = parser.parse_args(argv)
+    if args.limit is not None and args.limit < len(HALVES):
+        parser.error(f"--limit must be at least {len(HALVES)} (one sequence for each half), "
+                     f"got {args.limit}")
     if args.report:
+        if not any(result_path(args.out, d).exists() for d in args.datasets):
+            parser.error(f"no results in {args.out} for {', '.join(args.datasets)}: run "
+                         "python -m benchmarks.effort.run --datasets ... first")
         print(report(args.out, args.datasets))  # noqa: T201
         return
     cost = DEFAULT_COST

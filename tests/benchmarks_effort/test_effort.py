@@ -647,3 +647,16 @@ def test_honeypot_reach_counts_what_a_policy_reviewer_would_check():
     queue = make_queue(kinds, scores=[0.9, 0.2, 0.85, 0.1, 0.3, 0.95])
     assert met(queue, 0.8) == {"items": 6, "asked_box_items": 1, "honeypots": 2,
                                "honeypots_met": 1, "spot_items": 1, "spot_items_met": 0}
+
+
+def test_the_benchmark_refuses_a_limit_that_leaves_a_half_empty_and_a_report_of_nothing(
+        tmp_path, capsys):
+    from benchmarks.effort.run import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--limit", "1", "--out", str(tmp_path)])
+    assert exit_.value.code == 2 and "--limit must be at least 2" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["--report", "--out", str(tmp_path)])
+    assert exit_.value.code == 2 and f"no results in {tmp_path}" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing written
