@@ -325,6 +325,10 @@ def queue_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
     out: list[Checkpoint] = []
     looks_done = pots = 0
     rounds = 0
+
+    def checkpoint(boxes: Boxes | None) -> Checkpoint:  # the actions so far, copied
+        return Checkpoint(looks_done, boxes, replace(counts), pots, replace(keyed))
+
     while todo:
         looks = _next_looks(state, detections, num_frames, order, review_cfg, taken, batch,
                             rounds, _rejected_boxes(rejected), cost, honeypots)
@@ -343,13 +347,11 @@ def queue_review(tracks: Boxes, detections: Boxes, gt: Boxes, num_frames: int,
                 on_look(state, look.frame, c)
             while todo and (looks_done if unit == "looks" else cost.seconds(counts)) >= todo[0]:
                 todo.pop(0)
-                out.append(Checkpoint(looks_done, state.boxes(), ActionCounts(**counts.as_dict()),
-                                      pots, ActionCounts(**keyed.as_dict())))
+                out.append(checkpoint(state.boxes()))
             if not todo:
                 break
     final = state.boxes() if todo else None
-    out.extend(Checkpoint(looks_done, final, ActionCounts(**counts.as_dict()), pots,
-                          ActionCounts(**keyed.as_dict())) for _ in todo)
+    out.extend(checkpoint(final) for _ in todo)
     return out
 
 
